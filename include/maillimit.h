@@ -1,0 +1,544 @@
+/**
+ * @file maillimit.h
+ * @brief libmaillimit: limits on outgoing mail per mailbox, domain, subscription and server.
+ *
+ * The whole stable API in one self-contained header. Every fallible function returns an
+ * `int`: 0 (#MAILLIMIT_OK) or a negative `MAILLIMIT_E*` code whose value never changes.
+ * Being over a limit is not an error: it is a verdict (#maillimit_verdict).
+ *
+ * Times are Unix seconds; a `now` of 0 means "read the system clock once".
+ *
+ * Thread safety, in fixed phrases used on every function:
+ * - "Hot path: safe from any number of threads on one handle, lock-free." The decision
+ *   calls, status and the readers. They may run concurrently with configuration calls.
+ * - "Configuration: safe from any thread; serialised by the handle's configuration lock,
+ *   never blocks the hot path." Adds, removals, moves, limits, flags, config loading.
+ * - "Not thread-safe." Only maillimit_free(), which must not race with anything.
+ * - "Pure: no handle, safe anywhere."
+ */
+#ifndef MAILLIMIT_H
+#define MAILLIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Version */
+/**@{*/
+#define MAILLIMIT_VERSION_MAJOR 0
+#define MAILLIMIT_VERSION_MINOR 1
+#define MAILLIMIT_VERSION_PATCH 0
+#define MAILLIMIT_VERSION_NUMBER 100
+#define MAILLIMIT_VERSION_STRING "0.1.0"
+/** The version constants as enum values, for FFI cdefs that drop macros (keep in step). */
+enum maillimit_header_version {
+    MAILLIMIT_HEADER_VERSION_MAJOR = 0,
+    MAILLIMIT_HEADER_VERSION_MINOR = 1,
+    MAILLIMIT_HEADER_VERSION_PATCH = 0,
+    MAILLIMIT_HEADER_VERSION_NUMBER = 100
+};
+/**@}*/
+
+/** Export macro: marks the public symbols of the shared library. */
+#ifndef MAILLIMIT_API
+#  if defined(_WIN32)
+#    define MAILLIMIT_API
+#  elif defined(__GNUC__) && __GNUC__ >= 4
+#    define MAILLIMIT_API __attribute__((visibility("default")))
+#  else
+#    define MAILLIMIT_API
+#  endif
+#endif
+
+/** @name Error codes (pinned forever; new codes are appended) */
+/**@{*/
+enum maillimit_error {
+    MAILLIMIT_OK = 0,         /**< success */
+    MAILLIMIT_EINVAL = -1,    /**< invalid argument: NULL handle, bad level/window/name/value */
+    MAILLIMIT_ENOMEM = -2,    /**< out of memory; nothing changed */
+    MAILLIMIT_ENOTFOUND = -3, /**< the named entity, file or token does not exist */
+    MAILLIMIT_EEXISTS = -4,   /**< the entity exists with another placement */
+    MAILLIMIT_ERANGE = -5,    /**< a number is out of its range (cost, counter capacity) */
+    MAILLIMIT_EIO = -6,       /**< a file could not be read or written */
+    MAILLIMIT_EFORMAT = -7,   /**< malformed input (config text, snapshot) */
+    MAILLIMIT_ENOBUFS = -8,   /**< the caller's buffer is too small */
+    MAILLIMIT_EDONE = -9,     /**< an iterator has no more items */
+    MAILLIMIT_EBUSY = -10,    /**< the resource is in use */
+    MAILLIMIT_EVERSION = -11  /**< unsupported version (struct or file format) */
+};
+/**@}*/
+
+/** @name Levels, windows, special limit values, decisions */
+/**@{*/
+/** Levels of the hierarchy, top to bottom. */
+enum maillimit_level {
+    MAILLIMIT_LEVEL_SERVER = 0,
+    MAILLIMIT_LEVEL_PLAN = 1,
+    MAILLIMIT_LEVEL_SUBSCRIPTION = 2,
+    MAILLIMIT_LEVEL_DOMAIN = 3,
+    MAILLIMIT_LEVEL_MAILBOX = 4
+};
+/** Windows: sliding hour (60 one-minute slots), sliding day (24 one-hour slots). */
+enum maillimit_window { MAILLIMIT_WINDOW_HOUR = 0, MAILLIMIT_WINDOW_DAY = 1 };
+/** Special limit (and flag) values. */
+enum maillimit_special { MAILLIMIT_UNLIMITED = -1, MAILLIMIT_DEFAULT = -2 };
+/** Decisions. */
+enum maillimit_decision { MAILLIMIT_ALLOW = 0, MAILLIMIT_DENY = 1 };
+/** Why a verdict is what it is. See maillimit_decide() for the precedence. */
+enum maillimit_reason {
+    MAILLIMIT_REASON_NONE = 0,       /**< allowed within every limit */
+    MAILLIMIT_REASON_LIMIT = 1,      /**< denied by a limit (level and window say which) */
+    MAILLIMIT_REASON_EXEMPT = 2,     /**< allowed: the sender or an ancestor is exempt */
+    MAILLIMIT_REASON_DISABLED = 3,   /**< allowed: the master switch is off */
+    MAILLIMIT_REASON_UNKNOWN = 4,    /**< allowed: the sender is not attributable */
+    MAILLIMIT_REASON_NOT_ALLOWED = 5 /**< denied: the sendmail flag is off */
+};
+/** Flags, inherited like limits. */
+enum maillimit_flag { MAILLIMIT_FLAG_SENDMAIL = 0, MAILLIMIT_FLAG_EXEMPT = 1 };
+/** What one unit of cost is (a server setting the integrations read). */
+enum maillimit_unit { MAILLIMIT_UNIT_MESSAGES = 0, MAILLIMIT_UNIT_RECIPIENTS = 1 };
+/** Largest cost of one request. */
+enum maillimit_limits_const { MAILLIMIT_COST_MAX = 1000000, MAILLIMIT_NAME_MAX = 320 };
+/**@}*/
+
+/** The handle: hierarchy, limits, flags and counters. Opaque. */
+typedef struct maillimit maillimit;
+
+/**
+ * @brief The outcome of a decision. Initialise with maillimit_verdict_init().
+ * @since 0.1.0
+ */
+typedef struct maillimit_verdict {
+    uint32_t version;     /**< set by maillimit_verdict_init() */
+    int32_t decision;     /**< #MAILLIMIT_ALLOW or #MAILLIMIT_DENY */
+    int32_t reason;       /**< a #maillimit_reason */
+    int32_t level;        /**< denying level, or -1 */
+    int32_t window;       /**< denying window, or -1 */
+    int32_t reserved_;    /**< padding; always 0 */
+    int64_t limit;        /**< limit of the denying counter (allowed: sender's hourly); -1 unlimited */
+    int64_t count;        /**< count of that counter before this request */
+    int64_t retry_after;  /**< seconds until the request would fit; -1 never; 0 when allowed */
+    uint64_t token;       /**< for maillimit_commit() / maillimit_release(); 0 when denied */
+} maillimit_verdict;
+
+/**
+ * @brief The state of one entity's counter. Initialise with maillimit_status_init().
+ * @since 0.1.0
+ */
+typedef struct maillimit_status {
+    uint32_t version;     /**< set by maillimit_status_init() */
+    int32_t sending;      /**< 1: one more unit would be allowed now; 0: "not sending" */
+    int32_t blocked_by;   /**< level that blocks (own or ancestor, any window), or -1 */
+    int32_t reserved_;    /**< padding; always 0 */
+    int64_t count;        /**< own counter in the asked window (children included) */
+    int64_t limit;        /**< effective limit of that counter; -1 unlimited */
+    int64_t remaining;    /**< max(0, limit - count); -1 unlimited */
+    int64_t retry_after;  /**< seconds until one unit fits; -1 never; 0 if sending */
+    int64_t reset_after;  /**< seconds until the own window count is back to 0 */
+} maillimit_status;
+
+/** Version of the structs above that this header describes. */
+enum maillimit_struct_version { MAILLIMIT_VERDICT_VERSION = 1, MAILLIMIT_STATUS_VERSION = 1 };
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Library information */
+/**@{*/
+
+/**
+ * @brief Static text for an error code; never NULL ("unknown error" for unknown codes).
+ * @param[in] err a `MAILLIMIT_E*` code or 0.
+ * @return a string with static storage duration.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API const char *maillimit_strerror(int err);
+
+/**
+ * @brief The run-time library version as `major*10000 + minor*100 + patch`.
+ * @return the version number.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API uint32_t maillimit_version_number(void);
+
+/**
+ * @brief The run-time library version as "major.minor.patch".
+ * @return a static string.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API const char *maillimit_version_string(void);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Lifecycle */
+/**@{*/
+
+/**
+ * @brief Create a handle: a server with unlimited limits, sendmail on, the switch on,
+ *        unit "messages", no plans or subscriptions.
+ * @param[out] out receives the handle; set to NULL on error.
+ * @return 0, #MAILLIMIT_EINVAL if @p out is NULL, #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Pure: no handle, safe anywhere. Free with maillimit_free().
+ */
+MAILLIMIT_API int maillimit_new(maillimit **out);
+
+/**
+ * @brief Free a handle and everything it owns. NULL is a no-op.
+ * @param[in] ml the handle.
+ * @since 0.1.0 Not thread-safe: nothing else may use @p ml during or after the call.
+ */
+MAILLIMIT_API void maillimit_free(maillimit *ml);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Hierarchy
+ * Names compare in ASCII lower case; 1..320 bytes; no control characters, no spaces;
+ * bytes >= 0x80 are allowed and compared as they are. Addresses are `local@domain` with
+ * exactly one `@`. Adding an entity that exists with the same placement is a no-op
+ * returning 0; with another placement it is #MAILLIMIT_EEXISTS (use the move calls).
+ */
+/**@{*/
+
+/**
+ * @brief Add a plan (a named bundle of defaults; plans have no counter).
+ * @param[in] ml the handle. @param[in] plan the plan's name.
+ * @return 0, #MAILLIMIT_EINVAL (NULL or bad name), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_plan_add(maillimit *ml, const char *plan);
+
+/**
+ * @brief Add a subscription, optionally in a plan.
+ * @param[in] ml the handle. @param[in] subscription its name. @param[in] plan a plan or NULL.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (plan), #MAILLIMIT_EEXISTS (in another
+ *         plan), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_subscription_add(maillimit *ml, const char *subscription,
+                                             const char *plan);
+
+/**
+ * @brief Add a domain to a subscription.
+ * @param[in] ml the handle. @param[in] domain its name. @param[in] subscription its owner.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (subscription), #MAILLIMIT_EEXISTS
+ *         (in another subscription), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_domain_add(maillimit *ml, const char *domain,
+                                       const char *subscription);
+
+/**
+ * @brief Add a mailbox `local@domain`; its domain must exist. An implicit mailbox of the same
+ *        address becomes explicit (its counters stay).
+ * @param[in] ml the handle. @param[in] address the address.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_mailbox_add(maillimit *ml, const char *address);
+
+/**
+ * @brief Add a system user (a login whose scripts and cron jobs send as a subscription).
+ * @param[in] ml the handle. @param[in] login the login. @param[in] subscription its subscription.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_EEXISTS, #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_sysuser_add(maillimit *ml, const char *login,
+                                        const char *subscription);
+
+/**
+ * @brief Remove an entity and its subtree (a plan's subscriptions are only detached;
+ *        a subscription's system users go with it). Units already sent stay in the
+ *        ancestors' counts.
+ * @param[in] ml the handle. @param[in] level a #maillimit_level other than SERVER.
+ * @param[in] name the entity's name.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_remove(maillimit *ml, int level, const char *name);
+
+/**
+ * @brief Remove a system user.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_sysuser_remove(maillimit *ml, const char *login);
+
+/**
+ * @brief Move a domain to another subscription. The domain keeps its own counts; units it
+ *        sent stay in the old subscription; the new one counts its mail from now on.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain or subscription).
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_domain_move(maillimit *ml, const char *domain,
+                                        const char *subscription);
+
+/**
+ * @brief Put a subscription in a plan, or in none (@p plan NULL).
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (subscription or plan).
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_subscription_plan_set(maillimit *ml, const char *subscription,
+                                                  const char *plan);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Limits, flags and server settings
+ * Which target levels each level may set: server → SERVER (the server total), SUBSCRIPTION,
+ * DOMAIN, MAILBOX; plan and subscription → SUBSCRIPTION, DOMAIN, MAILBOX; domain → DOMAIN,
+ * MAILBOX; mailbox → MAILBOX. The effective limit of a counter is the nearest value that is
+ * not #MAILLIMIT_DEFAULT walking mailbox → domain → subscription → plan → server.
+ */
+/**@{*/
+
+/**
+ * @brief Set a limit on @p target_level counters as seen from entity (@p level, @p name).
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level. @param[in] name its name; NULL for the server.
+ * @param[in] target_level whose counters the value limits.
+ * @param[in] window #MAILLIMIT_WINDOW_HOUR or #MAILLIMIT_WINDOW_DAY.
+ * @param[in] value `N >= 0` units per window (0 blocks), #MAILLIMIT_UNLIMITED or
+ *            #MAILLIMIT_DEFAULT (not at the server).
+ * @return 0, #MAILLIMIT_EINVAL (target not settable there, value < -2, DEFAULT at the server),
+ *         #MAILLIMIT_ENOTFOUND. Takes effect on the next decision; never resets counters.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_limit_set(maillimit *ml, int level, const char *name,
+                                      int target_level, int window, int64_t value);
+
+/**
+ * @brief The value of a limit as set at an entity (possibly #MAILLIMIT_DEFAULT), so a panel
+ *        can show "Default (100)" versus "100".
+ * @param[out] out the value.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *name,
+                                        int target_level, int window, int64_t *out);
+
+/**
+ * @brief The effective limit of entity (@p level, @p name)'s own counter.
+ * @param[out] out the limit, or #MAILLIMIT_UNLIMITED.
+ * @return 0, #MAILLIMIT_EINVAL (plans have no counter), #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name, int window,
+                                      int64_t *out);
+
+/**
+ * @brief The master switch. Off: every decision is ALLOW (#MAILLIMIT_REASON_DISABLED) and
+ *        still counted, so reports stay true.
+ * @param[in] on 1 or 0.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
+
+/**
+ * @brief Read the master switch.
+ * @param[out] out 1 or 0.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_enabled(maillimit *ml, int *out);
+
+/**
+ * @brief Set a flag. SENDMAIL lives at server, plan and subscription; EXEMPT at plan,
+ *        subscription, domain and mailbox.
+ * @param[in] value 0, 1 or #MAILLIMIT_DEFAULT (not at the server).
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_flag_set(maillimit *ml, int level, const char *name, int flag,
+                                     int value);
+
+/**
+ * @brief The effective value (0 or 1) of a flag at an entity.
+ * @param[out] out 0 or 1.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag,
+                                     int *out);
+
+/**
+ * @brief The value of a flag as set at an entity (0, 1 or #MAILLIMIT_DEFAULT).
+ * @param[out] out the value.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag,
+                                       int *out);
+
+/**
+ * @brief Set what a unit of cost is. The library does not compute costs; integrations
+ *        read this to pass 1 per message or the number of recipients.
+ * @param[in] unit a #maillimit_unit.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_unit_set(maillimit *ml, int unit);
+
+/**
+ * @brief Read the unit setting.
+ * @param[out] out a #maillimit_unit.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_unit_get(maillimit *ml, int *out);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Decisions */
+/**@{*/
+
+/**
+ * @brief Initialise a verdict (sets its version, clears the rest).
+ * @param[out] v the verdict; NULL is ignored.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_verdict_init(maillimit_verdict *v);
+
+/**
+ * @brief Decide whether @p sender may send @p cost units now, and count them if so.
+ *
+ * @p level names how the sender is attributed: #MAILLIMIT_LEVEL_MAILBOX (an address: counts
+ * mailbox, domain, subscription, server), #MAILLIMIT_LEVEL_DOMAIN (a domain name, script
+ * mail: counts domain, subscription, server) or #MAILLIMIT_LEVEL_SUBSCRIPTION (a
+ * subscription name, else a system-user login: counts subscription, server).
+ *
+ * ALLOW iff for every counted level and window with a limit, `count + cost <= limit`; then
+ * every counter grows by @p cost. Reasons, first match wins: unknown sender → UNKNOWN
+ * (counted in the server total only; denied with LIMIT at the server if that is full);
+ * exempt → EXEMPT (counted in no limit); switch off → DISABLED (counted everywhere);
+ * sendmail off for a subscription-level sender → NOT_ALLOWED (level subscription, window -1,
+ * retry_after -1); a limit → LIMIT; else NONE. A denial names the denying level with the
+ * largest retry_after (-1 "never" is largest; ties go to the higher level, then the hour).
+ *
+ * An address whose domain is known but which is not registered is created as an implicit
+ * mailbox of that domain with the inherited limits.
+ *
+ * Never over-admits: with any number of threads, no counter admits more than its limit.
+ * A request may be denied when it races with a concurrent rollback of another request, or
+ * with the expiry of a minute slot being swept at that instant.
+ *
+ * @param[in] ml the handle. @param[in] level see above. @param[in] sender the name.
+ * @param[in] cost 1..#MAILLIMIT_COST_MAX units. @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out the verdict (initialised by maillimit_verdict_init()).
+ * @return 0 (the verdict says ALLOW or DENY), #MAILLIMIT_EINVAL (NULL, bad level or name,
+ *         now < 0, uninitialised verdict), #MAILLIMIT_ERANGE (cost, or a counter's
+ *         per-minute capacity of 4294967295 units), #MAILLIMIT_ENOMEM (implicit mailbox).
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost,
+                                   int64_t now, maillimit_verdict *out);
+
+/**
+ * @brief Like maillimit_decide(), but the counted units stay a reservation until
+ *        maillimit_commit() or maillimit_release(). An unreleased reservation simply stays
+ *        counted. The handle remembers the newest 16384 reservations; an older token is
+ *        no longer known (its units stay counted).
+ * @return as maillimit_decide(); @p out->token is the reservation's token when allowed.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost,
+                                    int64_t now, maillimit_verdict *out);
+
+/**
+ * @brief Make a reservation final.
+ * @param[in] token from maillimit_reserve().
+ * @return 0, #MAILLIMIT_EINVAL (NULL handle, token 0), #MAILLIMIT_ENOTFOUND (unknown,
+ *         already committed or released, or a token of maillimit_decide()).
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_commit(maillimit *ml, uint64_t token);
+
+/**
+ * @brief Give a reservation's units back, to the minute and hour slots they were counted in
+ *        (nothing happens for slots that already left their window).
+ * @param[in] token from maillimit_reserve().
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (as maillimit_commit()).
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
+
+/**
+ * @brief Unblock an entity: forget its own window counts (hour and day). Its children's and
+ *        ancestors' counts stay.
+ * @param[in] level the entity's level (not PLAN). @param[in] name its name; NULL: server.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_reset(maillimit *ml, int level, const char *name);
+
+/**
+ * @brief Initialise a status (sets its version, clears the rest).
+ * @param[out] s the status; NULL is ignored.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_status_init(maillimit_status *s);
+
+/**
+ * @brief The status of an entity's own counter in one window, and whether it could send one
+ *        more unit now (every level and both windows considered).
+ * @param[in] level not PLAN. @param[in] name the entity; NULL for the server.
+ * @param[in] window the window of count, limit, remaining and reset_after.
+ * @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out the status (initialised by maillimit_status_init()).
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
+                                       int64_t now, maillimit_status *out);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Configuration text
+ * One directive per line, `#` comments, `key=value` options (see README "Configuration").
+ * Loading is declarative: entities are created if missing and moved if placed differently;
+ * values are set. Nothing is removed and no counter is touched. A file with an error changes
+ * nothing; @p err receives "FILE:LINE: problem".
+ */
+/**@{*/
+
+/**
+ * @brief Load a configuration file.
+ * @param[in] path the file. @param[out] err optional buffer for a message (may be NULL).
+ * @param[in] errlen its size.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO (unreadable; nothing changed),
+ *         #MAILLIMIT_EFORMAT (an error in the text; nothing changed), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *err,
+                                        size_t errlen);
+
+/**
+ * @brief Load configuration text from memory; errors are named "<memory>:LINE".
+ * @param[in] text the text (need not be NUL-terminated). @param[in] len its length.
+ * @return as maillimit_config_load() without #MAILLIMIT_EIO.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len,
+                                            char *err, size_t errlen);
+/**@}*/
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MAILLIMIT_H */

@@ -1,0 +1,588 @@
+/* Decisions: decide, reserve/commit/release, reset, status.
+ *
+ * A decision gathers the counters it touches (sender, its counted ancestors, the server)
+ * and then, without any lock:
+ *   phase 1  for each counter and window: bring the window up to now, fetch-add the cost to
+ *            its running total and, where a limit applies, check the result. The first
+ *            failing check rolls every total back (fetch-sub) and the request is denied.
+ *            Order: bottom-up (sender first), so the usual denial touches only the sender.
+ *   phase 2  all checks passed: add the cost to each window's current slot, so it leaves the
+ *            window when that minute (or hour) does.
+ * A total never holds fewer units than its live slots plus in-flight requests, so a check
+ * never admits more than the limit; a concurrent reader may see a request's units in one
+ * counter before its rollback, which can only make another request's check fail.
+ *
+ * The server counter is split into lanes while the server total is unlimited: each thread
+ * counts in the lane of its stack, so the server's line is not shared between threads.
+ * When a server limit is set, every decision counts in lane 0 and checks lane 0's total plus
+ * the other lanes' totals, which only shrink from then on (units counted in other lanes by
+ * decisions that started before the limit was set are included as soon as they land).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TOKEN_DECIDED (UINT64_C(1) << 63) /* tokens of maillimit_decide(): already final */
+#define TOKEN_BUSY UINT64_MAX
+
+struct counter {
+    struct maillimit__entity *e;   /* entity; &ml->server for the server */
+    struct maillimit__ring *r;     /* ring counted in (a lane for the server) */
+    int64_t limit[2];              /* effective; -1 unlimited (or not checked) */
+    uint32_t period[2];            /* period counted in */
+    int64_t before_hour;           /* hourly total before this request */
+};
+
+struct request {
+    struct counter c[4];
+    int n;                         /* counters: sender first, server last */
+    int server_exact;              /* the server total is limited: lane 0, checked */
+};
+
+static unsigned lane_of_thread(void)
+{
+    /* Thread stacks are distinct multi-megabyte mappings: 8 MiB granules tell threads apart
+     * without thread-local state. */
+    char probe;
+    uintptr_t a = (uintptr_t)&probe;
+    return (unsigned)((a >> 23) % MAILLIMIT__LANES);
+}
+
+static struct maillimit__entity *parent_of(struct maillimit__entity *e)
+{
+    /* acquire: pairs with the release store of set_parent() in hierarchy.c */
+    return atomic_load_explicit(&e->parent, memory_order_acquire);
+}
+
+static int is_server(const maillimit *ml, const struct counter *c)
+{
+    return c->e == &ml->server;
+}
+
+/* Append the counted chain above (and including) e: e, domain, subscription, server. */
+static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq, int with_rings)
+{
+    rq->n = 0;
+    for (struct maillimit__entity *x = e; x && x->level >= MAILLIMIT_LEVEL_SUBSCRIPTION;
+         x = parent_of(x)) {
+        struct counter *c = &rq->c[rq->n++];
+        c->e = x;
+        c->r = NULL;
+        if (with_rings && !(c->r = maillimit__entity_ring(x)))
+            return MAILLIMIT_ENOMEM;
+        if (rq->n == 3)
+            break;
+    }
+    struct counter *c = &rq->c[rq->n++];
+    c->e = &ml->server;
+    int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
+    int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
+    rq->server_exact = h >= 0 || d >= 0;
+    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
+    return 0;
+}
+
+static void limits(const maillimit *ml, struct request *rq, int checked)
+{
+    for (int i = 0; i < rq->n; i++)
+        for (int w = 0; w < 2; w++)
+            rq->c[i].limit[w] = checked ? maillimit__effective_limit(ml, rq->c[i].e, w) : -1;
+}
+
+static int64_t other_lanes(maillimit *ml, int w)
+{
+    int64_t sum = 0;
+    for (int k = 1; k < MAILLIMIT__LANES; k++)
+        sum += atomic_load_explicit(&ml->lane[k]->w[w].total, memory_order_relaxed);
+    return sum;
+}
+
+/* Undo phase-1 totals of counters [0, i) plus window [0, w) of counter i. */
+static void unwind_totals(struct request *rq, int i, int w, int64_t cost)
+{
+    for (int k = 0; k <= i && k < rq->n; k++)
+        for (int x = 0; x < (k < i ? 2 : w); x++)
+            atomic_fetch_sub_explicit(&rq->c[k].r->w[x].total, cost, memory_order_relaxed);
+}
+
+/* Phase 1. Returns -1 on success, else the index*2+window of the failed check. */
+static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
+{
+    if (rq->server_exact)
+        for (int k = 1; k < MAILLIMIT__LANES; k++)
+            for (int w = 0; w < 2; w++)
+                maillimit__ring_advance(ml->lane[k], w, maillimit__period(w, now));
+    for (int i = 0; i < rq->n; i++) {
+        struct counter *c = &rq->c[i];
+        for (int w = 0; w < 2; w++) {
+            c->period[w] = maillimit__ring_advance(c->r, w, maillimit__period(w, now));
+            /* relaxed: the fetch-add itself is the linearisation point of the check; the
+             * slot words carry their own ordering */
+            int64_t before = atomic_fetch_add_explicit(&c->r->w[w].total, cost,
+                                                       memory_order_relaxed);
+            if (w == 0)
+                c->before_hour = before;
+            if (c->limit[w] < 0)
+                continue;
+            int64_t after = before + cost;
+            if (is_server(ml, c) && rq->server_exact)
+                after += other_lanes(ml, w);
+            if (after > c->limit[w]) {
+                unwind_totals(rq, i, w + 1, cost);
+                return i * 2 + w;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Phase 2: slots. On ERANGE everything of this request is undone. */
+static int phase2(struct request *rq, int64_t cost)
+{
+    for (int i = 0; i < rq->n; i++) {
+        for (int w = 0; w < 2; w++) {
+            if (maillimit__ring_slot_add(rq->c[i].r, w, rq->c[i].period[w], cost) == 0)
+                continue;
+            for (int k = 0; k <= i; k++)
+                for (int x = 0; x < (k < i ? 2 : w); x++)
+                    maillimit__ring_slot_sub(rq->c[k].r, x, rq->c[k].period[x], cost);
+            /* the not-yet-slotted windows still hold their phase-1 units in the totals */
+            for (int k = i; k < rq->n; k++)
+                for (int x = (k == i ? w : 0); x < 2; x++)
+                    atomic_fetch_sub_explicit(&rq->c[k].r->w[x].total, cost,
+                                              memory_order_relaxed);
+            return MAILLIMIT_ERANGE;
+        }
+    }
+    return 0;
+}
+
+/* Rings a reader should sum for counter c: the server's lanes, or the entity's ring. */
+static int reader_rings(maillimit *ml, struct maillimit__entity *e,
+                        struct maillimit__ring **rs)
+{
+    if (e == &ml->server) {
+        memcpy(rs, ml->lane, sizeof ml->lane);
+        return MAILLIMIT__LANES;
+    }
+    rs[0] = atomic_load_explicit(&e->ring, memory_order_acquire);
+    return rs[0] ? 1 : 0;
+}
+
+static int64_t count_of(maillimit *ml, struct maillimit__entity *e, int w, int64_t now)
+{
+    struct maillimit__ring *rs[MAILLIMIT__LANES];
+    int nr = reader_rings(ml, e, rs);
+    return nr ? maillimit__ring_count(rs, nr, w, now) : 0;
+}
+
+struct blocker {
+    int level, window;
+    int64_t retry, count, limit;
+};
+
+/* Is a better (more blocking) than b? -1 "never" beats any wait; then the longer wait; then
+ * the higher level (closer to the server); then the hour window. */
+static int worse(const struct blocker *a, const struct blocker *b)
+{
+    if (b->level < 0)
+        return 1;
+    if (a->retry != b->retry) {
+        if (a->retry < 0)
+            return 1;
+        if (b->retry < 0)
+            return 0;
+        return a->retry > b->retry;
+    }
+    if (a->level != b->level)
+        return a->level < b->level;
+    return a->window < b->window;
+}
+
+/* The blocker among counters whose limit `cost` more units would exceed now. */
+static void find_blocker(maillimit *ml, struct request *rq, int64_t cost, int64_t now,
+                         struct blocker *out)
+{
+    out->level = -1;
+    for (int i = 0; i < rq->n; i++) {
+        struct maillimit__ring *rs[MAILLIMIT__LANES];
+        int nr = reader_rings(ml, rq->c[i].e, rs);
+        for (int w = 0; w < 2; w++) {
+            int64_t lim = rq->c[i].limit[w];
+            if (lim < 0)
+                continue;
+            int64_t cnt = nr ? maillimit__ring_count(rs, nr, w, now) : 0;
+            if (cnt + cost <= lim)
+                continue;
+            struct blocker b = {rq->c[i].e->level, w,
+                                nr ? maillimit__ring_retry(rs, nr, w, now, cost, lim)
+                                   : (cost > lim ? -1 : 1),
+                                cnt, lim};
+            if (worse(&b, out))
+                *out = b;
+        }
+    }
+}
+
+/* ---- the sender ----------------------------------------------------------------------- */
+
+/* Resolve a sender: *out NULL means unknown (not attributable). */
+static int sender_of(maillimit *ml, int level, const char *sender,
+                     struct maillimit__entity **out)
+{
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(level, sender, buf, NULL);
+    if (len < 0)
+        return MAILLIMIT_EINVAL;
+    uint64_t h = maillimit__name_hash(level, buf, (size_t)len);
+    struct maillimit__entity *e = maillimit__table_find(ml, level, buf, (size_t)len, h);
+    if (!e && level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
+        struct maillimit__entity *u = maillimit__table_find(
+            ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len,
+            maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len));
+        e = u ? parent_of(u) : NULL;
+    }
+    if (!e && level == MAILLIMIT_LEVEL_MAILBOX) {
+        int rc = maillimit__implicit_mailbox(ml, buf, (size_t)len, h, &e);
+        if (rc == MAILLIMIT_ENOMEM)
+            return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+static void verdict_clear(maillimit_verdict *v)
+{
+    v->decision = MAILLIMIT_ALLOW;
+    v->reason = MAILLIMIT_REASON_NONE;
+    v->level = -1;
+    v->window = -1;
+    v->reserved_ = 0;
+    v->limit = -1;
+    v->count = 0;
+    v->retry_after = 0;
+    v->token = 0;
+}
+
+void maillimit_verdict_init(maillimit_verdict *v)
+{
+    if (!v)
+        return;
+    memset(v, 0, sizeof *v);
+    v->version = MAILLIMIT_VERDICT_VERSION;
+    verdict_clear(v);
+}
+
+static void deny(maillimit_verdict *v, int reason, const struct blocker *b)
+{
+    v->decision = MAILLIMIT_DENY;
+    v->reason = reason;
+    v->level = b->level;
+    v->window = b->window;
+    v->limit = b->limit;
+    v->count = b->count;
+    v->retry_after = b->retry;
+}
+
+/* ---- reservations --------------------------------------------------------------------- */
+
+static struct maillimit__reservation *reservations(maillimit *ml)
+{
+    /* acquire: pairs with the acq_rel CAS that publishes the zeroed table */
+    struct maillimit__reservation *t =
+        atomic_load_explicit(&ml->reservations, memory_order_acquire);
+    if (t)
+        return t;
+    struct maillimit__reservation *fresh =
+        calloc(MAILLIMIT__RESERVATIONS, sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    for (int i = 0; i < MAILLIMIT__RESERVATIONS; i++)
+        atomic_init(&fresh[i].state, 0);
+    /* acq_rel: publishes the table (release) or reads the winner's (acquire) */
+    if (atomic_compare_exchange_strong_explicit(&ml->reservations, &t, fresh,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return fresh;
+    free(fresh);
+    return t;
+}
+
+/* Take an entry for exclusive writing (state BUSY). Spins only while another thread
+ * holds that same entry for the few stores of record() or release(). */
+static uint64_t claim(struct maillimit__reservation *e)
+{
+    uint64_t s = atomic_load_explicit(&e->state, memory_order_relaxed);
+    for (;;) {
+        if (s == TOKEN_BUSY) {
+            s = atomic_load_explicit(&e->state, memory_order_relaxed);
+            continue;
+        }
+        /* acquire: pairs with the release store that ended the previous holder's writes */
+        if (atomic_compare_exchange_weak_explicit(&e->state, &s, TOKEN_BUSY,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return s;
+    }
+}
+
+static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_t *token)
+{
+    struct maillimit__reservation *t = reservations(ml);
+    if (!t)
+        return MAILLIMIT_ENOMEM;
+    uint64_t tok = atomic_fetch_add_explicit(&ml->next_token, 1, memory_order_relaxed);
+    tok &= ~TOKEN_DECIDED;
+    if (tok == 0)
+        tok = 1;
+    struct maillimit__reservation *e = &t[tok & (MAILLIMIT__RESERVATIONS - 1)];
+    claim(e); /* an older reservation here is forgotten: its units stay counted */
+    e->n = rq->n;
+    e->cost = cost;
+    for (int i = 0; i < rq->n; i++) {
+        e->ring[i] = rq->c[i].r;
+        e->minute[i] = rq->c[i].period[0];
+        e->hour[i] = rq->c[i].period[1];
+    }
+    /* release: publishes the fields above to the acquire CAS in claim()/release */
+    atomic_store_explicit(&e->state, tok, memory_order_release);
+    *token = tok;
+    return 0;
+}
+
+/* ---- decide / reserve ----------------------------------------------------------------- */
+
+static int decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
+                  maillimit_verdict *out, int reserve)
+{
+    if (!ml || !out || !sender || out->version != MAILLIMIT_VERDICT_VERSION ||
+        (level != MAILLIMIT_LEVEL_MAILBOX && level != MAILLIMIT_LEVEL_DOMAIN &&
+         level != MAILLIMIT_LEVEL_SUBSCRIPTION) ||
+        now < 0)
+        return MAILLIMIT_EINVAL;
+    if (cost < 1 || cost > MAILLIMIT_COST_MAX)
+        return MAILLIMIT_ERANGE;
+    now = maillimit__now(now);
+    verdict_clear(out);
+
+    struct maillimit__entity *e = NULL;
+    int rc = sender_of(ml, level, sender, &e);
+    if (rc)
+        return rc;
+
+    struct request rq;
+    int enabled = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
+    int reason = MAILLIMIT_REASON_NONE;
+    if (!e) {
+        /* unknown sender: the server total only */
+        reason = MAILLIMIT_REASON_UNKNOWN;
+        rc = chain(ml, NULL, &rq, 1);
+        limits(ml, &rq, enabled);
+    } else if (maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_EXEMPT)) {
+        out->reason = MAILLIMIT_REASON_EXEMPT;
+        out->limit = maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR);
+        out->count = count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now);
+        out->token = TOKEN_DECIDED;
+        atomic_fetch_add_explicit(&ml->stat_exempt, cost, memory_order_relaxed);
+        return 0;
+    } else {
+        rc = chain(ml, e, &rq, 1);
+        if (rc)
+            return rc;
+        if (!enabled) {
+            reason = MAILLIMIT_REASON_DISABLED;
+        } else if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
+                   !maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_SENDMAIL)) {
+            struct blocker b = {MAILLIMIT_LEVEL_SUBSCRIPTION, -1, -1,
+                                count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now),
+                                maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR)};
+            deny(out, MAILLIMIT_REASON_NOT_ALLOWED, &b);
+            return 0;
+        }
+        limits(ml, &rq, enabled);
+    }
+    if (rc)
+        return rc;
+
+    int failed = phase1(ml, &rq, cost, now);
+    if (failed >= 0) {
+        struct blocker b;
+        find_blocker(ml, &rq, cost, now, &b);
+        if (b.level < 0) {
+            /* every counter fits again: the check raced with a rollback or a sweep */
+            const struct counter *c = &rq.c[failed / 2];
+            int w = failed % 2;
+            struct maillimit__ring *rs[MAILLIMIT__LANES];
+            int nr = reader_rings(ml, c->e, rs);
+            b = (struct blocker){c->e->level, w, 1, count_of(ml, c->e, w, now), c->limit[w]};
+            if (nr)
+                b.retry = maillimit__ring_retry(rs, nr, w, now, cost, c->limit[w]);
+        }
+        deny(out, MAILLIMIT_REASON_LIMIT, &b);
+        return 0;
+    }
+    rc = phase2(&rq, cost);
+    if (rc)
+        return rc;
+    if (reason == MAILLIMIT_REASON_UNKNOWN)
+        atomic_fetch_add_explicit(&ml->stat_unknown, cost, memory_order_relaxed);
+    out->reason = reason;
+    const struct counter *own = &rq.c[0];
+    out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
+    out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
+                                    : own->before_hour;
+    if (out->count < 0)
+        out->count = 0;
+    out->token = TOKEN_DECIDED;
+    if (reserve) {
+        rc = record(ml, &rq, cost, &out->token);
+        if (rc) {
+            for (int i = 0; i < rq.n; i++)
+                for (int w = 0; w < 2; w++)
+                    maillimit__ring_slot_sub(rq.c[i].r, w, rq.c[i].period[w], cost);
+            verdict_clear(out);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
+                     maillimit_verdict *out)
+{
+    return decide(ml, level, sender, cost, now, out, 0);
+}
+
+int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
+                      maillimit_verdict *out)
+{
+    return decide(ml, level, sender, cost, now, out, 1);
+}
+
+static int finish(maillimit *ml, uint64_t token, int give_back)
+{
+    if (!ml || token == 0)
+        return MAILLIMIT_EINVAL;
+    if (token & TOKEN_DECIDED)
+        return MAILLIMIT_ENOTFOUND;
+    struct maillimit__reservation *t =
+        atomic_load_explicit(&ml->reservations, memory_order_acquire);
+    if (!t)
+        return MAILLIMIT_ENOTFOUND;
+    struct maillimit__reservation *e = &t[token & (MAILLIMIT__RESERVATIONS - 1)];
+    uint64_t s = token;
+    /* acquire: pairs with the release store in record(), making its fields visible */
+    if (!atomic_compare_exchange_strong_explicit(&e->state, &s, TOKEN_BUSY,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return MAILLIMIT_ENOTFOUND;
+    struct maillimit__ring *ring[4];
+    uint32_t minute[4], hour[4];
+    int n = e->n;
+    int64_t cost = e->cost;
+    memcpy(ring, e->ring, sizeof ring);
+    memcpy(minute, e->minute, sizeof minute);
+    memcpy(hour, e->hour, sizeof hour);
+    /* release: ends our exclusive use of the entry (pairs with claim()'s acquire) */
+    atomic_store_explicit(&e->state, 0, memory_order_release);
+    if (give_back)
+        for (int i = 0; i < n; i++) {
+            maillimit__ring_slot_sub(ring[i], MAILLIMIT_WINDOW_HOUR, minute[i], cost);
+            maillimit__ring_slot_sub(ring[i], MAILLIMIT_WINDOW_DAY, hour[i], cost);
+        }
+    return 0;
+}
+
+int maillimit_commit(maillimit *ml, uint64_t token)
+{
+    return finish(ml, token, 0);
+}
+
+int maillimit_release(maillimit *ml, uint64_t token)
+{
+    return finish(ml, token, 1);
+}
+
+/* ---- reset and status ----------------------------------------------------------------- */
+
+/* Resolve an entity with a counter: server (name NULL), subscription, domain, mailbox. */
+static int counted_entity(maillimit *ml, int level, const char *name,
+                          struct maillimit__entity **out)
+{
+    if (!ml || level < MAILLIMIT_LEVEL_SERVER || level > MAILLIMIT_LEVEL_MAILBOX ||
+        level == MAILLIMIT_LEVEL_PLAN)
+        return MAILLIMIT_EINVAL;
+    if (level == MAILLIMIT_LEVEL_SERVER) {
+        if (name)
+            return MAILLIMIT_EINVAL;
+        *out = &ml->server;
+        return 0;
+    }
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(level, name, buf, NULL);
+    if (len < 0)
+        return MAILLIMIT_EINVAL;
+    *out = maillimit__table_find(ml, level, buf, (size_t)len,
+                                 maillimit__name_hash(level, buf, (size_t)len));
+    return *out ? 0 : MAILLIMIT_ENOTFOUND;
+}
+
+int maillimit_reset(maillimit *ml, int level, const char *name)
+{
+    struct maillimit__entity *e = NULL;
+    int rc = counted_entity(ml, level, name, &e);
+    if (rc)
+        return rc;
+    struct maillimit__ring *rs[MAILLIMIT__LANES];
+    int nr = reader_rings(ml, e, rs);
+    for (int i = 0; i < nr; i++)
+        maillimit__ring_clear(rs[i]);
+    return 0;
+}
+
+void maillimit_status_init(maillimit_status *s)
+{
+    if (!s)
+        return;
+    memset(s, 0, sizeof *s);
+    s->version = MAILLIMIT_STATUS_VERSION;
+    s->blocked_by = -1;
+    s->limit = -1;
+    s->remaining = -1;
+}
+
+int maillimit_status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
+                         maillimit_status *out)
+{
+    if (!out || out->version != MAILLIMIT_STATUS_VERSION || !maillimit__valid_window(window) ||
+        now < 0)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = NULL;
+    int rc = counted_entity(ml, level, name, &e);
+    if (rc)
+        return rc;
+    now = maillimit__now(now);
+    struct maillimit__ring *rs[MAILLIMIT__LANES];
+    int nr = reader_rings(ml, e, rs);
+    out->count = nr ? maillimit__ring_count(rs, nr, window, now) : 0;
+    out->limit = maillimit__effective_limit(ml, e, window);
+    out->remaining = out->limit < 0 ? -1 : (out->limit > out->count ? out->limit - out->count : 0);
+    out->reset_after = nr ? maillimit__ring_reset_after(rs, nr, window, now) : 0;
+    out->sending = 1;
+    out->blocked_by = -1;
+    out->retry_after = 0;
+    out->reserved_ = 0;
+    if (e != &ml->server && maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_EXEMPT))
+        return 0;
+    if (!atomic_load_explicit(&ml->enabled, memory_order_relaxed))
+        return 0;
+    struct request rq;
+    chain(ml, e == &ml->server ? NULL : e, &rq, 0);
+    limits(ml, &rq, 1);
+    struct blocker b;
+    find_blocker(ml, &rq, 1, now, &b);
+    if (b.level >= 0) {
+        out->sending = 0;
+        out->blocked_by = b.level;
+        out->retry_after = b.retry;
+    }
+    return 0;
+}

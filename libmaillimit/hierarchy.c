@@ -1,0 +1,618 @@
+/* The hierarchy: handle lifecycle, entities, placement, limits and flags.
+ *
+ * Entities are never freed while the handle lives: a removed entity is marked dead and taken
+ * out of the name table, so a decider that found it a moment earlier still reads valid memory
+ * (its units then go to a counter nobody reads, which is what "what was sent was sent" asks).
+ * Every mutable field a decider reads is a single atomic word: a limit change is one store,
+ * a move is one store of the parent pointer.
+ */
+#define _POSIX_C_SOURCE 200809L /* recursive mutexes */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Which targets each level may set, indexed [level][target]. */
+static const unsigned char settable[5][5] = {
+    [MAILLIMIT_LEVEL_SERVER] = {1, 0, 1, 1, 1},
+    [MAILLIMIT_LEVEL_PLAN] = {0, 0, 1, 1, 1},
+    [MAILLIMIT_LEVEL_SUBSCRIPTION] = {0, 0, 1, 1, 1},
+    [MAILLIMIT_LEVEL_DOMAIN] = {0, 0, 0, 1, 1},
+    [MAILLIMIT_LEVEL_MAILBOX] = {0, 0, 0, 0, 1},
+};
+
+static void entity_init(struct maillimit__entity *e, int level)
+{
+    atomic_init(&e->parent, NULL);
+    atomic_init(&e->ring, NULL);
+    for (int t = 0; t < MAILLIMIT__TARGETS; t++)
+        for (int w = 0; w < 2; w++)
+            atomic_init(&e->limit[t][w], MAILLIMIT_DEFAULT);
+    atomic_init(&e->flag[0], MAILLIMIT_DEFAULT);
+    atomic_init(&e->flag[1], MAILLIMIT_DEFAULT);
+    atomic_init(&e->dead, 0);
+    atomic_init(&e->implicit, 0);
+    e->level = (uint8_t)level;
+}
+
+void maillimit__config_begin(maillimit *ml)
+{
+    pthread_mutex_lock(&ml->lock);
+}
+
+void maillimit__config_end(maillimit *ml)
+{
+    pthread_mutex_unlock(&ml->lock);
+}
+
+int maillimit_new(maillimit **out)
+{
+    if (!out)
+        return MAILLIMIT_EINVAL;
+    *out = NULL;
+    maillimit *ml = calloc(1, sizeof *ml);
+    if (!ml)
+        return MAILLIMIT_ENOMEM;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    int bad = pthread_mutex_init(&ml->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (bad) {
+        free(ml);
+        return MAILLIMIT_ENOMEM;
+    }
+    entity_init(&ml->server, MAILLIMIT_LEVEL_SERVER);
+    for (int t = 0; t < MAILLIMIT__TARGETS; t++)
+        for (int w = 0; w < 2; w++)
+            atomic_init(&ml->server.limit[t][w], MAILLIMIT_UNLIMITED);
+    atomic_init(&ml->server.flag[MAILLIMIT_FLAG_SENDMAIL], 1);
+    atomic_init(&ml->server.flag[MAILLIMIT_FLAG_EXEMPT], 0);
+    atomic_init(&ml->server_total[0], MAILLIMIT_UNLIMITED);
+    atomic_init(&ml->server_total[1], MAILLIMIT_UNLIMITED);
+    atomic_init(&ml->enabled, 1);
+    atomic_init(&ml->unit, MAILLIMIT_UNIT_MESSAGES);
+    atomic_init(&ml->reservations, NULL);
+    atomic_init(&ml->next_token, 1);
+    atomic_init(&ml->stat_exempt, 0);
+    atomic_init(&ml->stat_unknown, 0);
+    struct maillimit__table *t = maillimit__table_new(1024);
+    atomic_init(&ml->table, t);
+    int ok = t != NULL;
+    for (int i = 0; ok && i < MAILLIMIT__LANES; i++)
+        ok = (ml->lane[i] = maillimit__ring_new()) != NULL;
+    if (!ok) {
+        maillimit_free(ml);
+        return MAILLIMIT_ENOMEM;
+    }
+    *out = ml;
+    return 0;
+}
+
+void maillimit_free(maillimit *ml)
+{
+    if (!ml)
+        return;
+    for (struct maillimit__entity *e = ml->all, *n; e; e = n) {
+        n = e->all_next;
+        free(atomic_load_explicit(&e->ring, memory_order_relaxed));
+        free(e);
+    }
+    maillimit__table_free(atomic_load_explicit(&ml->table, memory_order_relaxed));
+    for (int i = 0; i < MAILLIMIT__LANES; i++)
+        free(ml->lane[i]);
+    free(atomic_load_explicit(&ml->reservations, memory_order_relaxed));
+    pthread_mutex_destroy(&ml->lock);
+    free(ml);
+}
+
+/* ---- lookup --------------------------------------------------------------------------- */
+
+struct maillimit__entity *maillimit__lookup(maillimit *ml, int level, const char *name)
+{
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(level == MAILLIMIT__LEVEL_SYSUSER ? MAILLIMIT_LEVEL_PLAN
+                                                                       : level,
+                                   name, buf, NULL);
+    if (len < 0)
+        return NULL;
+    return maillimit__table_find(ml, level, buf, (size_t)len,
+                                 maillimit__name_hash(level, buf, (size_t)len));
+}
+
+/* Resolve (level, name) for calls that name an entity with a counter or settings.
+ * SERVER requires name NULL. Returns 0 and *out, or an error. */
+static int resolve(maillimit *ml, int level, const char *name, struct maillimit__entity **out)
+{
+    if (!ml || level < MAILLIMIT_LEVEL_SERVER || level > MAILLIMIT_LEVEL_MAILBOX)
+        return MAILLIMIT_EINVAL;
+    if (level == MAILLIMIT_LEVEL_SERVER) {
+        if (name)
+            return MAILLIMIT_EINVAL;
+        *out = &ml->server;
+        return 0;
+    }
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(level, name, buf, NULL);
+    if (len < 0)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = maillimit__table_find(
+        ml, level, buf, (size_t)len, maillimit__name_hash(level, buf, (size_t)len));
+    if (!e)
+        return MAILLIMIT_ENOTFOUND;
+    *out = e;
+    return 0;
+}
+
+/* ---- creation ------------------------------------------------------------------------- */
+
+static struct maillimit__entity *entity_make(maillimit *ml, int level, const char *name,
+                                             size_t len, uint64_t hash)
+{
+    struct maillimit__entity *e = malloc(sizeof *e + len + 1);
+    if (!e)
+        return NULL;
+    entity_init(e, level);
+    e->len = (uint16_t)len;
+    e->hash = hash;
+    memcpy(e->name, name, len + 1);
+    if (maillimit__table_insert(ml, e)) {
+        free(e);
+        return NULL;
+    }
+    e->all_next = ml->all;
+    ml->all = e;
+    return e;
+}
+
+static struct maillimit__entity *parent_of(const struct maillimit__entity *e)
+{
+    /* acquire: pairs with the release store of a parent in add()/move calls */
+    return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
+}
+
+static void set_parent(struct maillimit__entity *e, struct maillimit__entity *p)
+{
+    /* release: pairs with the acquire load in parent_of() */
+    atomic_store_explicit(&e->parent, p, memory_order_release);
+}
+
+/* Add (level, name) under parent p (may be NULL for plans and plan-less subscriptions).
+ * same placement → 0; other placement → EEXISTS. */
+static int add(maillimit *ml, int level, const char *name, struct maillimit__entity *p,
+               struct maillimit__entity **out)
+{
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(level == MAILLIMIT__LEVEL_SYSUSER ? MAILLIMIT_LEVEL_PLAN
+                                                                       : level,
+                                   name, buf, NULL);
+    if (len < 0)
+        return MAILLIMIT_EINVAL;
+    uint64_t h = maillimit__name_hash(level, buf, (size_t)len);
+    struct maillimit__entity *e = maillimit__table_find(ml, level, buf, (size_t)len, h);
+    if (e) {
+        if (out)
+            *out = e;
+        if (level == MAILLIMIT_LEVEL_MAILBOX) {
+            /* an implicit mailbox becomes explicit; its counters stay */
+            atomic_store_explicit(&e->implicit, 0, memory_order_relaxed);
+            return parent_of(e) == p ? 0 : MAILLIMIT_EEXISTS;
+        }
+        return parent_of(e) == p ? 0 : MAILLIMIT_EEXISTS;
+    }
+    e = entity_make(ml, level, buf, (size_t)len, h);
+    if (!e)
+        return MAILLIMIT_ENOMEM;
+    set_parent(e, p);
+    if (out)
+        *out = e;
+    return 0;
+}
+
+int maillimit_plan_add(maillimit *ml, const char *plan)
+{
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    int rc = add(ml, MAILLIMIT_LEVEL_PLAN, plan, NULL, NULL);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+/* Look up a required parent by name: EINVAL for a bad name, ENOTFOUND if missing. */
+static int need(maillimit *ml, int level, const char *name, struct maillimit__entity **out)
+{
+    if (!name)
+        return MAILLIMIT_EINVAL;
+    return resolve(ml, level, name, out);
+}
+
+int maillimit_subscription_add(maillimit *ml, const char *subscription, const char *plan)
+{
+    if (!ml || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *p = NULL;
+    char tmp[MAILLIMIT_NAME_MAX + 1];
+    int rc = maillimit__name_norm(MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, tmp, NULL);
+    if (rc >= 0)
+        rc = plan ? need(ml, MAILLIMIT_LEVEL_PLAN, plan, &p) : 0;
+    if (rc >= 0)
+        rc = add(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, p, NULL);
+    maillimit__config_end(ml);
+    return rc < 0 ? rc : 0;
+}
+
+int maillimit_domain_add(maillimit *ml, const char *domain, const char *subscription)
+{
+    if (!ml || !domain || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *p = NULL;
+    char tmp[MAILLIMIT_NAME_MAX + 1];
+    int rc = maillimit__name_norm(MAILLIMIT_LEVEL_DOMAIN, domain, tmp, NULL);
+    if (rc >= 0)
+        rc = need(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, &p);
+    if (rc >= 0)
+        rc = add(ml, MAILLIMIT_LEVEL_DOMAIN, domain, p, NULL);
+    maillimit__config_end(ml);
+    return rc < 0 ? rc : 0;
+}
+
+int maillimit_mailbox_add(maillimit *ml, const char *address)
+{
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int len = maillimit__name_norm(MAILLIMIT_LEVEL_MAILBOX, address, buf, NULL);
+    if (len < 0)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *d = NULL;
+    int rc = need(ml, MAILLIMIT_LEVEL_DOMAIN, strchr(buf, '@') + 1, &d);
+    if (rc == 0)
+        rc = add(ml, MAILLIMIT_LEVEL_MAILBOX, buf, d, NULL);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+int maillimit_sysuser_add(maillimit *ml, const char *login, const char *subscription)
+{
+    if (!ml || !login || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *p = NULL;
+    char tmp[MAILLIMIT_NAME_MAX + 1];
+    int rc = maillimit__name_norm(MAILLIMIT_LEVEL_PLAN, login, tmp, NULL);
+    if (rc >= 0)
+        rc = need(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, &p);
+    if (rc >= 0)
+        rc = add(ml, MAILLIMIT__LEVEL_SYSUSER, login, p, NULL);
+    maillimit__config_end(ml);
+    return rc < 0 ? rc : 0;
+}
+
+int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len, uint64_t hash,
+                                struct maillimit__entity **out)
+{
+    maillimit__config_begin(ml);
+    int rc = 0;
+    struct maillimit__entity *e =
+        maillimit__table_find(ml, MAILLIMIT_LEVEL_MAILBOX, addr, len, hash);
+    if (!e) {
+        const char *dom = memchr(addr, '@', len) + 1;
+        size_t dlen = len - (size_t)(dom - addr);
+        struct maillimit__entity *d =
+            maillimit__table_find(ml, MAILLIMIT_LEVEL_DOMAIN, dom, dlen,
+                                  maillimit__name_hash(MAILLIMIT_LEVEL_DOMAIN, dom, dlen));
+        if (!d) {
+            rc = MAILLIMIT_ENOTFOUND;
+        } else if (!(e = entity_make(ml, MAILLIMIT_LEVEL_MAILBOX, addr, len, hash))) {
+            rc = MAILLIMIT_ENOMEM;
+        } else {
+            atomic_store_explicit(&e->implicit, 1, memory_order_relaxed);
+            set_parent(e, d);
+        }
+    }
+    maillimit__config_end(ml);
+    *out = e;
+    return rc;
+}
+
+/* ---- removal and moves ---------------------------------------------------------------- */
+
+static void kill(maillimit *ml, struct maillimit__entity *e)
+{
+    maillimit__table_remove(ml, e);
+    atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
+}
+
+int maillimit_remove(maillimit *ml, int level, const char *name)
+{
+    if (!ml || level <= MAILLIMIT_LEVEL_SERVER || level > MAILLIMIT_LEVEL_MAILBOX)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *victim = NULL;
+    int rc = need(ml, level, name, &victim);
+    if (rc == 0) {
+        /* Children first, deepest level first, so every child still sees its parent chain
+         * while we look for descendants. Plans only detach their subscriptions. */
+        for (int pass = MAILLIMIT__LEVEL_SYSUSER; pass > level; pass--) {
+            for (struct maillimit__entity *e = ml->all; e; e = e->all_next) {
+                if (e->level != pass || atomic_load_explicit(&e->dead, memory_order_relaxed))
+                    continue;
+                struct maillimit__entity *a = e;
+                while (a && a != victim)
+                    a = parent_of(a);
+                if (!a)
+                    continue;
+                if (level == MAILLIMIT_LEVEL_PLAN) {
+                    if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION)
+                        set_parent(e, NULL);
+                } else {
+                    kill(ml, e);
+                }
+            }
+        }
+        kill(ml, victim);
+    }
+    maillimit__config_end(ml);
+    return rc;
+}
+
+int maillimit_sysuser_remove(maillimit *ml, const char *login)
+{
+    if (!ml || !login)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    int rc = maillimit__name_norm(MAILLIMIT_LEVEL_PLAN, login, buf, NULL);
+    if (rc >= 0) {
+        struct maillimit__entity *e = maillimit__table_find(
+            ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)rc,
+            maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)rc));
+        rc = e ? 0 : MAILLIMIT_ENOTFOUND;
+        if (e)
+            kill(ml, e);
+    }
+    maillimit__config_end(ml);
+    return rc < 0 ? rc : 0;
+}
+
+int maillimit_domain_move(maillimit *ml, const char *domain, const char *subscription)
+{
+    if (!ml || !domain || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *d = NULL, *s = NULL;
+    int rc = need(ml, MAILLIMIT_LEVEL_DOMAIN, domain, &d);
+    int rc2 = need(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, &s);
+    if (rc == 0)
+        rc = rc2;
+    else if (rc2 == MAILLIMIT_EINVAL)
+        rc = rc2;
+    if (rc == 0)
+        set_parent(d, s);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+int maillimit_subscription_plan_set(maillimit *ml, const char *subscription, const char *plan)
+{
+    if (!ml || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *s = NULL, *p = NULL;
+    int rc = need(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, &s);
+    int rc2 = plan ? need(ml, MAILLIMIT_LEVEL_PLAN, plan, &p) : 0;
+    if (rc == 0)
+        rc = rc2;
+    else if (rc2 == MAILLIMIT_EINVAL)
+        rc = rc2;
+    if (rc == 0)
+        set_parent(s, p);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+/* ---- limits --------------------------------------------------------------------------- */
+
+static int limit_args(maillimit *ml, int level, int target, int window)
+{
+    if (!ml || level < MAILLIMIT_LEVEL_SERVER || level > MAILLIMIT_LEVEL_MAILBOX ||
+        target < MAILLIMIT_LEVEL_SERVER || target > MAILLIMIT_LEVEL_MAILBOX ||
+        !maillimit__valid_window(window) || !settable[level][target])
+        return MAILLIMIT_EINVAL;
+    return 0;
+}
+
+static _Atomic int64_t *limit_cell(maillimit *ml, struct maillimit__entity *e, int target,
+                                   int window)
+{
+    if (target == MAILLIMIT_LEVEL_SERVER)
+        return &ml->server_total[window];
+    return &e->limit[target - MAILLIMIT_LEVEL_SUBSCRIPTION][window];
+}
+
+int maillimit_limit_set(maillimit *ml, int level, const char *name, int target_level,
+                        int window, int64_t value)
+{
+    int rc = limit_args(ml, level, target_level, window);
+    if (rc)
+        return rc;
+    if (value < MAILLIMIT_DEFAULT ||
+        (level == MAILLIMIT_LEVEL_SERVER && value == MAILLIMIT_DEFAULT))
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *e = NULL;
+    rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        /* relaxed: a limit is one independent word; the next decision reads it */
+        atomic_store_explicit(limit_cell(ml, e, target_level, window), value,
+                              memory_order_relaxed);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+int maillimit_limit_value(maillimit *ml, int level, const char *name, int target_level,
+                          int window, int64_t *out)
+{
+    int rc = limit_args(ml, level, target_level, window);
+    if (rc || !out)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = NULL;
+    rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        *out = atomic_load_explicit(limit_cell(ml, e, target_level, window),
+                                    memory_order_relaxed);
+    return rc;
+}
+
+int64_t maillimit__effective_limit(const maillimit *ml, const struct maillimit__entity *e,
+                                   int window)
+{
+    int target = e->level;
+    if (target == MAILLIMIT_LEVEL_SERVER)
+        return atomic_load_explicit(&ml->server_total[window], memory_order_relaxed);
+    int t = target - MAILLIMIT_LEVEL_SUBSCRIPTION;
+    for (const struct maillimit__entity *x = e; x; x = parent_of(x)) {
+        int64_t v = atomic_load_explicit(&x->limit[t][window], memory_order_relaxed);
+        if (v != MAILLIMIT_DEFAULT)
+            return v;
+    }
+    return atomic_load_explicit(&ml->server.limit[t][window], memory_order_relaxed);
+}
+
+int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, int64_t *out)
+{
+    if (!ml || !out || !maillimit__valid_window(window) || level == MAILLIMIT_LEVEL_PLAN)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = NULL;
+    int rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        *out = maillimit__effective_limit(ml, e, window);
+    return rc;
+}
+
+/* ---- switch, unit, flags -------------------------------------------------------------- */
+
+int maillimit_enable(maillimit *ml, int on)
+{
+    if (!ml || (on != 0 && on != 1))
+        return MAILLIMIT_EINVAL;
+    atomic_store_explicit(&ml->enabled, on, memory_order_relaxed);
+    return 0;
+}
+
+int maillimit_enabled(maillimit *ml, int *out)
+{
+    if (!ml || !out)
+        return MAILLIMIT_EINVAL;
+    *out = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
+    return 0;
+}
+
+int maillimit_unit_set(maillimit *ml, int unit)
+{
+    if (!ml || (unit != MAILLIMIT_UNIT_MESSAGES && unit != MAILLIMIT_UNIT_RECIPIENTS))
+        return MAILLIMIT_EINVAL;
+    atomic_store_explicit(&ml->unit, unit, memory_order_relaxed);
+    return 0;
+}
+
+int maillimit_unit_get(maillimit *ml, int *out)
+{
+    if (!ml || !out)
+        return MAILLIMIT_EINVAL;
+    *out = atomic_load_explicit(&ml->unit, memory_order_relaxed);
+    return 0;
+}
+
+static int flag_args(maillimit *ml, int level, int flag)
+{
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    if (flag == MAILLIMIT_FLAG_SENDMAIL)
+        return level == MAILLIMIT_LEVEL_SERVER || level == MAILLIMIT_LEVEL_PLAN ||
+                       level == MAILLIMIT_LEVEL_SUBSCRIPTION
+                   ? 0
+                   : MAILLIMIT_EINVAL;
+    if (flag == MAILLIMIT_FLAG_EXEMPT)
+        return level >= MAILLIMIT_LEVEL_PLAN && level <= MAILLIMIT_LEVEL_MAILBOX
+                   ? 0
+                   : MAILLIMIT_EINVAL;
+    return MAILLIMIT_EINVAL;
+}
+
+int maillimit_flag_set(maillimit *ml, int level, const char *name, int flag, int value)
+{
+    int rc = flag_args(ml, level, flag);
+    if (rc)
+        return rc;
+    if (value != 0 && value != 1 &&
+        (value != MAILLIMIT_DEFAULT || level == MAILLIMIT_LEVEL_SERVER))
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    struct maillimit__entity *e = NULL;
+    rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        atomic_store_explicit(&e->flag[flag], (int8_t)value, memory_order_relaxed);
+    maillimit__config_end(ml);
+    return rc;
+}
+
+int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag, int *out)
+{
+    int rc = flag_args(ml, level, flag);
+    if (rc || !out)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = NULL;
+    rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        *out = atomic_load_explicit(&e->flag[flag], memory_order_relaxed);
+    return rc;
+}
+
+int maillimit__effective_flag(const maillimit *ml, const struct maillimit__entity *e, int flag)
+{
+    for (const struct maillimit__entity *x = e; x; x = parent_of(x)) {
+        if (x->level == MAILLIMIT__LEVEL_SYSUSER)
+            continue;
+        int8_t v = atomic_load_explicit(&x->flag[flag], memory_order_relaxed);
+        if (v != MAILLIMIT_DEFAULT)
+            return v;
+    }
+    if (flag == MAILLIMIT_FLAG_SENDMAIL)
+        return atomic_load_explicit(&ml->server.flag[flag], memory_order_relaxed);
+    return 0;
+}
+
+int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int *out)
+{
+    int rc = flag_args(ml, level, flag);
+    if (rc || !out)
+        return MAILLIMIT_EINVAL;
+    struct maillimit__entity *e = NULL;
+    rc = resolve(ml, level, name, &e);
+    if (rc == 0)
+        *out = e == &ml->server ? atomic_load_explicit(&e->flag[flag], memory_order_relaxed)
+                                : maillimit__effective_flag(ml, e, flag);
+    return rc;
+}
+
+struct maillimit__ring *maillimit__entity_ring(struct maillimit__entity *e)
+{
+    /* acquire: pairs with the acq_rel CAS below that publishes a zeroed ring */
+    struct maillimit__ring *r = atomic_load_explicit(&e->ring, memory_order_acquire);
+    if (r)
+        return r;
+    struct maillimit__ring *fresh = maillimit__ring_new();
+    if (!fresh)
+        return NULL;
+    /* acq_rel: publishes the zeroed ring (release) or reads the winner's (acquire) */
+    if (atomic_compare_exchange_strong_explicit(&e->ring, &r, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    free(fresh);
+    return r;
+}

@@ -1,0 +1,183 @@
+/* Internal declarations of libmaillimit. Never installed. */
+#ifndef MAILLIMIT_INTERNAL_H
+#define MAILLIMIT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "maillimit.h"
+
+#define MAILLIMIT__HIDDEN __attribute__((visibility("hidden")))
+
+/* Internal level for system-user aliases (never a counted level). */
+enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
+
+/* ---- names (names.c) ------------------------------------------------------------------- */
+
+/* Validate a name for a level and write its lower-cased form to buf (MAILLIMIT_NAME_MAX + 1
+ * bytes). Returns its length, or MAILLIMIT_EINVAL; *why gets a static explanation. */
+MAILLIMIT__HIDDEN int maillimit__name_norm(int level, const char *name, char *buf,
+                                           const char **why);
+MAILLIMIT__HIDDEN uint64_t maillimit__name_hash(int level, const char *name, size_t len);
+
+/* ---- window counters (ring.c) ----------------------------------------------------------
+ *
+ * One counter (an entity's, or one lane of the server's) holds two windows. Each window is
+ * a ring of tagged slots: a slot is one 64-bit word, the high 32 bits are the minute (or
+ * hour) it holds plus one (0: never used), the low 32 bits its count. A running total per
+ * window is what decisions check; slots exist so that units leave the total when their
+ * minute leaves the window. See ring.c for the protocol.
+ */
+enum { MAILLIMIT__HOUR_SLOTS = 60, MAILLIMIT__DAY_SLOTS = 24 };
+
+struct maillimit__window {
+    _Atomic int64_t total;   /* units in live slots, plus units of requests in flight */
+    _Atomic uint32_t head;   /* newest period (minute or hour) + 1 whose expiry was started */
+};
+
+struct maillimit__ring {
+    struct maillimit__window w[2];                     /* [MAILLIMIT_WINDOW_*] */
+    _Atomic uint64_t hour[MAILLIMIT__HOUR_SLOTS];      /* minute slots */
+    _Atomic uint64_t day[MAILLIMIT__DAY_SLOTS];        /* hour slots */
+};
+
+/* Period (minute for HOUR, hour for DAY) of a time. */
+static inline uint32_t maillimit__period(int window, int64_t now)
+{
+    return (uint32_t)(window == MAILLIMIT_WINDOW_HOUR ? now / 60 : now / 3600);
+}
+
+MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__ring_new(void);
+/* Bring the window up to period p (expire what left it); returns the period to count in
+ * (p, or a later one if the ring has already seen later time). */
+MAILLIMIT__HIDDEN uint32_t maillimit__ring_advance(struct maillimit__ring *r, int window,
+                                                   uint32_t p);
+/* Add units to the period's slot (the running total is handled by the caller). Returns 0 or
+ * MAILLIMIT_ERANGE when the slot would exceed UINT32_MAX; then nothing was added. */
+MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, int window,
+                                               uint32_t p, int64_t units);
+/* Take units back from period p's slot and the total, if p's slot still holds them. */
+MAILLIMIT__HIDDEN void maillimit__ring_slot_sub(struct maillimit__ring *r, int window,
+                                                uint32_t p, int64_t units);
+/* Readers over one ring or several (the server's lanes), at time now (or the latest time
+ * a ring has seen, if later). Slot counts, not the running total: exact when quiet. */
+MAILLIMIT__HIDDEN int64_t maillimit__ring_count(struct maillimit__ring *const *rs, int nr,
+                                                int window, int64_t now);
+/* Smallest s >= 1 such that count(now + s) + cost <= limit, or -1 (cost > limit). */
+MAILLIMIT__HIDDEN int64_t maillimit__ring_retry(struct maillimit__ring *const *rs, int nr,
+                                                int window, int64_t now, int64_t cost,
+                                                int64_t limit);
+/* Seconds until the window's count is back to 0 (0 if it is 0). */
+MAILLIMIT__HIDDEN int64_t maillimit__ring_reset_after(struct maillimit__ring *const *rs,
+                                                      int nr, int window, int64_t now);
+/* Forget every slot of the ring (reset). */
+MAILLIMIT__HIDDEN void maillimit__ring_clear(struct maillimit__ring *r);
+
+/* ---- entities and the name table (hierarchy.c, table.c) ------------------------------- */
+
+/* Limit targets an entity may carry, indexed by target level - SUBSCRIPTION. The server's
+ * own total is kept in maillimit.server_total. */
+enum { MAILLIMIT__TARGETS = 3 };
+
+struct maillimit__entity {
+    _Atomic(struct maillimit__entity *) parent; /* mailbox→domain→subscription→plan; sysuser→sub */
+    _Atomic(struct maillimit__ring *) ring;     /* NULL until it first counts */
+    _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
+    _Atomic int8_t flag[2];                     /* as set: 0, 1 or MAILLIMIT_DEFAULT */
+    _Atomic uint8_t dead;                       /* removed; kept until the handle is freed */
+    _Atomic uint8_t implicit;                   /* mailbox created by its first decision */
+    uint8_t level;
+    uint16_t len;
+    uint64_t hash;
+    struct maillimit__entity *all_next;         /* every entity ever made, for freeing */
+    char name[];                                /* lower case, NUL-terminated */
+};
+
+/* Open-addressing hash table of live entities keyed by (level, name). One writer at a time
+ * (the configuration lock); readers are lock-free. A grown table replaces the old one with
+ * one atomic store; old tables are kept until the handle is freed, so a reader never sees
+ * freed memory. Removal writes a tombstone. */
+struct maillimit__table {
+    size_t mask;                       /* capacity - 1 (capacity a power of two) */
+    size_t used;                       /* live + tombstones (writer only) */
+    size_t live;                       /* writer only */
+    struct maillimit__table *retired;  /* older tables (writer only) */
+    _Atomic(struct maillimit__entity *) slot[];
+};
+
+MAILLIMIT__HIDDEN struct maillimit__entity *maillimit__table_find(struct maillimit *ml,
+                                                                  int level, const char *name,
+                                                                  size_t len, uint64_t hash);
+/* Writer side (configuration lock held). */
+MAILLIMIT__HIDDEN struct maillimit__table *maillimit__table_new(size_t capacity);
+MAILLIMIT__HIDDEN int maillimit__table_insert(struct maillimit *ml, struct maillimit__entity *e);
+MAILLIMIT__HIDDEN void maillimit__table_remove(struct maillimit *ml, struct maillimit__entity *e);
+MAILLIMIT__HIDDEN void maillimit__table_free(struct maillimit__table *t);
+
+/* ---- the handle -------------------------------------------------------------------------- */
+
+enum { MAILLIMIT__LANES = 16 };              /* server-total lanes while it is unlimited */
+enum { MAILLIMIT__RESERVATIONS = 16384 };    /* remembered reservations (power of two) */
+
+struct maillimit__reservation {
+    _Atomic uint64_t state;                  /* token while reserved; 0 free; ~0 busy */
+    int32_t n;                               /* counters counted */
+    int64_t cost;
+    struct maillimit__ring *ring[4];
+    uint32_t minute[4], hour[4];             /* periods counted in, per counter */
+};
+
+struct maillimit {
+    pthread_mutex_t lock;                    /* configuration lock (recursive) */
+    _Atomic(struct maillimit__table *) table;
+    struct maillimit__entity *all;           /* every entity made (writer only) */
+    struct maillimit__entity server;         /* limits for its targets; flag SENDMAIL */
+    char server_name_[8];
+    _Atomic int64_t server_total[2];         /* the server total limit per window */
+    _Atomic int enabled;
+    _Atomic int unit;
+    struct maillimit__ring *lane[MAILLIMIT__LANES]; /* server counter; lane 0 exact */
+    _Atomic(struct maillimit__reservation *) reservations;
+    _Atomic uint64_t next_token;
+    _Atomic int64_t stat_exempt;             /* units sent exempt */
+    _Atomic int64_t stat_unknown;            /* units sent by unattributable senders */
+};
+
+/* Configuration lock (recursive: public configuration calls may run inside). */
+MAILLIMIT__HIDDEN void maillimit__config_begin(maillimit *ml);
+MAILLIMIT__HIDDEN void maillimit__config_end(maillimit *ml);
+
+/* Find a live entity by level (MAILLIMIT_LEVEL_* or MAILLIMIT__LEVEL_SYSUSER) and raw name.
+ * Returns NULL if the name is invalid or the entity does not exist. */
+MAILLIMIT__HIDDEN struct maillimit__entity *maillimit__lookup(maillimit *ml, int level,
+                                                              const char *name);
+/* Create an implicit mailbox of domain d for a normalised address. */
+MAILLIMIT__HIDDEN int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len,
+                                                  uint64_t hash,
+                                                  struct maillimit__entity **out);
+/* Get or make the entity's ring. NULL on ENOMEM. */
+MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__entity_ring(struct maillimit__entity *e);
+/* Effective limit of entity e's own counter (level = e->level) in a window. */
+MAILLIMIT__HIDDEN int64_t maillimit__effective_limit(const maillimit *ml,
+                                                     const struct maillimit__entity *e,
+                                                     int window);
+/* Effective flag (0/1) walking up from e (NULL e: the server). */
+MAILLIMIT__HIDDEN int maillimit__effective_flag(const maillimit *ml,
+                                                const struct maillimit__entity *e, int flag);
+
+static inline int maillimit__valid_window(int w)
+{
+    return w == MAILLIMIT_WINDOW_HOUR || w == MAILLIMIT_WINDOW_DAY;
+}
+
+/* Current time if now == 0, else now (callers have rejected now < 0). */
+MAILLIMIT__HIDDEN int64_t maillimit__now(int64_t now);
+
+/* Copy a message into a caller buffer (NULL/0 allowed). */
+MAILLIMIT__HIDDEN void maillimit__errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* MAILLIMIT_INTERNAL_H */

@@ -1,0 +1,112 @@
+/* The name table: open addressing, linear probing, one writer, lock-free readers.
+ *
+ * Readers load the table pointer and then slots with acquire; the writer publishes an
+ * initialised entity with a release store into a slot, and a filled new table with a release
+ * store into ml->table. A replaced table is kept (chained on `retired`) until the handle is
+ * freed, so a reader still probing it never touches freed memory. Removal writes a tombstone,
+ * which readers skip; a rebuild drops tombstones. Capacity is kept at most 3/4 used (live plus
+ * tombstones), so every probe ends at an empty slot.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char tomb_marker;
+#define TOMB ((struct maillimit__entity *)(uintptr_t)&tomb_marker)
+
+struct maillimit__table *maillimit__table_new(size_t capacity)
+{
+    struct maillimit__table *t =
+        calloc(1, sizeof *t + capacity * sizeof(_Atomic(struct maillimit__entity *)));
+    if (!t)
+        return NULL;
+    t->mask = capacity - 1;
+    for (size_t i = 0; i < capacity; i++)
+        atomic_init(&t->slot[i], NULL);
+    return t;
+}
+
+void maillimit__table_free(struct maillimit__table *t)
+{
+    while (t) {
+        struct maillimit__table *next = t->retired;
+        free(t);
+        t = next;
+    }
+}
+
+struct maillimit__entity *maillimit__table_find(struct maillimit *ml, int level,
+                                                const char *name, size_t len, uint64_t hash)
+{
+    /* acquire: pairs with the release store of a new table in rebuild() */
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_acquire);
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        /* acquire: pairs with the release store of the entity in place() */
+        struct maillimit__entity *e = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+        if (!e)
+            return NULL;
+        if (e != TOMB && e->hash == hash && e->level == level && e->len == len &&
+            memcmp(e->name, name, len) == 0)
+            return e;
+    }
+}
+
+static void place(struct maillimit__table *t, struct maillimit__entity *e)
+{
+    size_t i = e->hash & t->mask;
+    while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
+        i = (i + 1) & t->mask;
+    /* release: publishes the entity's fields to readers' acquire load in table_find() */
+    atomic_store_explicit(&t->slot[i], e, memory_order_release);
+    t->used++;
+    t->live++;
+}
+
+static int rebuild(struct maillimit *ml, size_t need_live)
+{
+    struct maillimit__table *old = atomic_load_explicit(&ml->table, memory_order_relaxed);
+    size_t cap = 1024;
+    while (cap / 2 < need_live)
+        cap *= 2;
+    struct maillimit__table *t = maillimit__table_new(cap);
+    if (!t)
+        return MAILLIMIT_ENOMEM;
+    for (size_t i = 0; i <= old->mask; i++) {
+        struct maillimit__entity *e = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+        if (e && e != TOMB)
+            place(t, e);
+    }
+    t->retired = old;
+    /* release: pairs with the acquire load in table_find() */
+    atomic_store_explicit(&ml->table, t, memory_order_release);
+    return 0;
+}
+
+int maillimit__table_insert(struct maillimit *ml, struct maillimit__entity *e)
+{
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_relaxed);
+    if ((t->used + 1) * 4 > (t->mask + 1) * 3) {
+        int rc = rebuild(ml, t->live + 1);
+        if (rc)
+            return rc;
+        t = atomic_load_explicit(&ml->table, memory_order_relaxed);
+    }
+    place(t, e);
+    return 0;
+}
+
+void maillimit__table_remove(struct maillimit *ml, struct maillimit__entity *e)
+{
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_relaxed);
+    for (size_t i = e->hash & t->mask;; i = (i + 1) & t->mask) {
+        struct maillimit__entity *x = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+        if (!x)
+            return;
+        if (x == e) {
+            atomic_store_explicit(&t->slot[i], TOMB, memory_order_release);
+            t->live--;
+            return;
+        }
+    }
+}
