@@ -27,11 +27,11 @@
 #define TOKEN_BUSY UINT64_MAX
 
 struct counter {
-    struct maillimit__entity *e;   /* entity; &ml->server for the server */
+    struct maillimit__entity *e;   /* entity; ml->server for the server */
     struct maillimit__ring *r;     /* ring counted in (a lane for the server) */
     int64_t limit[2];              /* effective; -1 unlimited (or not checked) */
-    uint32_t period[2];            /* period counted in */
-    int64_t before_hour;           /* hourly total before this request */
+    uint32_t minute;               /* minute counted in */
+    uint64_t before;               /* packed totals before this request */
 };
 
 struct request {
@@ -57,7 +57,7 @@ static struct maillimit__entity *parent_of(struct maillimit__entity *e)
 
 static int is_server(const maillimit *ml, const struct counter *c)
 {
-    return c->e == &ml->server;
+    return c->e == ml->server;
 }
 
 /* Append the counted chain above (and including) e: e, domain, subscription, server. */
@@ -75,7 +75,7 @@ static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq,
             break;
     }
     struct counter *c = &rq->c[rq->n++];
-    c->e = &ml->server;
+    c->e = ml->server;
     int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
     int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
     rq->server_exact = h >= 0 || d >= 0;
@@ -90,70 +90,68 @@ static void limits(const maillimit *ml, struct request *rq, int checked)
             rq->c[i].limit[w] = checked ? maillimit__effective_limit(ml, rq->c[i].e, w) : -1;
 }
 
-static int64_t other_lanes(maillimit *ml, int w)
+static uint64_t other_lanes(maillimit *ml)
 {
-    int64_t sum = 0;
+    uint64_t sum = 0;
     for (int k = 1; k < MAILLIMIT__LANES; k++)
-        sum += atomic_load_explicit(&ml->lane[k]->w[w].total, memory_order_relaxed);
+        sum += atomic_load_explicit(&ml->lane[k]->totals, memory_order_relaxed);
     return sum;
 }
 
-/* Undo phase-1 totals of counters [0, i) plus window [0, w) of counter i. */
-static void unwind_totals(struct request *rq, int i, int w, int64_t cost)
+static void unwind_totals(struct request *rq, int upto, uint64_t packed)
 {
-    for (int k = 0; k <= i && k < rq->n; k++)
-        for (int x = 0; x < (k < i ? 2 : w); x++)
-            atomic_fetch_sub_explicit(&rq->c[k].r->w[x].total, cost, memory_order_relaxed);
+    for (int k = 0; k < upto; k++)
+        atomic_fetch_sub_explicit(&rq->c[k].r->totals, packed, memory_order_relaxed);
 }
 
-/* Phase 1. Returns -1 on success, else the index*2+window of the failed check. */
+enum { PHASE1_OK = -1, PHASE1_RANGE = -2 };
+
+/* Phase 1. Returns PHASE1_OK, PHASE1_RANGE, or index * 2 + window of the failed check. */
 static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
 {
+    uint32_t p = (uint32_t)(now / 60);
+    uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
     if (rq->server_exact)
         for (int k = 1; k < MAILLIMIT__LANES; k++)
-            for (int w = 0; w < 2; w++)
-                maillimit__ring_advance(ml->lane[k], w, maillimit__period(w, now));
+            maillimit__ring_advance(ml->lane[k], p);
     for (int i = 0; i < rq->n; i++) {
         struct counter *c = &rq->c[i];
-        for (int w = 0; w < 2; w++) {
-            c->period[w] = maillimit__ring_advance(c->r, w, maillimit__period(w, now));
-            /* relaxed: the fetch-add itself is the linearisation point of the check; the
-             * slot words carry their own ordering */
-            int64_t before = atomic_fetch_add_explicit(&c->r->w[w].total, cost,
-                                                       memory_order_relaxed);
-            if (w == 0)
-                c->before_hour = before;
-            if (c->limit[w] < 0)
-                continue;
-            int64_t after = before + cost;
-            if (is_server(ml, c) && rq->server_exact)
-                after += other_lanes(ml, w);
-            if (after > c->limit[w]) {
-                unwind_totals(rq, i, w + 1, cost);
-                return i * 2 + w;
-            }
+        c->minute = maillimit__ring_advance(c->r, p);
+        if (!maillimit__ring_units_ok(c->r, cost)) {
+            unwind_totals(rq, i, packed);
+            return PHASE1_RANGE;
+        }
+        /* relaxed: this fetch-add is the linearisation point of both checks; the slot words
+         * carry their own ordering */
+        c->before = atomic_fetch_add_explicit(&c->r->totals, packed, memory_order_relaxed);
+        if (c->limit[0] < 0 && c->limit[1] < 0)
+            continue;
+        uint64_t after = c->before + packed;
+        if (is_server(ml, c) && rq->server_exact)
+            after += other_lanes(ml);
+        int w = c->limit[0] >= 0 && maillimit__hour_total(after) > c->limit[0]  ? 0
+                : c->limit[1] >= 0 && maillimit__day_total(after) > c->limit[1] ? 1
+                                                                                 : -1;
+        if (w >= 0) {
+            unwind_totals(rq, i + 1, packed);
+            return i * 2 + w;
         }
     }
-    return -1;
+    return PHASE1_OK;
 }
 
-/* Phase 2: slots. On ERANGE everything of this request is undone. */
+/* Phase 2: minute slots. On ERANGE everything of this request is undone. */
 static int phase2(struct request *rq, int64_t cost)
 {
+    uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
     for (int i = 0; i < rq->n; i++) {
-        for (int w = 0; w < 2; w++) {
-            if (maillimit__ring_slot_add(rq->c[i].r, w, rq->c[i].period[w], cost) == 0)
-                continue;
-            for (int k = 0; k <= i; k++)
-                for (int x = 0; x < (k < i ? 2 : w); x++)
-                    maillimit__ring_slot_sub(rq->c[k].r, x, rq->c[k].period[x], cost);
-            /* the not-yet-slotted windows still hold their phase-1 units in the totals */
-            for (int k = i; k < rq->n; k++)
-                for (int x = (k == i ? w : 0); x < 2; x++)
-                    atomic_fetch_sub_explicit(&rq->c[k].r->w[x].total, cost,
-                                              memory_order_relaxed);
-            return MAILLIMIT_ERANGE;
-        }
+        if (maillimit__ring_slot_add(rq->c[i].r, rq->c[i].minute, cost) == 0)
+            continue;
+        for (int k = 0; k < i; k++)
+            maillimit__ring_slot_sub(rq->c[k].r, rq->c[k].minute, cost);
+        for (int k = i; k < rq->n; k++)
+            atomic_fetch_sub_explicit(&rq->c[k].r->totals, packed, memory_order_relaxed);
+        return MAILLIMIT_ERANGE;
     }
     return 0;
 }
@@ -162,7 +160,7 @@ static int phase2(struct request *rq, int64_t cost)
 static int reader_rings(maillimit *ml, struct maillimit__entity *e,
                         struct maillimit__ring **rs)
 {
-    if (e == &ml->server) {
+    if (e == ml->server) {
         memcpy(rs, ml->lane, sizeof ml->lane);
         return MAILLIMIT__LANES;
     }
@@ -200,26 +198,33 @@ static int worse(const struct blocker *a, const struct blocker *b)
     return a->window < b->window;
 }
 
-/* The blocker among counters whose limit `cost` more units would exceed now. */
+/* The blocker among counters whose limit `cost` more units would exceed now. The running
+ * totals rule out the counters that fit (a total is never below its live slots); only the
+ * others are read slot by slot. */
 static void find_blocker(maillimit *ml, struct request *rq, int64_t cost, int64_t now,
                          struct blocker *out)
 {
     out->level = -1;
     for (int i = 0; i < rq->n; i++) {
         struct maillimit__ring *rs[MAILLIMIT__LANES];
-        int nr = reader_rings(ml, rq->c[i].e, rs);
+        int nr = -1;
         for (int w = 0; w < 2; w++) {
             int64_t lim = rq->c[i].limit[w];
             if (lim < 0)
                 continue;
-            int64_t cnt = nr ? maillimit__ring_count(rs, nr, w, now) : 0;
-            if (cnt + cost <= lim)
+            if (nr < 0)
+                nr = reader_rings(ml, rq->c[i].e, rs);
+            int64_t total = 0;
+            for (int k = 0; k < nr; k++) {
+                uint64_t t = atomic_load_explicit(&rs[k]->totals, memory_order_relaxed);
+                total += w == 0 ? maillimit__hour_total(t) : maillimit__day_total(t);
+            }
+            if (total + cost <= lim)
                 continue;
-            struct blocker b = {rq->c[i].e->level, w,
-                                nr ? maillimit__ring_retry(rs, nr, w, now, cost, lim)
-                                   : (cost > lim ? -1 : 1),
-                                cnt, lim};
-            if (worse(&b, out))
+            struct blocker b = {rq->c[i].e->level, w, cost > lim ? -1 : 1, 0, lim};
+            if (nr)
+                b.retry = maillimit__ring_retry(rs, nr, w, now, cost, lim, &b.count);
+            if (b.count + cost > lim && worse(&b, out))
                 *out = b;
         }
     }
@@ -340,8 +345,7 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
     e->cost = cost;
     for (int i = 0; i < rq->n; i++) {
         e->ring[i] = rq->c[i].r;
-        e->minute[i] = rq->c[i].period[0];
-        e->hour[i] = rq->c[i].period[1];
+        e->minute[i] = rq->c[i].minute;
     }
     /* release: publishes the fields above to the acquire CAS in claim()/release */
     atomic_store_explicit(&e->state, tok, memory_order_release);
@@ -404,6 +408,8 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         return rc;
 
     int failed = phase1(ml, &rq, cost, now);
+    if (failed == PHASE1_RANGE)
+        return MAILLIMIT_ERANGE;
     if (failed >= 0) {
         struct blocker b;
         find_blocker(ml, &rq, cost, now, &b);
@@ -413,9 +419,9 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
             int w = failed % 2;
             struct maillimit__ring *rs[MAILLIMIT__LANES];
             int nr = reader_rings(ml, c->e, rs);
-            b = (struct blocker){c->e->level, w, 1, count_of(ml, c->e, w, now), c->limit[w]};
+            b = (struct blocker){c->e->level, w, 1, 0, c->limit[w]};
             if (nr)
-                b.retry = maillimit__ring_retry(rs, nr, w, now, cost, c->limit[w]);
+                b.retry = maillimit__ring_retry(rs, nr, w, now, cost, c->limit[w], &b.count);
         }
         deny(out, MAILLIMIT_REASON_LIMIT, &b);
         return 0;
@@ -429,7 +435,7 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     const struct counter *own = &rq.c[0];
     out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
     out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
-                                    : own->before_hour;
+                                    : maillimit__hour_total(own->before);
     if (out->count < 0)
         out->count = 0;
     out->token = TOKEN_DECIDED;
@@ -437,8 +443,7 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         rc = record(ml, &rq, cost, &out->token);
         if (rc) {
             for (int i = 0; i < rq.n; i++)
-                for (int w = 0; w < 2; w++)
-                    maillimit__ring_slot_sub(rq.c[i].r, w, rq.c[i].period[w], cost);
+                maillimit__ring_slot_sub(rq.c[i].r, rq.c[i].minute, cost);
             verdict_clear(out);
             return rc;
         }
@@ -475,19 +480,16 @@ static int finish(maillimit *ml, uint64_t token, int give_back)
                                                  memory_order_acquire, memory_order_relaxed))
         return MAILLIMIT_ENOTFOUND;
     struct maillimit__ring *ring[4];
-    uint32_t minute[4], hour[4];
+    uint32_t minute[4];
     int n = e->n;
     int64_t cost = e->cost;
     memcpy(ring, e->ring, sizeof ring);
     memcpy(minute, e->minute, sizeof minute);
-    memcpy(hour, e->hour, sizeof hour);
     /* release: ends our exclusive use of the entry (pairs with claim()'s acquire) */
     atomic_store_explicit(&e->state, 0, memory_order_release);
     if (give_back)
-        for (int i = 0; i < n; i++) {
-            maillimit__ring_slot_sub(ring[i], MAILLIMIT_WINDOW_HOUR, minute[i], cost);
-            maillimit__ring_slot_sub(ring[i], MAILLIMIT_WINDOW_DAY, hour[i], cost);
-        }
+        for (int i = 0; i < n; i++)
+            maillimit__ring_slot_sub(ring[i], minute[i], cost);
     return 0;
 }
 
@@ -513,7 +515,7 @@ static int counted_entity(maillimit *ml, int level, const char *name,
     if (level == MAILLIMIT_LEVEL_SERVER) {
         if (name)
             return MAILLIMIT_EINVAL;
-        *out = &ml->server;
+        *out = ml->server;
         return 0;
     }
     char buf[MAILLIMIT_NAME_MAX + 1];
@@ -570,12 +572,12 @@ int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
     out->blocked_by = -1;
     out->retry_after = 0;
     out->reserved_ = 0;
-    if (e != &ml->server && maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_EXEMPT))
+    if (e != ml->server && maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_EXEMPT))
         return 0;
     if (!atomic_load_explicit(&ml->enabled, memory_order_relaxed))
         return 0;
     struct request rq;
-    chain(ml, e == &ml->server ? NULL : e, &rq, 0);
+    chain(ml, e == ml->server ? NULL : e, &rq, 0);
     limits(ml, &rq, 1);
     struct blocker b;
     find_blocker(ml, &rq, 1, now, &b);

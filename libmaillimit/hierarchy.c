@@ -62,12 +62,18 @@ int maillimit_new(maillimit **out)
         free(ml);
         return MAILLIMIT_ENOMEM;
     }
-    entity_init(&ml->server, MAILLIMIT_LEVEL_SERVER);
+    ml->server = calloc(1, sizeof *ml->server + 1);
+    if (!ml->server) {
+        pthread_mutex_destroy(&ml->lock);
+        free(ml);
+        return MAILLIMIT_ENOMEM;
+    }
+    entity_init(ml->server, MAILLIMIT_LEVEL_SERVER);
     for (int t = 0; t < MAILLIMIT__TARGETS; t++)
         for (int w = 0; w < 2; w++)
-            atomic_init(&ml->server.limit[t][w], MAILLIMIT_UNLIMITED);
-    atomic_init(&ml->server.flag[MAILLIMIT_FLAG_SENDMAIL], 1);
-    atomic_init(&ml->server.flag[MAILLIMIT_FLAG_EXEMPT], 0);
+            atomic_init(&ml->server->limit[t][w], MAILLIMIT_UNLIMITED);
+    atomic_init(&ml->server->flag[MAILLIMIT_FLAG_SENDMAIL], 1);
+    atomic_init(&ml->server->flag[MAILLIMIT_FLAG_EXEMPT], 0);
     atomic_init(&ml->server_total[0], MAILLIMIT_UNLIMITED);
     atomic_init(&ml->server_total[1], MAILLIMIT_UNLIMITED);
     atomic_init(&ml->enabled, 1);
@@ -103,6 +109,7 @@ void maillimit_free(maillimit *ml)
         free(ml->lane[i]);
     free(atomic_load_explicit(&ml->reservations, memory_order_relaxed));
     pthread_mutex_destroy(&ml->lock);
+    free(ml->server);
     free(ml);
 }
 
@@ -129,7 +136,7 @@ static int resolve(maillimit *ml, int level, const char *name, struct maillimit_
     if (level == MAILLIMIT_LEVEL_SERVER) {
         if (name)
             return MAILLIMIT_EINVAL;
-        *out = &ml->server;
+        *out = ml->server;
         return 0;
     }
     char buf[MAILLIMIT_NAME_MAX + 1];
@@ -300,7 +307,7 @@ int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len, uin
     struct maillimit__entity *e =
         maillimit__table_find(ml, MAILLIMIT_LEVEL_MAILBOX, addr, len, hash);
     if (!e) {
-        const char *dom = memchr(addr, '@', len) + 1;
+        const char *dom = (const char *)memchr(addr, '@', len) + 1;
         size_t dlen = len - (size_t)(dom - addr);
         struct maillimit__entity *d =
             maillimit__table_find(ml, MAILLIMIT_LEVEL_DOMAIN, dom, dlen,
@@ -480,7 +487,7 @@ int64_t maillimit__effective_limit(const maillimit *ml, const struct maillimit__
         if (v != MAILLIMIT_DEFAULT)
             return v;
     }
-    return atomic_load_explicit(&ml->server.limit[t][window], memory_order_relaxed);
+    return atomic_load_explicit(&ml->server->limit[t][window], memory_order_relaxed);
 }
 
 int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, int64_t *out)
@@ -583,7 +590,7 @@ int maillimit__effective_flag(const maillimit *ml, const struct maillimit__entit
             return v;
     }
     if (flag == MAILLIMIT_FLAG_SENDMAIL)
-        return atomic_load_explicit(&ml->server.flag[flag], memory_order_relaxed);
+        return atomic_load_explicit(&ml->server->flag[flag], memory_order_relaxed);
     return 0;
 }
 
@@ -595,7 +602,7 @@ int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int
     struct maillimit__entity *e = NULL;
     rc = resolve(ml, level, name, &e);
     if (rc == 0)
-        *out = e == &ml->server ? atomic_load_explicit(&e->flag[flag], memory_order_relaxed)
+        *out = e == ml->server ? atomic_load_explicit(&e->flag[flag], memory_order_relaxed)
                                 : maillimit__effective_flag(ml, e, flag);
     return rc;
 }

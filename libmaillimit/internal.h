@@ -24,24 +24,16 @@ MAILLIMIT__HIDDEN int maillimit__name_norm(int level, const char *name, char *bu
 MAILLIMIT__HIDDEN uint64_t maillimit__name_hash(int level, const char *name, size_t len);
 
 /* ---- window counters (ring.c) ----------------------------------------------------------
- *
- * One counter (an entity's, or one lane of the server's) holds two windows. Each window is
- * a ring of tagged slots: a slot is one 64-bit word, the high 32 bits are the minute (or
- * hour) it holds plus one (0: never used), the low 32 bits its count. A running total per
- * window is what decisions check; slots exist so that units leave the total when their
- * minute leaves the window. See ring.c for the protocol.
- */
+ * One counter (an entity's, or one lane of the server's) holds both windows: a running total
+ * per window packed in one word, 60 minute slots and 24 hour slots. See ring.c. */
 enum { MAILLIMIT__HOUR_SLOTS = 60, MAILLIMIT__DAY_SLOTS = 24 };
 
-struct maillimit__window {
-    _Atomic int64_t total;   /* units in live slots, plus units of requests in flight */
-    _Atomic uint32_t head;   /* newest period (minute or hour) + 1 whose expiry was started */
-};
-
 struct maillimit__ring {
-    struct maillimit__window w[2];                     /* [MAILLIMIT_WINDOW_*] */
-    _Atomic uint64_t hour[MAILLIMIT__HOUR_SLOTS];      /* minute slots */
-    _Atomic uint64_t day[MAILLIMIT__DAY_SLOTS];        /* hour slots */
+    _Atomic uint64_t totals;                           /* hour (low 32) | day (high 32) */
+    _Atomic uint32_t head;                             /* newest minute + 1 swept */
+    _Atomic uint32_t dhead;                            /* newest hour + 1 swept */
+    _Atomic uint32_t minute[MAILLIMIT__HOUR_SLOTS];    /* lap 7 | rolled 1 | count 24 */
+    _Atomic uint64_t hour[MAILLIMIT__DAY_SLOTS];       /* (hour + 1) << 32 | count */
 };
 
 /* Period (minute for HOUR, hour for DAY) of a time. */
@@ -50,26 +42,39 @@ static inline uint32_t maillimit__period(int window, int64_t now)
     return (uint32_t)(window == MAILLIMIT_WINDOW_HOUR ? now / 60 : now / 3600);
 }
 
+static inline int64_t maillimit__hour_total(uint64_t totals)
+{
+    return (int64_t)(totals & 0xffffffffu);
+}
+
+static inline int64_t maillimit__day_total(uint64_t totals)
+{
+    return (int64_t)(totals >> 32);
+}
+
 MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__ring_new(void);
-/* Bring the window up to period p (expire what left it); returns the period to count in
+/* Bring the ring up to minute p (expire and roll what left); returns the minute to count in
  * (p, or a later one if the ring has already seen later time). */
-MAILLIMIT__HIDDEN uint32_t maillimit__ring_advance(struct maillimit__ring *r, int window,
-                                                   uint32_t p);
-/* Add units to the period's slot (the running total is handled by the caller). Returns 0 or
- * MAILLIMIT_ERANGE when the slot would exceed UINT32_MAX; then nothing was added. */
-MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, int window,
-                                               uint32_t p, int64_t units);
-/* Take units back from period p's slot and the total, if p's slot still holds them. */
-MAILLIMIT__HIDDEN void maillimit__ring_slot_sub(struct maillimit__ring *r, int window,
-                                                uint32_t p, int64_t units);
+MAILLIMIT__HIDDEN uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p);
+/* 1 if `units` more keep the totals within their capacity (2^31 units per day). */
+MAILLIMIT__HIDDEN int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units);
+/* Add units to minute p's slot (the totals are the caller's). 0, or MAILLIMIT_ERANGE when
+ * the slot would exceed 16777215 units; then nothing was added. */
+MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p,
+                                               int64_t units);
+/* Take units of minute p back from its slot (or its hour's slot) and the totals, as far as
+ * they are still in their windows. */
+MAILLIMIT__HIDDEN void maillimit__ring_slot_sub(struct maillimit__ring *r, uint32_t p,
+                                                int64_t units);
 /* Readers over one ring or several (the server's lanes), at time now (or the latest time
  * a ring has seen, if later). Slot counts, not the running total: exact when quiet. */
 MAILLIMIT__HIDDEN int64_t maillimit__ring_count(struct maillimit__ring *const *rs, int nr,
                                                 int window, int64_t now);
-/* Smallest s >= 1 such that count(now + s) + cost <= limit, or -1 (cost > limit). */
+/* Smallest s >= 1 such that count(now + s) + cost <= limit, or -1 (cost > limit); the
+ * current count goes to *count_out (may be NULL). */
 MAILLIMIT__HIDDEN int64_t maillimit__ring_retry(struct maillimit__ring *const *rs, int nr,
                                                 int window, int64_t now, int64_t cost,
-                                                int64_t limit);
+                                                int64_t limit, int64_t *count_out);
 /* Seconds until the window's count is back to 0 (0 if it is 0). */
 MAILLIMIT__HIDDEN int64_t maillimit__ring_reset_after(struct maillimit__ring *const *rs,
                                                       int nr, int window, int64_t now);
@@ -127,15 +132,14 @@ struct maillimit__reservation {
     int32_t n;                               /* counters counted */
     int64_t cost;
     struct maillimit__ring *ring[4];
-    uint32_t minute[4], hour[4];             /* periods counted in, per counter */
+    uint32_t minute[4];                      /* minute counted in, per counter */
 };
 
 struct maillimit {
     pthread_mutex_t lock;                    /* configuration lock (recursive) */
     _Atomic(struct maillimit__table *) table;
     struct maillimit__entity *all;           /* every entity made (writer only) */
-    struct maillimit__entity server;         /* limits for its targets; flag SENDMAIL */
-    char server_name_[8];
+    struct maillimit__entity *server;        /* limits for its targets; flag SENDMAIL */
     _Atomic int64_t server_total[2];         /* the server total limit per window */
     _Atomic int enabled;
     _Atomic int unit;

@@ -1,49 +1,69 @@
-/* Window counters: rings of tagged slots with a running total.
+/* Window counters: one ring of minute slots and one of hour slots, with running totals.
  *
- * A window (hour: 60 minute slots; day: 24 hour slots) keeps
- *   - slot[p % n]: one 64-bit word, (p + 1) << 32 | count, for period p (minute or hour);
- *   - total: the units of every live slot plus those of requests still in flight;
- *   - head: the newest period + 1 whose expiry has been started.
+ * Layout of a ring (448 bytes, 64-byte aligned):
+ *   totals      one 64-bit word: hour total (low 32 bits) | day total (high 32 bits). A total
+ *               holds the units of its window's live slots plus those of requests in flight.
+ *               Decisions fetch-add both halves at once and check them: that single atomic
+ *               operation is the linearisation point that makes limits exact.
+ *   head, dhead the newest minute + 1 (hour + 1) whose expiry has been started.
+ *   minute[60]  32-bit words: lap (7 bits: minute / 60 mod 128) | rolled (1) | count (24).
+ *               Slot i holds the minute m with m % 60 == i; the lap tells which one.
+ *   hour[24]    64-bit words: (hour + 1) << 32 | count, for closed clock hours.
  *
- * Protocol (every step is one atomic operation on one word, so no lock is needed):
- *   advance  A thread at period p with head <= p claims the head with a CAS, then sweeps:
- *            every slot tagged with a period <= p - n loses its count (CAS to count 0, the
- *            winner subtracts the count from total). Sweeping every slot, not only the ones
- *            the head passed, also catches units a very late writer put into an expired slot.
- *            A thread that finds the head already later than p counts in the head's period:
- *            time that goes backwards is treated as the latest time seen.
- *   add      Decisions first add to total (and check the limit there: that fetch-add is the
- *            linearisation point that makes limits exact), then add to the slot with a CAS
- *            that checks the tag: a slot still holding an older period is taken over, and
- *            its stale count leaves the total (exactly once: only one CAS wins).
- *   sub      A release takes units back only while the slot still holds their period, with
- *            a CAS on the tagged word, so units never leave a slot that was reused.
- * A reader between claim and sweep sees a total that still holds expired units: it may deny
- * for that instant, never over-admit.
+ * Every unit of the day window is in exactly one place: an unrolled minute slot (its minute's
+ * hour is still open, or was not rolled yet) or the hour slot of its hour. When the ring
+ * advances into a new hour, minutes of closed hours are rolled: their counts are added to
+ * their hour slot and the minute word is marked rolled. So a decision writes one minute slot
+ * per counter, and the day window costs no slot write at all.
  *
- * Cache lines per window touched by a decision: the window header (total, head) and one
- * slot; 64-byte lines, so a decision touches 2 lines per window, 4 per counter, once the
- * period's sweep is done (one sweep per counter per minute reads 11 lines).
+ * Protocol (each step one atomic operation on one word; no locks):
+ *   advance  A thread at minute p with head <= p claims the head (CAS) and sweeps the minute
+ *            slots: counts of minutes <= p - 60 leave the hour total; minutes of closed hours
+ *            are rolled; then, if the hour changed, it claims dhead and expires hour slots of
+ *            hours <= hour(p) - 24 from the day total. Each slot change is a CAS, and only the
+ *            thread whose CAS wins moves that slot's units, so units move exactly once even
+ *            when several threads sweep. A thread that finds the head later than p counts in
+ *            the head's minute: time that goes backwards is treated as the latest time seen.
+ *   add      After the totals, the decision adds to the minute slot with a CAS that checks
+ *            the lap: a slot still holding an older minute is taken over, its units leaving
+ *            the hour total (and rolled into their hour) by the thread that took it over.
+ *   sub      A release takes units back only from the slot that still holds their minute
+ *            (or, once rolled, their hour), so units never leave a slot that was reused.
+ * A check racing with a sweep may see expired units still in a total: it may deny for that
+ * instant, never over-admit.
+ *
+ * Cache lines a decision touches per counter: the first line (totals and heads) and the line
+ * of the current minute's slot; a sweep (once per counter per minute) reads the 4 lines of
+ * minute slots, and once per hour the 3 lines of hour slots.
  */
 #include <stdlib.h>
 
 #include "internal.h"
 
-#define COUNT_MASK 0xffffffffull
+#define M_COUNT 0x00ffffffu
+#define M_ROLLED 0x01000000u
+#define M_LAP_SHIFT 25
+#define M_LAPS 128u
+#define H_COUNT 0xffffffffull
+#define DAY_UNIT (UINT64_C(1) << 32)
 
-static inline int nslots(int window)
+enum { NM = MAILLIMIT__HOUR_SLOTS, NH = MAILLIMIT__DAY_SLOTS };
+
+static inline uint32_t lap_of(uint32_t minute)
 {
-    return window == MAILLIMIT_WINDOW_HOUR ? MAILLIMIT__HOUR_SLOTS : MAILLIMIT__DAY_SLOTS;
+    return (minute / NM) % M_LAPS;
 }
 
-static inline int64_t seconds(int window)
+/* The absolute minute held by minute-slot word v at index i, given the ring's latest minute
+ * p (slots never hold a minute later than the head). */
+static inline uint32_t minute_of(uint32_t v, uint32_t i, uint32_t p)
 {
-    return window == MAILLIMIT_WINDOW_HOUR ? 60 : 3600;
-}
-
-static inline _Atomic uint64_t *slots(struct maillimit__ring *r, int window)
-{
-    return window == MAILLIMIT_WINDOW_HOUR ? r->hour : r->day;
+    uint32_t lap = p / NM;
+    uint32_t full = lap - ((lap - (v >> M_LAP_SHIFT)) % M_LAPS);
+    uint32_t m = full * NM + i;
+    if (m > p)
+        m -= M_LAPS * NM;
+    return m;
 }
 
 struct maillimit__ring *maillimit__ring_new(void)
@@ -51,155 +71,319 @@ struct maillimit__ring *maillimit__ring_new(void)
     struct maillimit__ring *r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
     if (!r)
         return NULL;
-    for (int w = 0; w < 2; w++) {
-        atomic_init(&r->w[w].total, 0);
-        atomic_init(&r->w[w].head, 0);
-    }
-    for (int i = 0; i < MAILLIMIT__HOUR_SLOTS; i++)
+    atomic_init(&r->totals, 0);
+    atomic_init(&r->head, 0);
+    atomic_init(&r->dhead, 0);
+    for (int i = 0; i < NM; i++)
+        atomic_init(&r->minute[i], 0);
+    for (int i = 0; i < NH; i++)
         atomic_init(&r->hour[i], 0);
-    for (int i = 0; i < MAILLIMIT__DAY_SLOTS; i++)
-        atomic_init(&r->day[i], 0);
     return r;
 }
 
-static void sweep(struct maillimit__ring *r, int window, uint32_t p)
+static inline void totals_sub(struct maillimit__ring *r, uint64_t packed)
 {
-    int n = nslots(window);
-    if (p < (uint32_t)n)
+    if (packed)
+        atomic_fetch_sub_explicit(&r->totals, packed, memory_order_relaxed);
+}
+
+/* Put c units of hour h into its hour slot (their day-total units are already counted). */
+static void hour_add(struct maillimit__ring *r, uint32_t h, uint64_t c)
+{
+    if (!c)
         return;
-    uint64_t last_tag = (uint64_t)(p - (uint32_t)n) + 1; /* tags <= this are expired */
-    _Atomic uint64_t *s = slots(r, window);
-    for (int i = 0; i < n; i++) {
-        uint64_t v = atomic_load_explicit(&s[i], memory_order_relaxed);
-        while ((v >> 32) != 0 && (v >> 32) <= last_tag && (v & COUNT_MASK) != 0) {
-            /* acq_rel: orders this take-over against adds/subs CASing the same word */
-            if (atomic_compare_exchange_weak_explicit(&s[i], &v, v & ~COUNT_MASK,
+    _Atomic uint64_t *slot = &r->hour[h % NH];
+    uint64_t want = (uint64_t)h + 1;
+    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    for (;;) {
+        uint64_t tag = v >> 32, nv;
+        if (tag > want) {
+            /* the slot serves a later hour: hour h left the day window, so do its units */
+            totals_sub(r, c << 32);
+            return;
+        }
+        nv = tag == want ? v + c : (want << 32 | c);
+        /* acq_rel: orders against the other CASes on this hour slot */
+        if (atomic_compare_exchange_weak_explicit(slot, &v, nv, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            if (tag != want)
+                totals_sub(r, (v & H_COUNT) << 32); /* an expired hour taken over */
+            return;
+        }
+    }
+}
+
+/* Take up to c units of hour h out of its hour slot and the day total. */
+static void hour_sub(struct maillimit__ring *r, uint32_t h, uint64_t c)
+{
+    _Atomic uint64_t *slot = &r->hour[h % NH];
+    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    for (;;) {
+        uint64_t have = v & H_COUNT;
+        if ((v >> 32) != (uint64_t)h + 1 || have == 0)
+            return;
+        uint64_t take = have < c ? have : c;
+        /* acq_rel: orders against the other CASes on this hour slot */
+        if (atomic_compare_exchange_weak_explicit(slot, &v, v - take, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            totals_sub(r, take << 32);
+            return;
+        }
+    }
+}
+
+/* Move a minute word's units out as the slot is taken over or swept at latest minute p:
+ * units whose minute left the hour window leave the hour total; unrolled units go to their
+ * hour slot (or leave the day total if that hour left the day window too). */
+static void retire_units(struct maillimit__ring *r, uint32_t v, uint32_t m, uint32_t p,
+                         int expired)
+{
+    uint64_t c = v & M_COUNT;
+    if (!c)
+        return;
+    if (expired)
+        totals_sub(r, c);
+    if (!(v & M_ROLLED)) {
+        if (m / NM + NH <= p / NM)
+            totals_sub(r, c << 32);
+        else
+            hour_add(r, m / NM, c);
+    }
+}
+
+/* Sweep the minute slots for minute p; ref is the latest minute a slot can hold. */
+static void sweep_minutes(struct maillimit__ring *r, uint32_t ref, uint32_t p)
+{
+    uint32_t hour = p / NM;
+    for (uint32_t i = 0; i < NM; i++) {
+        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
+        for (;;) {
+            if (!(v & M_COUNT))
+                break;
+            uint32_t m = minute_of(v, i, ref);
+            int expired = m + NM <= p;
+            int closed = m / NM < hour && !(v & M_ROLLED);
+            if (!expired && !closed)
+                break;
+            uint32_t nv = expired ? (v & ~M_COUNT) | M_ROLLED : v | M_ROLLED;
+            /* acq_rel: orders against adds, subs and other sweeps of this word */
+            if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, nv,
                                                       memory_order_acq_rel,
                                                       memory_order_relaxed)) {
-                atomic_fetch_sub_explicit(&r->w[window].total, (int64_t)(v & COUNT_MASK),
-                                          memory_order_relaxed);
+                if (expired) {
+                    retire_units(r, v, m, p, 1);
+                } else {
+                    hour_add(r, m / NM, v & M_COUNT);
+                }
                 break;
             }
         }
     }
 }
 
-uint32_t maillimit__ring_advance(struct maillimit__ring *r, int window, uint32_t p)
+static void sweep_hours(struct maillimit__ring *r, uint32_t hour)
 {
-    _Atomic uint32_t *head = &r->w[window].head;
-    /* acquire: pairs with the release CAS below, so a thread that sees the new head also
-     * sees the slots the claimer read (the sweep itself is ordered by the slot CASes) */
-    uint32_t h = atomic_load_explicit(head, memory_order_acquire);
+    if (hour < NH)
+        return;
+    uint64_t last = (uint64_t)(hour - NH) + 1; /* tags <= last are expired */
+    for (int i = 0; i < NH; i++) {
+        uint64_t v = atomic_load_explicit(&r->hour[i], memory_order_relaxed);
+        while ((v >> 32) != 0 && (v >> 32) <= last && (v & H_COUNT) != 0) {
+            /* acq_rel: orders against the other CASes on this hour slot */
+            if (atomic_compare_exchange_weak_explicit(&r->hour[i], &v, v & ~H_COUNT,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                totals_sub(r, (v & H_COUNT) << 32);
+                break;
+            }
+        }
+    }
+}
+
+uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p)
+{
+    /* acquire: pairs with the acq_rel head CAS below in other threads */
+    uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
     for (;;) {
         if (h >= p + 1)
             return h - 1;
-        /* acq_rel: pairs with the acquire load above in other advancers */
-        if (atomic_compare_exchange_weak_explicit(head, &h, p + 1, memory_order_acq_rel,
-                                                  memory_order_acquire)) {
-            sweep(r, window, p);
-            return p;
+        if (h && p >= h - 1 + NM) {
+            /* Idle for an hour or more: every slot holds a minute <= h - 1 and all have
+             * expired. Sweep them before publishing the new head, reading laps relative to
+             * h - 1, so a lap that wrapped (128 hours) is never mistaken for a new minute. */
+            sweep_minutes(r, h - 1, p);
+        }
+        /* acq_rel: pairs with the acquire load above */
+        if (atomic_compare_exchange_weak_explicit(&r->head, &h, p + 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
+    /* Slots now hold minutes within 2 hours before p, or p itself: laps are unambiguous. */
+    sweep_minutes(r, p, p);
+    uint32_t hour = p / NM;
+    uint32_t dh = atomic_load_explicit(&r->dhead, memory_order_acquire);
+    while (dh < hour + 1) {
+        /* acq_rel: one thread sweeps the hour slots per new hour */
+        if (atomic_compare_exchange_weak_explicit(&r->dhead, &dh, hour + 1,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            sweep_hours(r, hour);
+            break;
         }
     }
+    return p;
 }
 
-int maillimit__ring_slot_add(struct maillimit__ring *r, int window, uint32_t p, int64_t units)
+int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units)
 {
-    int n = nslots(window);
-    _Atomic uint64_t *s = slots(r, window);
+    /* The day total (which holds the hour total) must stay far below 2^32; the slack above
+     * 2^31 absorbs concurrent requests that passed this check at the same time. */
+    uint64_t t = atomic_load_explicit(&((struct maillimit__ring *)r)->totals,
+                                      memory_order_relaxed);
+    return (t >> 32) + (uint64_t)units < (UINT64_C(1) << 31);
+}
+
+int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t units)
+{
     for (;;) {
-        _Atomic uint64_t *slot = &s[p % (uint32_t)n];
-        uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+        uint32_t i = p % NM;
+        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
         for (;;) {
-            uint64_t tag = v >> 32, want = (uint64_t)p + 1, nv;
-            if (tag > want) {
-                /* the slot already serves a later period: count there (latest time) */
-                p = (uint32_t)(tag - 1);
-                break;
+            uint32_t nv;
+            int same = (v >> M_LAP_SHIFT) == lap_of(p);
+            uint32_t m = same ? p : 0;
+            if (!same && (v & M_COUNT)) {
+                /* what minute does the slot hold? If later than p, count there */
+                uint32_t latest = atomic_load_explicit(&r->head, memory_order_acquire);
+                latest = latest ? latest - 1 : 0;
+                m = minute_of(v, i, latest > p ? latest : p);
+                if (m > p) {
+                    p = m;
+                    break;
+                }
             }
-            if (tag == want) {
-                if ((v & COUNT_MASK) + (uint64_t)units > COUNT_MASK)
+            if (same) {
+                if ((v & M_COUNT) + (uint64_t)units > M_COUNT)
                     return MAILLIMIT_ERANGE;
-                nv = v + (uint64_t)units;
+                nv = v + (uint32_t)units;
             } else {
-                nv = want << 32 | (uint64_t)units;
+                if ((uint64_t)units > M_COUNT)
+                    return MAILLIMIT_ERANGE;
+                nv = lap_of(p) << M_LAP_SHIFT | (uint32_t)units;
             }
-            /* acq_rel: orders against the sweep's and releases' CASes on this word */
-            if (atomic_compare_exchange_weak_explicit(slot, &v, nv, memory_order_acq_rel,
+            /* acq_rel: orders against sweeps and subs of this word */
+            if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, nv,
+                                                      memory_order_acq_rel,
                                                       memory_order_relaxed)) {
-                if (tag != want && (v & COUNT_MASK))
-                    atomic_fetch_sub_explicit(&r->w[window].total, (int64_t)(v & COUNT_MASK),
-                                              memory_order_relaxed);
+                if (same && (v & M_ROLLED))
+                    hour_add(r, p / NM, (uint64_t)units); /* a late add to a rolled minute */
+                if (!same)
+                    retire_units(r, v, m, p, 1);
                 return 0;
             }
         }
     }
 }
 
-void maillimit__ring_slot_sub(struct maillimit__ring *r, int window, uint32_t p, int64_t units)
+void maillimit__ring_slot_sub(struct maillimit__ring *r, uint32_t p, int64_t units)
 {
-    _Atomic uint64_t *slot = &slots(r, window)[p % (uint32_t)nslots(window)];
-    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    uint32_t i = p % NM;
+    uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
     for (;;) {
-        uint64_t c = v & COUNT_MASK;
-        if ((v >> 32) != (uint64_t)p + 1 || c == 0)
-            return; /* the period left the window, or its units were swept */
-        uint64_t take = c < (uint64_t)units ? c : (uint64_t)units;
-        /* acq_rel: orders against adds and the sweep on this word */
-        if (atomic_compare_exchange_weak_explicit(slot, &v, v - take, memory_order_acq_rel,
+        uint32_t have = v & M_COUNT;
+        if ((v >> M_LAP_SHIFT) != lap_of(p) || have == 0)
+            break;
+        uint32_t take = have < (uint64_t)units ? have : (uint32_t)units;
+        /* acq_rel: orders against adds and sweeps of this word */
+        if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, v - take,
+                                                  memory_order_acq_rel,
                                                   memory_order_relaxed)) {
-            atomic_fetch_sub_explicit(&r->w[window].total, (int64_t)take,
-                                      memory_order_relaxed);
+            if (v & M_ROLLED) {
+                totals_sub(r, take);
+                hour_sub(r, p / NM, take);
+            } else {
+                totals_sub(r, take + ((uint64_t)take << 32));
+            }
             return;
         }
     }
+    /* the minute left the hour window: its units may still be in their hour slot */
+    hour_sub(r, p / NM, (uint64_t)units);
 }
 
-/* Units per live period of the window ending at period p (or at the latest period any of
- * the rings has seen, if later), summed over several rings (the server's lanes).
- * units[0] is the oldest live period, returned through *oldest. Returns the sum. */
-static int64_t gather(struct maillimit__ring *const *rs, int nr, int window, uint32_t p,
-                      int64_t units[MAILLIMIT__HOUR_SLOTS], int64_t *oldest)
+/* ---- readers ------------------------------------------------------------------------- */
+
+/* Units per live period of a window, summed over rings (the server's lanes), at period p
+ * of that window or at the latest period a ring has seen, if later. units[0] is the oldest
+ * live period, returned through *oldest. Returns the sum. */
+static int64_t gather(struct maillimit__ring *const *rs, int nr, int window, int64_t now,
+                      int64_t units[NM], int64_t *oldest)
 {
-    int n = nslots(window);
+    uint32_t p = (uint32_t)(now / 60), ref[MAILLIMIT__LANES];
     for (int j = 0; j < nr; j++) {
         /* acquire: pairs with the head CAS in maillimit__ring_advance() */
-        uint32_t h = atomic_load_explicit(&rs[j]->w[window].head, memory_order_acquire);
+        uint32_t h = atomic_load_explicit(&rs[j]->head, memory_order_acquire);
+        ref[j] = h ? h - 1 : 0; /* no slot of ring j holds a later minute */
         if (h > p + 1)
             p = h - 1;
     }
-    int64_t sum = 0;
-    for (int k = 0; k < n; k++) {
-        int64_t q = (int64_t)p + 1 - n + k;
+    int n = window == MAILLIMIT_WINDOW_HOUR ? NM : NH;
+    int64_t first = window == MAILLIMIT_WINDOW_HOUR ? (int64_t)p - NM + 1
+                                                    : (int64_t)(p / NM) - NH + 1;
+    for (int k = 0; k < n; k++)
         units[k] = 0;
-        if (q < 0)
-            continue;
-        for (int j = 0; j < nr; j++) {
-            _Atomic uint64_t *s = slots(rs[j], window);
-            uint64_t v = atomic_load_explicit(&s[q % n], memory_order_relaxed);
-            if ((v >> 32) == (uint64_t)q + 1)
-                units[k] += (int64_t)(v & COUNT_MASK);
+    for (int j = 0; j < nr; j++) {
+        for (uint32_t i = 0; i < NM; i++) {
+            uint32_t v = atomic_load_explicit(&rs[j]->minute[i], memory_order_relaxed);
+            if (!(v & M_COUNT))
+                continue;
+            int64_t m = minute_of(v, i, ref[j]);
+            if (m > (int64_t)p)
+                continue;
+            if (window == MAILLIMIT_WINDOW_HOUR) {
+                if (m >= first)
+                    units[m - first] += v & M_COUNT;
+            } else if (!(v & M_ROLLED) && m / NM >= first) {
+                units[m / NM - first] += v & M_COUNT;
+            }
         }
-        sum += units[k];
+        if (window == MAILLIMIT_WINDOW_DAY) {
+            for (int i = 0; i < NH; i++) {
+                uint64_t v = atomic_load_explicit(&rs[j]->hour[i], memory_order_relaxed);
+                int64_t h = (int64_t)(v >> 32) - 1;
+                if (h >= first && h < first + NH)
+                    units[h - first] += (int64_t)(v & H_COUNT);
+            }
+        }
     }
-    *oldest = (int64_t)p + 1 - n;
+    int64_t sum = 0;
+    for (int k = 0; k < n; k++)
+        sum += units[k];
+    *oldest = first;
     return sum;
+}
+
+static inline int64_t seconds(int window)
+{
+    return window == MAILLIMIT_WINDOW_HOUR ? 60 : 3600;
 }
 
 int64_t maillimit__ring_count(struct maillimit__ring *const *rs, int nr, int window,
                               int64_t now)
 {
-    int64_t units[MAILLIMIT__HOUR_SLOTS], oldest;
-    return gather(rs, nr, window, maillimit__period(window, now), units, &oldest);
+    int64_t units[NM], oldest;
+    return gather(rs, nr, window, now, units, &oldest);
 }
 
 int64_t maillimit__ring_retry(struct maillimit__ring *const *rs, int nr, int window,
-                              int64_t now, int64_t cost, int64_t limit)
+                              int64_t now, int64_t cost, int64_t limit, int64_t *count_out)
 {
+    int n = window == MAILLIMIT_WINDOW_HOUR ? NM : NH;
+    int64_t units[NM], oldest;
+    int64_t count = gather(rs, nr, window, now, units, &oldest);
+    if (count_out)
+        *count_out = count;
     if (cost > limit)
         return -1;
-    int n = nslots(window);
-    int64_t units[MAILLIMIT__HOUR_SLOTS], oldest;
-    int64_t count = gather(rs, nr, window, maillimit__period(window, now), units, &oldest);
     int64_t need = count + cost - limit; /* units that must leave the window */
     if (need <= 0)
         return 1;
@@ -218,9 +402,9 @@ int64_t maillimit__ring_retry(struct maillimit__ring *const *rs, int nr, int win
 int64_t maillimit__ring_reset_after(struct maillimit__ring *const *rs, int nr, int window,
                                     int64_t now)
 {
-    int n = nslots(window);
-    int64_t units[MAILLIMIT__HOUR_SLOTS], oldest;
-    gather(rs, nr, window, maillimit__period(window, now), units, &oldest);
+    int n = window == MAILLIMIT_WINDOW_HOUR ? NM : NH;
+    int64_t units[NM], oldest;
+    gather(rs, nr, window, now, units, &oldest);
     for (int k = n - 1; k >= 0; k--) {
         if (units[k]) {
             int64_t wait = (oldest + k + n) * seconds(window) - now;
@@ -232,19 +416,28 @@ int64_t maillimit__ring_reset_after(struct maillimit__ring *const *rs, int nr, i
 
 void maillimit__ring_clear(struct maillimit__ring *r)
 {
-    for (int w = 0; w < 2; w++) {
-        _Atomic uint64_t *s = slots(r, w);
-        for (int i = 0; i < nslots(w); i++) {
-            uint64_t v = atomic_load_explicit(&s[i], memory_order_relaxed);
-            while (v & COUNT_MASK) {
-                /* acq_rel: orders against adds, subs and the sweep on this word */
-                if (atomic_compare_exchange_weak_explicit(&s[i], &v, v & ~COUNT_MASK,
-                                                          memory_order_acq_rel,
-                                                          memory_order_relaxed)) {
-                    atomic_fetch_sub_explicit(&r->w[w].total, (int64_t)(v & COUNT_MASK),
-                                              memory_order_relaxed);
-                    break;
-                }
+    for (uint32_t i = 0; i < NM; i++) {
+        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
+        while (v & M_COUNT) {
+            /* acq_rel: orders against adds, subs and sweeps of this word */
+            if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, v & ~M_COUNT,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                uint64_t c = v & M_COUNT;
+                totals_sub(r, (v & M_ROLLED) ? c : c + (c << 32));
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < NH; i++) {
+        uint64_t v = atomic_load_explicit(&r->hour[i], memory_order_relaxed);
+        while (v & H_COUNT) {
+            /* acq_rel: orders against the other CASes on this hour slot */
+            if (atomic_compare_exchange_weak_explicit(&r->hour[i], &v, v & ~H_COUNT,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                totals_sub(r, (v & H_COUNT) << 32);
+                break;
             }
         }
     }

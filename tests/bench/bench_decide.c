@@ -1,0 +1,242 @@
+/* bench_decide: decisions per second on the SPEC §8 hierarchy.
+ *
+ * Builds 20k subscriptions, 100k domains (5 per subscription) and 1M mailboxes (10 per
+ * domain), measures the resident memory that costs, then runs Zipf-distributed mailbox
+ * senders on one thread and on two threads, and a hot set of 1000 mailboxes. Time advances
+ * one second every 65536 decisions so windows rotate as they would in service.
+ *
+ *   bench_decide            full size
+ *   bench_decide --quick    a small hierarchy (a smoke run for ctest)
+ *   options: --mailboxes N --seconds S --zipf S --threads N
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "maillimit.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc) {
+        fprintf(stderr, "bench_decide: %s: %s\n", what, maillimit_strerror(rc));
+        exit(1);
+    }
+}
+
+struct job {
+    maillimit *ml;
+    char **names;
+    const uint32_t *seq;
+    size_t nseq;
+    size_t ops;
+    int64_t t0;
+    size_t allowed;
+    double secs;
+};
+
+static void *run(void *arg)
+{
+    struct job *j = arg;
+    maillimit_verdict v;
+    maillimit_verdict_init(&v);
+    size_t allowed = 0;
+    double t = now_s();
+    for (size_t i = 0; i < j->ops; i++) {
+        const char *s = j->names[j->seq[i % j->nseq]];
+        int64_t now = j->t0 + (int64_t)(i >> 16);
+        if (maillimit_decide(j->ml, MAILLIMIT_LEVEL_MAILBOX, s, 1, now, &v) == 0 &&
+            v.decision == MAILLIMIT_ALLOW)
+            allowed++;
+    }
+    j->secs = now_s() - t;
+    j->allowed = allowed;
+    return NULL;
+}
+
+/* Run `threads` threads for `ops` decisions each over disjoint parts of seq. */
+static double rate(maillimit *ml, char **names, const uint32_t *seq, size_t nseq, size_t ops,
+                   int threads, int64_t t0)
+{
+    pthread_t th[8];
+    struct job jobs[8];
+    double t = now_s();
+    for (int k = 0; k < threads; k++) {
+        size_t part = nseq / (size_t)threads;
+        jobs[k] = (struct job){ml, names, seq + part * (size_t)k, part, ops, t0, 0, 0};
+        pthread_create(&th[k], NULL, run, &jobs[k]);
+    }
+    for (int k = 0; k < threads; k++)
+        pthread_join(th[k], NULL);
+    double wall = now_s() - t;
+    return (double)ops * threads / wall;
+}
+
+int main(int argc, char **argv)
+{
+    size_t nmb = 1000000;
+    double zipf_s = 0.99, seconds = 2.0;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--mailboxes") && i + 1 < argc)
+            nmb = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--zipf") && i + 1 < argc)
+            zipf_s = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_decide [--quick] [--mailboxes N] [--zipf S] "
+                            "[--seconds S]\n");
+            return 2;
+        }
+    }
+    if (quick) {
+        nmb = 20000;
+        seconds = 0.05;
+    }
+    size_t ndom = nmb / 10 ? nmb / 10 : 1, nsub = ndom / 5 ? ndom / 5 : 1;
+    char buf[128];
+
+    long rss0 = rss_bytes();
+    maillimit *ml;
+    check(maillimit_new(&ml), "new");
+    check(maillimit_plan_add(ml, "standard"), "plan");
+    /* Limits that let most mail through and stop the hottest senders. */
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+                              MAILLIMIT_WINDOW_HOUR, 200), "limit");
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
+                              MAILLIMIT_WINDOW_HOUR, 1000), "limit");
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
+                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY, 20000),
+          "limit");
+    double tb = now_s();
+    for (size_t s = 0; s < nsub; s++) {
+        snprintf(buf, sizeof buf, "sub%zu", s);
+        check(maillimit_subscription_add(ml, buf, "standard"), "subscription_add");
+    }
+    for (size_t d = 0; d < ndom; d++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "sub%zu", d % nsub);
+        snprintf(buf, sizeof buf, "d%zu.example", d);
+        check(maillimit_domain_add(ml, buf, sub), "domain_add");
+    }
+    for (size_t m = 0; m < nmb; m++) {
+        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
+        check(maillimit_mailbox_add(ml, buf), "mailbox_add");
+    }
+    double build = now_s() - tb;
+    long rss1 = rss_bytes();
+
+    /* Names for the decision phase (not part of the library's memory). */
+    char **names = malloc(nmb * sizeof *names);
+    for (size_t m = 0; m < nmb; m++) {
+        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
+        names[m] = strdup(buf);
+    }
+    /* Zipf ranks mapped to a random permutation of the mailboxes. */
+    uint32_t *perm = malloc(nmb * sizeof *perm);
+    for (size_t i = 0; i < nmb; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = nmb - 1; i > 0; i--) {
+        size_t k = rng() % (i + 1);
+        uint32_t x = perm[i];
+        perm[i] = perm[k];
+        perm[k] = x;
+    }
+    double *cdf = malloc(nmb * sizeof *cdf);
+    double acc = 0;
+    for (size_t i = 0; i < nmb; i++)
+        cdf[i] = (acc += 1.0 / pow((double)(i + 1), zipf_s));
+    size_t nseq = quick ? 1u << 16 : 1u << 23;
+    uint32_t *seq = malloc(nseq * sizeof *seq);
+    for (size_t i = 0; i < nseq; i++) {
+        double u = (double)(rng() >> 11) / 9007199254740992.0 * acc;
+        size_t lo = 0, hi = nmb - 1;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cdf[mid] < u)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        seq[i] = perm[lo];
+    }
+    uint32_t *hot = malloc(nseq * sizeof *hot);
+    for (size_t i = 0; i < nseq; i++)
+        hot[i] = perm[rng() % (nmb < 1000 ? nmb : 1000)];
+
+    int64_t t0 = 1767261600; /* 2026-01-01 10:00:00 UTC */
+    /* calibrate the op count to ~`seconds` on one thread */
+    size_t ops = quick ? 20000 : 1000000;
+    double r1w = rate(ml, names, seq, nseq, ops, 1, t0);
+    ops = (size_t)(r1w * seconds);
+    if (ops < 1000)
+        ops = 1000;
+    double r1 = rate(ml, names, seq, nseq, ops, 1, t0 + 3600);
+    double r2 = rate(ml, names, seq, nseq, ops, 2, t0 + 7200);
+    double rh1 = rate(ml, names, hot, nseq, ops, 1, t0 + 10800);
+    double rh2 = rate(ml, names, hot, nseq, ops, 2, t0 + 14400);
+    long rss2 = rss_bytes();
+
+    printf("hierarchy: %zu mailboxes, %zu domains, %zu subscriptions (built in %.2f s)\n", nmb,
+           ndom, nsub, build);
+    printf("memory: %.1f MB after build (%.0f bytes per configured mailbox, all included)\n",
+           (double)(rss1 - rss0) / 1e6, (double)(rss1 - rss0) / (double)nmb);
+    printf("decide zipf(%.2f) 1 thread:  %.2f M/s\n", zipf_s, r1 / 1e6);
+    printf("decide zipf(%.2f) 2 threads: %.2f M/s (%.2fx)\n", zipf_s, r2 / 1e6, r2 / r1);
+    printf("decide hot set (1000) 1 thread:  %.2f M/s\n", rh1 / 1e6);
+    printf("decide hot set (1000) 2 threads: %.2f M/s (%.2fx)\n", rh2 / 1e6, rh2 / rh1);
+    printf("memory after traffic: %.1f MB library+bench data\n", (double)(rss2 - rss0) / 1e6);
+
+    maillimit_status st;
+    maillimit_status_init(&st);
+    check(maillimit_status_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_DAY,
+                               t0 + 14400 + (int64_t)(ops >> 16) + 1, &st),
+          "status");
+    printf("server day count: %lld\n", (long long)st.count);
+
+    for (size_t m = 0; m < nmb; m++)
+        free(names[m]);
+    free(names);
+    free(perm);
+    free(cdf);
+    free(seq);
+    free(hot);
+    maillimit_free(ml);
+    return 0;
+}
