@@ -440,7 +440,8 @@ MAILLIMIT_API void maillimit_verdict_init(maillimit_verdict *v);
  * @param[out] out the verdict (initialised by maillimit_verdict_init()).
  * @return 0 (the verdict says ALLOW or DENY), #MAILLIMIT_EINVAL (NULL, bad level or name,
  *         now < 0, uninitialised verdict), #MAILLIMIT_ERANGE (cost, or a counter's
- *         per-minute capacity of 4294967295 units), #MAILLIMIT_ENOMEM (implicit mailbox).
+ *         capacity: 16777215 units in one minute, 2147483648 in its daily window; nothing
+ *         is counted then), #MAILLIMIT_ENOMEM (implicit mailbox).
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
  */
 MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost,
@@ -535,6 +536,247 @@ MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *e
  */
 MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len,
                                             char *err, size_t errlen);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Reports and events
+ *
+ * What an admin needs to find the source of spam. Every entity with a counter (server,
+ * subscription, domain, mailbox) has an hourly history of units sent (counted against
+ * limits), denied and sent exempt; plans aggregate their subscriptions. A parent's figures
+ * include its children's, as its counters do. Hours are clock hours (UTC, `hour_start` is a
+ * multiple of 3600). History is kept for the retention period (default 31 days = 744 hours).
+ *
+ * An **episode** is a period during which an entity was over one of its limits: it starts
+ * with the first denial by that entity's counter ("reached its limit") and ends when one unit
+ * would fit again ("back to normal"), which is computed from the window, so it is exact even
+ * if no further mail arrives. An entity reset or a raised limit ends it at the next
+ * maillimit_tick() or report call.
+ *
+ * Events (#MAILLIMIT_EVENT_LIMIT_REACHED, #MAILLIMIT_EVENT_BACK_TO_NORMAL) are one per episode
+ * edge, queued in the handle (at most 4096 waiting; when full the oldest is dropped and
+ * counted) and pulled with maillimit_event_next().
+ *
+ * The library has no thread of its own: closed hours are moved into history and "back to
+ * normal" edges are noticed by maillimit_tick() and by every reader below. Call
+ * maillimit_tick() at least once every 23 hours (a daemon calls it every minute), or hours
+ * older than the daily window are lost from history.
+ *
+ * Readers and maillimit_tick() serialise on the handle's report lock; deciders never take it.
+ */
+/**@{*/
+
+/** Event types. */
+enum maillimit_event_type { MAILLIMIT_EVENT_LIMIT_REACHED = 1, MAILLIMIT_EVENT_BACK_TO_NORMAL = 2 };
+/** What a top list ranks by. */
+enum maillimit_metric { MAILLIMIT_METRIC_SENT = 0, MAILLIMIT_METRIC_DENIED = 1 };
+/** Versions of the report structs. */
+enum maillimit_report_struct_version {
+    MAILLIMIT_HISTORY_ROW_VERSION = 1,
+    MAILLIMIT_EPISODE_VERSION = 1,
+    MAILLIMIT_TOP_ROW_VERSION = 1,
+    MAILLIMIT_SUMMARY_VERSION = 1,
+    MAILLIMIT_EVENT_VERSION = 1
+};
+/** Size of the name buffers in report structs (a name and its NUL). */
+enum maillimit_name_buffer { MAILLIMIT_NAME_BUFFER = 321 };
+
+/** One hour of an entity's history. */
+typedef struct maillimit_history_row {
+    uint32_t version;     /**< set by the reader */
+    int32_t reserved_;    /**< always 0 */
+    int64_t hour_start;   /**< Unix time of the hour's start */
+    int64_t sent;         /**< units accepted and counted against limits */
+    int64_t denied;       /**< units denied */
+    int64_t exempt;       /**< units sent by exempt senders */
+} maillimit_history_row;
+
+/** One episode of an entity over its limit. */
+typedef struct maillimit_episode {
+    uint32_t version;     /**< set by the reader */
+    int32_t level;        /**< the entity's level */
+    int32_t window;       /**< the window whose limit was reached */
+    int32_t ongoing;      /**< 1 while still over the limit */
+    int64_t started;      /**< time of the first denial */
+    int64_t ended;        /**< time it was back to normal; if ongoing, when it will be (-1: not
+                               before a limit change or reset) */
+    int64_t limit;        /**< the limit reached */
+    int64_t denied;       /**< units denied by this entity's limit during the episode */
+    char name[MAILLIMIT_NAME_BUFFER]; /**< the entity's name ("" for the server) */
+} maillimit_episode;
+
+/** One entity of a top list. */
+typedef struct maillimit_top_row {
+    uint32_t version;     /**< set by maillimit_top() */
+    int32_t level;        /**< the entity's level */
+    int64_t sent;         /**< units sent in the range */
+    int64_t denied;       /**< units denied in the range */
+    int64_t exempt;       /**< units sent exempt in the range */
+    char name[MAILLIMIT_NAME_BUFFER]; /**< the entity's name */
+} maillimit_top_row;
+
+/** Totals over a time range and scope. */
+typedef struct maillimit_summary {
+    uint32_t version;          /**< set by maillimit_summary_init() */
+    int32_t reserved_;         /**< always 0 */
+    int64_t sent;              /**< units sent (server scope: all, unattributed included) */
+    int64_t denied;            /**< units denied */
+    int64_t exempt;            /**< units sent exempt */
+    int64_t unattributed;      /**< units of unknown senders (server scope only, else 0) */
+    int64_t limited_entities;  /**< entities in scope with an episode overlapping the range */
+} maillimit_summary;
+
+/** A limit edge. */
+typedef struct maillimit_event {
+    uint32_t version;     /**< set by maillimit_event_init() */
+    int32_t type;         /**< a #maillimit_event_type */
+    int32_t level;        /**< the entity's level */
+    int32_t window;       /**< the window of the limit */
+    int64_t time;         /**< when it happened */
+    int64_t limit;        /**< the limit reached */
+    int64_t denied;       /**< BACK_TO_NORMAL: units denied during the episode; else 0 */
+    uint64_t seq;         /**< 1, 2, 3... in queue order; a gap means events were dropped */
+    char name[MAILLIMIT_NAME_BUFFER]; /**< the entity's name ("" for the server) */
+} maillimit_event;
+
+/** History iterator (opaque). */
+typedef struct maillimit_history maillimit_history;
+/** Episode iterator (opaque). */
+typedef struct maillimit_episodes maillimit_episodes;
+
+/**
+ * @brief Move closed hours into history, notice episodes that ended, queue their events,
+ *        and forget history older than the retention.
+ * @param[in] ml the handle. @param[in] now Unix seconds, 0 = clock.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM (history not extended; retried next time).
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_tick(maillimit *ml, int64_t now);
+
+/**
+ * @brief Set how many hours of history are kept (1..87600; default 744 = 31 days).
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
+
+/**
+ * @brief Read the retention in hours.
+ * @param[out] out the retention.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
+
+/**
+ * @brief Open the hourly history of an entity for hours starting in [@p from, @p to).
+ *        Only hours with traffic are returned, oldest first.
+ * @param[in] level SERVER (name NULL), PLAN (sum of its subscriptions), SUBSCRIPTION,
+ *            DOMAIN or MAILBOX. @param[in] name the entity.
+ * @param[in] from,to the range (Unix seconds). @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out the iterator; free it with maillimit_history_close().
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ *        The iterator is a copy: it may outlive changes to the handle, not the handle.
+ */
+MAILLIMIT_API int maillimit_history_open(maillimit *ml, int level, const char *name,
+                                         int64_t from, int64_t to, int64_t now,
+                                         maillimit_history **out);
+
+/**
+ * @brief The next hour of a history.
+ * @param[in] it the iterator. @param[out] out the row.
+ * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API int maillimit_history_next(maillimit_history *it, maillimit_history_row *out);
+
+/**
+ * @brief Free a history iterator. NULL is a no-op.
+ * @since 0.1.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API void maillimit_history_close(maillimit_history *it);
+
+/**
+ * @brief Open the episodes of an entity and every entity below it that overlap
+ *        [@p from, @p to), in order of start time (ties: higher level, then name).
+ * @param[in] level SERVER (name NULL: every entity), SUBSCRIPTION, DOMAIN or MAILBOX.
+ * @param[out] out the iterator; free it with maillimit_episodes_close().
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_episodes_open(maillimit *ml, int level, const char *name,
+                                          int64_t from, int64_t to, int64_t now,
+                                          maillimit_episodes **out);
+
+/**
+ * @brief The next episode.
+ * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API int maillimit_episodes_next(maillimit_episodes *it, maillimit_episode *out);
+
+/**
+ * @brief Free an episode iterator. NULL is a no-op.
+ * @since 0.1.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
+
+/**
+ * @brief The entities of one level with the most units sent (or denied) in hours starting
+ *        in [@p from, @p to). Ties: the other metric (more first), then the name (bytewise
+ *        ascending). Entities with nothing sent, denied or exempt in the range are left out.
+ * @param[in] level PLAN, SUBSCRIPTION, DOMAIN or MAILBOX. @param[in] metric a #maillimit_metric.
+ * @param[in] scope_level SERVER (scope_name NULL: everything), SUBSCRIPTION or DOMAIN.
+ * @param[in] scope_name the subtree to list.
+ * @param[out] rows caller buffer. @param[in,out] n in: capacity of @p rows (K); out: rows
+ *             written.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (scope), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to,
+                                int scope_level, const char *scope_name, int64_t now,
+                                maillimit_top_row *rows, size_t *n);
+
+/**
+ * @brief Initialise a summary.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_summary_init(maillimit_summary *s);
+
+/**
+ * @brief Totals for hours starting in [@p from, @p to) within a scope.
+ * @param[in] scope_level SERVER (name NULL), SUBSCRIPTION or DOMAIN.
+ * @param[out] out initialised by maillimit_summary_init().
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const char *scope_name,
+                                        int64_t from, int64_t to, int64_t now,
+                                        maillimit_summary *out);
+
+/**
+ * @brief Initialise an event.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
+
+/**
+ * @brief Take the oldest queued event.
+ * @param[in] now Unix seconds, 0 = clock (ended episodes up to @p now are noticed first).
+ * @param[out] out initialised by maillimit_event_init().
+ * @return 0, #MAILLIMIT_EDONE when the queue is empty, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_event *out);
+
+/**
+ * @brief How many events were dropped because the queue was full.
+ * @param[out] out the count since the handle was made.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ */
+MAILLIMIT_API int maillimit_events_dropped(maillimit *ml, uint64_t *out);
 /**@}*/
 
 #ifdef __cplusplus

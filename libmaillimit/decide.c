@@ -69,7 +69,7 @@ static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq,
         struct counter *c = &rq->c[rq->n++];
         c->e = x;
         c->r = NULL;
-        if (with_rings && !(c->r = maillimit__entity_ring(x)))
+        if (with_rings && !(c->r = maillimit__entity_ring(ml, x)))
             return MAILLIMIT_ENOMEM;
         if (rq->n == 3)
             break;
@@ -157,8 +157,8 @@ static int phase2(struct request *rq, int64_t cost)
 }
 
 /* Rings a reader should sum for counter c: the server's lanes, or the entity's ring. */
-static int reader_rings(maillimit *ml, struct maillimit__entity *e,
-                        struct maillimit__ring **rs)
+int maillimit__reader_rings(maillimit *ml, struct maillimit__entity *e,
+                            struct maillimit__ring **rs)
 {
     if (e == ml->server) {
         memcpy(rs, ml->lane, sizeof ml->lane);
@@ -171,7 +171,7 @@ static int reader_rings(maillimit *ml, struct maillimit__entity *e,
 static int64_t count_of(maillimit *ml, struct maillimit__entity *e, int w, int64_t now)
 {
     struct maillimit__ring *rs[MAILLIMIT__LANES];
-    int nr = reader_rings(ml, e, rs);
+    int nr = maillimit__reader_rings(ml, e, rs);
     return nr ? maillimit__ring_count(rs, nr, w, now) : 0;
 }
 
@@ -213,7 +213,7 @@ static void find_blocker(maillimit *ml, struct request *rq, int64_t cost, int64_
             if (lim < 0)
                 continue;
             if (nr < 0)
-                nr = reader_rings(ml, rq->c[i].e, rs);
+                nr = maillimit__reader_rings(ml, rq->c[i].e, rs);
             int64_t total = 0;
             for (int k = 0; k < nr; k++) {
                 uint64_t t = atomic_load_explicit(&rs[k]->totals, memory_order_relaxed);
@@ -353,6 +353,40 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
     return 0;
 }
 
+/* ---- report bookkeeping (denials and exempt units only; allowed units are in rings) ---- */
+
+/* Count denied (or exempt) units for the sender and every counted ancestor. Failing to
+ * allocate a report block loses only these report figures, never a decision. */
+static void report_units(maillimit *ml, struct request *rq, int denied, int64_t cost,
+                         int64_t now)
+{
+    for (int i = 0; i < rq->n; i++) {
+        struct maillimit__live *lv = maillimit__entity_live(ml, rq->c[i].e);
+        if (lv)
+            maillimit__count_hourly(lv, denied, now, cost);
+    }
+}
+
+/* Open or extend the episode of the entity whose limit denied the request. */
+static void report_episode(maillimit *ml, struct request *rq, const struct blocker *b,
+                           int64_t cost, int64_t now)
+{
+    for (int i = 0; i < rq->n; i++) {
+        struct maillimit__entity *e = rq->c[i].e;
+        if (e->level != b->level || e == ml->unattributed)
+            continue;
+        struct maillimit__ring *rs[MAILLIMIT__LANES];
+        int nr = maillimit__reader_rings(ml, e, rs);
+        int64_t wait = b->limit < 1 ? -1
+                       : nr         ? maillimit__ring_retry(rs, nr, b->window, now, 1, b->limit,
+                                                            NULL)
+                                    : 1;
+        maillimit__episode_deny(ml, e, b->window, b->limit, now, cost,
+                                wait < 0 ? INT64_MAX : now + wait);
+        return;
+    }
+}
+
 /* ---- decide / reserve ----------------------------------------------------------------- */
 
 static int decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
@@ -377,16 +411,22 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     int enabled = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
     int reason = MAILLIMIT_REASON_NONE;
     if (!e) {
-        /* unknown sender: the server total only */
+        /* unknown sender: the server total only, and the unattributed figures */
         reason = MAILLIMIT_REASON_UNKNOWN;
         rc = chain(ml, NULL, &rq, 1);
         limits(ml, &rq, enabled);
+        rq.c[1] = rq.c[0];
+        rq.c[0] = (struct counter){ml->unattributed, maillimit__entity_ring(ml, ml->unattributed),
+                                   {-1, -1}, 0, 0};
+        rq.n = 2;
     } else if (maillimit__effective_flag(ml, e, MAILLIMIT_FLAG_EXEMPT)) {
         out->reason = MAILLIMIT_REASON_EXEMPT;
         out->limit = maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR);
         out->count = count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now);
         out->token = TOKEN_DECIDED;
         atomic_fetch_add_explicit(&ml->stat_exempt, cost, memory_order_relaxed);
+        chain(ml, e, &rq, 0);
+        report_units(ml, &rq, 0, cost, now);
         return 0;
     } else {
         rc = chain(ml, e, &rq, 1);
@@ -400,6 +440,7 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
                                 count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now),
                                 maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR)};
             deny(out, MAILLIMIT_REASON_NOT_ALLOWED, &b);
+            report_units(ml, &rq, 1, cost, now);
             return 0;
         }
         limits(ml, &rq, enabled);
@@ -418,12 +459,14 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
             const struct counter *c = &rq.c[failed / 2];
             int w = failed % 2;
             struct maillimit__ring *rs[MAILLIMIT__LANES];
-            int nr = reader_rings(ml, c->e, rs);
+            int nr = maillimit__reader_rings(ml, c->e, rs);
             b = (struct blocker){c->e->level, w, 1, 0, c->limit[w]};
             if (nr)
                 b.retry = maillimit__ring_retry(rs, nr, w, now, cost, c->limit[w], &b.count);
         }
         deny(out, MAILLIMIT_REASON_LIMIT, &b);
+        report_units(ml, &rq, 1, cost, now);
+        report_episode(ml, &rq, &b, cost, now);
         return 0;
     }
     rc = phase2(&rq, cost);
@@ -432,7 +475,7 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     if (reason == MAILLIMIT_REASON_UNKNOWN)
         atomic_fetch_add_explicit(&ml->stat_unknown, cost, memory_order_relaxed);
     out->reason = reason;
-    const struct counter *own = &rq.c[0];
+    const struct counter *own = &rq.c[reason == MAILLIMIT_REASON_UNKNOWN ? 1 : 0];
     out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
     out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
                                     : maillimit__hour_total(own->before);
@@ -534,7 +577,7 @@ int maillimit_reset(maillimit *ml, int level, const char *name)
     if (rc)
         return rc;
     struct maillimit__ring *rs[MAILLIMIT__LANES];
-    int nr = reader_rings(ml, e, rs);
+    int nr = maillimit__reader_rings(ml, e, rs);
     for (int i = 0; i < nr; i++)
         maillimit__ring_clear(rs[i]);
     return 0;
@@ -563,7 +606,7 @@ int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
         return rc;
     now = maillimit__now(now);
     struct maillimit__ring *rs[MAILLIMIT__LANES];
-    int nr = reader_rings(ml, e, rs);
+    int nr = maillimit__reader_rings(ml, e, rs);
     out->count = nr ? maillimit__ring_count(rs, nr, window, now) : 0;
     out->limit = maillimit__effective_limit(ml, e, window);
     out->remaining = out->limit < 0 ? -1 : (out->limit > out->count ? out->limit - out->count : 0);

@@ -32,6 +32,10 @@ static void entity_init(struct maillimit__entity *e, int level)
     atomic_init(&e->flag[1], MAILLIMIT_DEFAULT);
     atomic_init(&e->dead, 0);
     atomic_init(&e->implicit, 0);
+    atomic_init(&e->live, NULL);
+    atomic_init(&e->active, 0);
+    e->hist = NULL;
+    e->active_next = NULL;
     e->level = (uint8_t)level;
 }
 
@@ -63,12 +67,20 @@ int maillimit_new(maillimit **out)
         return MAILLIMIT_ENOMEM;
     }
     ml->server = calloc(1, sizeof *ml->server + 1);
-    if (!ml->server) {
+    ml->unattributed = calloc(1, sizeof *ml->unattributed + 1);
+    if (!ml->server || !ml->unattributed || pthread_mutex_init(&ml->report_lock, NULL)) {
         pthread_mutex_destroy(&ml->lock);
+        free(ml->server);
+        free(ml->unattributed);
         free(ml);
         return MAILLIMIT_ENOMEM;
     }
     entity_init(ml->server, MAILLIMIT_LEVEL_SERVER);
+    entity_init(ml->unattributed, MAILLIMIT_LEVEL_SERVER);
+    atomic_init(&ml->active, NULL);
+    atomic_init(&ml->edges, NULL);
+    atomic_init(&ml->edges_dropped, 0);
+    ml->retention = 744;
     for (int t = 0; t < MAILLIMIT__TARGETS; t++)
         for (int w = 0; w < 2; w++)
             atomic_init(&ml->server->limit[t][w], MAILLIMIT_UNLIMITED);
@@ -87,6 +99,10 @@ int maillimit_new(maillimit **out)
     int ok = t != NULL;
     for (int i = 0; ok && i < MAILLIMIT__LANES; i++)
         ok = (ml->lane[i] = maillimit__ring_new()) != NULL;
+    if (ok) {
+        maillimit__activate(ml, ml->server);
+        ok = maillimit__entity_ring(ml, ml->unattributed) != NULL;
+    }
     if (!ok) {
         maillimit_free(ml);
         return MAILLIMIT_ENOMEM;
@@ -99,6 +115,7 @@ void maillimit_free(maillimit *ml)
 {
     if (!ml)
         return;
+    maillimit__report_free(ml);
     for (struct maillimit__entity *e = ml->all, *n; e; e = n) {
         n = e->all_next;
         free(atomic_load_explicit(&e->ring, memory_order_relaxed));
@@ -109,7 +126,10 @@ void maillimit_free(maillimit *ml)
         free(ml->lane[i]);
     free(atomic_load_explicit(&ml->reservations, memory_order_relaxed));
     pthread_mutex_destroy(&ml->lock);
+    pthread_mutex_destroy(&ml->report_lock);
+    free(atomic_load_explicit(&ml->unattributed->ring, memory_order_relaxed));
     free(ml->server);
+    free(ml->unattributed);
     free(ml);
 }
 
@@ -607,7 +627,19 @@ int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int
     return rc;
 }
 
-struct maillimit__ring *maillimit__entity_ring(struct maillimit__entity *e)
+void maillimit__activate(maillimit *ml, struct maillimit__entity *e)
+{
+    if (atomic_exchange_explicit(&e->active, 1, memory_order_relaxed))
+        return;
+    /* release: publishes e->active_next to the acquire load of readers walking the list */
+    struct maillimit__entity *head = atomic_load_explicit(&ml->active, memory_order_relaxed);
+    do
+        e->active_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&ml->active, &head, e, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+struct maillimit__ring *maillimit__entity_ring(maillimit *ml, struct maillimit__entity *e)
 {
     /* acquire: pairs with the acq_rel CAS below that publishes a zeroed ring */
     struct maillimit__ring *r = atomic_load_explicit(&e->ring, memory_order_acquire);
@@ -618,8 +650,34 @@ struct maillimit__ring *maillimit__entity_ring(struct maillimit__entity *e)
         return NULL;
     /* acq_rel: publishes the zeroed ring (release) or reads the winner's (acquire) */
     if (atomic_compare_exchange_strong_explicit(&e->ring, &r, fresh, memory_order_acq_rel,
-                                                memory_order_acquire))
+                                                memory_order_acquire)) {
+        maillimit__activate(ml, e);
         return fresh;
+    }
     free(fresh);
     return r;
+}
+
+struct maillimit__live *maillimit__entity_live(maillimit *ml, struct maillimit__entity *e)
+{
+    /* acquire: pairs with the acq_rel CAS below that publishes a zeroed block */
+    struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
+    if (lv)
+        return lv;
+    struct maillimit__live *fresh = calloc(1, sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    for (int i = 0; i < MAILLIMIT__DAY_SLOTS; i++) {
+        atomic_init(&fresh->denied[i], 0);
+        atomic_init(&fresh->exempt[i], 0);
+    }
+    atomic_init(&fresh->lock, 0);
+    /* acq_rel: publishes the zeroed block (release) or reads the winner's (acquire) */
+    if (atomic_compare_exchange_strong_explicit(&e->live, &lv, fresh, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        maillimit__activate(ml, e);
+        return fresh;
+    }
+    free(fresh);
+    return lv;
 }

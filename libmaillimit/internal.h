@@ -98,6 +98,10 @@ struct maillimit__entity {
     uint16_t len;
     uint64_t hash;
     struct maillimit__entity *all_next;         /* every entity ever made, for freeing */
+    _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
+    struct maillimit__hist *hist;               /* harvested history (report lock) */
+    struct maillimit__entity *active_next;      /* list of entities with traffic */
+    _Atomic uint8_t active;                     /* on that list */
     char name[];                                /* lower case, NUL-terminated */
 };
 
@@ -121,6 +125,62 @@ MAILLIMIT__HIDDEN struct maillimit__table *maillimit__table_new(size_t capacity)
 MAILLIMIT__HIDDEN int maillimit__table_insert(struct maillimit *ml, struct maillimit__entity *e);
 MAILLIMIT__HIDDEN void maillimit__table_remove(struct maillimit *ml, struct maillimit__entity *e);
 MAILLIMIT__HIDDEN void maillimit__table_free(struct maillimit__table *t);
+
+/* ---- reports (report.c, events.c) -------------------------------------------------------- */
+
+/* Per entity, allocated at its first denial or exempt unit: denied and exempt units per hour
+ * (hour slots like the ring's: (hour + 1) << 32 | count) and the open episode. */
+struct maillimit__live {
+    _Atomic uint64_t denied[MAILLIMIT__DAY_SLOTS];
+    _Atomic uint64_t exempt[MAILLIMIT__DAY_SLOTS];
+    _Atomic int lock;          /* spin flag guarding ep_* (taken only by denials and ticks) */
+    int32_t ep_window;
+    int64_t ep_start;          /* 0: no episode open */
+    int64_t ep_free_at;        /* when one unit fits again; INT64_MAX: not by itself */
+    int64_t ep_denied, ep_limit;
+};
+
+struct maillimit__hrec {       /* one hour of history; counts saturate at UINT32_MAX */
+    uint32_t hour, sent, denied, exempt;
+};
+
+struct maillimit__epi {        /* one closed episode */
+    int64_t start, end, limit, denied;
+    int32_t window, reserved_;
+};
+
+struct maillimit__hist {       /* guarded by the report lock */
+    uint32_t harvested;        /* hours before this one are in rec[] (or had no traffic) */
+    uint32_t n, cap;
+    uint32_t nep, capep;
+    struct maillimit__hrec *rec;
+    struct maillimit__epi *ep;
+};
+
+enum { MAILLIMIT__EDGE_START = 1, MAILLIMIT__EDGE_END = 2 };
+struct maillimit__edge {
+    struct maillimit__entity *e;
+    int64_t time, start, limit, denied;
+    int32_t type, window;
+};
+/* Bounded multi-producer queue of episode edges (deciders produce, the report lock drains):
+ * cells carry sequence numbers (a bounded MPMC ring after D. Vyukov). */
+enum { MAILLIMIT__EDGES = 1024, MAILLIMIT__EVENTS = 4096 };
+struct maillimit__edge_cell {
+    _Atomic size_t seq;
+    struct maillimit__edge edge;
+};
+struct maillimit__edges {
+    _Atomic size_t tail;
+    size_t head;                               /* report lock */
+    struct maillimit__edge_cell cell[MAILLIMIT__EDGES];
+};
+struct maillimit__event_rec {
+    struct maillimit__entity *e;
+    int64_t time, limit, denied;
+    uint64_t seq;
+    int32_t type, window;
+};
 
 /* ---- the handle -------------------------------------------------------------------------- */
 
@@ -148,6 +208,19 @@ struct maillimit {
     _Atomic uint64_t next_token;
     _Atomic int64_t stat_exempt;             /* units sent exempt */
     _Atomic int64_t stat_unknown;            /* units sent by unattributable senders */
+    struct maillimit__entity *unattributed;  /* pseudo entity counting unknown senders */
+    _Atomic(struct maillimit__entity *) active;   /* entities with traffic (push-only) */
+    _Atomic(struct maillimit__edges *) edges;     /* lazy */
+    _Atomic uint64_t edges_dropped;
+    /* report lock and what it guards */
+    pthread_mutex_t report_lock;
+    int64_t retention;                       /* hours */
+    uint32_t harvested;                      /* hours before this are harvested */
+    struct maillimit__entity **open;         /* entities with an open episode */
+    size_t nopen, capopen;
+    struct maillimit__event_rec *events;     /* ring of MAILLIMIT__EVENTS, lazy */
+    size_t ev_head, ev_count;
+    uint64_t ev_seq, ev_dropped;
 };
 
 /* Configuration lock (recursive: public configuration calls may run inside). */
@@ -163,7 +236,27 @@ MAILLIMIT__HIDDEN int maillimit__implicit_mailbox(maillimit *ml, const char *add
                                                   uint64_t hash,
                                                   struct maillimit__entity **out);
 /* Get or make the entity's ring. NULL on ENOMEM. */
-MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__entity_ring(struct maillimit__entity *e);
+MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__entity_ring(maillimit *ml,
+                                                                  struct maillimit__entity *e);
+/* Get or make the entity's live report block. NULL on ENOMEM. */
+MAILLIMIT__HIDDEN struct maillimit__live *maillimit__entity_live(maillimit *ml,
+                                                                 struct maillimit__entity *e);
+/* Put e on the list of entities with traffic (once). */
+MAILLIMIT__HIDDEN void maillimit__activate(maillimit *ml, struct maillimit__entity *e);
+
+/* Report bookkeeping on the decision path (report.c). */
+MAILLIMIT__HIDDEN void maillimit__count_hourly(struct maillimit__live *lv, int denied,
+                                               int64_t now, int64_t units);
+MAILLIMIT__HIDDEN void maillimit__episode_deny(maillimit *ml, struct maillimit__entity *e,
+                                               int window, int64_t limit, int64_t now,
+                                               int64_t cost, int64_t free_at);
+/* Per-hour units of the daily window of rings at now: units[k] is hour first + k. */
+MAILLIMIT__HIDDEN void maillimit__ring_hours(struct maillimit__ring *const *rs, int nr,
+                                             int64_t now, int64_t units[24], int64_t *first);
+/* The rings a reader sums for an entity (the server's lanes, else its ring). */
+MAILLIMIT__HIDDEN int maillimit__reader_rings(maillimit *ml, struct maillimit__entity *e,
+                                              struct maillimit__ring **rs);
+MAILLIMIT__HIDDEN void maillimit__report_free(maillimit *ml);
 /* Effective limit of entity e's own counter (level = e->level) in a window. */
 MAILLIMIT__HIDDEN int64_t maillimit__effective_limit(const maillimit *ml,
                                                      const struct maillimit__entity *e,

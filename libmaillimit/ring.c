@@ -287,7 +287,13 @@ int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t unit
 void maillimit__ring_slot_sub(struct maillimit__ring *r, uint32_t p, int64_t units)
 {
     uint32_t i = p % NM;
+    /* acquire: pairs with the head CAS in maillimit__ring_advance() */
+    uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
+    /* a minute an hour or more before the ring's latest one is not in its slot any more,
+     * whatever the lap says (laps repeat every 128 hours) */
+    if (head && p + NM <= head - 1)
+        v = 0;
     for (;;) {
         uint32_t have = v & M_COUNT;
         if ((v >> M_LAP_SHIFT) != lap_of(p) || have == 0)
@@ -441,4 +447,13 @@ void maillimit__ring_clear(struct maillimit__ring *r)
             }
         }
     }
+}
+
+void maillimit__ring_hours(struct maillimit__ring *const *rs, int nr, int64_t now,
+                           int64_t units[NH], int64_t *first)
+{
+    int64_t all[NM];
+    gather(rs, nr, MAILLIMIT_WINDOW_DAY, now, all, first);
+    for (int k = 0; k < NH; k++)
+        units[k] = all[k];
 }

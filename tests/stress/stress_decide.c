@@ -1,7 +1,7 @@
 /* Stress: many threads deciding on one handle, compared with exact or serial results.
  *
  *  (a) 4 threads hammer one mailbox with limit L at a fixed `now`: exactly L accepted,
- *      as in a serial run.
+ *      as in a serial run; (a2) 256 small limits, each reached by all threads at once.
  *  (b) 4 threads over 64 mailboxes of one domain with a domain limit D: exactly D
  *      accepted; then the same with mailbox limits too (then at most D, counts consistent).
  *  (c) 4 threads mixing decide, reserve, commit and release on 23 senders of two
@@ -105,7 +105,7 @@ struct hammer {
     char (*senders)[64];
     int nsenders;
     int attempts;
-    int offset;
+    int offset, stride, repeat; /* attempt i uses sender ((i / repeat) * stride + offset) */
     int64_t now;
     int64_t accepted, denied;
 };
@@ -117,7 +117,8 @@ static void *hammer_main(void *p)
     for (int i = 0; i < h->attempts; i++) {
         maillimit_verdict v;
         maillimit_verdict_init(&v);
-        const char *sender = h->senders[(i * THREADS + h->offset) % h->nsenders];
+        const char *sender =
+            h->senders[((i / h->repeat) * h->stride + h->offset) % h->nsenders];
         int rc = maillimit_decide(h->ml, MBX, sender, 1, h->now, &v);
         if (rc != 0) {
             fail("decide(%s): %d", sender, rc);
@@ -137,16 +138,21 @@ static void *hammer_main(void *p)
     return NULL;
 }
 
-/* Runs `threads` hammer threads (1 = serial) and returns the total accepted. */
+/* Runs `threads` hammer threads (1 = serial) and returns the total accepted. With
+ * `contested`, every thread walks the senders in the same order, `repeat` attempts each, so
+ * all threads reach each sender's limit together; else they interleave over the senders. */
 static int64_t hammer(maillimit *ml, char (*senders)[64], int nsenders, int attempts_each,
-                      int threads, int64_t now, int64_t *denied)
+                      int threads, int64_t now, int64_t *denied, int contested, int repeat)
 {
     pthread_t th[THREADS];
     struct hammer h[THREADS];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int t = 0; t < threads; t++) {
-        h[t] = (struct hammer){ml, &start, senders, nsenders, attempts_each, t, now, 0, 0};
+        h[t] = (struct hammer){ml,      &start, senders, nsenders, attempts_each,
+                               contested ? 0 : t,
+                               contested ? 1 : THREADS,
+                               repeat,  now,    0,       0};
         if (pthread_create(&th[t], NULL, hammer_main, &h[t]) != 0) {
             fail("pthread_create");
             exit(2);
@@ -187,7 +193,8 @@ static void part_a(int rounds)
             must(maillimit_limit_set(ml, MBX, "hot@a.example", MBX, HOUR, L), "a: limit_set");
             int64_t denied = 0;
             /* 4 x L attempts in total, whether by 4 threads or 1. */
-            int64_t acc = hammer(ml, senders, 1, L * THREADS / threads, threads, T0 + 5, &denied);
+            int64_t acc =
+                hammer(ml, senders, 1, L * THREADS / threads, threads, T0 + 5, &denied, 0, 1);
             const char *what = threads == 1 ? "a (serial)" : "a (threads)";
             char buf[96];
             snprintf(buf, sizeof buf, "%s: accepted", what);
@@ -202,6 +209,33 @@ static void part_a(int rounds)
             CHECK_EQ(buf, count_of(ml, SRV, NULL, DAY, T0 + 5), L);
             maillimit_free(ml);
         }
+    }
+}
+
+/* (a2) Many small limits, each contested by all threads at once: 256 mailboxes of limit 8,
+ * every thread tries each mailbox 12 times in the same order. Every mailbox must end at
+ * exactly 8 (only mailboxes are limited, so no denial can be blamed on a rollback). */
+static void part_a2(int rounds)
+{
+    enum { NM2 = 256, LIM = 8, REPEAT = 12 };
+    static char senders[NM2][64];
+    for (int i = 0; i < NM2; i++)
+        snprintf(senders[i], sizeof senders[i], "s%d@a2.example", i);
+    for (int r = 0; r < rounds; r++) {
+        maillimit *ml = new_handle();
+        must(maillimit_subscription_add(ml, "a2", NULL), "a2: subscription_add");
+        must(maillimit_domain_add(ml, "a2.example", "a2"), "a2: domain_add");
+        must(maillimit_limit_set(ml, DOM, "a2.example", MBX, HOUR, LIM), "a2: limit_set");
+        /* implicit mailboxes: the first decisions also race to create them */
+        int64_t acc = hammer(ml, senders, NM2, NM2 * REPEAT, THREADS, T0 + 9, NULL, 1, REPEAT);
+        CHECK_EQ("a2: accepted", acc, NM2 * LIM);
+        for (int i = 0; i < NM2; i++) {
+            char buf[96];
+            snprintf(buf, sizeof buf, "a2: count of %.63s", senders[i]);
+            CHECK_EQ(buf, count_of(ml, MBX, senders[i], HOUR, T0 + 9), LIM);
+        }
+        CHECK_EQ("a2: domain count", count_of(ml, DOM, "a2.example", HOUR, T0 + 9), NM2 * LIM);
+        maillimit_free(ml);
     }
 }
 
@@ -222,7 +256,7 @@ static void part_b(int rounds)
             if (with_mailbox_limits)
                 must(maillimit_limit_set(ml, DOM, "b.example", MBX, HOUR, PER_MAILBOX),
                      "b: limit_set mailbox");
-            int64_t acc = hammer(ml, senders, NB, D, THREADS, T0 + 7, NULL);
+            int64_t acc = hammer(ml, senders, NB, D, THREADS, T0 + 7, NULL, 0, 1);
             int64_t sum = 0;
             for (int i = 0; i < NB; i++) {
                 int64_t c = count_of(ml, MBX, senders[i], HOUR, T0 + 7);
@@ -666,6 +700,7 @@ int main(void)
     int scale = stress_scale();
     int64_t c_accepted = 0;
     part_a(5 * scale);
+    part_a2(5 * scale);
     part_b(5 * scale);
     part_c(10 * scale, &c_accepted);
     part_d(3 * scale);
@@ -675,8 +710,9 @@ int main(void)
         printf("stress_decide: FAILED %d checks (scale %d, %.2f s)\n", failures, scale, secs);
         return 1;
     }
-    printf("stress_decide: OK (scale %d: a %d rounds exact, b %d rounds exact, c %d rounds "
-           "%lld units replayed, d %d rounds; %.2f s)\n",
-           scale, 5 * scale, 5 * scale, 10 * scale, (long long)c_accepted, 3 * scale, secs);
+    printf("stress_decide: OK (scale %d: a %d, a2 %d, b %d rounds exact; c %d rounds, %lld "
+           "units replayed; d %d rounds; %.2f s)\n",
+           scale, 5 * scale, 5 * scale, 5 * scale, 10 * scale, (long long)c_accepted, 3 * scale,
+           secs);
     return 0;
 }

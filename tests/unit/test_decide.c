@@ -277,6 +277,32 @@ Test(decide, cost_range_and_negative_now)
     maillimit_free(ml);
 }
 
+/* The header: ERANGE for "a counter's per-minute capacity of 4294967295 units". Up to that
+ * many units fit in one minute of one counter; one more is ERANGE and counts nothing. */
+Test(decide, per_minute_capacity_as_documented)
+{
+    /* A counter takes at most 16777215 units in one minute; more is ERANGE, nothing counted. */
+    maillimit *ml = fixture();
+    maillimit_verdict v;
+    for (int64_t i = 0; i < 16; i++) {
+        maillimit_verdict_init(&v);
+        int rc = maillimit_decide(ml, MBX, "a@acme.example", 1000000, T, &v);
+        cr_assert(rc == 0 && v.decision == MAILLIMIT_ALLOW,
+                  "decision %lld of cost 1000000 (%lld units so far): rc %d decision %d",
+                  (long long)i + 1, (long long)i * 1000000, rc, v.decision);
+    }
+    v = dec(ml, MBX, "a@acme.example", 777215, T);
+    EXPECT_ALLOW(v, MAILLIMIT_REASON_NONE, INT64_C(16000000), -1);
+    maillimit_verdict_init(&v);
+    EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, T + 59, &v), MAILLIMIT_ERANGE);
+    EQ(cnt(ml, MBX, "a@acme.example", HOUR, T + 59), INT64_C(16777215));
+    EQ(cnt(ml, DOM, "acme.example", HOUR, T + 59), INT64_C(16777215));
+    /* the next minute has room again */
+    v = dec(ml, MBX, "a@acme.example", 1, T + 60);
+    EXPECT_ALLOW(v, MAILLIMIT_REASON_NONE, INT64_C(16777215), -1);
+    maillimit_free(ml);
+}
+
 /* ---- reasons ---------------------------------------------------------------------------- */
 
 Test(decide, unknown_sender_counted_in_server_total_only)

@@ -416,6 +416,25 @@ Test(hierarchy, remove_domain_removes_its_mailboxes)
     maillimit_free(ml);
 }
 
+Test(hierarchy, remove_domain_removes_its_implicit_mailboxes)
+{
+    maillimit *ml = fixture();
+    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
+    EQ(v.decision, MAILLIMIT_ALLOW);
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example"), MAILLIMIT_OK);
+    OK(maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"));
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example"), MAILLIMIT_ENOTFOUND);
+    OK(maillimit_domain_add(ml, "acme.example", "beta"));
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example"), MAILLIMIT_ENOTFOUND);
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
+    /* A new implicit mailbox, counted in the new domain's subscription. */
+    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
+    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    maillimit_free(ml);
+}
+
 Test(hierarchy, remove_subscription_removes_domains_mailboxes_sysusers)
 {
     maillimit *ml = fixture();

@@ -320,3 +320,87 @@ Test(twophase, domain_and_subscription_level_reservations)
     EXPECT_COUNTS(HOUR, T, 0, 0, 0, 0, 0);
     maillimit_free(ml);
 }
+
+/* Tokens are remembered until 16384 newer reservations, which on a quiet handle can be days.
+ * 128 hours later the minute slot of T holds minute T/60 + 7680 again (same slot, and the
+ * same position in any cycle shorter than 128 h): the stale release must not take units
+ * of that newer minute. SPEC §4.1: a release after the reserved minute left the window
+ * changes nothing and returns 0. */
+Test(twophase, release_of_a_token_128_hours_old_changes_nothing)
+{
+    maillimit *ml = fixture();
+    maillimit_verdict r = reserve(ml, "a@acme.example", 2, T);
+    const int64_t later = T + 128 * 3600;
+    maillimit_verdict v = decide(ml, "a@acme.example", 3, later);
+    EQ(v.decision, MAILLIMIT_ALLOW);
+    EQ(v.count, 0);
+    EXPECT_COUNTS(HOUR, later, 3, 0, 3, 3, 3);
+    EXPECT_COUNTS(DAY, later, 3, 0, 3, 3, 3);
+    OK(maillimit_release(ml, r.token));
+    EXPECT_COUNTS(HOUR, later, 3, 0, 3, 3, 3);
+    EXPECT_COUNTS(DAY, later, 3, 0, 3, 3, 3);
+    maillimit_free(ml);
+}
+
+Test(twophase, release_of_a_token_25_hours_old_changes_nothing)
+{
+    maillimit *ml = fixture();
+    maillimit_verdict r = reserve(ml, "a@acme.example", 2, T);
+    const int64_t later = T + 25 * 3600;
+    decide(ml, "a@acme.example", 3, later);
+    OK(maillimit_release(ml, r.token));
+    EXPECT_COUNTS(HOUR, later, 3, 0, 3, 3, 3);
+    EXPECT_COUNTS(DAY, later, 3, 0, 3, 3, 3);
+    maillimit_free(ml);
+}
+
+Test(twophase, now_zero_reads_the_clock)
+{
+    maillimit *ml = fixture();
+    maillimit_verdict r;
+    maillimit_verdict_init(&r);
+    OK(maillimit_reserve(ml, MBX, "a@acme.example", 2, 0, &r));
+    EQ(r.decision, MAILLIMIT_ALLOW);
+    EQ(cnt(ml, MBX, "a@acme.example", HOUR, 0), 2);
+    OK(maillimit_release(ml, r.token));
+    EQ(cnt(ml, MBX, "a@acme.example", HOUR, 0), 0);
+    EQ(cnt(ml, SRV, NULL, DAY, 0), 0);
+    maillimit_free(ml);
+}
+
+Test(twophase, release_after_its_hour_closed)
+{
+    maillimit *ml = fixture();
+    maillimit_verdict r = reserve(ml, "a@acme.example", 2, T + 3570); /* 10:59:30 */
+    decide(ml, "a@acme.example", 1, T + 3610);                        /* 11:00:10 */
+    EXPECT_COUNTS(HOUR, T + 3610, 3, 0, 3, 3, 3);
+    EXPECT_COUNTS(DAY, T + 3610, 3, 0, 3, 3, 3);
+    OK(maillimit_release(ml, r.token));
+    EXPECT_COUNTS(HOUR, T + 3610, 1, 0, 1, 1, 1);
+    EXPECT_COUNTS(DAY, T + 3610, 1, 0, 1, 1, 1);
+    /* What is left is the 11:00 unit: in the day window until 11:00 tomorrow. */
+    EXPECT_COUNTS(DAY, T + 86400, 1, 0, 1, 1, 1);
+    EXPECT_COUNTS(DAY, T + 86400 + 3600, 0, 0, 0, 0, 0);
+    maillimit_free(ml);
+}
+
+/* A release gives the units back to the counters they were counted in, even if the domain
+ * has moved to another subscription since. */
+Test(twophase, release_after_domain_move_goes_to_the_old_subscription)
+{
+    maillimit *ml = fixture();
+    OK(maillimit_subscription_add(ml, "beta", NULL));
+    maillimit_verdict r = reserve(ml, "a@acme.example", 2, T);
+    decide(ml, "a@acme.example", 1, T + 1);
+    OK(maillimit_domain_move(ml, "acme.example", "beta"));
+    decide(ml, "a@acme.example", 4, T + 2);
+    EQ(cnt(ml, SUB, "acme", HOUR, T + 2), 3);
+    EQ(cnt(ml, SUB, "beta", HOUR, T + 2), 4);
+    OK(maillimit_release(ml, r.token));
+    EQ(cnt(ml, MBX, "a@acme.example", HOUR, T + 2), 5);
+    EQ(cnt(ml, DOM, "acme.example", HOUR, T + 2), 5);
+    EQ(cnt(ml, SUB, "acme", HOUR, T + 2), 1);
+    EQ(cnt(ml, SUB, "beta", HOUR, T + 2), 4);
+    EQ(cnt(ml, SRV, NULL, HOUR, T + 2), 5);
+    maillimit_free(ml);
+}

@@ -415,3 +415,61 @@ Test(window, limit_change_takes_effect_without_resetting_counts)
     EQ(st(ml, DOM, "acme.example", HOUR, AT(10, 2, 0)).count, 5);
     maillimit_free(ml);
 }
+
+/* ---- long idle gaps --------------------------------------------------------------------- */
+
+static void idle_gap_case(int64_t gap)
+{
+    maillimit *ml = fixture();
+    set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
+    set(ml, MBX, "a@acme.example", MBX, DAY, 3);
+    dec(ml, "a@acme.example", 2, AT(10, 0, 30));
+    const int64_t later = AT(10, 0, 30) + gap;
+    /* Nothing sent since: after a day or more the old units are gone from both windows. */
+    EQ(st(ml, MBX, "a@acme.example", HOUR, later).count, 0);
+    EQ(st(ml, MBX, "a@acme.example", DAY, later).count, 0);
+    EQ(st(ml, SRV, NULL, HOUR, later).count, 0);
+    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, later), 0);
+    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, later), 1);
+    EXPECT_DENY(dec(ml, "a@acme.example", 1, later), MBX, HOUR, 2, 2, 3600 - 30);
+    EQ(st(ml, MBX, "a@acme.example", HOUR, later).count, 2);
+    EQ(st(ml, MBX, "a@acme.example", DAY, later).count, 2);
+    EQ(st(ml, DOM, "acme.example", DAY, later).count, 2);
+    maillimit_free(ml);
+}
+
+Test(window, idle_gaps_of_days_and_weeks)
+{
+    idle_gap_case(86400);           /* same minute of the next day */
+    idle_gap_case(128 * 3600);      /* 128 hours */
+    idle_gap_case(256 * 3600);      /* 256 hours */
+    idle_gap_case(7 * 86400 + 60);  /* a week and a minute */
+    idle_gap_case(365 * 86400LL);   /* a year */
+}
+
+/* Units of a closed hour (10:xx, seen from 11:30) and of the open hour are both in the day
+ * window, each leaving 24 h after the start of its hour. */
+Test(window, day_retry_and_reset_across_closed_hours)
+{
+    maillimit *ml = fixture();
+    set(ml, MBX, "a@acme.example", MBX, DAY, 3);
+    dec(ml, "a@acme.example", 1, AT(10, 15, 0));
+    dec(ml, "a@acme.example", 1, AT(10, 45, 0));
+    dec(ml, "a@acme.example", 1, AT(11, 5, 0));
+    /* hour 10 (2 units) leaves at 10:00 tomorrow = 22 h 30 min after 11:30 */
+    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
+    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
+    /* all three: hour 11 leaves at 11:00 tomorrow */
+    EXPECT_DENY(dec(ml, "a@acme.example", 3, AT(11, 30, 0)), MBX, DAY, 3, 3, 84600);
+    maillimit_status s = st(ml, MBX, "a@acme.example", DAY, AT(11, 30, 0));
+    EXPECT_STATUS(s, 0, MBX, 3, 3, 0, 81000, 84600);
+    s = st(ml, MBX, "a@acme.example", HOUR, AT(11, 30, 0));
+    EXPECT_STATUS(s, 0, MBX, 2, -1, -1, 81000, 2100); /* 10:45 and 11:05; 11:05 leaves 12:05 */
+    EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400 - 1).count, 3);
+    EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 1);
+    EQ(st(ml, DOM, "acme.example", DAY, T + 86400).count, 1);
+    EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400 + 3600).count, 0);
+    EXPECT_ALLOW(dec(ml, "a@acme.example", 2, T + 86400), 0);
+    EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 3);
+    maillimit_free(ml);
+}

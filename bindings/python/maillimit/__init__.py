@@ -1,0 +1,35 @@
+"""maillimit: Python binding of libmaillimit (outgoing mail limits per mailbox, domain,
+subscription and server), in pure ctypes over the installed shared library.
+
+    from maillimit import Limiter, Level, Window
+    with Limiter() as ml:
+        ml.subscription_add("acme")
+        ml.domain_add("acme.example", "acme")
+        ml.limit_set(Level.DOMAIN, "acme.example", Level.MAILBOX, Window.HOUR, 100)
+        verdict = ml.decide(Level.MAILBOX, "ceo@acme.example", now=1704103200)
+
+The library is found through MAILLIMIT_LIBRARY, pkg-config or the system path (see
+maillimit._native); its major version is checked at import.
+"""
+from ._native import library_path
+from .constants import (COST_MAX, DEFAULT, HEADER_VERSION_MAJOR, HEADER_VERSION_MINOR,
+                        HEADER_VERSION_NUMBER, NAME_MAX, STATUS_VERSION, UNLIMITED,
+                        VERDICT_VERSION, Decision, ErrorCode, Flag, Level, Reason, Unit, Window)
+from .errors import (Busy, BufferTooSmall, Done, Exists, FileError, FormatError,
+                     InvalidArgument, LibraryNotFound, MaillimitError, NotFound, OutOfMemory,
+                     RangeError, VersionError)
+from .limiter import Limiter, Name, strerror, version_number, version_string
+from .results import Status, Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Limiter", "Verdict", "Status", "Name",
+    "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
+    "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
+    "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit",
+    "MaillimitError", "InvalidArgument", "OutOfMemory", "NotFound", "Exists", "RangeError",
+    "FileError", "FormatError", "BufferTooSmall", "Done", "Busy", "VersionError",
+    "LibraryNotFound",
+    "strerror", "version_number", "version_string", "library_path",
+]

@@ -1,0 +1,372 @@
+"""The :class:`Limiter`: one ``maillimit`` handle and a method per C function."""
+from __future__ import annotations
+
+import operator
+import os
+import weakref
+from ctypes import byref, c_int, c_int64, c_void_p, create_string_buffer
+from typing import Any, Callable, Optional, Union
+
+from ._native import StatusC, VerdictC, lib
+from .constants import Flag, Level, Unit, Window
+from .errors import InvalidArgument, RangeError, error_for
+from .results import Status, Verdict
+
+__all__ = ["Limiter", "strerror", "version_number", "version_string", "Name"]
+
+#: A name as the C API takes it: text (encoded as UTF-8) or raw bytes (names may carry any
+#: byte >= 0x80). None names the server where a call takes a name.
+Name = Union[str, bytes]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+_ERRLEN = 1024
+
+
+def strerror(code: int) -> str:
+    """The library's static text for an error code (``maillimit_strerror()``)."""
+    code = operator.index(code)
+    if not _I32_MIN <= code <= _I32_MAX:
+        return lib.maillimit_strerror(-(1 << 31)).decode()  # "unknown error", as in C
+    return lib.maillimit_strerror(code).decode()
+
+
+def version_number() -> int:
+    """The run-time library version, ``major*10000 + minor*100 + patch``."""
+    return lib.maillimit_version_number()
+
+
+def version_string() -> str:
+    """The run-time library version, ``"major.minor.patch"``."""
+    return lib.maillimit_version_string().decode()
+
+
+def _raise(rc: int, function: str, context: Optional[str] = None,
+           detail: Optional[bytes] = None) -> None:
+    text = detail.decode("utf-8", "replace") if detail else None
+    raise error_for(rc)(rc, strerror(rc), function, text, context)
+
+
+def _name(name: Optional[Name], what: str = "name") -> Optional[bytes]:
+    """A name for a `const char *` parameter: bytes, or None (NULL)."""
+    if name is None:
+        return None
+    if isinstance(name, str):
+        data = name.encode("utf-8")
+    elif isinstance(name, (bytes, bytearray, memoryview)):
+        data = bytes(name)
+    else:
+        raise TypeError(f"{what} must be str or bytes, not {type(name).__name__}")
+    if b"\0" in data:
+        # C would see the name cut at the NUL: refuse instead of acting on another name.
+        raise InvalidArgument(-1, "invalid argument", None, f"{what} contains a NUL byte",
+                              repr(name))
+    return data
+
+
+def _int(value: Any, what: str) -> int:
+    """An `int` parameter (level, window, flag, flag value): must fit 32 bits."""
+    v = operator.index(value)
+    if not _I32_MIN <= v <= _I32_MAX:
+        raise InvalidArgument(-1, "invalid argument", None, f"{what} {v} does not fit an int")
+    return v
+
+
+def _i64(value: Any, what: str) -> int:
+    """An `int64_t` parameter (cost, time, limit): must fit 64 bits."""
+    v = operator.index(value)
+    if not _I64_MIN <= v <= _I64_MAX:
+        raise RangeError(-5, "value out of range", None, f"{what} {v} does not fit int64_t")
+    return v
+
+
+def _u64(value: Any, what: str) -> int:
+    v = operator.index(value)
+    if not 0 <= v <= (1 << 64) - 1:
+        raise InvalidArgument(-1, "invalid argument", None, f"{what} {v} does not fit uint64_t")
+    return v
+
+
+def _free_handle(free: Callable[[Any], None], handle: int, children: "weakref.WeakSet") -> None:
+    # Runs once (close(), garbage collection or interpreter exit, whichever comes first).
+    # It holds its own references to the C function and the handle, so it works whatever
+    # has already been torn down; children (iterators) are closed before the handle goes.
+    for child in list(children):
+        child._close()
+    free(c_void_p(handle))
+
+
+class Limiter:
+    """A libmaillimit handle: the hierarchy, limits, flags and counters.
+
+    Use it as a context manager, or call :meth:`close`; a limiter that is neither closed
+    nor referenced is freed by the garbage collector or at interpreter exit. Methods mirror
+    the C functions (``maillimit_<name>`` becomes ``Limiter.<name>``); errors raise the
+    :class:`MaillimitError` subclass of the code. ``now`` arguments are Unix seconds, 0 for
+    the system clock. The hot-path methods (decide, reserve, commit, release, status, reset,
+    the getters) may be called from many threads at once; :meth:`close` must not race with
+    anything.
+
+    Example::
+
+        with Limiter() as ml:
+            ml.subscription_add("acme")
+            ml.domain_add("acme.example", "acme")
+            ml.limit_set(Level.DOMAIN, "acme.example", Level.MAILBOX, Window.HOUR, 100)
+            print(ml.decide(Level.MAILBOX, "ceo@acme.example").allowed)
+    """
+
+    __slots__ = ("_h", "_finalizer", "_children", "__weakref__")
+
+    def __init__(self) -> None:
+        h = c_void_p()
+        rc = lib.maillimit_new(byref(h))
+        if rc:
+            _raise(rc, "maillimit_new")
+        self._h: Optional[c_void_p] = h
+        self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._finalizer = weakref.finalize(self, _free_handle, lib.maillimit_free, h.value,
+                                           self._children)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the handle (``maillimit_free()``); further calls raise InvalidArgument.
+        Closing twice is a no-op. Open report iterators are closed first."""
+        self._h = None
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._h is None
+
+    def __enter__(self) -> "Limiter":
+        self._handle()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<maillimit.Limiter {'closed' if self._h is None else hex(self._h.value or 0)}>"
+
+    def _handle(self) -> c_void_p:
+        h = self._h
+        if h is None:
+            raise InvalidArgument(-1, "invalid argument", None, "the limiter is closed")
+        return h
+
+    def _adopt(self, child: Any) -> None:
+        """Register a native child (iterator) to close before the handle is freed."""
+        self._children.add(child)
+
+    def _call(self, cname: str, *args: Any, context: Optional[str] = None) -> None:
+        rc = getattr(lib, cname)(self._handle(), *args)
+        if rc:
+            _raise(rc, cname, context)
+
+    # -- hierarchy ---------------------------------------------------------------------------
+    def plan_add(self, plan: Name) -> None:
+        """Add a plan (``maillimit_plan_add``); re-adding is a no-op."""
+        self._call("maillimit_plan_add", _name(plan, "plan"), context=repr(plan))
+
+    def subscription_add(self, subscription: Name, plan: Optional[Name] = None) -> None:
+        """Add a subscription, optionally in a plan (``maillimit_subscription_add``)."""
+        self._call("maillimit_subscription_add", _name(subscription, "subscription"),
+                   _name(plan, "plan"), context=f"{subscription!r}, {plan!r}")
+
+    def domain_add(self, domain: Name, subscription: Name) -> None:
+        """Add a domain to a subscription (``maillimit_domain_add``)."""
+        self._call("maillimit_domain_add", _name(domain, "domain"),
+                   _name(subscription, "subscription"), context=f"{domain!r}, {subscription!r}")
+
+    def mailbox_add(self, address: Name) -> None:
+        """Add a mailbox ``local@domain``; its domain must exist (``maillimit_mailbox_add``)."""
+        self._call("maillimit_mailbox_add", _name(address, "address"), context=repr(address))
+
+    def sysuser_add(self, login: Name, subscription: Name) -> None:
+        """Add a system user of a subscription (``maillimit_sysuser_add``)."""
+        self._call("maillimit_sysuser_add", _name(login, "login"),
+                   _name(subscription, "subscription"), context=f"{login!r}, {subscription!r}")
+
+    def remove(self, level: int, name: Name) -> None:
+        """Remove an entity and its subtree (``maillimit_remove``)."""
+        self._call("maillimit_remove", _int(level, "level"), _name(name),
+                   context=f"{_lvl(level)}, {name!r}")
+
+    def sysuser_remove(self, login: Name) -> None:
+        """Remove a system user (``maillimit_sysuser_remove``)."""
+        self._call("maillimit_sysuser_remove", _name(login, "login"), context=repr(login))
+
+    def domain_move(self, domain: Name, subscription: Name) -> None:
+        """Move a domain to another subscription (``maillimit_domain_move``)."""
+        self._call("maillimit_domain_move", _name(domain, "domain"),
+                   _name(subscription, "subscription"), context=f"{domain!r}, {subscription!r}")
+
+    def subscription_plan_set(self, subscription: Name, plan: Optional[Name]) -> None:
+        """Put a subscription in a plan, or in none with None
+        (``maillimit_subscription_plan_set``)."""
+        self._call("maillimit_subscription_plan_set", _name(subscription, "subscription"),
+                   _name(plan, "plan"), context=f"{subscription!r}, {plan!r}")
+
+    # -- limits, flags, settings -------------------------------------------------------------
+    def limit_set(self, level: int, name: Optional[Name], target_level: int, window: int,
+                  value: int) -> None:
+        """Set the limit on ``target_level`` counters as seen from entity (level, name);
+        ``value`` is N >= 0, :data:`UNLIMITED` or :data:`DEFAULT` (``maillimit_limit_set``)."""
+        self._call("maillimit_limit_set", _int(level, "level"), _name(name),
+                   _int(target_level, "target_level"), _int(window, "window"),
+                   _i64(value, "value"),
+                   context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}, "
+                           f"{value}")
+
+    def limit_value(self, level: int, name: Optional[Name], target_level: int,
+                    window: int) -> int:
+        """The value as set at that entity, possibly :data:`DEFAULT`
+        (``maillimit_limit_value``)."""
+        out = c_int64()
+        self._call("maillimit_limit_value", _int(level, "level"), _name(name),
+                   _int(target_level, "target_level"), _int(window, "window"), byref(out),
+                   context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}")
+        return out.value
+
+    def limit_get(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
+        """The effective limit of the entity's own counter, or :data:`UNLIMITED`
+        (``maillimit_limit_get``)."""
+        out = c_int64()
+        self._call("maillimit_limit_get", _int(level, "level"), _name(name),
+                   _int(window, "window"), byref(out),
+                   context=f"{_lvl(level)}, {name!r}, {_win(window)}")
+        return out.value
+
+    def enable(self, on: bool = True) -> None:
+        """Turn the master switch on or off (``maillimit_enable``)."""
+        self._call("maillimit_enable", 1 if on else 0)
+
+    def enabled(self) -> bool:
+        """The master switch (``maillimit_enabled``)."""
+        out = c_int()
+        self._call("maillimit_enabled", byref(out))
+        return bool(out.value)
+
+    def flag_set(self, level: int, name: Optional[Name], flag: int,
+                 value: Union[bool, int]) -> None:
+        """Set a flag to True, False or :data:`DEFAULT` (``maillimit_flag_set``)."""
+        self._call("maillimit_flag_set", _int(level, "level"), _name(name), _int(flag, "flag"),
+                   _int(value, "value"), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}, {value!r}")
+
+    def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool:
+        """The effective value of a flag (``maillimit_flag_get``)."""
+        out = c_int()
+        self._call("maillimit_flag_get", _int(level, "level"), _name(name), _int(flag, "flag"),
+                   byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
+        return bool(out.value)
+
+    def flag_value(self, level: int, name: Optional[Name], flag: int) -> int:
+        """A flag as set at the entity: 0, 1 or :data:`DEFAULT` (``maillimit_flag_value``)."""
+        out = c_int()
+        self._call("maillimit_flag_value", _int(level, "level"), _name(name),
+                   _int(flag, "flag"), byref(out),
+                   context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
+        return out.value
+
+    def unit_set(self, unit: int) -> None:
+        """Set what one unit of cost is (``maillimit_unit_set``)."""
+        self._call("maillimit_unit_set", _int(unit, "unit"), context=repr(unit))
+
+    def unit_get(self) -> Unit:
+        """The unit setting (``maillimit_unit_get``)."""
+        out = c_int()
+        self._call("maillimit_unit_get", byref(out))
+        return Unit(out.value)
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decide(self, level: int, sender: Name, cost: int = 1, now: int = 0) -> Verdict:
+        """Decide whether ``sender`` may send ``cost`` units now and count them if so
+        (``maillimit_decide``). Over a limit is a DENY verdict, not an exception."""
+        return self._verdict(lib.maillimit_decide, "maillimit_decide", level, sender, cost, now)
+
+    def reserve(self, level: int, sender: Name, cost: int = 1, now: int = 0) -> Verdict:
+        """Like :meth:`decide`, but the units stay a reservation until :meth:`commit` or
+        :meth:`release` of ``verdict.token`` (``maillimit_reserve``)."""
+        return self._verdict(lib.maillimit_reserve, "maillimit_reserve", level, sender, cost,
+                             now)
+
+    def _verdict(self, fn: Any, cname: str, level: int, sender: Name, cost: int,
+                 now: int) -> Verdict:
+        h = self._handle()
+        v = VerdictC()
+        lib.maillimit_verdict_init(byref(v))
+        rc = fn(h, _int(level, "level"), _name(sender, "sender"), _i64(cost, "cost"),
+                _i64(now, "now"), byref(v))
+        if rc:
+            _raise(rc, cname, f"{_lvl(level)}, {sender!r}, cost={cost}, now={now}")
+        return Verdict._from_c(v)
+
+    def commit(self, token: int) -> None:
+        """Make a reservation final (``maillimit_commit``)."""
+        self._call("maillimit_commit", _u64(token, "token"), context=str(token))
+
+    def release(self, token: int) -> None:
+        """Give a reservation's units back (``maillimit_release``)."""
+        self._call("maillimit_release", _u64(token, "token"), context=str(token))
+
+    def reset(self, level: int, name: Optional[Name]) -> None:
+        """Forget the entity's own window counts (``maillimit_reset``); None: the server."""
+        self._call("maillimit_reset", _int(level, "level"), _name(name),
+                   context=f"{_lvl(level)}, {name!r}")
+
+    def status_get(self, level: int, name: Optional[Name], window: int = Window.HOUR,
+                   now: int = 0) -> Status:
+        """The status of the entity's own counter in ``window`` (``maillimit_status_get``)."""
+        h = self._handle()
+        s = StatusC()
+        lib.maillimit_status_init(byref(s))
+        rc = lib.maillimit_status_get(h, _int(level, "level"), _name(name),
+                                      _int(window, "window"), _i64(now, "now"), byref(s))
+        if rc:
+            _raise(rc, "maillimit_status_get", f"{_lvl(level)}, {name!r}, {_win(window)}")
+        return Status._from_c(s)
+
+    status = status_get
+
+    # -- configuration text ------------------------------------------------------------------
+    def config_load(self, path: PathLike) -> None:
+        """Load a configuration file (``maillimit_config_load``). A file with an error
+        changes nothing and raises FormatError whose ``detail`` is ``"FILE:LINE: problem"``."""
+        err = create_string_buffer(_ERRLEN)
+        p = _name(os.fsencode(path), "path")
+        rc = lib.maillimit_config_load(self._handle(), p, err, _ERRLEN)
+        if rc:
+            _raise(rc, "maillimit_config_load", repr(os.fsdecode(path)), err.value)
+
+    def config_load_mem(self, text: Union[str, bytes]) -> None:
+        """Load configuration text (``maillimit_config_load_mem``); errors name
+        ``"<memory>:LINE"``."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        err = create_string_buffer(_ERRLEN)
+        rc = lib.maillimit_config_load_mem(self._handle(), data, len(data), err, _ERRLEN)
+        if rc:
+            _raise(rc, "maillimit_config_load_mem", None, err.value)
+
+
+def _lvl(level: Any) -> str:
+    try:
+        return Level(level).name
+    except (ValueError, TypeError):
+        return repr(level)
+
+
+def _win(window: Any) -> str:
+    try:
+        return Window(window).name
+    except (ValueError, TypeError):
+        return repr(window)
+
+
+def _flg(flag: Any) -> str:
+    try:
+        return Flag(flag).name
+    except (ValueError, TypeError):
+        return repr(flag)

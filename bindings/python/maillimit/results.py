@@ -1,0 +1,170 @@
+"""Frozen dataclasses for what the library returns in its versioned structs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .constants import Decision, EventType, Level, Reason, Window
+
+__all__ = ["Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event"]
+
+
+def _level(v: int) -> Optional[Level]:
+    return None if v < 0 else Level(v)
+
+
+def _window(v: int) -> Optional[Window]:
+    return None if v < 0 else Window(v)
+
+
+def _text(b: bytes) -> str:
+    # Names are bytes (any byte >= 0x80 is allowed); surrogateescape makes every name a str
+    # that the binding encodes back to the very same bytes.
+    return b.decode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :meth:`Limiter.decide` / :meth:`Limiter.reserve`.
+
+    ``level`` and ``window`` name the denying counter (None when allowed or when no counter
+    denied). ``limit`` and ``count`` are the denying counter's (when allowed: the sender's own
+    hourly counter's), ``count`` being the count before this request; ``limit`` is
+    :data:`UNLIMITED` (-1) for no limit. ``retry_after`` is in seconds, -1 for never, 0 when
+    allowed. ``token`` is for :meth:`Limiter.commit` / :meth:`Limiter.release` (0 when denied).
+    """
+    decision: Decision
+    reason: Reason
+    level: Optional[Level]
+    window: Optional[Window]
+    limit: int
+    count: int
+    retry_after: int
+    token: int
+
+    @property
+    def allowed(self) -> bool:
+        """True when the decision is ALLOW."""
+        return self.decision == Decision.ALLOW
+
+    @property
+    def denied(self) -> bool:
+        """True when the decision is DENY."""
+        return self.decision == Decision.DENY
+
+    @classmethod
+    def _from_c(cls, v) -> "Verdict":
+        return cls(Decision(v.decision), Reason(v.reason), _level(v.level), _window(v.window),
+                   v.limit, v.count, v.retry_after, v.token)
+
+
+@dataclass(frozen=True)
+class Status:
+    """The state of one entity's own counter in one window (:meth:`Limiter.status`).
+
+    ``sending`` is True when one more unit would be allowed now (every level and window
+    considered); ``blocked_by`` names the blocking level (own or ancestor) or is None.
+    ``limit`` and ``remaining`` are -1 when unlimited; ``retry_after`` is -1 for never and 0
+    when sending; ``reset_after`` is the seconds until the own window count is back to 0.
+    """
+    sending: bool
+    blocked_by: Optional[Level]
+    count: int
+    limit: int
+    remaining: int
+    retry_after: int
+    reset_after: int
+
+    @classmethod
+    def _from_c(cls, s) -> "Status":
+        return cls(bool(s.sending), _level(s.blocked_by), s.count, s.limit, s.remaining,
+                   s.retry_after, s.reset_after)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One clock hour (UTC) of an entity's history: units sent (counted against limits),
+    denied and sent exempt."""
+    hour_start: int
+    sent: int
+    denied: int
+    exempt: int
+
+    @classmethod
+    def _from_c(cls, r) -> "HistoryRow":
+        return cls(r.hour_start, r.sent, r.denied, r.exempt)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A period during which an entity was over one of its limits.
+
+    ``started`` is the time of the first denial; ``ended`` the time it was back to normal,
+    or, while ``ongoing``, when it will be (-1: not before a limit change or reset).
+    ``denied`` counts the units denied by this entity's limit during the episode. The server
+    is named ``""``.
+    """
+    level: Level
+    name: str
+    window: Window
+    ongoing: bool
+    started: int
+    ended: int
+    limit: int
+    denied: int
+
+    @classmethod
+    def _from_c(cls, e) -> "Episode":
+        return cls(Level(e.level), _text(e.name), Window(e.window), bool(e.ongoing), e.started,
+                   e.ended, e.limit, e.denied)
+
+
+@dataclass(frozen=True)
+class TopRow:
+    """One entity of a top list with its totals over the range."""
+    level: Level
+    name: str
+    sent: int
+    denied: int
+    exempt: int
+
+    @classmethod
+    def _from_c(cls, r) -> "TopRow":
+        return cls(Level(r.level), _text(r.name), r.sent, r.denied, r.exempt)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Totals over a range and scope; ``unattributed`` is non-zero in server scope only;
+    ``limited_entities`` counts entities with an episode overlapping the range."""
+    sent: int
+    denied: int
+    exempt: int
+    unattributed: int
+    limited_entities: int
+
+    @classmethod
+    def _from_c(cls, s) -> "Summary":
+        return cls(s.sent, s.denied, s.exempt, s.unattributed, s.limited_entities)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A limit edge: LIMIT_REACHED (an episode starts) or BACK_TO_NORMAL (it ends).
+
+    ``seq`` runs 1, 2, 3... in queue order; a gap means events were dropped. ``denied`` is
+    the units denied during the episode for BACK_TO_NORMAL, else 0. The server is ``""``.
+    """
+    type: EventType
+    level: Level
+    name: str
+    window: Window
+    time: int
+    limit: int
+    denied: int
+    seq: int
+
+    @classmethod
+    def _from_c(cls, e) -> "Event":
+        return cls(EventType(e.type), Level(e.level), _text(e.name), Window(e.window), e.time,
+                   e.limit, e.denied, e.seq)

@@ -1,0 +1,155 @@
+"""Library information, loading, constants and the ctypes layouts against the header."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import maillimit
+from maillimit import ErrorCode, _native
+from helpers import HEADER
+
+PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(maillimit.__file__)))
+
+
+def run_python(code, env_update):
+    env = dict(os.environ)
+    env.update(env_update)
+    env["PYTHONPATH"] = PKG_DIR
+    return subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, env=env,
+                          timeout=60)
+
+
+class TestInformation(unittest.TestCase):
+    def test_version_number_and_string_agree(self):
+        n = maillimit.version_number()
+        self.assertEqual(n // 10000, maillimit.HEADER_VERSION_MAJOR)
+        self.assertEqual(maillimit.version_string(), f"{n // 10000}.{n // 100 % 100}.{n % 100}")
+
+    def test_strerror_of_every_code(self):
+        texts = {
+            0: "success", -1: "invalid argument", -2: "out of memory", -3: "not found",
+            -4: "already exists elsewhere", -5: "value out of range", -6: "input/output error",
+            -7: "malformed input", -8: "buffer too small", -9: "no more items",
+            -10: "resource busy", -11: "unsupported version",
+        }
+        for code, text in texts.items():
+            self.assertEqual(maillimit.strerror(code), text)
+        self.assertEqual(maillimit.strerror(-12), "unknown error")
+        self.assertEqual(maillimit.strerror(1), "unknown error")
+        self.assertEqual(maillimit.strerror(1 << 40), "unknown error")  # not truncated to 0
+        self.assertEqual(maillimit.strerror(ErrorCode.ENOTFOUND), "not found")
+
+    def test_library_path_is_the_one_loaded(self):
+        want = os.environ.get("MAILLIMIT_LIBRARY")
+        if want:
+            self.assertEqual(maillimit.library_path, want)
+        self.assertTrue(_native.has("maillimit_decide"))
+        self.assertFalse(_native.has("maillimit_no_such_function"))
+        with self.assertRaises(NotImplementedError):
+            _native.function("maillimit_no_such_function")
+
+
+class TestLoading(unittest.TestCase):
+    def test_bad_library_path_raises_library_not_found(self):
+        r = run_python("import maillimit", {"MAILLIMIT_LIBRARY": "/nonexistent/libmaillimit.so"})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("maillimit.errors.LibraryNotFound: libmaillimit not found", r.stdout)
+        self.assertIn("/nonexistent/libmaillimit.so (MAILLIMIT_LIBRARY)", r.stdout)
+
+    def test_a_library_that_is_not_libmaillimit_is_refused(self):
+        r = run_python("import maillimit", {"MAILLIMIT_LIBRARY": "libc.so.6"})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not export maillimit_version_number: not libmaillimit?", r.stdout)
+
+    def test_library_not_found_is_an_import_error(self):
+        self.assertTrue(issubclass(maillimit.LibraryNotFound, ImportError))
+
+    @unittest.skipUnless(os.environ.get("MAILLIMIT_LIBRARY"), "needs MAILLIMIT_LIBRARY")
+    def test_pkg_config_is_used_without_the_env_var(self):
+        libdir = os.path.dirname(os.environ["MAILLIMIT_LIBRARY"])
+        pcdir = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ml-pc-{os.getpid()}")
+        os.makedirs(pcdir, exist_ok=True)
+        with open(os.path.join(pcdir, "maillimit.pc"), "w") as f:
+            f.write(f"libdir={libdir}\nName: maillimit\nDescription: t\nVersion: 0\n"
+                    "Libs: -lmaillimit\n")
+        code = "import maillimit; print(maillimit.library_path)"
+        env = {"MAILLIMIT_LIBRARY": "", "PKG_CONFIG_PATH": pcdir, "PKG_CONFIG_LIBDIR": pcdir}
+        r = run_python(code, env)
+        import shutil
+        shutil.rmtree(pcdir)
+        if shutil.which("pkg-config") is None:
+            self.skipTest("no pkg-config")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        found = r.stdout.strip()
+        self.assertTrue(found in (os.path.join(libdir, "libmaillimit.so.0"),
+                                  os.path.join(libdir, "libmaillimit.so")), found)
+
+
+def header_text():
+    with open(HEADER) as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+@unittest.skipIf(HEADER is None, "include/maillimit.h not found (set MAILLIMIT_HEADER)")
+class TestAgainstHeader(unittest.TestCase):
+    """The binding's constants, enums and struct layouts equal the header's."""
+
+    def enum_values(self):
+        return {m.group(1): int(m.group(2)) for m in
+                re.finditer(r"\b(MAILLIMIT_[A-Z0-9_]+)\s*=\s*(-?\d+)", header_text())}
+
+    def test_enums_match_the_header(self):
+        h = self.enum_values()
+        groups = {
+            "MAILLIMIT_LEVEL_": maillimit.Level, "MAILLIMIT_WINDOW_": maillimit.Window,
+            "MAILLIMIT_REASON_": maillimit.Reason, "MAILLIMIT_FLAG_": maillimit.Flag,
+            "MAILLIMIT_UNIT_": maillimit.Unit,
+        }
+        for prefix, enum in groups.items():
+            want = {k[len(prefix):]: v for k, v in h.items() if k.startswith(prefix)}
+            self.assertEqual({e.name: e.value for e in enum}, want, prefix)
+        errors = {k[len("MAILLIMIT_"):]: v for k, v in h.items()
+                  if re.fullmatch(r"MAILLIMIT_(OK|E[A-Z]+)", k)}
+        self.assertEqual({e.name: e.value for e in ErrorCode}, errors)
+        self.assertEqual(maillimit.Decision.ALLOW, h["MAILLIMIT_ALLOW"])
+        self.assertEqual(maillimit.Decision.DENY, h["MAILLIMIT_DENY"])
+        self.assertEqual(maillimit.UNLIMITED, h["MAILLIMIT_UNLIMITED"])
+        self.assertEqual(maillimit.DEFAULT, h["MAILLIMIT_DEFAULT"])
+        self.assertEqual(maillimit.COST_MAX, h["MAILLIMIT_COST_MAX"])
+        self.assertEqual(maillimit.NAME_MAX, h["MAILLIMIT_NAME_MAX"])
+        self.assertEqual(maillimit.VERDICT_VERSION, h["MAILLIMIT_VERDICT_VERSION"])
+        self.assertEqual(maillimit.STATUS_VERSION, h["MAILLIMIT_STATUS_VERSION"])
+        self.assertEqual(maillimit.HEADER_VERSION_MAJOR, h["MAILLIMIT_HEADER_VERSION_MAJOR"])
+
+    def test_structs_match_the_header(self):
+        ctypes_names = {"uint32_t": "c_uint", "int32_t": "c_int", "int64_t": "c_long",
+                        "uint64_t": "c_ulong", "size_t": "c_ulong"}
+        text = header_text()
+        structs = {name: cls for name, cls in vars(_native).items()
+                   if isinstance(cls, type) and hasattr(cls, "_fields_")}
+        by_c = {"maillimit_verdict": structs["VerdictC"], "maillimit_status": structs["StatusC"]}
+        for m in re.finditer(r"typedef\s+struct\s+(maillimit_\w+)\s*\{([^}]*)\}", text):
+            cname, body = m.group(1), m.group(2)
+            fields = [tuple(f.split()) for f in body.replace("\n", " ").split(";") if f.strip()]
+            if cname not in by_c:
+                cls = next((c for c in structs.values()
+                            if getattr(c, "_c_name_", None) == cname), None)
+                self.assertIsNotNone(cls, f"struct {cname} has no ctypes layout")
+                by_c[cname] = cls
+            got = [(t.__name__, n) for n, t in by_c[cname]._fields_]
+            want = [(ctypes_names[t], n) for t, n in fields]
+            self.assertEqual(got, want, cname)
+
+    def test_version_check_refuses_another_major(self):
+        with self.assertRaises(maillimit.LibraryNotFound) as cm:
+            _native.check_version(10000 * (maillimit.HEADER_VERSION_MAJOR + 1), "libx.so")
+        self.assertIn("this binding needs major version", str(cm.exception))
+        _native.check_version(maillimit.version_number(), "libx.so")  # no exception
+
+
+if __name__ == "__main__":
+    unittest.main()
