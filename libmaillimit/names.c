@@ -1,14 +1,35 @@
 /* Names: validation, ASCII lower-casing and hashing. */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include <string.h>
 
 #include "internal.h"
 
-/* Byte classes: 0 plain, 1 upper case, 2 forbidden (control, space, DEL), 3 '@'. */
-static const unsigned char cls[256] = {
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+/* ASCII lower case of every byte; bytes >= 0x80 stay as they are. */
+static const unsigned char lower[256] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+    64, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+    128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159,
+    160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175,
+    176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+    192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207,
+    208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223,
+    224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239,
+    240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255,
+};
+
+/* Bytes a name may not contain: controls (NUL is the end), space, DEL. */
+static const unsigned char forbidden[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -24,50 +45,35 @@ int maillimit__name_norm(int level, const char *name, char *buf, const char **wh
         *why = "name is missing";
         return MAILLIMIT_EINVAL;
     }
-    size_t len = 0, at = 0, ats = 0;
-    for (;; len++) {
-        unsigned char c = (unsigned char)name[len];
-        unsigned k = cls[c];
-        if (k == 0) {
-            if (len == MAILLIMIT_NAME_MAX)
-                break;
-            buf[len] = (char)c;
-            continue;
-        }
-        if (k == 1) {
-            if (len == MAILLIMIT_NAME_MAX)
-                break;
-            buf[len] = (char)(c + ('a' - 'A'));
-            continue;
-        }
-        if (k == 3) {
-            if (len == MAILLIMIT_NAME_MAX)
-                break;
-            ats++;
-            at = len;
-            buf[len] = '@';
-            continue;
-        }
-        if (c == 0)
-            break;
-        *why = c == ' ' ? "name contains a space" : "name contains a control character";
-        return MAILLIMIT_EINVAL;
-    }
-    if (len == MAILLIMIT_NAME_MAX && name[len]) {
+    size_t len = strnlen(name, MAILLIMIT_NAME_MAX + 1);
+    if (len > MAILLIMIT_NAME_MAX) {
         *why = "name is longer than 320 bytes";
         return MAILLIMIT_EINVAL;
     }
-    buf[len] = '\0';
     if (len == 0) {
         *why = "name is empty";
         return MAILLIMIT_EINVAL;
     }
+    const unsigned char *s = (const unsigned char *)name;
+    unsigned bad = 0;
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (char)lower[s[i]];
+        bad |= forbidden[s[i]];
+    }
+    buf[len] = '\0';
+    if (bad) {
+        *why = memchr(name, ' ', len) ? "name contains a space"
+                                      : "name contains a control character";
+        return MAILLIMIT_EINVAL;
+    }
+    const char *at = memchr(buf, '@', len);
     if (level == MAILLIMIT_LEVEL_MAILBOX) {
-        if (ats != 1 || at == 0 || at + 1 == len) {
+        if (!at || at == buf || at + 1 == buf + len ||
+            memchr(at + 1, '@', len - (size_t)(at + 1 - buf))) {
             *why = "an address must be local@domain with exactly one '@'";
             return MAILLIMIT_EINVAL;
         }
-    } else if (level == MAILLIMIT_LEVEL_DOMAIN && ats) {
+    } else if (level == MAILLIMIT_LEVEL_DOMAIN && at) {
         *why = "a domain name cannot contain '@'";
         return MAILLIMIT_EINVAL;
     }

@@ -277,8 +277,8 @@ Test(decide, cost_range_and_negative_now)
     maillimit_free(ml);
 }
 
-/* The header: ERANGE for "a counter's per-minute capacity of 4294967295 units". Up to that
- * many units fit in one minute of one counter; one more is ERANGE and counts nothing. */
+/* The header: ERANGE for "a counter's capacity: 16777215 units in one minute, 2147483648 in
+ * its daily window; nothing is counted then". */
 Test(decide, per_minute_capacity_as_documented)
 {
     /* A counter takes at most 16777215 units in one minute; more is ERANGE, nothing counted. */
@@ -300,6 +300,36 @@ Test(decide, per_minute_capacity_as_documented)
     /* the next minute has room again */
     v = dec(ml, MBX, "a@acme.example", 1, T + 60);
     EXPECT_ALLOW(v, MAILLIMIT_REASON_NONE, INT64_C(16777215), -1);
+    maillimit_free(ml);
+}
+
+Test(decide, daily_capacity_as_documented)
+{
+    /* 128 minutes of 16777215 units (10:00 .. 12:07) plus 128 in minute 12:08 make exactly
+     * 2147483648 units in the day window of each counter of the chain. */
+    maillimit *ml = fixture();
+    maillimit_verdict v;
+    for (int64_t m = 0; m < 128; m++) {
+        for (int k = 0; k < 17; k++) {
+            int64_t cost = k < 16 ? 1000000 : 777215;
+            maillimit_verdict_init(&v);
+            int rc = maillimit_decide(ml, MBX, "a@acme.example", cost, T + m * 60, &v);
+            cr_assert(rc == 0 && v.decision == MAILLIMIT_ALLOW,
+                      "minute %lld decision %d: rc %d decision %d", (long long)m, k, rc,
+                      v.decision);
+        }
+    }
+    EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 128 * 60), INT64_C(2147483520));
+    maillimit_verdict_init(&v);
+    OK(maillimit_decide(ml, MBX, "a@acme.example", 128, T + 128 * 60, &v));
+    EQ(v.decision, MAILLIMIT_ALLOW);
+    EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 128 * 60), INT64_C(2147483648));
+    EQ(cnt(ml, SRV, NULL, DAY, T + 128 * 60), INT64_C(2147483648));
+    /* one more unit, even in a fresh minute, is beyond the daily capacity */
+    maillimit_verdict_init(&v);
+    EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, T + 129 * 60, &v), MAILLIMIT_ERANGE);
+    EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 129 * 60), INT64_C(2147483648));
+    EQ(cnt(ml, DOM, "acme.example", DAY, T + 129 * 60), INT64_C(2147483648));
     maillimit_free(ml);
 }
 

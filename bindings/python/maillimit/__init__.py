@@ -14,20 +14,24 @@ maillimit._native); its major version is checked at import.
 from ._native import library_path
 from .constants import (COST_MAX, DEFAULT, HEADER_VERSION_MAJOR, HEADER_VERSION_MINOR,
                         HEADER_VERSION_NUMBER, NAME_MAX, STATUS_VERSION, UNLIMITED,
-                        VERDICT_VERSION, Decision, ErrorCode, Flag, Level, Reason, Unit, Window)
+                        VERDICT_VERSION, Decision, ErrorCode, EventType, Flag, Level, Metric,
+                        Reason, Unit, Window)
 from .errors import (Busy, BufferTooSmall, Done, Exists, FileError, FormatError,
                      InvalidArgument, LibraryNotFound, MaillimitError, NotFound, OutOfMemory,
                      RangeError, VersionError)
 from .limiter import Limiter, Name, strerror, version_number, version_string
-from .results import Status, Verdict
+from .iterators import NativeIterator
+from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Limiter", "Verdict", "Status", "Name",
+    "Limiter", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
+    "NativeIterator", "Name",
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
     "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit",
+    "EventType", "Metric",
     "MaillimitError", "InvalidArgument", "OutOfMemory", "NotFound", "Exists", "RangeError",
     "FileError", "FormatError", "BufferTooSmall", "Done", "Busy", "VersionError",
     "LibraryNotFound",

@@ -19,7 +19,7 @@ import ctypes.util
 import os
 import shutil
 import subprocess
-from ctypes import (POINTER, Structure, c_char_p, c_int, c_int32, c_int64, c_size_t,
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int32, c_int64, c_size_t,
                     c_uint32, c_uint64, c_void_p)
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import operator
 import os
 import weakref
-from ctypes import byref, c_int, c_int64, c_void_p, create_string_buffer
-from typing import Any, Callable, Optional, Union
+from ctypes import byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer
+from typing import Any, Callable, Iterator, List, Optional, Union
 
-from ._native import StatusC, VerdictC, lib
-from .constants import Flag, Level, Unit, Window
+from ._native import EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC, VerdictC, lib
+from .constants import ErrorCode, Flag, Level, Metric, Unit, Window
 from .errors import InvalidArgument, RangeError, error_for
-from .results import Status, Verdict
+from .iterators import NativeIterator
+from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
 __all__ = ["Limiter", "strerror", "version_number", "version_string", "Name"]
 
@@ -53,7 +54,7 @@ def _name(name: Optional[Name], what: str = "name") -> Optional[bytes]:
     if name is None:
         return None
     if isinstance(name, str):
-        data = name.encode("utf-8")
+        data = name.encode("utf-8", "surrogateescape")
     elif isinstance(name, (bytes, bytearray, memoryview)):
         data = bytes(name)
     else:
@@ -331,6 +332,119 @@ class Limiter:
 
     status = status_get
 
+    # -- reports and events --------------------------------------------------------------------
+    def tick(self, now: int = 0) -> None:
+        """Move closed hours into history, notice ended episodes and queue their events
+        (``maillimit_tick``). Call it at least every 23 hours; readers do it themselves."""
+        self._call("maillimit_tick", _i64(now, "now"), context=f"now={now}")
+
+    def retention_set(self, hours: int) -> None:
+        """How many hours of history are kept, 1..87600 (``maillimit_retention_set``)."""
+        self._call("maillimit_retention_set", _i64(hours, "hours"), context=str(hours))
+
+    def retention_get(self) -> int:
+        """The history retention in hours (``maillimit_retention_get``)."""
+        out = c_int64()
+        self._call("maillimit_retention_get", byref(out))
+        return out.value
+
+    def history_open(self, level: int, name: Optional[Name], start: int, end: int,
+                     now: int = 0) -> "NativeIterator[HistoryRow]":
+        """An iterator over the hours with traffic starting in [start, end), oldest first
+        (``maillimit_history_open``); PLAN sums its subscriptions, SERVER takes name None."""
+        return self._open("maillimit_history_open", "maillimit_history_next",
+                          "maillimit_history_close", HistoryRowC, HistoryRow._from_c,
+                          level, name, start, end, now)
+
+    def history(self, level: int, name: Optional[Name], start: int, end: int,
+                now: int = 0) -> List[HistoryRow]:
+        """:meth:`history_open` as a list."""
+        return self.history_open(level, name, start, end, now).to_list()
+
+    def episodes_open(self, level: int, name: Optional[Name], start: int, end: int,
+                      now: int = 0) -> "NativeIterator[Episode]":
+        """An iterator over the episodes of an entity and everything below it that overlap
+        [start, end), by start time (``maillimit_episodes_open``); SERVER/None: all."""
+        return self._open("maillimit_episodes_open", "maillimit_episodes_next",
+                          "maillimit_episodes_close", EpisodeC, Episode._from_c,
+                          level, name, start, end, now)
+
+    def episodes(self, level: int, name: Optional[Name], start: int, end: int,
+                 now: int = 0) -> List[Episode]:
+        """:meth:`episodes_open` as a list."""
+        return self.episodes_open(level, name, start, end, now).to_list()
+
+    def _open(self, open_name: str, next_name: str, close_name: str, struct: Any,
+              convert: Any, level: int, name: Optional[Name], start: int, end: int,
+              now: int) -> NativeIterator[Any]:
+        it = c_void_p()
+        self._call(open_name, _int(level, "level"), _name(name), _i64(start, "start"),
+                   _i64(end, "end"), _i64(now, "now"), byref(it),
+                   context=f"{_lvl(level)}, {name!r}, {start}, {end}, now={now}")
+        out: NativeIterator[Any] = NativeIterator(it, getattr(lib, next_name),
+                                                  getattr(lib, close_name), struct, convert,
+                                                  next_name)
+        self._adopt(out)
+        return out
+
+    def top(self, level: int, metric: int, start: int, end: int, k: int = 10,
+            scope_level: int = Level.SERVER, scope_name: Optional[Name] = None,
+            now: int = 0) -> List[TopRow]:
+        """The ``k`` entities of ``level`` with the most units sent (or denied) in hours
+        starting in [start, end), within a scope (``maillimit_top``)."""
+        k = operator.index(k)
+        if k < 0:
+            raise InvalidArgument(-1, "invalid argument", "maillimit_top", f"k={k} < 0")
+        rows = (TopRowC * max(k, 1))()
+        n = c_size_t(k)
+        self._call("maillimit_top", _int(level, "level"), _int(metric, "metric"),
+                   _i64(start, "start"), _i64(end, "end"), _int(scope_level, "scope_level"),
+                   _name(scope_name, "scope_name"), _i64(now, "now"), rows, byref(n),
+                   context=f"{_lvl(level)}, {_metric(metric)}, {start}, {end}, k={k}, "
+                           f"{_lvl(scope_level)}, {scope_name!r}")
+        return [TopRow._from_c(rows[i]) for i in range(min(n.value, k))]
+
+    def summary_get(self, scope_level: int = Level.SERVER, scope_name: Optional[Name] = None,
+                    start: int = 0, end: int = 0, now: int = 0) -> Summary:
+        """Totals for hours starting in [start, end) within a scope
+        (``maillimit_summary_get``)."""
+        s = SummaryC()
+        lib.maillimit_summary_init(byref(s))
+        self._call("maillimit_summary_get", _int(scope_level, "scope_level"),
+                   _name(scope_name, "scope_name"), _i64(start, "start"), _i64(end, "end"),
+                   _i64(now, "now"), byref(s),
+                   context=f"{_lvl(scope_level)}, {scope_name!r}, {start}, {end}")
+        return Summary._from_c(s)
+
+    summary = summary_get
+
+    def event_next(self, now: int = 0) -> Optional[Event]:
+        """The oldest queued event, or None when the queue is empty
+        (``maillimit_event_next``)."""
+        ev = EventC()
+        lib.maillimit_event_init(byref(ev))
+        rc = lib.maillimit_event_next(self._handle(), _i64(now, "now"), byref(ev))
+        if rc == ErrorCode.EDONE:
+            return None
+        if rc:
+            _raise(rc, "maillimit_event_next", f"now={now}")
+        return Event._from_c(ev)
+
+    def events(self, now: int = 0) -> Iterator[Event]:
+        """Drain the event queue: yields events until it is empty."""
+        while True:
+            ev = self.event_next(now)
+            if ev is None:
+                return
+            yield ev
+
+    def events_dropped(self) -> int:
+        """How many events were dropped because the queue was full
+        (``maillimit_events_dropped``)."""
+        out = c_uint64()
+        self._call("maillimit_events_dropped", byref(out))
+        return out.value
+
     # -- configuration text ------------------------------------------------------------------
     def config_load(self, path: PathLike) -> None:
         """Load a configuration file (``maillimit_config_load``). A file with an error
@@ -370,3 +484,10 @@ def _flg(flag: Any) -> str:
         return Flag(flag).name
     except (ValueError, TypeError):
         return repr(flag)
+
+
+def _metric(metric: Any) -> str:
+    try:
+        return Metric(metric).name
+    except (ValueError, TypeError):
+        return repr(metric)

@@ -141,7 +141,15 @@ class TestAgainstHeader(unittest.TestCase):
                 self.assertIsNotNone(cls, f"struct {cname} has no ctypes layout")
                 by_c[cname] = cls
             got = [(t.__name__, n) for n, t in by_c[cname]._fields_]
-            want = [(ctypes_names[t], n) for t, n in fields]
+            want = []
+            for t, n in fields:
+                m = re.fullmatch(r"(\w+)\[(\w+)\]", n)
+                if t == "char" and m:  # char name[MAILLIMIT_NAME_BUFFER]
+                    size = m.group(2)
+                    size = int(size) if size.isdigit() else self.enum_values()[size]
+                    want.append((f"c_char_Array_{size}", m.group(1)))
+                else:
+                    want.append((ctypes_names[t], n))
             self.assertEqual(got, want, cname)
 
     def test_version_check_refuses_another_major(self):

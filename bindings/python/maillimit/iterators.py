@@ -1,0 +1,79 @@
+"""Pull iterators over the library's report readers (history, episodes)."""
+from __future__ import annotations
+
+import weakref
+from ctypes import byref, c_void_p
+from typing import Any, Callable, Generic, Iterator, List, Optional, Type, TypeVar
+
+from .constants import ErrorCode
+from .errors import InvalidArgument, error_for
+
+__all__ = ["NativeIterator"]
+
+T = TypeVar("T")
+
+
+def _close_native(close: Callable[[Any], None], ptr: int) -> None:
+    close(c_void_p(ptr))
+
+
+class NativeIterator(Generic[T]):
+    """A C iterator (``maillimit_<kind>_open/_next/_close``) as a Python iterator.
+
+    It is closed when exhausted, by :meth:`close` / ``with``, by the garbage collector, or by
+    :meth:`Limiter.close` (an iterator must not outlive its limiter's handle). Use it from one
+    thread at a time.
+    """
+
+    __slots__ = ("_ptr", "_next", "_struct", "_convert", "_finalizer", "_cname", "__weakref__")
+
+    def __init__(self, ptr: c_void_p, next_fn: Callable[..., int], close_fn: Callable[..., None],
+                 struct: Type[Any], convert: Callable[[Any], T], cname: str) -> None:
+        self._ptr: Optional[c_void_p] = ptr
+        self._next = next_fn
+        self._struct = struct
+        self._convert = convert
+        self._cname = cname
+        self._finalizer = weakref.finalize(self, _close_native, close_fn, ptr.value)
+
+    def __iter__(self) -> "NativeIterator[T]":
+        return self
+
+    def __next__(self) -> T:
+        ptr = self._ptr
+        if ptr is None:
+            raise StopIteration
+        row = self._struct()
+        rc = self._next(ptr, byref(row))
+        if rc == ErrorCode.EDONE:
+            self.close()
+            raise StopIteration
+        if rc:
+            self.close()
+            from .limiter import strerror
+            raise error_for(rc)(rc, strerror(rc), self._cname)
+        return self._convert(row)
+
+    def close(self) -> None:
+        """Free the C iterator; idempotent."""
+        self._ptr = None
+        self._finalizer()
+
+    _close = close  # what Limiter.close() calls on its children
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    def __enter__(self) -> "NativeIterator[T]":
+        if self._ptr is None:
+            raise InvalidArgument(-1, "invalid argument", self._cname, "the iterator is closed")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def to_list(self) -> List[T]:
+        """Every remaining item, then close."""
+        with self:
+            return list(self)

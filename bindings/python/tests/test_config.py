@@ -1,0 +1,109 @@
+"""config_load and config_load_mem: the text format, and errors that change nothing."""
+import os
+import tempfile
+import unittest
+
+from maillimit import (UNLIMITED, FileError, Flag, FormatError, Level, Limiter, NotFound, Unit,
+                       Window)
+from helpers import LimiterTest
+
+M, D, S, P, SRV = Level.MAILBOX, Level.DOMAIN, Level.SUBSCRIPTION, Level.PLAN, Level.SERVER
+H, DAYW = Window.HOUR, Window.DAY
+
+SPEC_EXAMPLE = """\
+enable yes
+unit recipients                    # or messages
+server mailbox=100 domain=500 subscription=1000 server.day=unlimited
+plan basic mailbox=50 domain=200 subscription=400 sendmail=yes
+subscription acme plan=basic subscription=unlimited
+domain acme.example subscription=acme domain=300 mailbox.day=2000
+mailbox ceo@acme.example mailbox=20
+mailbox news@acme.example exempt=yes
+sysuser acme_web subscription=acme
+"""
+
+
+class TestConfig(unittest.TestCase):
+    def setUp(self):
+        self.ml = Limiter()
+        self.addCleanup(self.ml.close)
+
+    def check_spec_example(self):
+        ml = self.ml
+        self.assertIs(ml.enabled(), True)
+        self.assertIs(ml.unit_get(), Unit.RECIPIENTS)
+        self.assertEqual(ml.limit_value(SRV, None, M, H), 100)
+        self.assertEqual(ml.limit_get(SRV, None, DAYW), UNLIMITED)
+        self.assertEqual(ml.limit_value(P, "basic", M, H), 50)
+        self.assertEqual(ml.limit_get(S, "acme", H), UNLIMITED)
+        self.assertEqual(ml.limit_get(D, "acme.example", H), 300)
+        self.assertEqual(ml.limit_get(M, "ceo@acme.example", H), 20)
+        self.assertEqual(ml.limit_get(M, "ceo@acme.example", DAYW), 2000)
+        self.assertEqual(ml.limit_get(M, "news@acme.example", H), 50)
+        self.assertIs(ml.flag_get(M, "news@acme.example", Flag.EXEMPT), True)
+        self.assertEqual(ml.flag_value(P, "basic", Flag.SENDMAIL), 1)
+        ml.sysuser_remove("acme_web")  # it exists
+
+    def test_load_mem_spec_example(self):
+        self.ml.config_load_mem(SPEC_EXAMPLE)
+        self.check_spec_example()
+
+    def test_load_mem_passes_the_length_not_a_terminator(self):
+        # A NUL inside the text reaches the parser (C would stop at it if the binding
+        # passed a string): it is a format error on line 2.
+        with self.assertRaises(FormatError) as cm:
+            self.ml.config_load_mem(b"plan a\nplan b\x00c\n")
+        self.assertEqual(cm.exception.detail, "<memory>:2: NUL byte in the line")
+        self.ml.config_load_mem(SPEC_EXAMPLE.encode())
+        self.check_spec_example()
+
+    def test_load_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "panel.conf")
+            with open(path, "w") as f:
+                f.write(SPEC_EXAMPLE)
+            self.ml.config_load(path)
+        self.check_spec_example()
+
+    def test_a_format_error_names_the_line_and_changes_nothing(self):
+        text = "plan basic mailbox=50\nmailbox ceo@acme.example mailbox=abc\n"
+        with self.assertRaises(FormatError) as cm:
+            self.ml.config_load_mem(text)
+        e = cm.exception
+        self.assertEqual(e.code, -7)
+        self.assertEqual(e.message, "malformed input")
+        self.assertEqual(e.detail, '<memory>:2: bad value "abc" for key "mailbox" '
+                                   '(expected a number, "unlimited" or "default")')
+        self.assertEqual(str(e), "maillimit_config_load_mem: malformed input: " + e.detail)
+        self.assertIsInstance(e, ValueError)
+        with self.assertRaises(NotFound):
+            self.ml.limit_value(P, "basic", M, H)  # the plan of line 1 was not created
+
+    def test_a_file_error_names_the_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bad.conf")
+            with open(path, "w") as f:
+                f.write("enable maybe\n")
+            with self.assertRaises(FormatError) as cm:
+                self.ml.config_load(path)
+            self.assertTrue(cm.exception.detail.startswith(path + ":1: "), cm.exception.detail)
+            missing = os.path.join(d, "missing.conf")
+            with self.assertRaises(FileError) as cm:
+                self.ml.config_load(missing)
+            self.assertEqual(cm.exception.code, -6)
+            self.assertIsInstance(cm.exception, OSError)
+            self.assertIn(missing, cm.exception.detail)
+
+
+class TestConfigOnAHierarchy(LimiterTest):
+    def test_reload_keeps_counters(self):
+        ml = self.ml
+        ml.decide(M, "ceo@acme.example", 3, 1704103200)
+        ml.config_load_mem("domain acme.example subscription=other mailbox=5\n")
+        self.assertEqual(ml.status(M, "ceo@acme.example", H, 1704103201).count, 3)
+        self.assertEqual(ml.limit_get(M, "ceo@acme.example", H), 5)
+        self.assertEqual(ml.status(S, "other", H, 1704103201).count, 0)  # moved, not counted
+
+
+if __name__ == "__main__":
+    unittest.main()
