@@ -619,7 +619,7 @@ typedef struct maillimit_top_row {
 typedef struct maillimit_summary {
     uint32_t version;          /**< set by maillimit_summary_init() */
     int32_t reserved_;         /**< always 0 */
-    int64_t sent;              /**< units sent (server scope: all, unattributed included) */
+    int64_t sent;              /**< units sent (server scope: every attributed unit) */
     int64_t denied;            /**< units denied */
     int64_t exempt;            /**< units sent exempt */
     int64_t unattributed;      /**< units of unknown senders (server scope only, else 0) */

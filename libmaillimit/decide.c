@@ -387,7 +387,8 @@ static void report_units(maillimit *ml, struct request *rq, int denied, int64_t 
     for (int i = 0; i < rq->n; i++) {
         struct maillimit__live *lv = maillimit__entity_live(ml, rq->c[i].e);
         if (lv)
-            maillimit__count_hourly(lv, denied, now, cost);
+            maillimit__count_hourly(lv, denied ? MAILLIMIT__STAT_DENIED : MAILLIMIT__STAT_EXEMPT,
+                                    now, cost);
     }
 }
 
@@ -602,8 +603,17 @@ int maillimit_reset(maillimit *ml, int level, const char *name)
         return rc;
     struct maillimit__ring *rs[MAILLIMIT__LANES];
     int nr = maillimit__reader_rings(ml, e, rs);
+    if (!nr)
+        return 0;
+    /* What was sent stays in the reports: the hours' units move to the report block. */
+    struct maillimit__live *lv = maillimit__entity_live(ml, e);
+    int64_t units[MAILLIMIT__DAY_SLOTS], first;
+    maillimit__ring_hours(rs, nr, 0, units, &first); /* at the latest time the rings saw */
     for (int i = 0; i < nr; i++)
         maillimit__ring_clear(rs[i]);
+    for (int k = 0; lv && k < MAILLIMIT__DAY_SLOTS; k++)
+        if (units[k])
+            maillimit__count_hourly(lv, MAILLIMIT__STAT_RESET, (first + k) * 3600, units[k]);
     return 0;
 }
 

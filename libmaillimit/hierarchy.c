@@ -670,6 +670,7 @@ struct maillimit__live *maillimit__entity_live(maillimit *ml, struct maillimit__
     for (int i = 0; i < MAILLIMIT__DAY_SLOTS; i++) {
         atomic_init(&fresh->denied[i], 0);
         atomic_init(&fresh->exempt[i], 0);
+        atomic_init(&fresh->reset[i], 0);
     }
     atomic_init(&fresh->lock, 0);
     /* acq_rel: publishes the zeroed block (release) or reads the winner's (acquire) */

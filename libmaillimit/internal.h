@@ -133,6 +133,7 @@ MAILLIMIT__HIDDEN void maillimit__table_free(struct maillimit__table *t);
 struct maillimit__live {
     _Atomic uint64_t denied[MAILLIMIT__DAY_SLOTS];
     _Atomic uint64_t exempt[MAILLIMIT__DAY_SLOTS];
+    _Atomic uint64_t reset[MAILLIMIT__DAY_SLOTS];  /* sent units a reset took off the rings */
     _Atomic int lock;          /* spin flag guarding ep_* (taken only by denials and ticks) */
     int32_t ep_window;
     int64_t ep_start;          /* 0: no episode open */
@@ -245,7 +246,8 @@ MAILLIMIT__HIDDEN struct maillimit__live *maillimit__entity_live(maillimit *ml,
 MAILLIMIT__HIDDEN void maillimit__activate(maillimit *ml, struct maillimit__entity *e);
 
 /* Report bookkeeping on the decision path (report.c). */
-MAILLIMIT__HIDDEN void maillimit__count_hourly(struct maillimit__live *lv, int denied,
+enum { MAILLIMIT__STAT_DENIED, MAILLIMIT__STAT_EXEMPT, MAILLIMIT__STAT_RESET };
+MAILLIMIT__HIDDEN void maillimit__count_hourly(struct maillimit__live *lv, int which,
                                                int64_t now, int64_t units);
 MAILLIMIT__HIDDEN void maillimit__episode_deny(maillimit *ml, struct maillimit__entity *e,
                                                int window, int64_t limit, int64_t now,

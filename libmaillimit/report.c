@@ -24,10 +24,12 @@ static inline uint64_t u64min(uint64_t a, uint64_t b)
 
 /* ---- on the decision path ------------------------------------------------------------- */
 
-void maillimit__count_hourly(struct maillimit__live *lv, int denied, int64_t now, int64_t units)
+void maillimit__count_hourly(struct maillimit__live *lv, int which, int64_t now, int64_t units)
 {
     uint32_t h = (uint32_t)(now / 3600);
-    _Atomic uint64_t *slots = denied ? lv->denied : lv->exempt;
+    _Atomic uint64_t *slots = which == MAILLIMIT__STAT_DENIED   ? lv->denied
+                              : which == MAILLIMIT__STAT_EXEMPT ? lv->exempt
+                                                                : lv->reset;
     for (;;) {
         _Atomic uint64_t *slot = &slots[h % MAILLIMIT__DAY_SLOTS];
         uint64_t want = (uint64_t)h + 1;
@@ -62,6 +64,8 @@ static void spin_unlock(_Atomic int *l)
     /* release: pairs with the acquire exchange in spin_lock() */
     atomic_store_explicit(l, 0, memory_order_release);
 }
+
+static void drain(maillimit *ml);
 
 static struct maillimit__edges *edges_of(maillimit *ml)
 {
@@ -103,8 +107,16 @@ static void push_edge(maillimit *ml, const struct maillimit__edge *ed)
                                                       memory_order_relaxed))
                 break;
         } else if (dif < 0) {
+            /* Full: nobody has drained for a while. Drain now if the report lock is free
+             * (never wait for it); otherwise its holder is draining, and this edge is lost. */
+            if (pthread_mutex_trylock(&ml->report_lock) == 0) {
+                drain(ml);
+                pthread_mutex_unlock(&ml->report_lock);
+                pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+                continue;
+            }
             atomic_fetch_add_explicit(&ml->edges_dropped, 1, memory_order_relaxed);
-            return; /* full: the report lock's holder has not drained for a while */
+            return;
         } else {
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
         }
@@ -276,6 +288,7 @@ static void live_hour(maillimit *ml, struct maillimit__entity *e, int64_t now, u
     }
     struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
     if (lv) {
+        out[0] += hour_slot(lv->reset, h);
         out[1] = hour_slot(lv->denied, h);
         out[2] = hour_slot(lv->exempt, h);
     }
@@ -329,7 +342,8 @@ static struct maillimit__entity *active_head(maillimit *ml)
 }
 
 /* Bring reports up to `now`: drain edges, close ended episodes, harvest closed hours. */
-static void maintain(maillimit *ml, int64_t now)
+/* Move queued episode edges into history and the event queue (report lock held). */
+static void drain(maillimit *ml)
 {
     struct maillimit__edge ed;
     while (pop_edge(ml, &ed)) {
@@ -341,6 +355,11 @@ static void maintain(maillimit *ml, int64_t now)
             close_episode(ml, ed.e, ed.start, ed.time, ed.limit, ed.denied, ed.window);
         }
     }
+}
+
+static void maintain(maillimit *ml, int64_t now)
+{
+    drain(ml);
     for (size_t i = 0; i < ml->nopen;) {
         struct maillimit__entity *e = ml->open[i];
         struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
@@ -864,7 +883,7 @@ int maillimit_summary_get(maillimit *ml, int scope_level, const char *scope_name
     free(eps.items);
     if (rc)
         return rc;
-    out->sent = f[0];
+    out->sent = f[0] - u[0]; /* the server's own counter holds unattributed units too */
     out->denied = f[1];
     out->exempt = f[2];
     out->unattributed = u[0];
@@ -916,6 +935,7 @@ int maillimit_events_dropped(maillimit *ml, uint64_t *out)
     if (!ml || !out)
         return MAILLIMIT_EINVAL;
     pthread_mutex_lock(&ml->report_lock);
+    drain(ml); /* queued edges become events first: the count is of events lost */
     *out = ml->ev_dropped + atomic_load_explicit(&ml->edges_dropped, memory_order_relaxed);
     pthread_mutex_unlock(&ml->report_lock);
     return 0;

@@ -1,0 +1,11 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Maillimit;
+
+/** MAILLIMIT_EIO: a file could not be read or written. */
+class IOException extends \RuntimeException implements MaillimitException
+{
+    use ErrorDetails;
+}

@@ -1,0 +1,373 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Maillimit;
+
+use FFI;
+
+/**
+ * Loads libmaillimit through FFI (one instance per process) and answers the pure calls
+ * (version, error texts).
+ *
+ * The shared library is found, first match wins, through the MAILLIMIT_LIBRARY environment
+ * variable, `pkg-config --variable=libdir maillimit`, then the dynamic loader's search path
+ * (libmaillimit.so.0).
+ *
+ * FFI::cdef() needs the header as plain declarations. It comes from MAILLIMIT_FFI_HEADER (a
+ * header already run through `cc -E -P`, as the build generates it), or else from
+ * maillimit.h itself, preprocessed here: MAILLIMIT_HEADER, pkg-config's includedir,
+ * /usr/local/include, /usr/include, then the source tree this binding sits in.
+ *
+ * The library's major version must be the one this binding was written for.
+ */
+final class Library
+{
+    /** The header version this binding was written against. */
+    public const HEADER_VERSION_MAJOR = 0;
+    public const HEADER_VERSION_NUMBER = 100;
+    public const SONAME = 'libmaillimit.so.0';
+
+    private static ?FFI $ffi = null;
+    private static ?string $path = null;
+
+    /** The FFI instance (loaded on first use). */
+    public static function ffi(): FFI
+    {
+        if (self::$ffi === null) {
+            self::load();
+        }
+        return self::$ffi;
+    }
+
+    /** The path or soname the library was loaded from. */
+    public static function path(): string
+    {
+        self::ffi();
+        return self::$path;
+    }
+
+    /** maillimit_version_number(): major*10000 + minor*100 + patch. */
+    public static function versionNumber(): int
+    {
+        return self::ffi()->maillimit_version_number();
+    }
+
+    /** maillimit_version_string(): "major.minor.patch". */
+    public static function versionString(): string
+    {
+        return self::ffi()->maillimit_version_string();
+    }
+
+    /** maillimit_strerror(): the library's static text for an error code. */
+    public static function strerror(int $code): string
+    {
+        if ($code < -2147483648 || $code > 2147483647) {
+            $code = -2147483648; // "unknown error", rather than a truncated code
+        }
+        return self::ffi()->maillimit_strerror($code);
+    }
+
+    /** Throw the exception of a negative library code. */
+    public static function raise(int $rc, string $function, ?string $context = null,
+                                 ?string $detail = null): never
+    {
+        $class = match ($rc) {
+            ErrorCode::EINVAL->value => InvalidArgumentException::class,
+            ErrorCode::ENOMEM->value => OutOfMemoryException::class,
+            ErrorCode::ENOTFOUND->value => NotFoundException::class,
+            ErrorCode::EEXISTS->value => ExistsException::class,
+            ErrorCode::ERANGE->value => RangeException::class,
+            ErrorCode::EIO->value => IOException::class,
+            ErrorCode::EFORMAT->value => FormatException::class,
+            ErrorCode::ENOBUFS->value => BufferTooSmallException::class,
+            ErrorCode::EDONE->value => DoneException::class,
+            ErrorCode::EBUSY->value => BusyException::class,
+            ErrorCode::EVERSION->value => VersionException::class,
+            default => LibraryException::class,
+        };
+        throw new $class($rc, self::strerror($rc), $function, $context, $detail);
+    }
+
+    /** The cdef text FFI parses: the generated header, or maillimit.h preprocessed here. */
+    public static function cdef(): string
+    {
+        $ready = getenv('MAILLIMIT_FFI_HEADER');
+        if ($ready !== false && $ready !== '') {
+            $text = @file_get_contents($ready);
+            if ($text === false) {
+                throw new LibraryNotFoundException("MAILLIMIT_FFI_HEADER: cannot read $ready");
+            }
+            return $text;
+        }
+        foreach (self::headerCandidates() as $h) {
+            if (is_file($h)) {
+                return self::preprocess((string)file_get_contents($h));
+            }
+        }
+        throw new LibraryNotFoundException('maillimit.h not found: set MAILLIMIT_FFI_HEADER '
+            . '(a header preprocessed with `cc -E -P`) or MAILLIMIT_HEADER');
+    }
+
+    /** @return list<string> */
+    private static function headerCandidates(): array
+    {
+        $out = [];
+        $env = getenv('MAILLIMIT_HEADER');
+        if ($env !== false && $env !== '') {
+            return [$env];
+        }
+        $inc = self::pkgConfig('includedir');
+        if ($inc !== null) {
+            $out[] = "$inc/maillimit.h";
+        }
+        $out[] = '/usr/local/include/maillimit.h';
+        $out[] = '/usr/include/maillimit.h';
+        $out[] = dirname(__DIR__, 3) . '/include/maillimit.h';
+        return $out;
+    }
+
+    private static function pkgConfig(string $variable): ?string
+    {
+        $which = @shell_exec('command -v pkg-config 2>/dev/null');
+        if (!is_string($which) || trim($which) === '') {
+            return null;
+        }
+        $out = @shell_exec('pkg-config --variable=' . escapeshellarg($variable)
+            . ' maillimit 2>/dev/null');
+        $out = is_string($out) ? trim($out) : '';
+        return $out === '' ? null : $out;
+    }
+
+    private static function load(): void
+    {
+        $cdef = self::cdef();
+        $tried = [];
+        foreach (self::libraryCandidates() as [$how, $what]) {
+            try {
+                $ffi = FFI::cdef($cdef, $what);
+            } catch (\FFI\Exception $e) {
+                $tried[] = "$what ($how): " . $e->getMessage();
+                continue;
+            }
+            self::check($ffi, $what);
+            self::$ffi = $ffi;
+            self::$path = $what;
+            return;
+        }
+        throw new LibraryNotFoundException('libmaillimit not found; set MAILLIMIT_LIBRARY to '
+            . 'the path of libmaillimit.so, or install it where pkg-config or the dynamic '
+            . 'loader finds it. Tried: ' . implode('; ', $tried));
+    }
+
+    /** @return list<array{string,string}> */
+    private static function libraryCandidates(): array
+    {
+        $env = getenv('MAILLIMIT_LIBRARY');
+        if ($env !== false && $env !== '') {
+            return [['MAILLIMIT_LIBRARY', $env]];
+        }
+        $out = [];
+        $libdir = self::pkgConfig('libdir');
+        if ($libdir !== null) {
+            foreach ([self::SONAME, 'libmaillimit.so'] as $n) {
+                if (is_file("$libdir/$n")) {
+                    $out[] = ['pkg-config', "$libdir/$n"];
+                    break;
+                }
+            }
+        }
+        $out[] = ['system path', self::SONAME];
+        return $out;
+    }
+
+    /** Refuse a library of another major version. */
+    public static function checkVersion(int $number, string $path): void
+    {
+        if (intdiv($number, 10000) !== self::HEADER_VERSION_MAJOR) {
+            throw new LibraryNotFoundException(sprintf(
+                '%s is libmaillimit %d.%d.%d; this binding needs major version %d',
+                $path, intdiv($number, 10000), intdiv($number, 100) % 100, $number % 100,
+                self::HEADER_VERSION_MAJOR));
+        }
+    }
+
+    private static function check(FFI $ffi, string $path): void
+    {
+        self::checkVersion($ffi->maillimit_version_number(), $path);
+    }
+
+    /**
+     * What `cc -E -P -DMAILLIMIT_API=` does to maillimit.h, for the little the header uses:
+     * comments, line continuations, #include (dropped: FFI knows the fixed-width types),
+     * #define of object-like macros (expanded), #undef, and #if/#ifdef/#ifndef/#elif/#else/
+     * #endif with defined(), integers, ! && || and comparisons. __cplusplus is not defined;
+     * MAILLIMIT_API is defined as nothing.
+     */
+    public static function preprocess(string $text): string
+    {
+        $text = str_replace(["\r\n", "\r"], "\n", $text);
+        $text = preg_replace('/\\\\\n/', '', $text);
+        // Comments (the header has no comment markers inside string literals).
+        $text = preg_replace_callback('#/\*.*?\*/#s',
+            static fn(array $m): string => ' ' . str_repeat("\n", substr_count($m[0], "\n")),
+            $text);
+        $text = preg_replace('#//[^\n]*#', '', $text);
+
+        $macros = ['MAILLIMIT_API' => ''];
+        $stack = []; // frames: [active, taken, parent_active]
+        $active = true;
+        $out = [];
+        foreach (explode("\n", $text) as $no => $line) {
+            if (preg_match('/^\s*#\s*(\w+)\s*(.*)$/', $line, $m)) {
+                [$dir, $rest] = [$m[1], trim($m[2])];
+                switch ($dir) {
+                    case 'ifdef':
+                    case 'ifndef':
+                    case 'if':
+                        $cond = false;
+                        if ($active) {
+                            $cond = match ($dir) {
+                                'ifdef' => array_key_exists($rest, $macros),
+                                'ifndef' => !array_key_exists($rest, $macros),
+                                default => self::evaluate($rest, $macros) !== 0,
+                            };
+                        }
+                        $stack[] = [$active && $cond, $cond, $active];
+                        $active = $active && $cond;
+                        break;
+                    case 'elif':
+                    case 'else':
+                        if (!$stack) {
+                            throw new LibraryNotFoundException("header line " . ($no + 1)
+                                . ": #$dir without #if");
+                        }
+                        [, $taken, $parent] = array_pop($stack);
+                        $cond = !$taken && $parent
+                            && ($dir === 'else' || self::evaluate($rest, $macros) !== 0);
+                        $stack[] = [$cond, $taken || $cond, $parent];
+                        $active = $cond;
+                        break;
+                    case 'endif':
+                        if (!$stack) {
+                            throw new LibraryNotFoundException("header line " . ($no + 1)
+                                . ": #endif without #if");
+                        }
+                        [, , $active] = array_pop($stack);
+                        break;
+                    case 'define':
+                        if ($active && preg_match('/^(\w+)(\(?)\s*(.*)$/', $rest, $d)) {
+                            if ($d[2] === '(') {
+                                throw new LibraryNotFoundException("header line " . ($no + 1)
+                                    . ": function-like macro {$d[1]} (not FFI-friendly)");
+                            }
+                            $macros[$d[1]] = trim($d[3]);
+                        }
+                        break;
+                    case 'undef':
+                        if ($active) {
+                            unset($macros[$rest]);
+                        }
+                        break;
+                    default: // include, error, pragma...: nothing for a cdef
+                        break;
+                }
+                continue;
+            }
+            if ($active && trim($line) !== '') {
+                $out[] = self::expand($line, $macros);
+            }
+        }
+        if ($stack) {
+            throw new LibraryNotFoundException('header: unterminated #if');
+        }
+        return implode("\n", $out) . "\n";
+    }
+
+    /** @param array<string,string> $macros */
+    private static function expand(string $line, array $macros): string
+    {
+        for ($i = 0; $i < 8; $i++) { // macros of macros, a few levels deep
+            $new = preg_replace_callback('/\b[A-Za-z_]\w*\b/',
+                static fn(array $m): string => $macros[$m[0]] ?? $m[0], $line);
+            if ($new === $line) {
+                break;
+            }
+            $line = $new;
+        }
+        return $line;
+    }
+
+    /** Evaluate a #if expression. @param array<string,string> $macros */
+    private static function evaluate(string $expr, array $macros): int
+    {
+        $expr = preg_replace_callback('/\bdefined\s*(?:\(\s*(\w+)\s*\)|(\w+))/',
+            static fn(array $m): string => array_key_exists($m[1] !== '' ? $m[1] : $m[2],
+                $macros) ? '1' : '0', $expr);
+        $expr = self::expand($expr, $macros);
+        preg_match_all('/\d+|[A-Za-z_]\w*|&&|\|\||==|!=|<=|>=|[()!<>]/', $expr, $m);
+        $tokens = $m[0];
+        $pos = 0;
+        $value = self::parseOr($tokens, $pos);
+        if ($pos !== count($tokens)) {
+            throw new LibraryNotFoundException("header: cannot evaluate #if $expr");
+        }
+        return $value;
+    }
+
+    /** @param list<string> $t */
+    private static function parseOr(array $t, int &$p): int
+    {
+        $v = self::parseAnd($t, $p);
+        while (($t[$p] ?? null) === '||') {
+            $p++;
+            $r = self::parseAnd($t, $p);
+            $v = ($v || $r) ? 1 : 0;
+        }
+        return $v;
+    }
+
+    /** @param list<string> $t */
+    private static function parseAnd(array $t, int &$p): int
+    {
+        $v = self::parseCmp($t, $p);
+        while (($t[$p] ?? null) === '&&') {
+            $p++;
+            $r = self::parseCmp($t, $p);
+            $v = ($v && $r) ? 1 : 0;
+        }
+        return $v;
+    }
+
+    /** @param list<string> $t */
+    private static function parseCmp(array $t, int &$p): int
+    {
+        $v = self::parseUnary($t, $p);
+        while (in_array($t[$p] ?? null, ['==', '!=', '<', '>', '<=', '>='], true)) {
+            $op = $t[$p++];
+            $r = self::parseUnary($t, $p);
+            $v = (int)match ($op) {
+                '==' => $v === $r, '!=' => $v !== $r, '<' => $v < $r,
+                '>' => $v > $r, '<=' => $v <= $r, '>=' => $v >= $r,
+            };
+        }
+        return $v;
+    }
+
+    /** @param list<string> $t */
+    private static function parseUnary(array $t, int &$p): int
+    {
+        $tok = $t[$p++] ?? throw new LibraryNotFoundException('header: truncated #if');
+        if ($tok === '!') {
+            return self::parseUnary($t, $p) ? 0 : 1;
+        }
+        if ($tok === '(') {
+            $v = self::parseOr($t, $p);
+            if (($t[$p++] ?? null) !== ')') {
+                throw new LibraryNotFoundException('header: missing ) in #if');
+            }
+            return $v;
+        }
+        return ctype_digit($tok) ? (int)$tok : 0; // an undefined identifier is 0, as in C
+    }
+}

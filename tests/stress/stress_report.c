@@ -1,0 +1,514 @@
+/* Stress: reports read while threads decide.
+ *
+ * 3 decider threads send from 32 mailboxes, 4 domains (script mail), 2 subscriptions and
+ * an unknown sender, with limits at mailbox, domain and subscription level, exempt
+ * mailboxes, and some reserve + commit / release, while simulated time runs through
+ * HOURS clock hours minute by minute (the deciders meet at a barrier at each minute's end,
+ * so no decision is made in an hour after a reader has seen a later hour).
+ * A reader thread meanwhile calls maillimit_tick, history, top, summary and episodes
+ * readers and drains events, in a loop, at the current simulated time.
+ *
+ * At the end (after a final tick), exactly:
+ *  - the server history's sent = units allowed and counted (not exempt, not released),
+ *    its denied = units denied, its exempt = units sent exempt;
+ *  - the same per subscription (attributed mail only);
+ *  - summary unattributed = units of the unknown sender;
+ *  - top subscriptions by sent add up to the attributed units;
+ *  - event seq numbers run 1, 2, 3... with gaps only as counted by events_dropped; with no
+ *    drop, LIMIT_REACHED = BACK_TO_NORMAL = the number of episodes listed.
+ *
+ * STRESS_SCALE (a number, default 1; e.g. 0.2 under TSan) scales the decisions per minute.
+ * Exit status 0 on success; one summary line on stdout; each failed check on stderr.
+ */
+#define _POSIX_C_SOURCE 200809L /* barriers, clock_gettime */
+
+#include <maillimit.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define T0 1767261600LL /* 2026-01-01 10:00:00 UTC, a multiple of 3600 */
+#define DECIDERS 3
+#define HOURS 6
+#define MINUTES (HOURS * 60)
+#define NSUB 2
+#define NDOM 4 /* d0, d1 in s0; d2, d3 in s1 */
+#define MBX_PER_DOM 8
+
+#define MBX MAILLIMIT_LEVEL_MAILBOX
+#define DOM MAILLIMIT_LEVEL_DOMAIN
+#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
+#define SRV MAILLIMIT_LEVEL_SERVER
+#define PLN MAILLIMIT_LEVEL_PLAN
+#define HOUR MAILLIMIT_WINDOW_HOUR
+#define DAY MAILLIMIT_WINDOW_DAY
+
+static int failures;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&fail_lock);
+    if (failures < 50) {
+        fputs("stress_report: FAIL: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    failures++;
+    pthread_mutex_unlock(&fail_lock);
+}
+
+#define CHECK_EQ(what, got, exp)                                                              \
+    do {                                                                                      \
+        long long g_ = (long long)(got), e_ = (long long)(exp);                               \
+        if (g_ != e_)                                                                         \
+            fail("%s: got %lld, expected %lld", what, g_, e_);                                \
+    } while (0)
+
+static void must(int rc, const char *what)
+{
+    if (rc != 0)
+        fail("%s: %s (%d)", what, maillimit_strerror(rc), rc);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---- the senders ------------------------------------------------------------------------ */
+
+struct sender {
+    int level;
+    char name[64];
+    int sub;    /* subscription index, -1 for the unknown sender */
+    int exempt; /* 1: exempt mailbox */
+};
+
+#define NSENDERS (NDOM * MBX_PER_DOM + NDOM + NSUB + 1)
+static struct sender senders[NSENDERS];
+
+static void build(maillimit *ml)
+{
+    char buf[64];
+    must(maillimit_plan_add(ml, "p"), "plan_add");
+    for (int s = 0; s < NSUB; s++) {
+        snprintf(buf, sizeof buf, "s%d", s);
+        must(maillimit_subscription_add(ml, buf, s == 0 ? "p" : NULL), "subscription_add");
+    }
+    int n = 0;
+    for (int d = 0; d < NDOM; d++) {
+        char dom[32], sub[8];
+        snprintf(dom, sizeof dom, "d%d.example", d);
+        snprintf(sub, sizeof sub, "s%d", d / 2);
+        must(maillimit_domain_add(ml, dom, sub), "domain_add");
+        for (int m = 0; m < MBX_PER_DOM; m++) {
+            struct sender *x = &senders[n++];
+            x->level = MBX;
+            snprintf(x->name, sizeof x->name, "m%d@%s", m, dom);
+            x->sub = d / 2;
+            x->exempt = m == MBX_PER_DOM - 1;
+            must(maillimit_mailbox_add(ml, x->name), "mailbox_add");
+            if (x->exempt)
+                must(maillimit_flag_set(ml, MBX, x->name, MAILLIMIT_FLAG_EXEMPT, 1), "flag");
+        }
+        struct sender *x = &senders[n++];
+        *x = (struct sender){DOM, "", d / 2, 0};
+        snprintf(x->name, sizeof x->name, "%s", dom);
+    }
+    for (int s = 0; s < NSUB; s++) {
+        struct sender *x = &senders[n++];
+        *x = (struct sender){SUB, "", s, 0};
+        snprintf(x->name, sizeof x->name, "s%d", s);
+    }
+    senders[n++] = (struct sender){MBX, "u@unknown.example", -1, 0};
+    if (n != NSENDERS)
+        fail("sender table: %d of %d", n, NSENDERS);
+    /* Limits at every level, so that episodes start and end all the time. */
+    must(maillimit_limit_set(ml, SRV, NULL, MBX, HOUR, 40), "limit");
+    must(maillimit_limit_set(ml, SRV, NULL, MBX, DAY, 150), "limit");
+    must(maillimit_limit_set(ml, DOM, "d0.example", DOM, HOUR, 120), "limit");
+    must(maillimit_limit_set(ml, SUB, "s1", SUB, HOUR, 400), "limit");
+    must(maillimit_limit_set(ml, PLN, "p", DOM, HOUR, 300), "limit");
+}
+
+/* ---- the deciders ----------------------------------------------------------------------- */
+
+struct tally {
+    int64_t sent[NSUB], denied[NSUB], exempt[NSUB]; /* attributed units */
+    int64_t unknown_sent, unknown_denied;
+    int64_t decisions;
+};
+
+static maillimit *ml;
+static pthread_barrier_t minute_barrier;
+static _Atomic int64_t sim_minute; /* the minute the deciders are in (0..MINUTES) */
+static atomic_int deciders_done;
+static int per_minute;
+
+struct decider {
+    int id;
+    struct tally t;
+};
+
+static void *decider_main(void *p)
+{
+    struct decider *d = p;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(d->id + 1);
+    for (int m = 0; m < MINUTES; m++) {
+        for (int i = 0; i < per_minute; i++) {
+            const struct sender *x = &senders[xorshift(&rng) % NSENDERS];
+            int64_t cost = 1 + (int64_t)(xorshift(&rng) % 3);
+            int64_t now = T0 + (int64_t)m * 60 + (int64_t)((i * 7 + d->id * 13) % 60);
+            int reserve = xorshift(&rng) % 8 == 0;
+            maillimit_verdict v;
+            maillimit_verdict_init(&v);
+            int rc = reserve ? maillimit_reserve(ml, x->level, x->name, cost, now, &v)
+                             : maillimit_decide(ml, x->level, x->name, cost, now, &v);
+            if (rc) {
+                fail("decide %s: %d", x->name, rc);
+                continue;
+            }
+            d->t.decisions++;
+            int counted = v.decision == MAILLIMIT_ALLOW;
+            if (counted && reserve && v.reason != MAILLIMIT_REASON_EXEMPT) {
+                if (xorshift(&rng) % 2) {
+                    must(maillimit_release(ml, v.token), "release");
+                    counted = 0;
+                } else {
+                    must(maillimit_commit(ml, v.token), "commit");
+                }
+            }
+            if (x->sub < 0) {
+                if (v.reason != MAILLIMIT_REASON_UNKNOWN && v.decision == MAILLIMIT_ALLOW)
+                    fail("unknown sender: reason %d", v.reason);
+                if (counted)
+                    d->t.unknown_sent += cost;
+                else if (v.decision == MAILLIMIT_DENY)
+                    d->t.unknown_denied += cost;
+                continue;
+            }
+            if (v.decision == MAILLIMIT_DENY)
+                d->t.denied[x->sub] += cost;
+            else if (v.reason == MAILLIMIT_REASON_EXEMPT)
+                d->t.exempt[x->sub] += cost;
+            else if (counted)
+                d->t.sent[x->sub] += cost;
+            if ((v.reason == MAILLIMIT_REASON_EXEMPT) != x->exempt)
+                fail("%s: reason %d, exempt %d", x->name, v.reason, x->exempt);
+        }
+        int rc = pthread_barrier_wait(&minute_barrier);
+        if (rc == PTHREAD_BARRIER_SERIAL_THREAD)
+            atomic_store(&sim_minute, m + 1);
+    }
+    atomic_fetch_add(&deciders_done, 1);
+    return NULL;
+}
+
+/* ---- the reader ------------------------------------------------------------------------- */
+
+struct reader {
+    int64_t loops;
+    uint64_t last_seq, delivered, reached, back;
+};
+
+static void drain_events(struct reader *r, int64_t now)
+{
+    for (;;) {
+        maillimit_event ev;
+        maillimit_event_init(&ev);
+        int rc = maillimit_event_next(ml, now, &ev);
+        if (rc == MAILLIMIT_EDONE)
+            return;
+        if (rc) {
+            fail("event_next: %d", rc);
+            return;
+        }
+        if (ev.seq <= r->last_seq)
+            fail("event seq %llu after %llu", (unsigned long long)ev.seq,
+                 (unsigned long long)r->last_seq);
+        r->last_seq = ev.seq;
+        r->delivered++;
+        if (ev.type == MAILLIMIT_EVENT_LIMIT_REACHED)
+            r->reached++;
+        else if (ev.type == MAILLIMIT_EVENT_BACK_TO_NORMAL)
+            r->back++;
+        else
+            fail("event type %d", ev.type);
+        /* deciders may be anywhere in the reader's minute */
+        if (ev.time < T0 || ev.time >= now - now % 60 + 60)
+            fail("event time T0%+lld at now T0%+lld", (long long)(ev.time - T0),
+                 (long long)(now - T0));
+    }
+}
+
+static void *reader_main(void *p)
+{
+    struct reader *r = p;
+    uint64_t rng = 12345;
+    while (atomic_load(&deciders_done) < DECIDERS) {
+        int64_t now = T0 + atomic_load(&sim_minute) * 60 + (int64_t)(xorshift(&rng) % 60);
+        r->loops++;
+        must(maillimit_tick(ml, now), "tick");
+
+        /* history of the server, the plan, a subscription, a domain or a mailbox */
+        static const struct {
+            int level;
+            const char *name;
+        } targets[] = {{SRV, NULL},           {PLN, "p"},           {SUB, "s0"},
+                       {SUB, "s1"},           {DOM, "d0.example"},  {DOM, "d3.example"},
+                       {MBX, "m0@d0.example"}, {MBX, "m7@d1.example"}, {MBX, "m3@d2.example"}};
+        int k = (int)(xorshift(&rng) % (sizeof targets / sizeof targets[0]));
+        maillimit_history *h = NULL;
+        int rc = maillimit_history_open(ml, targets[k].level, targets[k].name, T0 - 3600,
+                                        T0 + 100 * 3600, now, &h);
+        if (rc) {
+            fail("history_open(%d, %s): %d", targets[k].level,
+                 targets[k].name ? targets[k].name : "(server)", rc);
+        } else {
+            maillimit_history_row row;
+            int64_t prev = 0;
+            while ((rc = maillimit_history_next(h, &row)) == 0) {
+                if (row.hour_start <= prev || row.hour_start % 3600 != 0)
+                    fail("history hour %lld after %lld", (long long)row.hour_start,
+                         (long long)prev);
+                prev = row.hour_start;
+                if (row.sent < 0 || row.denied < 0 || row.exempt < 0)
+                    fail("negative history figures");
+            }
+            if (rc != MAILLIMIT_EDONE)
+                fail("history_next: %d", rc);
+            maillimit_history_close(h);
+        }
+
+        /* top: every level over the server; domains and mailboxes of s1; mailboxes of d0 */
+        maillimit_top_row rows[5];
+        size_t n = 5;
+        int scope = (int)(xorshift(&rng) % 3);
+        int tl = scope == 0   ? PLN + (int)(xorshift(&rng) % 4)
+                 : scope == 1 ? DOM + (int)(xorshift(&rng) % 2)
+                              : MBX;
+        rc = maillimit_top(ml, tl, (int)(xorshift(&rng) % 2), T0, T0 + HOURS * 3600,
+                           scope == 0 ? SRV : scope == 1 ? SUB : DOM,
+                           scope == 0 ? NULL : scope == 1 ? "s1" : "d0.example", now, rows,
+                           &n);
+        if (rc)
+            fail("top(%d, scope %d): %d", tl, scope, rc);
+        else if (n > 5)
+            fail("top wrote %zu rows into 5", n);
+
+        /* summary */
+        maillimit_summary s;
+        maillimit_summary_init(&s);
+        must(maillimit_summary_get(ml, SRV, NULL, T0, now + 1, now, &s), "summary");
+
+        /* episodes */
+        maillimit_episodes *e = NULL;
+        int whole = (int)(xorshift(&rng) % 2);
+        rc = maillimit_episodes_open(ml, whole ? SRV : SUB, whole ? NULL : "s0", T0, now + 1,
+                                     now, &e);
+        if (rc == 0) {
+            maillimit_episode ep;
+            int64_t prev = 0;
+            while ((rc = maillimit_episodes_next(e, &ep)) == 0) {
+                if (ep.started < prev)
+                    fail("episodes out of order");
+                prev = ep.started;
+            }
+            if (rc != MAILLIMIT_EDONE)
+                fail("episodes_next: %d", rc);
+            maillimit_episodes_close(e);
+        } else {
+            fail("episodes_open: %d", rc);
+        }
+
+        drain_events(r, now);
+    }
+    return NULL;
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+int main(void)
+{
+    const char *e = getenv("STRESS_SCALE");
+    double scale = e ? atof(e) : 1.0;
+    if (!(scale > 0))
+        scale = 1.0;
+    per_minute = (int)(60 * scale);
+    if (per_minute < 1)
+        per_minute = 1;
+
+    struct timespec t_start, t_end;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+    must(maillimit_new(&ml), "new");
+    if (!ml)
+        return 1;
+    build(ml);
+    pthread_barrier_init(&minute_barrier, NULL, DECIDERS);
+
+    struct decider d[DECIDERS];
+    struct reader r;
+    memset(&r, 0, sizeof r);
+    pthread_t th[DECIDERS], rt;
+    pthread_create(&rt, NULL, reader_main, &r);
+    for (int i = 0; i < DECIDERS; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        d[i].id = i;
+        pthread_create(&th[i], NULL, decider_main, &d[i]);
+    }
+    for (int i = 0; i < DECIDERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(rt, NULL);
+    pthread_barrier_destroy(&minute_barrier);
+
+    struct tally t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < DECIDERS; i++) {
+        for (int s = 0; s < NSUB; s++) {
+            t.sent[s] += d[i].t.sent[s];
+            t.denied[s] += d[i].t.denied[s];
+            t.exempt[s] += d[i].t.exempt[s];
+        }
+        t.unknown_sent += d[i].t.unknown_sent;
+        t.unknown_denied += d[i].t.unknown_denied;
+        t.decisions += d[i].t.decisions;
+    }
+    CHECK_EQ("unknown sender denied (no server limit)", t.unknown_denied, 0);
+
+    /* Every episode of an hourly limit is over an hour after the last unit; daily limits
+     * a day after: tick hourly for 26 hours to see every end. */
+    const int64_t end = T0 + HOURS * 3600;
+    for (int k = 1; k <= 26; k++)
+        must(maillimit_tick(ml, end + k * 3600LL), "tick");
+    const int64_t now = end + 26 * 3600LL;
+    drain_events(&r, now);
+
+    /* History sums. */
+    int64_t all_sent = 0, all_denied = 0, all_exempt = 0;
+    for (int s = 0; s < NSUB; s++) {
+        all_sent += t.sent[s];
+        all_denied += t.denied[s];
+        all_exempt += t.exempt[s];
+    }
+    for (int s = -1; s < NSUB; s++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%d", s);
+        maillimit_history *h = NULL;
+        int rc = maillimit_history_open(ml, s < 0 ? SRV : SUB, s < 0 ? NULL : name, T0 - 3600,
+                                        now + 1, now, &h);
+        if (rc) {
+            fail("history_open %s: %d", s < 0 ? "server" : name, rc);
+            continue;
+        }
+        maillimit_history_row row;
+        int64_t sent = 0, denied = 0, exempt = 0;
+        int rows = 0;
+        while ((rc = maillimit_history_next(h, &row)) == 0) {
+            sent += row.sent;
+            denied += row.denied;
+            exempt += row.exempt;
+            rows++;
+        }
+        maillimit_history_close(h);
+        char what[64];
+        if (s < 0) {
+            CHECK_EQ("server history rows (hours)", rows, HOURS);
+            CHECK_EQ("server history sent = ALLOW units counted", sent, all_sent + t.unknown_sent);
+            CHECK_EQ("server history denied", denied, all_denied);
+            CHECK_EQ("server history exempt", exempt, all_exempt);
+        } else {
+            snprintf(what, sizeof what, "%s history sent", name);
+            CHECK_EQ(what, sent, t.sent[s]);
+            snprintf(what, sizeof what, "%s history denied", name);
+            CHECK_EQ(what, denied, t.denied[s]);
+            snprintf(what, sizeof what, "%s history exempt", name);
+            CHECK_EQ(what, exempt, t.exempt[s]);
+        }
+    }
+    /* The plan p has only s0. */
+    {
+        maillimit_summary s;
+        maillimit_summary_init(&s);
+        must(maillimit_summary_get(ml, SRV, NULL, T0 - 3600, now + 1, now, &s), "summary");
+        CHECK_EQ("summary unattributed", s.unattributed, t.unknown_sent);
+        CHECK_EQ("summary denied", s.denied, all_denied);
+        CHECK_EQ("summary exempt", s.exempt, all_exempt);
+        if (s.sent != all_sent && s.sent != all_sent + t.unknown_sent)
+            fail("summary sent %lld: neither attributed %lld nor all %lld", (long long)s.sent,
+                 (long long)all_sent, (long long)(all_sent + t.unknown_sent));
+        maillimit_summary_init(&s);
+        must(maillimit_summary_get(ml, SUB, "s1", T0 - 3600, now + 1, now, &s), "summary s1");
+        CHECK_EQ("summary s1 sent", s.sent, t.sent[1]);
+        CHECK_EQ("summary s1 denied", s.denied, t.denied[1]);
+        CHECK_EQ("summary s1 unattributed", s.unattributed, 0);
+    }
+    {
+        maillimit_top_row rows[NSUB + 1];
+        size_t n = NSUB + 1;
+        must(maillimit_top(ml, SUB, MAILLIMIT_METRIC_SENT, T0 - 3600, now + 1, SRV, NULL, now,
+                           rows, &n),
+             "top");
+        int64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += rows[i].sent;
+        CHECK_EQ("top subscriptions rows", n, NSUB);
+        CHECK_EQ("top subscriptions sent sum", sum, all_sent);
+        n = 1;
+        must(maillimit_top(ml, PLN, MAILLIMIT_METRIC_SENT, T0 - 3600, now + 1, SRV, NULL, now,
+                           rows, &n),
+             "top plans");
+        CHECK_EQ("top plans rows", n, 1);
+        CHECK_EQ("plan p sent", n ? rows[0].sent : -1, t.sent[0]);
+    }
+
+    /* Events. */
+    uint64_t dropped = 0;
+    must(maillimit_events_dropped(ml, &dropped), "events_dropped");
+    CHECK_EQ("last seq = delivered + dropped", r.last_seq, r.delivered + dropped);
+    int64_t episodes = 0, ongoing = 0;
+    maillimit_episodes *ep = NULL;
+    must(maillimit_episodes_open(ml, SRV, NULL, T0 - 3600, now + 1, now, &ep), "episodes");
+    if (ep) {
+        maillimit_episode x;
+        while (maillimit_episodes_next(ep, &x) == 0) {
+            episodes++;
+            ongoing += x.ongoing;
+        }
+        maillimit_episodes_close(ep);
+    }
+    CHECK_EQ("episodes still ongoing", ongoing, 0);
+    if (dropped == 0) {
+        CHECK_EQ("LIMIT_REACHED = episodes", r.reached, episodes);
+        CHECK_EQ("BACK_TO_NORMAL = episodes", r.back, episodes);
+    }
+    if (episodes == 0)
+        fail("no episode at all: the limits did not bite");
+
+    maillimit_free(ml);
+    clock_gettime(CLOCK_MONOTONIC, &t_end);
+    double secs = (double)(t_end.tv_sec - t_start.tv_sec) +
+                  (double)(t_end.tv_nsec - t_start.tv_nsec) / 1e9;
+    printf("stress_report: %s: %lld decisions (%lld units sent, %lld denied, %lld exempt, %lld "
+           "unattributed), %lld reader loops, %lld episodes, %llu events (%llu dropped), "
+           "%.2f s\n",
+           failures ? "FAILED" : "ok", (long long)t.decisions, (long long)all_sent,
+           (long long)all_denied, (long long)all_exempt, (long long)t.unknown_sent,
+           (long long)r.loops, (long long)episodes, (unsigned long long)r.delivered,
+           (unsigned long long)dropped, secs);
+    return failures ? 1 : 0;
+}
