@@ -559,7 +559,7 @@ MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, siz
  *
  * The library has no thread of its own: closed hours are moved into history and "back to
  * normal" edges are noticed by maillimit_tick() and by every reader below. Call
- * maillimit_tick() at least once every 23 hours (a daemon calls it every minute), or hours
+ * maillimit_tick() at least once every 22 hours (a daemon calls it every minute), or hours
  * older than the daily window are lost from history.
  *
  * Readers and maillimit_tick() serialise on the handle's report lock; deciders never take it.

@@ -173,8 +173,11 @@ static int resolve(maillimit *ml, int level, const char *name, struct maillimit_
 
 /* ---- creation ------------------------------------------------------------------------- */
 
+/* Make an entity and publish it in the name table. Every field a decider reads, the parent
+ * and the implicit mark included, is set before the table's release store publishes it. */
 static struct maillimit__entity *entity_make(maillimit *ml, int level, const char *name,
-                                             size_t len, uint64_t hash)
+                                             size_t len, uint64_t hash,
+                                             struct maillimit__entity *parent, int implicit)
 {
     struct maillimit__entity *e = malloc(sizeof *e + len + 1);
     if (!e)
@@ -183,6 +186,8 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     e->len = (uint16_t)len;
     e->hash = hash;
     memcpy(e->name, name, len + 1);
+    atomic_init(&e->parent, parent);
+    atomic_init(&e->implicit, (uint8_t)implicit);
     if (maillimit__table_insert(ml, e)) {
         free(e);
         return NULL;
@@ -227,10 +232,9 @@ static int add(maillimit *ml, int level, const char *name, struct maillimit__ent
         }
         return parent_of(e) == p ? 0 : MAILLIMIT_EEXISTS;
     }
-    e = entity_make(ml, level, buf, (size_t)len, h);
+    e = entity_make(ml, level, buf, (size_t)len, h, p, 0);
     if (!e)
         return MAILLIMIT_ENOMEM;
-    set_parent(e, p);
     if (out)
         *out = e;
     return 0;
@@ -334,11 +338,8 @@ int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len, uin
                                   maillimit__name_hash(MAILLIMIT_LEVEL_DOMAIN, dom, dlen));
         if (!d) {
             rc = MAILLIMIT_ENOTFOUND;
-        } else if (!(e = entity_make(ml, MAILLIMIT_LEVEL_MAILBOX, addr, len, hash))) {
+        } else if (!(e = entity_make(ml, MAILLIMIT_LEVEL_MAILBOX, addr, len, hash, d, 1))) {
             rc = MAILLIMIT_ENOMEM;
-        } else {
-            atomic_store_explicit(&e->implicit, 1, memory_order_relaxed);
-            set_parent(e, d);
         }
     }
     maillimit__config_end(ml);

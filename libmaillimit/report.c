@@ -304,10 +304,13 @@ static void harvest(maillimit *ml, struct maillimit__entity *e, int64_t now, uin
     struct maillimit__hist *h = hist_of(e, hour);
     if (!h)
         return;
+    /* The previous hour stays live one hour longer: a decider that read the clock just
+     * before the hour turned may still be adding to it. */
+    uint32_t upto = hour ? hour - 1 : 0;
     uint32_t from = h->harvested;
     if (hour >= MAILLIMIT__DAY_SLOTS - 1 && from < hour - (MAILLIMIT__DAY_SLOTS - 1))
         from = hour - (MAILLIMIT__DAY_SLOTS - 1);
-    for (uint32_t x = from; x < hour; x++) {
+    for (uint32_t x = from; x < upto; x++) {
         int64_t f[3];
         live_hour(ml, e, now, x, f);
         if (f[0] || f[1] || f[2]) {
@@ -317,8 +320,8 @@ static void harvest(maillimit *ml, struct maillimit__entity *e, int64_t now, uin
         }
         h->harvested = x + 1;
     }
-    if (h->harvested < hour)
-        h->harvested = hour;
+    if (h->harvested < upto)
+        h->harvested = upto;
     /* retention: keep hours > hour - retention */
     int64_t keep = (int64_t)hour - ml->retention + 1;
     uint32_t drop = 0;

@@ -563,7 +563,7 @@ static void part_c(int rounds, int64_t *accepted_total)
 
 /* ---- (d): implicit mailboxes, moves and table growth while deciding ------------------- */
 
-enum { D_IMPLICIT = 32, D_DECIDERS = 3, D_ROUNDS_PER_THREAD = 40, D_CHURN = 3000 };
+enum { D_IMPLICIT = 512, D_DECIDERS = 3, D_ROUNDS_PER_THREAD = 3, D_CHURN = 3000 };
 
 struct d_thread {
     maillimit *ml;
@@ -672,8 +672,11 @@ static void part_d(int rounds)
         }
         for (int t = 0; t < D_DECIDERS; t++)
             mover += dt[t].sent_mover;
+        /* An implicit mailbox found by another decider while it is being created must
+         * already have its parent: its units belong to the domain and subscription too. */
         CHECK_EQ("d: stable domain", count_of(ml, DOM, "stable.example", HOUR, T0 + 31),
                  implicit_total);
+        CHECK_EQ("d: subscription st", count_of(ml, SUB, "st", HOUR, T0 + 31), implicit_total);
         CHECK_EQ("d: moved mailbox", count_of(ml, MBX, "x@mv.example", HOUR, T0 + 31), mover);
         CHECK_EQ("d: moved domain", count_of(ml, DOM, "mv.example", HOUR, T0 + 31), mover);
         /* Each unit of the moving domain went to exactly one of the two subscriptions. */

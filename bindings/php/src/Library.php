@@ -102,7 +102,7 @@ final class Library
         }
         foreach (self::headerCandidates() as $h) {
             if (is_file($h)) {
-                return self::preprocess((string)file_get_contents($h));
+                return self::preprocess((string)file_get_contents($h), dirname($h));
             }
         }
         throw new LibraryNotFoundException('maillimit.h not found: set MAILLIMIT_FFI_HEADER '
@@ -204,21 +204,16 @@ final class Library
      * #endif with defined(), integers, ! && || and comparisons. __cplusplus is not defined;
      * MAILLIMIT_API is defined as nothing.
      */
-    public static function preprocess(string $text): string
+    public static function preprocess(string $text, ?string $includeDir = null): string
     {
-        $text = str_replace(["\r\n", "\r"], "\n", $text);
-        $text = preg_replace('/\\\\\n/', '', $text);
-        // Comments (the header has no comment markers inside string literals).
-        $text = preg_replace_callback('#/\*.*?\*/#s',
-            static fn(array $m): string => ' ' . str_repeat("\n", substr_count($m[0], "\n")),
-            $text);
-        $text = preg_replace('#//[^\n]*#', '', $text);
-
+        $lines = self::logicalLines($text);
         $macros = ['MAILLIMIT_API' => ''];
         $stack = []; // frames: [active, taken, parent_active]
         $active = true;
         $out = [];
-        foreach (explode("\n", $text) as $no => $line) {
+        $depth = 0;
+        for ($no = 0; $no < count($lines); $no++) {
+            $line = $lines[$no];
             if (preg_match('/^\s*#\s*(\w+)\s*(.*)$/', $line, $m)) {
                 [$dir, $rest] = [$m[1], trim($m[2])];
                 switch ($dir) {
@@ -269,19 +264,48 @@ final class Library
                             unset($macros[$rest]);
                         }
                         break;
-                    default: // include, error, pragma...: nothing for a cdef
+                    case 'include':
+                        // The library's own headers are read; standard ones are not needed
+                        // (FFI knows the fixed-width types).
+                        if ($active && $includeDir !== null && ++$depth < 64
+                            && preg_match('#^[<"](maillimit/[\w./-]+)[>"]$#', $rest, $inc)) {
+                            $file = "$includeDir/{$inc[1]}";
+                            if (!is_file($file)) {
+                                throw new LibraryNotFoundException("header: $file not found");
+                            }
+                            array_splice($lines, $no + 1, 0,
+                                self::logicalLines((string)file_get_contents($file)));
+                        }
+                        break;
+                    default: // error, pragma...: nothing for a cdef
                         break;
                 }
                 continue;
             }
             if ($active && trim($line) !== '') {
-                $out[] = self::expand($line, $macros);
+                $out[] = rtrim(self::expand($line, $macros));
             }
         }
         if ($stack) {
             throw new LibraryNotFoundException('header: unterminated #if');
         }
         return implode("\n", $out) . "\n";
+    }
+
+    /**
+     * Lines of a header with continuations joined and comments removed (the header has no
+     * comment markers inside string literals).
+     * @return list<string>
+     */
+    private static function logicalLines(string $text): array
+    {
+        $text = str_replace(["\r\n", "\r"], "\n", $text);
+        $text = (string)preg_replace('/\\\\\n/', '', $text);
+        $text = (string)preg_replace_callback('#/\*.*?\*/#s',
+            static fn(array $m): string => ' ' . str_repeat("\n", substr_count($m[0], "\n")),
+            $text);
+        $text = (string)preg_replace('#//[^\n]*#', '', $text);
+        return explode("\n", $text);
     }
 
     /** @param array<string,string> $macros */

@@ -113,7 +113,7 @@ class TestReports(LimiterTest):
 
     def test_summary(self):
         ml = self.ml
-        self.assertEqual(ml.summary(SRV, None, T0, NOW, NOW), Summary(7, 3, 2, 1, 2))
+        self.assertEqual(ml.summary(SRV, None, T0, NOW, NOW), Summary(6, 3, 2, 1, 2))
         self.assertEqual(ml.summary_get(D, "acme.example", T0, NOW, NOW), Summary(4, 3, 2, 0, 2))
         self.assertEqual(ml.summary(S, "other", T0, NOW, NOW), Summary(2, 0, 0, 0, 0))
         # (Hours starting in [from, to): the second hour alone. Its limited_entities are

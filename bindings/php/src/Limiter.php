@@ -1,0 +1,539 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Maillimit;
+
+use FFI;
+use FFI\CData;
+
+/**
+ * A libmaillimit handle: the hierarchy, limits, flags and counters.
+ *
+ * Methods mirror the C functions in camelCase (maillimit_domain_add() is domainAdd()).
+ * Errors throw a MaillimitException; being over a limit is not an error but a DENY
+ * Verdict. Names are strings (any bytes but NUL); the server is null. Every $now is Unix
+ * seconds, 0 for the system clock. The handle is freed by close() or when the object is
+ * destroyed, whatever order PHP destroys objects in at shutdown; close() first closes the
+ * report iterators still open.
+ *
+ *     $ml = new Maillimit\Limiter();
+ *     $ml->subscriptionAdd('acme');
+ *     $ml->domainAdd('acme.example', 'acme');
+ *     $ml->limitSet(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR, 100);
+ *     $ok = $ml->decide(Level::MAILBOX, 'ceo@acme.example')->allowed();
+ */
+final class Limiter
+{
+    /** A limit value: no limit (also what limitGet() and Status::$limit report). */
+    public const UNLIMITED = -1;
+    /** A limit or flag value: inherit from the level above. */
+    public const DEFAULT = -2;
+    /** Largest cost of one request. */
+    public const COST_MAX = 1000000;
+    /** Longest name in bytes. */
+    public const NAME_MAX = 320;
+
+    private const ERRLEN = 1024;
+
+    private FFI $ffi;
+    private ?CData $h = null;
+    /** @var \WeakMap<NativeIterator, true> */
+    private \WeakMap $iterators;
+
+    public function __construct()
+    {
+        $this->ffi = Library::ffi();
+        $this->iterators = new \WeakMap();
+        $p = $this->ffi->new('maillimit*');
+        $rc = $this->ffi->maillimit_new(FFI::addr($p));
+        if ($rc !== 0) {
+            Library::raise($rc, 'maillimit_new');
+        }
+        $this->h = $p;
+    }
+
+    /** Free the handle (maillimit_free()); idempotent. Later calls throw. */
+    public function close(): void
+    {
+        if ($this->h === null) {
+            return;
+        }
+        foreach ($this->iterators as $it => $_) {
+            $it->close();
+        }
+        $h = $this->h;
+        $this->h = null;
+        $this->ffi->maillimit_free($h);
+    }
+
+    public function isClosed(): bool
+    {
+        return $this->h === null;
+    }
+
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    // -- hierarchy ---------------------------------------------------------------------------
+
+    /** maillimit_plan_add(): add a plan; re-adding is a no-op. */
+    public function planAdd(string $plan): void
+    {
+        $this->call('maillimit_plan_add', [self::name($plan)], self::ctx($plan));
+    }
+
+    /** maillimit_subscription_add(): add a subscription, optionally in a plan. */
+    public function subscriptionAdd(string $subscription, ?string $plan = null): void
+    {
+        $this->call('maillimit_subscription_add', [self::name($subscription), self::name($plan)],
+            self::ctx($subscription, $plan));
+    }
+
+    /** maillimit_domain_add(): add a domain to a subscription. */
+    public function domainAdd(string $domain, string $subscription): void
+    {
+        $this->call('maillimit_domain_add', [self::name($domain), self::name($subscription)],
+            self::ctx($domain, $subscription));
+    }
+
+    /** maillimit_mailbox_add(): add a mailbox local@domain (its domain must exist). */
+    public function mailboxAdd(string $address): void
+    {
+        $this->call('maillimit_mailbox_add', [self::name($address)], self::ctx($address));
+    }
+
+    /** maillimit_sysuser_add(): add a system user of a subscription. */
+    public function sysuserAdd(string $login, string $subscription): void
+    {
+        $this->call('maillimit_sysuser_add', [self::name($login), self::name($subscription)],
+            self::ctx($login, $subscription));
+    }
+
+    /** maillimit_remove(): remove an entity and its subtree. */
+    public function remove(Level|int $level, string $name): void
+    {
+        $this->call('maillimit_remove', [self::int($level), self::name($name)],
+            self::ctx($level, $name));
+    }
+
+    /** maillimit_sysuser_remove(): remove a system user. */
+    public function sysuserRemove(string $login): void
+    {
+        $this->call('maillimit_sysuser_remove', [self::name($login)], self::ctx($login));
+    }
+
+    /** maillimit_domain_move(): move a domain to another subscription. */
+    public function domainMove(string $domain, string $subscription): void
+    {
+        $this->call('maillimit_domain_move', [self::name($domain), self::name($subscription)],
+            self::ctx($domain, $subscription));
+    }
+
+    /** maillimit_subscription_plan_set(): put a subscription in a plan, or in none (null). */
+    public function subscriptionPlanSet(string $subscription, ?string $plan): void
+    {
+        $this->call('maillimit_subscription_plan_set',
+            [self::name($subscription), self::name($plan)], self::ctx($subscription, $plan));
+    }
+
+    // -- limits, flags, settings -------------------------------------------------------------
+
+    /**
+     * maillimit_limit_set(): the limit on $target counters as seen from entity ($level,
+     * $name); $value is N >= 0, UNLIMITED or DEFAULT.
+     */
+    public function limitSet(Level|int $level, ?string $name, Level|int $target,
+                             Window|int $window, int $value): void
+    {
+        $this->call('maillimit_limit_set', [self::int($level), self::name($name),
+            self::int($target), self::int($window), $value],
+            self::ctx($level, $name, $target, $window, $value));
+    }
+
+    /** maillimit_limit_value(): the value as set at the entity, possibly DEFAULT. */
+    public function limitValue(Level|int $level, ?string $name, Level|int $target,
+                               Window|int $window): int
+    {
+        $out = $this->ffi->new('int64_t');
+        $this->call('maillimit_limit_value', [self::int($level), self::name($name),
+            self::int($target), self::int($window), FFI::addr($out)],
+            self::ctx($level, $name, $target, $window));
+        return $out->cdata;
+    }
+
+    /** maillimit_limit_get(): the effective limit of the entity's own counter, or UNLIMITED. */
+    public function limitGet(Level|int $level, ?string $name,
+                             Window|int $window = Window::HOUR): int
+    {
+        $out = $this->ffi->new('int64_t');
+        $this->call('maillimit_limit_get', [self::int($level), self::name($name),
+            self::int($window), FFI::addr($out)], self::ctx($level, $name, $window));
+        return $out->cdata;
+    }
+
+    /** maillimit_enable(): the master switch. */
+    public function enable(bool $on = true): void
+    {
+        $this->call('maillimit_enable', [$on ? 1 : 0], $on ? 'true' : 'false');
+    }
+
+    /** maillimit_enabled(): read the master switch. */
+    public function enabled(): bool
+    {
+        $out = $this->ffi->new('int');
+        $this->call('maillimit_enabled', [FFI::addr($out)]);
+        return $out->cdata !== 0;
+    }
+
+    /** maillimit_flag_set(): set a flag to true, false or DEFAULT. */
+    public function flagSet(Level|int $level, ?string $name, Flag|int $flag,
+                            bool|int $value): void
+    {
+        $v = is_bool($value) ? (int)$value : self::int($value);
+        $this->call('maillimit_flag_set', [self::int($level), self::name($name),
+            self::int($flag), $v], self::ctx($level, $name, $flag, $value));
+    }
+
+    /** maillimit_flag_get(): the effective value of a flag. */
+    public function flagGet(Level|int $level, ?string $name, Flag|int $flag): bool
+    {
+        $out = $this->ffi->new('int');
+        $this->call('maillimit_flag_get', [self::int($level), self::name($name),
+            self::int($flag), FFI::addr($out)], self::ctx($level, $name, $flag));
+        return $out->cdata !== 0;
+    }
+
+    /** maillimit_flag_value(): a flag as set at the entity: 0, 1 or DEFAULT. */
+    public function flagValue(Level|int $level, ?string $name, Flag|int $flag): int
+    {
+        $out = $this->ffi->new('int');
+        $this->call('maillimit_flag_value', [self::int($level), self::name($name),
+            self::int($flag), FFI::addr($out)], self::ctx($level, $name, $flag));
+        return $out->cdata;
+    }
+
+    /** maillimit_unit_set(): what one unit of cost is. */
+    public function unitSet(Unit|int $unit): void
+    {
+        $this->call('maillimit_unit_set', [self::int($unit)], self::ctx($unit));
+    }
+
+    /** maillimit_unit_get(): the unit setting. */
+    public function unitGet(): Unit
+    {
+        $out = $this->ffi->new('int');
+        $this->call('maillimit_unit_get', [FFI::addr($out)]);
+        return Unit::from($out->cdata);
+    }
+
+    // -- decisions ---------------------------------------------------------------------------
+
+    /**
+     * maillimit_decide(): may $sender send $cost units now? Counts them if so. Being over a
+     * limit is a DENY verdict, not an exception.
+     */
+    public function decide(Level|int $level, string $sender, int $cost = 1, int $now = 0): Verdict
+    {
+        return $this->verdict('maillimit_decide', $level, $sender, $cost, $now);
+    }
+
+    /**
+     * maillimit_reserve(): like decide(), but the units stay a reservation until commit() or
+     * release() of the verdict's token.
+     */
+    public function reserve(Level|int $level, string $sender, int $cost = 1,
+                            int $now = 0): Verdict
+    {
+        return $this->verdict('maillimit_reserve', $level, $sender, $cost, $now);
+    }
+
+    private function verdict(string $fn, Level|int $level, string $sender, int $cost,
+                             int $now): Verdict
+    {
+        $h = $this->handle();
+        $v = $this->ffi->new('maillimit_verdict');
+        $this->ffi->maillimit_verdict_init(FFI::addr($v));
+        $rc = $this->ffi->$fn($h, self::int($level), self::name($sender), $cost, $now,
+            FFI::addr($v));
+        if ($rc !== 0) {
+            Library::raise($rc, $fn, self::ctx($level, $sender, $cost, $now));
+        }
+        return Verdict::fromC($v);
+    }
+
+    /** maillimit_commit(): make a reservation final. */
+    public function commit(int $token): void
+    {
+        $this->call('maillimit_commit', [$token], (string)$token);
+    }
+
+    /** maillimit_release(): give a reservation's units back. */
+    public function release(int $token): void
+    {
+        $this->call('maillimit_release', [$token], (string)$token);
+    }
+
+    /** maillimit_reset(): forget the entity's own window counts; null: the server. */
+    public function reset(Level|int $level, ?string $name): void
+    {
+        $this->call('maillimit_reset', [self::int($level), self::name($name)],
+            self::ctx($level, $name));
+    }
+
+    /** maillimit_status_get(): the status of the entity's own counter in $window. */
+    public function status(Level|int $level, ?string $name, Window|int $window = Window::HOUR,
+                           int $now = 0): Status
+    {
+        $h = $this->handle();
+        $s = $this->ffi->new('maillimit_status');
+        $this->ffi->maillimit_status_init(FFI::addr($s));
+        $rc = $this->ffi->maillimit_status_get($h, self::int($level), self::name($name),
+            self::int($window), $now, FFI::addr($s));
+        if ($rc !== 0) {
+            Library::raise($rc, 'maillimit_status_get', self::ctx($level, $name, $window, $now));
+        }
+        return Status::fromC($s);
+    }
+
+    /** Alias of status(), named like the C function. */
+    public function statusGet(Level|int $level, ?string $name, Window|int $window = Window::HOUR,
+                              int $now = 0): Status
+    {
+        return $this->status($level, $name, $window, $now);
+    }
+
+    // -- reports and events ------------------------------------------------------------------
+
+    /** maillimit_tick(): move closed hours into history, notice ended episodes. */
+    public function tick(int $now = 0): void
+    {
+        $this->call('maillimit_tick', [$now], "now=$now");
+    }
+
+    /** maillimit_retention_set(): hours of history kept, 1..87600. */
+    public function retentionSet(int $hours): void
+    {
+        $this->call('maillimit_retention_set', [$hours], (string)$hours);
+    }
+
+    /** maillimit_retention_get(): the history retention in hours. */
+    public function retentionGet(): int
+    {
+        $out = $this->ffi->new('int64_t');
+        $this->call('maillimit_retention_get', [FFI::addr($out)]);
+        return $out->cdata;
+    }
+
+    /**
+     * maillimit_history_open(): the hours with traffic starting in [$from, $to), oldest
+     * first. PLAN sums its subscriptions; SERVER takes the name null.
+     * @return NativeIterator<HistoryRow>
+     */
+    public function historyOpen(Level|int $level, ?string $name, int $from, int $to,
+                                int $now = 0): NativeIterator
+    {
+        return $this->open('maillimit_history_open', 'maillimit_history_next',
+            'maillimit_history_close', 'maillimit_history_row', 'maillimit_history*',
+            HistoryRow::fromC(...), $level, $name, $from, $to, $now);
+    }
+
+    /** historyOpen() as an array. @return list<HistoryRow> */
+    public function history(Level|int $level, ?string $name, int $from, int $to,
+                            int $now = 0): array
+    {
+        return $this->historyOpen($level, $name, $from, $to, $now)->toArray();
+    }
+
+    /**
+     * maillimit_episodes_open(): episodes of an entity and everything below it that overlap
+     * [$from, $to), by start time. SERVER with name null: every entity.
+     * @return NativeIterator<Episode>
+     */
+    public function episodesOpen(Level|int $level, ?string $name, int $from, int $to,
+                                 int $now = 0): NativeIterator
+    {
+        return $this->open('maillimit_episodes_open', 'maillimit_episodes_next',
+            'maillimit_episodes_close', 'maillimit_episode', 'maillimit_episodes*',
+            Episode::fromC(...), $level, $name, $from, $to, $now);
+    }
+
+    /** episodesOpen() as an array. @return list<Episode> */
+    public function episodes(Level|int $level, ?string $name, int $from, int $to,
+                             int $now = 0): array
+    {
+        return $this->episodesOpen($level, $name, $from, $to, $now)->toArray();
+    }
+
+    private function open(string $openName, string $nextName, string $closeName, string $row,
+                          string $ptrType, \Closure $convert, Level|int $level, ?string $name,
+                          int $from, int $to, int $now): NativeIterator
+    {
+        $p = $this->ffi->new($ptrType);
+        $this->call($openName, [self::int($level), self::name($name), $from, $to, $now,
+            FFI::addr($p)], self::ctx($level, $name, $from, $to, $now));
+        $it = new NativeIterator($this->ffi, $p, $nextName, $closeName, $row, $convert);
+        $this->iterators[$it] = true;
+        return $it;
+    }
+
+    /**
+     * maillimit_top(): the $k entities of $level with the most units sent (or denied) in
+     * hours starting in [$from, $to), within a scope (SERVER/null: everything).
+     * @return list<TopRow>
+     */
+    public function top(Level|int $level, Metric|int $metric, int $from, int $to, int $k = 10,
+                        Level|int $scopeLevel = Level::SERVER, ?string $scopeName = null,
+                        int $now = 0): array
+    {
+        if ($k < 0) {
+            throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                Library::strerror(ErrorCode::EINVAL->value), 'maillimit_top', null, "k=$k < 0");
+        }
+        $rows = $this->ffi->new('maillimit_top_row[' . max($k, 1) . ']');
+        $n = $this->ffi->new('size_t');
+        $n->cdata = $k;
+        $this->call('maillimit_top', [self::int($level), self::int($metric), $from, $to,
+            self::int($scopeLevel), self::name($scopeName), $now, $rows, FFI::addr($n)],
+            self::ctx($level, $metric, $from, $to, $k, $scopeLevel, $scopeName));
+        $out = [];
+        for ($i = 0; $i < min($n->cdata, $k); $i++) {
+            $out[] = TopRow::fromC($rows[$i]);
+        }
+        return $out;
+    }
+
+    /** maillimit_summary_get(): totals for hours starting in [$from, $to) within a scope. */
+    public function summary(Level|int $scopeLevel = Level::SERVER, ?string $scopeName = null,
+                            int $from = 0, int $to = 0, int $now = 0): Summary
+    {
+        $s = $this->ffi->new('maillimit_summary');
+        $this->ffi->maillimit_summary_init(FFI::addr($s));
+        $this->call('maillimit_summary_get', [self::int($scopeLevel), self::name($scopeName),
+            $from, $to, $now, FFI::addr($s)], self::ctx($scopeLevel, $scopeName, $from, $to));
+        return Summary::fromC($s);
+    }
+
+    /** Alias of summary(), named like the C function. */
+    public function summaryGet(Level|int $scopeLevel = Level::SERVER, ?string $scopeName = null,
+                               int $from = 0, int $to = 0, int $now = 0): Summary
+    {
+        return $this->summary($scopeLevel, $scopeName, $from, $to, $now);
+    }
+
+    /** maillimit_event_next(): the oldest queued event, or null when the queue is empty. */
+    public function eventNext(int $now = 0): ?Event
+    {
+        $h = $this->handle();
+        $e = $this->ffi->new('maillimit_event');
+        $this->ffi->maillimit_event_init(FFI::addr($e));
+        $rc = $this->ffi->maillimit_event_next($h, $now, FFI::addr($e));
+        if ($rc === ErrorCode::EDONE->value) {
+            return null;
+        }
+        if ($rc !== 0) {
+            Library::raise($rc, 'maillimit_event_next', "now=$now");
+        }
+        return Event::fromC($e);
+    }
+
+    /** Drain the event queue. @return \Generator<int, Event> */
+    public function events(int $now = 0): \Generator
+    {
+        while (($e = $this->eventNext($now)) !== null) {
+            yield $e;
+        }
+    }
+
+    /** maillimit_events_dropped(): events dropped because the queue was full. */
+    public function eventsDropped(): int
+    {
+        $out = $this->ffi->new('uint64_t');
+        $this->call('maillimit_events_dropped', [FFI::addr($out)]);
+        return $out->cdata;
+    }
+
+    // -- configuration text ------------------------------------------------------------------
+
+    /**
+     * maillimit_config_load(): load a configuration file. A file with an error changes
+     * nothing and throws FormatException whose getDetail() is "FILE:LINE: problem".
+     */
+    public function configLoad(string $path): void
+    {
+        $err = $this->ffi->new('char[' . self::ERRLEN . ']');
+        $rc = $this->ffi->maillimit_config_load($this->handle(), self::name($path), $err,
+            self::ERRLEN);
+        if ($rc !== 0) {
+            Library::raise($rc, 'maillimit_config_load', self::ctx($path), FFI::string($err));
+        }
+    }
+
+    /** maillimit_config_load_mem(): load configuration text; errors name "<memory>:LINE". */
+    public function configLoadMem(string $text): void
+    {
+        $err = $this->ffi->new('char[' . self::ERRLEN . ']');
+        $rc = $this->ffi->maillimit_config_load_mem($this->handle(), $text, strlen($text), $err,
+            self::ERRLEN);
+        if ($rc !== 0) {
+            Library::raise($rc, 'maillimit_config_load_mem', null, FFI::string($err));
+        }
+    }
+
+    // -- plumbing ----------------------------------------------------------------------------
+
+    private function handle(): CData
+    {
+        if ($this->h === null) {
+            throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                Library::strerror(ErrorCode::EINVAL->value), null, null,
+                'the limiter is closed');
+        }
+        return $this->h;
+    }
+
+    /** @param list<mixed> $args */
+    private function call(string $fn, array $args = [], ?string $context = null): void
+    {
+        $rc = $this->ffi->$fn($this->handle(), ...$args);
+        if ($rc !== 0) {
+            Library::raise($rc, $fn, $context);
+        }
+    }
+
+    /** A name for a const char * parameter; C would cut it at a NUL, so that is refused. */
+    private static function name(?string $name): ?string
+    {
+        if ($name !== null && str_contains($name, "\0")) {
+            throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                Library::strerror(ErrorCode::EINVAL->value), null, self::ctx($name),
+                'a name contains a NUL byte');
+        }
+        return $name;
+    }
+
+    /** An enum or int for a C `int` parameter (must fit 32 bits; FFI would truncate it). */
+    private static function int(\BackedEnum|int $v): int
+    {
+        $i = $v instanceof \BackedEnum ? (int)$v->value : $v;
+        if ($i < -2147483648 || $i > 2147483647) {
+            throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                Library::strerror(ErrorCode::EINVAL->value), null, null,
+                "$i does not fit an int");
+        }
+        return $i;
+    }
+
+    private static function ctx(mixed ...$args): string
+    {
+        return implode(', ', array_map(static fn(mixed $a): string => match (true) {
+            $a === null => 'null',
+            $a instanceof \UnitEnum => $a->name,
+            is_string($a) => var_export($a, true),
+            is_bool($a) => $a ? 'true' : 'false',
+            default => (string)$a,
+        }, $args));
+    }
+}

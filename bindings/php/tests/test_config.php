@@ -1,0 +1,103 @@
+<?php
+
+/** configLoad and configLoadMem. */
+
+declare(strict_types=1);
+
+require_once __DIR__ . '/harness.php';
+
+use Maillimit\{Flag, FormatException, IOException, Level, Limiter, NotFoundException, Unit,
+    Window};
+
+const SPEC_EXAMPLE = <<<'CONF'
+enable yes
+unit recipients                    # or messages
+server mailbox=100 domain=500 subscription=1000 server.day=unlimited
+plan basic mailbox=50 domain=200 subscription=400 sendmail=yes
+subscription acme plan=basic subscription=unlimited
+domain acme.example subscription=acme domain=300 mailbox.day=2000
+mailbox ceo@acme.example mailbox=20
+mailbox news@acme.example exempt=yes
+sysuser acme_web subscription=acme
+
+CONF;
+
+function check_spec_example(Limiter $ml): void
+{
+    eq($ml->enabled(), true);
+    eq($ml->unitGet(), Unit::RECIPIENTS);
+    eq($ml->limitValue(Level::SERVER, null, Level::MAILBOX, Window::HOUR), 100);
+    eq($ml->limitGet(Level::SERVER, null, Window::DAY), Limiter::UNLIMITED);
+    eq($ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), 50);
+    eq($ml->limitGet(Level::SUBSCRIPTION, 'acme'), Limiter::UNLIMITED);
+    eq($ml->limitGet(Level::DOMAIN, 'acme.example'), 300);
+    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), 20);
+    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example', Window::DAY), 2000);
+    eq($ml->limitGet(Level::MAILBOX, 'news@acme.example'), 50);
+    eq($ml->flagGet(Level::MAILBOX, 'news@acme.example', Flag::EXEMPT), true);
+    eq($ml->flagValue(Level::PLAN, 'basic', Flag::SENDMAIL), 1);
+    $ml->sysuserRemove('acme_web');
+}
+
+test('config: configLoadMem of the spec example', function (): void {
+    $ml = new Limiter();
+    $ml->configLoadMem(SPEC_EXAMPLE);
+    check_spec_example($ml);
+});
+
+test('config: the length is passed, not a terminator', function (): void {
+    $ml = new Limiter();
+    $e = throws(FormatException::class, -7, fn() => $ml->configLoadMem("plan a\nplan b\0c\n"));
+    eq($e->getDetail(), '<memory>:2: NUL byte in the line');
+});
+
+test('config: configLoad of a file', function (): void {
+    $ml = new Limiter();
+    $path = tempnam(sys_get_temp_dir(), 'mlconf');
+    file_put_contents($path, SPEC_EXAMPLE);
+    try {
+        $ml->configLoad($path);
+    } finally {
+        unlink($path);
+    }
+    check_spec_example($ml);
+});
+
+test('config: a format error names the line and changes nothing', function (): void {
+    $ml = new Limiter();
+    $e = throws(FormatException::class, -7,
+        fn() => $ml->configLoadMem("plan basic mailbox=50\nmailbox ceo@acme.example mailbox=abc\n"));
+    eq($e->getDetail(), '<memory>:2: bad value "abc" for key "mailbox" '
+        . '(expected a number, "unlimited" or "default")');
+    eq($e->getMessage(), 'maillimit_config_load_mem: malformed input: ' . $e->getDetail());
+    ok($e instanceof \UnexpectedValueException, 'an UnexpectedValueException');
+    throws(NotFoundException::class, -3,
+        fn() => $ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR));
+});
+
+test('config: file errors name the file', function (): void {
+    $ml = new Limiter();
+    $path = tempnam(sys_get_temp_dir(), 'mlconf');
+    file_put_contents($path, "enable maybe\n");
+    try {
+        $e = throws(FormatException::class, -7, fn() => $ml->configLoad($path));
+        ok(str_starts_with($e->getDetail(), "$path:1: "), 'detail starts with FILE:1:');
+    } finally {
+        unlink($path);
+    }
+    $e = throws(IOException::class, -6, fn() => $ml->configLoad($path));
+    ok(str_contains($e->getDetail(), $path), 'the I/O error names the file');
+});
+
+test('config: a reload keeps counters', function (): void {
+    $ml = fixture();
+    $ml->decide(Level::MAILBOX, CEO, 3, T0);
+    $ml->configLoadMem("domain acme.example subscription=other mailbox=5\n");
+    eq($ml->status(Level::MAILBOX, CEO, Window::HOUR, T0 + 1)->count, 3);
+    eq($ml->limitGet(Level::MAILBOX, CEO), 5);
+    eq($ml->status(Level::SUBSCRIPTION, 'other', Window::HOUR, T0 + 1)->count, 0);
+});
+
+if (is_main(__FILE__)) {
+    exit(run_tests());
+}

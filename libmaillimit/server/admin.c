@@ -1,0 +1,747 @@
+/* The admin protocol: msgpack-RPC over a stream (maillimitd's admin_listen sockets).
+ *
+ * Framing (the msgpack-RPC specification): a request is [0, msgid, method, params], a
+ * notification [2, method, params] (executed, never answered), a response
+ * [1, msgid, error, result]. `error` is nil on success, else a map
+ * {"code": MAILLIMIT_E* (int), "message": text}; `result` is nil on error.
+ *
+ * Params are an array, positional in the order listed below; or an array holding one map,
+ * whose keys are the names below (control panels prefer names). Levels are the strings
+ * "server", "plan", "subscription", "domain", "mailbox", "sysuser" (or their numbers);
+ * windows "hour"/"day" (or 0/1); limit values integers or "unlimited"/"default"; flags
+ * "sendmail"/"exempt"; flag values 0/1, booleans or "default". The server's name is nil
+ * (or omitted). Methods:
+ *
+ *   ping                                         -> "pong"
+ *   version                                      -> {library, number}
+ *   stats                                        -> {requests, allow, deny, ...}
+ *   methods                                      -> [names]
+ *   entity.add    (level, name, parent)          -> nil   parent: plan of a subscription
+ *                                                         (optional), subscription of a
+ *                                                         domain or system user
+ *   entity.remove (level, name)                  -> nil
+ *   entity.move   (level, name, parent)          -> nil   domain -> subscription;
+ *                                                         subscription -> plan or nil
+ *   limit.set     (level, name, target, window, value) -> nil
+ *   limit.get     (level, name, window)          -> effective limit (-1 unlimited)
+ *   limit.value   (level, name, target, window)  -> value as set (-2 default)
+ *   flag.set      (level, name, flag, value)     -> nil
+ *   flag.get      (level, name, flag)            -> {effective, value}
+ *   enable        (on)                           -> nil
+ *   enabled                                      -> bool
+ *   unit.set      (unit "messages"|"recipients") -> nil
+ *   unit.get                                     -> "messages" | "recipients"
+ *   status        (level, name, window, now)     -> {sending, blocked_by, count, limit,
+ *                                                    remaining, retry_after, reset_after}
+ *   reset         (level, name)                  -> nil
+ *   decide        (level, sender, cost, now)     -> {decision, reason, level, window, limit,
+ *                                                    count, retry_after}  (counts for real!)
+ *   config.reload                                -> nil
+ *   snapshot.save                                -> nil
+ *
+ * Bounds: a request is at most MAILLIMIT__ADMIN_MSG_MAX bytes, nested at most 32 deep; a
+ * pre-scan (maillimit__msgpack_scan) checks both before msgpack-c allocates anything, so a
+ * hostile length header cannot make it allocate more than a small multiple of the bytes
+ * actually allowed. Anything that is not a request closes the connection.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv_internal.h"
+
+enum { SCAN_DEPTH = 32, SYSUSER = 100 };
+
+/* ---- the pre-scan ------------------------------------------------------------------------- */
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int maillimit__msgpack_scan(const char *data, size_t len, size_t max, size_t *msglen)
+{
+    const unsigned char *d = (const unsigned char *)data;
+    uint64_t pending[SCAN_DEPTH + 1];
+    int depth = 0;
+    pending[0] = 1; /* items still to read at each depth */
+    size_t pos = 0;
+    *msglen = 0;
+    while (depth >= 0) {
+        if (pending[depth] == 0) {
+            depth--;
+            continue;
+        }
+        if (pos >= len)
+            return pos >= max ? MAILLIMIT_EFORMAT : 0;
+        pending[depth]--;
+        unsigned char t = d[pos];
+        uint64_t skip = 0, children = 0;
+        int hdr = 1, lenbytes = 0;
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (t >= 0x80 && t <= 0x8f) {
+            children = (uint64_t)(t & 0x0f) * 2;
+        } else if (t >= 0x90 && t <= 0x9f) {
+            children = t & 0x0f;
+        } else if (t >= 0xa0 && t <= 0xbf) {
+            skip = t & 0x1f;
+        } else {
+            switch (t) {
+            case 0xc4: case 0xd9: lenbytes = 1; break;           /* bin8, str8 */
+            case 0xc5: case 0xda: lenbytes = 2; break;           /* bin16, str16 */
+            case 0xc6: case 0xdb: lenbytes = 4; break;           /* bin32, str32 */
+            case 0xc7: lenbytes = 1; hdr = 2; break;             /* ext8: len, type */
+            case 0xc8: lenbytes = 2; hdr = 2; break;
+            case 0xc9: lenbytes = 4; hdr = 2; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;                          /* fixext1: type + 1 */
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xde: lenbytes = 2; break;           /* array16, map16 */
+            case 0xdd: case 0xdf: lenbytes = 4; break;           /* array32, map32 */
+            default: return MAILLIMIT_EFORMAT;                   /* 0xc1: never used */
+            }
+        }
+        if (lenbytes) {
+            if (len - pos < 1 + (size_t)lenbytes)
+                return len >= max ? MAILLIMIT_EFORMAT : 0;
+            uint64_t n = be(d + pos + 1, lenbytes);
+            if (t == 0xdc || t == 0xdd)
+                children = n;
+            else if (t == 0xde || t == 0xdf)
+                children = n * 2;
+            else
+                skip = n;
+            hdr += lenbytes;
+            if (t == 0xc7 || t == 0xc8 || t == 0xc9)
+                skip += 0; /* the type byte is in hdr */
+        }
+        if (skip > max || pos + hdr + skip > max)
+            return MAILLIMIT_EFORMAT;
+        if (children > max - (pos + hdr))
+            return MAILLIMIT_EFORMAT; /* each element takes at least one byte */
+        pos += (size_t)hdr + (size_t)skip;
+        if (pos > len)
+            return 0; /* incomplete (the bound was checked above) */
+        if (children) {
+            if (depth == SCAN_DEPTH)
+                return MAILLIMIT_EFORMAT;
+            pending[++depth] = children;
+        }
+    }
+    *msglen = pos;
+    return 0;
+}
+
+/* ---- argument access ---------------------------------------------------------------------- */
+
+typedef struct args {
+    const msgpack_object *pos; /* positional array, or NULL */
+    uint32_t npos;
+    const msgpack_object_map *named; /* or NULL */
+} args;
+
+static const msgpack_object *arg(const args *a, uint32_t i, const char *key)
+{
+    if (a->named) {
+        size_t kl = strlen(key);
+        for (uint32_t j = 0; j < a->named->size; j++) {
+            const msgpack_object *k = &a->named->ptr[j].key;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+                memcmp(k->via.str.ptr, key, kl) == 0)
+                return &a->named->ptr[j].val;
+        }
+        return NULL;
+    }
+    return i < a->npos ? &a->pos[i] : NULL;
+}
+
+typedef struct call {
+    char err[400];
+    int code;
+} call;
+
+static int fail(call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(call *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    c->code = code;
+    return code;
+}
+
+static int str_is(const msgpack_object *o, const char *lit)
+{
+    size_t n = strlen(lit);
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           memcmp(o->via.str.ptr, lit, n) == 0;
+}
+
+/* An integer argument (required unless dflt_ok). */
+static int get_int(call *c, const msgpack_object *o, const char *what, int64_t *out)
+{
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *out = (int64_t)o->via.u64;
+        return 0;
+    }
+    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = o->via.i64;
+        return 0;
+    }
+    return fail(c, MAILLIMIT_EINVAL, "%s: an integer is needed", what);
+}
+
+static int get_level(call *c, const msgpack_object *o, int *out, int sysuser_ok)
+{
+    static const char *const names[] = { "server", "plan", "subscription", "domain", "mailbox" };
+    for (int i = 0; i < 5; i++)
+        if (str_is(o, names[i])) {
+            *out = i;
+            return 0;
+        }
+    if (sysuser_ok && str_is(o, "sysuser")) {
+        *out = SYSUSER;
+        return 0;
+    }
+    int64_t v = -1;
+    if (o && (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) && get_int(c, o, "level", &v) == 0 &&
+        v >= 0 && v <= 4) {
+        *out = (int)v;
+        return 0;
+    }
+    return fail(c, MAILLIMIT_EINVAL, "level: server, plan, subscription, domain, mailbox%s",
+                sysuser_ok ? " or sysuser" : "");
+}
+
+static int get_window(call *c, const msgpack_object *o, int *out)
+{
+    if (!o || o->type == MSGPACK_OBJECT_NIL || str_is(o, "hour")) {
+        *out = MAILLIMIT_WINDOW_HOUR;
+        return 0;
+    }
+    if (str_is(o, "day")) {
+        *out = MAILLIMIT_WINDOW_DAY;
+        return 0;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= 1) {
+        *out = (int)o->via.u64;
+        return 0;
+    }
+    return fail(c, MAILLIMIT_EINVAL, "window: hour or day");
+}
+
+/* A NUL-terminated copy of a string argument into buf; nil/absent gives NULL if allowed. */
+static int get_name(call *c, const msgpack_object *o, const char *what, char *buf, size_t size,
+                    const char **out, int nil_ok)
+{
+    if (!o || o->type == MSGPACK_OBJECT_NIL) {
+        if (nil_ok) {
+            *out = NULL;
+            return 0;
+        }
+        return fail(c, MAILLIMIT_EINVAL, "%s: a name is needed", what);
+    }
+    if (o->type != MSGPACK_OBJECT_STR)
+        return fail(c, MAILLIMIT_EINVAL, "%s: a string is needed", what);
+    if (o->via.str.size >= size || memchr(o->via.str.ptr, '\0', o->via.str.size))
+        return fail(c, MAILLIMIT_EINVAL, "%s: too long or contains a NUL byte", what);
+    memcpy(buf, o->via.str.ptr, o->via.str.size);
+    buf[o->via.str.size] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static int get_value(call *c, const msgpack_object *o, const char *what, int64_t *out)
+{
+    if (str_is(o, "unlimited")) {
+        *out = MAILLIMIT_UNLIMITED;
+        return 0;
+    }
+    if (str_is(o, "default")) {
+        *out = MAILLIMIT_DEFAULT;
+        return 0;
+    }
+    return get_int(c, o, what, out);
+}
+
+static int get_flagvalue(call *c, const msgpack_object *o, int *out)
+{
+    if (o && o->type == MSGPACK_OBJECT_BOOLEAN) {
+        *out = o->via.boolean ? 1 : 0;
+        return 0;
+    }
+    if (str_is(o, "default")) {
+        *out = MAILLIMIT_DEFAULT;
+        return 0;
+    }
+    if (str_is(o, "yes") || str_is(o, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (str_is(o, "no") || str_is(o, "off")) {
+        *out = 0;
+        return 0;
+    }
+    int64_t v = -1;
+    if (o && get_int(c, o, "value", &v) == 0 && (v == 0 || v == 1 || v == MAILLIMIT_DEFAULT)) {
+        *out = (int)v;
+        return 0;
+    }
+    return fail(c, MAILLIMIT_EINVAL, "value: 0, 1, true, false or default");
+}
+
+/* The core's result code; its message names the call. */
+static int core(call *c, int rc, const char *what)
+{
+    if (rc == 0)
+        return 0;
+    return fail(c, rc, "%s: %s", what, maillimit_strerror(rc));
+}
+
+/* ---- packing helpers --------------------------------------------------------------------- */
+
+static void pk_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pk_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    pk_str(pk, k);
+    msgpack_pack_int64(pk, v);
+}
+
+static const char *level_name(int l)
+{
+    static const char *const names[] = { "server", "plan", "subscription", "domain", "mailbox" };
+    return l >= 0 && l <= 4 ? names[l] : NULL;
+}
+
+static void pk_kv_level(msgpack_packer *pk, const char *k, int l)
+{
+    pk_str(pk, k);
+    if (level_name(l))
+        pk_str(pk, level_name(l));
+    else
+        msgpack_pack_nil(pk);
+}
+
+/* ---- methods ------------------------------------------------------------------------------ */
+
+static const char *const method_names[] = {
+    "ping", "version", "stats", "methods", "entity.add", "entity.remove", "entity.move",
+    "limit.set", "limit.get", "limit.value", "flag.set", "flag.get", "enable", "enabled",
+    "unit.set", "unit.get", "status", "reset", "decide", "config.reload", "snapshot.save",
+};
+enum { NMETHODS = sizeof method_names / sizeof method_names[0] };
+
+/* Run one method: 0 and the result packed into pk, or an error in c. */
+static int dispatch(const maillimit__admin_host *h, const char *m, const args *a, call *c,
+                    msgpack_packer *pk)
+{
+    maillimit *ml = h->ml;
+    char nb[MAILLIMIT_NAME_MAX + 8], pb[MAILLIMIT_NAME_MAX + 8];
+    const char *name = NULL, *parent = NULL;
+    int level, rc;
+
+    if (strcmp(m, "ping") == 0) {
+        pk_str(pk, "pong");
+        return 0;
+    }
+    if (strcmp(m, "version") == 0) {
+        msgpack_pack_map(pk, 2);
+        pk_str(pk, "library");
+        pk_str(pk, maillimit_version_string());
+        pk_kv_int(pk, "number", maillimit_version_number());
+        return 0;
+    }
+    if (strcmp(m, "methods") == 0) {
+        msgpack_pack_array(pk, NMETHODS);
+        for (int i = 0; i < NMETHODS; i++)
+            pk_str(pk, method_names[i]);
+        return 0;
+    }
+    if (strcmp(m, "stats") == 0) {
+        uint64_t st[12] = { 0 };
+        if (h->stats)
+            h->stats(h->ctx, st);
+        static const char *const k[] = { "requests", "allow", "deny", "pass", "failopen",
+                                         "garbage", "connections", "refused",
+                                         "open_connections", "admin_requests", "started_at" };
+        msgpack_pack_map(pk, 11);
+        for (int i = 0; i < 11; i++) {
+            pk_str(pk, k[i]);
+            msgpack_pack_uint64(pk, st[i]);
+        }
+        return 0;
+    }
+    if (strcmp(m, "entity.add") == 0 || strcmp(m, "entity.move") == 0 ||
+        strcmp(m, "entity.remove") == 0) {
+        int add = m[7] == 'a', move = m[7] == 'm';
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 1)) ||
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 0)))
+            return rc;
+        if (level == MAILLIMIT_LEVEL_SERVER)
+            return fail(c, MAILLIMIT_EINVAL, "the server cannot be added, moved or removed");
+        if (!add && !move) {
+            rc = level == SYSUSER ? maillimit_sysuser_remove(ml, name)
+                                  : maillimit_remove(ml, level, name);
+            if (rc)
+                return core(c, rc, m);
+            msgpack_pack_nil(pk);
+            return 0;
+        }
+        int parent_needed = level == MAILLIMIT_LEVEL_DOMAIN || level == SYSUSER;
+        if ((rc = get_name(c, arg(a, 2, "parent"), "parent", pb, sizeof pb, &parent,
+                           !parent_needed)))
+            return rc;
+        if (add) {
+            switch (level) {
+            case MAILLIMIT_LEVEL_PLAN: rc = maillimit_plan_add(ml, name); break;
+            case MAILLIMIT_LEVEL_SUBSCRIPTION: rc = maillimit_subscription_add(ml, name, parent); break;
+            case MAILLIMIT_LEVEL_DOMAIN: rc = maillimit_domain_add(ml, name, parent); break;
+            case MAILLIMIT_LEVEL_MAILBOX: rc = maillimit_mailbox_add(ml, name); break;
+            default: rc = maillimit_sysuser_add(ml, name, parent); break;
+            }
+        } else if (level == MAILLIMIT_LEVEL_DOMAIN) {
+            rc = maillimit_domain_move(ml, name, parent);
+        } else if (level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
+            rc = maillimit_subscription_plan_set(ml, name, parent);
+        } else if (level == SYSUSER) {
+            rc = maillimit_sysuser_remove(ml, name);
+            if (rc == 0 || rc == MAILLIMIT_ENOTFOUND)
+                rc = maillimit_sysuser_add(ml, name, parent);
+        } else {
+            return fail(c, MAILLIMIT_EINVAL, "only domains, subscriptions and system users move");
+        }
+        if (rc)
+            return core(c, rc, m);
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    if (strcmp(m, "limit.set") == 0 || strcmp(m, "limit.value") == 0 ||
+        strcmp(m, "limit.get") == 0) {
+        int window, target = 0, get = m[6] == 'g';
+        int64_t v = 0;
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)))
+            return rc;
+        if (get) {
+            if ((rc = get_window(c, arg(a, 2, "window"), &window)))
+                return rc;
+            if ((rc = core(c, maillimit_limit_get(ml, level, name, window, &v), m)))
+                return rc;
+        } else {
+            if ((rc = get_level(c, arg(a, 2, "target"), &target, 0)) ||
+                (rc = get_window(c, arg(a, 3, "window"), &window)))
+                return rc;
+            if (m[6] == 's') {
+                if ((rc = get_value(c, arg(a, 4, "value"), "value", &v)))
+                    return rc;
+                if ((rc = core(c, maillimit_limit_set(ml, level, name, target, window, v), m)))
+                    return rc;
+                msgpack_pack_nil(pk);
+                return 0;
+            }
+            if ((rc = core(c, maillimit_limit_value(ml, level, name, target, window, &v), m)))
+                return rc;
+        }
+        msgpack_pack_int64(pk, v);
+        return 0;
+    }
+    if (strcmp(m, "flag.set") == 0 || strcmp(m, "flag.get") == 0) {
+        int flag, v = 0, eff = 0;
+        const msgpack_object *fo = arg(a, 2, "flag");
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)))
+            return rc;
+        if (str_is(fo, "sendmail"))
+            flag = MAILLIMIT_FLAG_SENDMAIL;
+        else if (str_is(fo, "exempt"))
+            flag = MAILLIMIT_FLAG_EXEMPT;
+        else
+            return fail(c, MAILLIMIT_EINVAL, "flag: sendmail or exempt");
+        if (m[5] == 's') {
+            if ((rc = get_flagvalue(c, arg(a, 3, "value"), &v)) ||
+                (rc = core(c, maillimit_flag_set(ml, level, name, flag, v), m)))
+                return rc;
+            msgpack_pack_nil(pk);
+            return 0;
+        }
+        if ((rc = core(c, maillimit_flag_get(ml, level, name, flag, &eff), m)) ||
+            (rc = core(c, maillimit_flag_value(ml, level, name, flag, &v), m)))
+            return rc;
+        msgpack_pack_map(pk, 2);
+        pk_kv_int(pk, "effective", eff);
+        pk_kv_int(pk, "value", v);
+        return 0;
+    }
+    if (strcmp(m, "enable") == 0) {
+        int v;
+        if ((rc = get_flagvalue(c, arg(a, 0, "on"), &v)))
+            return rc;
+        if (v == MAILLIMIT_DEFAULT)
+            return fail(c, MAILLIMIT_EINVAL, "on: true or false");
+        if ((rc = core(c, maillimit_enable(ml, v), m)))
+            return rc;
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    if (strcmp(m, "enabled") == 0) {
+        int on = 0;
+        if ((rc = core(c, maillimit_enabled(ml, &on), m)))
+            return rc;
+        if (on)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        return 0;
+    }
+    if (strcmp(m, "unit.set") == 0) {
+        const msgpack_object *u = arg(a, 0, "unit");
+        int unit;
+        if (str_is(u, "messages"))
+            unit = MAILLIMIT_UNIT_MESSAGES;
+        else if (str_is(u, "recipients"))
+            unit = MAILLIMIT_UNIT_RECIPIENTS;
+        else
+            return fail(c, MAILLIMIT_EINVAL, "unit: messages or recipients");
+        if ((rc = core(c, maillimit_unit_set(ml, unit), m)))
+            return rc;
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    if (strcmp(m, "unit.get") == 0) {
+        int unit = 0;
+        if ((rc = core(c, maillimit_unit_get(ml, &unit), m)))
+            return rc;
+        pk_str(pk, unit == MAILLIMIT_UNIT_RECIPIENTS ? "recipients" : "messages");
+        return 0;
+    }
+    if (strcmp(m, "status") == 0) {
+        int window;
+        int64_t now = 0;
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = get_window(c, arg(a, 2, "window"), &window)))
+            return rc;
+        const msgpack_object *no = arg(a, 3, "now");
+        if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
+            return rc;
+        maillimit_status st;
+        maillimit_status_init(&st);
+        if ((rc = core(c, maillimit_status_get(ml, level, name, window, now, &st), m)))
+            return rc;
+        msgpack_pack_map(pk, 7);
+        pk_str(pk, "sending");
+        if (st.sending)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        pk_kv_level(pk, "blocked_by", st.blocked_by);
+        pk_kv_int(pk, "count", st.count);
+        pk_kv_int(pk, "limit", st.limit);
+        pk_kv_int(pk, "remaining", st.remaining);
+        pk_kv_int(pk, "retry_after", st.retry_after);
+        pk_kv_int(pk, "reset_after", st.reset_after);
+        return 0;
+    }
+    if (strcmp(m, "reset") == 0) {
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = core(c, maillimit_reset(ml, level, name), m)))
+            return rc;
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    if (strcmp(m, "decide") == 0) {
+        int64_t cost = 1, now = 0;
+        const msgpack_object *co = arg(a, 2, "cost"), *no = arg(a, 3, "now");
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(a, 1, "sender"), "sender", nb, sizeof nb, &name, 0)))
+            return rc;
+        if (co && co->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, co, "cost", &cost)))
+            return rc;
+        if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
+            return rc;
+        maillimit_verdict v;
+        maillimit_verdict_init(&v);
+        if ((rc = core(c, maillimit_decide(ml, level, name, cost, now, &v), m)))
+            return rc;
+        static const char *const reasons[] = { "none", "limit", "exempt", "disabled",
+                                               "unknown", "not_allowed" };
+        msgpack_pack_map(pk, 7);
+        pk_str(pk, "decision");
+        pk_str(pk, v.decision == MAILLIMIT_DENY ? "deny" : "allow");
+        pk_str(pk, "reason");
+        pk_str(pk, v.reason >= 0 && v.reason <= 5 ? reasons[v.reason] : "?");
+        pk_kv_level(pk, "level", v.level);
+        pk_str(pk, "window");
+        if (v.window == MAILLIMIT_WINDOW_HOUR || v.window == MAILLIMIT_WINDOW_DAY)
+            pk_str(pk, v.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
+        else
+            msgpack_pack_nil(pk);
+        pk_kv_int(pk, "limit", v.limit);
+        pk_kv_int(pk, "count", v.count);
+        pk_kv_int(pk, "retry_after", v.retry_after);
+        return 0;
+    }
+    if (strcmp(m, "config.reload") == 0 || strcmp(m, "snapshot.save") == 0) {
+        int reload = m[0] == 'c';
+        int (*fn)(void *, char *, size_t) = reload ? h->reload : h->snapshot;
+        char em[300] = "";
+        if (!fn)
+            return fail(c, MAILLIMIT_EINVAL, "%s: not available here", m);
+        rc = fn(h->ctx, em, sizeof em);
+        if (rc)
+            return fail(c, rc, "%s", em[0] ? em : maillimit_strerror(rc));
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    return fail(c, MAILLIMIT_ENOTFOUND, "unknown method %s (see \"methods\")", m);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+int maillimit__admin_decode(const void *object, maillimit__admin_req *req, const char **problem)
+{
+    const msgpack_object *o = object;
+    memset(req, 0, sizeof *req);
+    *problem = NULL;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3) {
+        *problem = "a message must be an array [0, msgid, method, params]";
+        return MAILLIMIT_EFORMAT;
+    }
+    const msgpack_object *e = o->via.array.ptr;
+    uint32_t n = o->via.array.size;
+    int notify = e[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && e[0].via.u64 == 2;
+    if (!notify && !(e[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && e[0].via.u64 == 0)) {
+        *problem = "only requests (type 0) and notifications (type 2) are accepted";
+        return MAILLIMIT_EFORMAT;
+    }
+    if (n != (notify ? 3u : 4u)) {
+        *problem = notify ? "a notification is [2, method, params]"
+                          : "a request is [0, msgid, method, params]";
+        return MAILLIMIT_EFORMAT;
+    }
+    const msgpack_object *mid = notify ? NULL : &e[1];
+    const msgpack_object *method = &e[notify ? 1 : 2];
+    const msgpack_object *params = &e[notify ? 2 : 3];
+    if (mid && (mid->type != MSGPACK_OBJECT_POSITIVE_INTEGER || mid->via.u64 > UINT32_MAX)) {
+        *problem = "msgid must be an unsigned 32-bit integer";
+        return MAILLIMIT_EFORMAT;
+    }
+    if (method->type != MSGPACK_OBJECT_STR || method->via.str.size == 0 ||
+        method->via.str.size >= sizeof req->method ||
+        memchr(method->via.str.ptr, '\0', method->via.str.size)) {
+        *problem = "method must be a non-empty string of at most 47 bytes";
+        return MAILLIMIT_EFORMAT;
+    }
+    if (params->type != MSGPACK_OBJECT_ARRAY) {
+        *problem = "params must be an array";
+        return MAILLIMIT_EFORMAT;
+    }
+    req->msgid = mid ? (uint32_t)mid->via.u64 : 0;
+    req->notify = notify;
+    memcpy(req->method, method->via.str.ptr, method->via.str.size);
+    req->method[method->via.str.size] = '\0';
+    req->params = params;
+    return 0;
+}
+
+int maillimit__admin_handle(const maillimit__admin_host *host, const char *data, size_t len,
+                            size_t *consumed, char **reply, size_t *replylen)
+{
+    *consumed = 0;
+    *reply = NULL;
+    *replylen = 0;
+    size_t msglen;
+    int rc = maillimit__msgpack_scan(data, len, MAILLIMIT__ADMIN_MSG_MAX, &msglen);
+    if (rc)
+        return rc;
+    if (msglen == 0)
+        return 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack_next(&u, data, msglen, &off);
+    if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
+        msgpack_unpacked_destroy(&u);
+        return MAILLIMIT_ENOMEM;
+    }
+    if (ur != MSGPACK_UNPACK_SUCCESS || off != msglen) {
+        msgpack_unpacked_destroy(&u);
+        return MAILLIMIT_EFORMAT;
+    }
+    maillimit__admin_req req;
+    const char *problem;
+    rc = maillimit__admin_decode(&u.data, &req, &problem);
+    if (rc) {
+        msgpack_unpacked_destroy(&u);
+        return rc;
+    }
+    const msgpack_object *params = req.params;
+    args a = { params->via.array.ptr, params->via.array.size, NULL };
+    if (params->via.array.size == 1 && params->via.array.ptr[0].type == MSGPACK_OBJECT_MAP) {
+        a.named = &params->via.array.ptr[0].via.map;
+        a.pos = NULL;
+        a.npos = 0;
+    }
+
+    msgpack_sbuffer result;
+    msgpack_sbuffer_init(&result);
+    msgpack_packer rpk;
+    msgpack_packer_init(&rpk, &result, msgpack_sbuffer_write);
+    call c = { "", 0 };
+    rc = dispatch(host, req.method, &a, &c, &rpk);
+    msgpack_unpacked_destroy(&u);
+
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_uint32(&pk, req.msgid);
+    if (rc) {
+        msgpack_pack_map(&pk, 2);
+        pk_kv_int(&pk, "code", c.code ? c.code : rc);
+        pk_str(&pk, "message");
+        pk_str(&pk, c.err[0] ? c.err : maillimit_strerror(rc));
+        msgpack_pack_nil(&pk);
+    } else {
+        msgpack_pack_nil(&pk);
+        msgpack_sbuffer_write(&out, result.data, result.size);
+    }
+    msgpack_sbuffer_destroy(&result);
+    *consumed = msglen;
+    if (req.notify) {
+        msgpack_sbuffer_destroy(&out);
+        return 0;
+    }
+    if (!out.data) {
+        msgpack_sbuffer_destroy(&out);
+        return MAILLIMIT_ENOMEM;
+    }
+    *reply = out.data; /* sbuffer memory is malloc'ed: the caller frees it with free() */
+    *replylen = out.size;
+    return 0;
+}

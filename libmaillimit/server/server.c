@@ -1,0 +1,1329 @@
+/* The server: libuv listeners and connections for the policy and admin protocols, the daemon
+ * configuration, snapshots, signals and logging (maillimit_server_*).
+ *
+ * Everything runs on one loop thread; only the periodic snapshot runs on libuv's thread pool
+ * (the core allows a save concurrently with decisions).
+ *
+ * A policy connection owns an input buffer of MAILLIMIT_POLICY_REQUEST_MAX bytes and an output
+ * buffer of OUT_CAP bytes. After each read, every complete request in the input is answered
+ * into the output (until it could not hold one more reply), and the output is written with
+ * uv_try_write(); what the socket does not take is written with uv_write(), and reading stops
+ * until that write completes (so a client that does not read its replies cannot make the
+ * server buffer more than OUT_CAP bytes for it). A protocol error is logged and the connection
+ * closed; other connections never notice. A sweeper timer (every second) closes connections
+ * idle for policy_idle_timeout seconds, or stuck in the middle of a request for 30 seconds.
+ * Connections over policy_max_connections are accepted and closed at once.
+ */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "srv_internal.h"
+
+enum { OUT_CAP = 8192, PARTIAL_TIMEOUT_MS = 30000, DRAIN_MS = 2000, SWEEP_MS = 1000 };
+
+typedef union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} stream_u;
+
+struct listener {
+    stream_u u;
+    maillimit_server *s;
+    int admin;
+    maillimit__listen addr;
+    struct listener *next;
+};
+
+struct conn {
+    stream_u u;
+    maillimit_server *s;
+    struct conn *prev, *next;
+    int admin, closing, writing, reading;
+    uint64_t last_ms;
+    uv_write_t wr;
+    char *in;
+    size_t inlen, incap;
+    char *out;            /* policy: OUT_CAP bytes; admin: the reply being written */
+    size_t outlen, outoff;
+    char peer[80];
+};
+
+struct maillimit_server {
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    int has_own_loop;
+    maillimit *ml;
+    int owns_ml;
+    maillimit_policy *policy;
+
+    maillimit__conf conf;
+    int conf_loaded;
+    char *conf_path;      /* reload source: a file ... */
+    char *conf_text;      /* ... or a copy of the text */
+    size_t conf_len;
+    char *conf_name;
+    char *core_text;      /* the core lines of the last loaded configuration */
+
+    struct listener *listeners;
+    struct conn *conns;
+    int npolicy_conns, nconns;
+    uint64_t refused_logged_ms;
+
+    uv_timer_t sweep, snap_timer, drain;
+    int timers_init;
+    uv_signal_t sig[3];
+    int signals_on;
+    uv_work_t snap_work;
+    int snap_busy, snap_rc;
+    char snap_err[256];
+
+    int started, stopping, finished, drain_expired;
+    int closing_handles;  /* handles of the server still closing */
+
+    int log_target, verbose;
+    char ident[64];
+    void (*log_cb)(int, const char *, void *);
+    void *log_ud;
+
+    /* counters for the admin "stats" method */
+    uint64_t st_requests, st_allow, st_deny, st_pass, st_failopen, st_garbage, st_conns,
+        st_refused, st_admin;
+    int64_t started_at;
+};
+
+/* ---- logging ---------------------------------------------------------------------------- */
+
+static void slog(maillimit_server *s, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void slog(maillimit_server *s, int prio, const char *fmt, ...)
+{
+    if (prio == MAILLIMIT_LOG_DEBUG && !s->verbose)
+        return;
+    char text[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = '?'; /* one line, whatever a client sent */
+    if (s->log_cb)
+        s->log_cb(prio, text, s->log_ud);
+    const char *lv = prio <= MAILLIMIT_LOG_ERR       ? "error: "
+                     : prio == MAILLIMIT_LOG_WARNING ? "warning: "
+                                                     : "";
+    if (s->log_target == MAILLIMIT_LOG_STDERR)
+        fprintf(stderr, "%s[%ld]: %s%s\n", s->ident, (long)getpid(), lv, text);
+    else if (s->log_target == MAILLIMIT_LOG_SYSLOG)
+        syslog(prio == MAILLIMIT_LOG_DEBUG ? LOG_INFO : prio, "%s%s", lv, text);
+}
+
+int maillimit_server_log_set(maillimit_server *s, int target, const char *ident, int verbose)
+{
+    if (!s || target < MAILLIMIT_LOG_STDERR || target > MAILLIMIT_LOG_NONE)
+        return MAILLIMIT_EINVAL;
+    if (ident)
+        snprintf(s->ident, sizeof s->ident, "%s", ident);
+    if (s->log_target == MAILLIMIT_LOG_SYSLOG && target != MAILLIMIT_LOG_SYSLOG)
+        closelog();
+    if (target == MAILLIMIT_LOG_SYSLOG)
+        openlog(s->ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+    s->log_target = target;
+    s->verbose = verbose ? 1 : 0;
+    return 0;
+}
+
+int maillimit_server_log_callback(maillimit_server *s,
+                                  void (*cb)(int priority, const char *text, void *userdata),
+                                  void *userdata)
+{
+    if (!s)
+        return MAILLIMIT_EINVAL;
+    s->log_cb = cb;
+    s->log_ud = userdata;
+    return 0;
+}
+
+static void emsg(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void emsg(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+#ifdef MAILLIMIT_HAVE_SNAPSHOT
+static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
+{
+    return maillimit_snapshot_save(ml, path, err, errlen);
+}
+static int snap_load(maillimit *ml, const char *path, char *err, size_t errlen)
+{
+    return maillimit_snapshot_load(ml, path, err, errlen);
+}
+#else
+static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
+{
+    (void)ml;
+    (void)path;
+    emsg(err, errlen, "snapshots are not supported by this build of libmaillimit");
+    return MAILLIMIT_EINVAL;
+}
+#endif
+
+static const char *state_file(const maillimit_server *s)
+{
+    const char *f = s->conf.state_file;
+    return f && strcmp(f, "none") != 0 ? f : NULL;
+}
+
+int maillimit_server_snapshot_save(maillimit_server *s, char *err, size_t errlen)
+{
+    if (!s)
+        return MAILLIMIT_EINVAL;
+    const char *f = state_file(s);
+    if (!f) {
+        emsg(err, errlen, "no state_file configured");
+        return MAILLIMIT_EINVAL;
+    }
+    char em[256] = "";
+    int rc = snap_save(s->ml, f, em, sizeof em);
+    if (rc != 0)
+        emsg(err, errlen, "%s", em[0] ? em : maillimit_strerror(rc));
+    return rc;
+}
+
+static void finish_if_done(maillimit_server *s);
+
+static void snap_work(uv_work_t *w)
+{
+    maillimit_server *s = w->data;
+    s->snap_rc = snap_save(s->ml, state_file(s), s->snap_err, sizeof s->snap_err);
+}
+
+static void snap_after(uv_work_t *w, int status)
+{
+    maillimit_server *s = w->data;
+    s->snap_busy = 0;
+    if (status == 0 && s->snap_rc != 0)
+        slog(s, MAILLIMIT_LOG_ERR, "cannot save the snapshot to %s: %s", state_file(s),
+             s->snap_err[0] ? s->snap_err : maillimit_strerror(s->snap_rc));
+    else if (status == 0)
+        slog(s, MAILLIMIT_LOG_DEBUG, "snapshot saved to %s", state_file(s));
+    if (s->stopping)
+        finish_if_done(s);
+}
+
+static void on_snap_timer(uv_timer_t *t)
+{
+    maillimit_server *s = t->data;
+    if (s->snap_busy || s->stopping || !state_file(s))
+        return;
+    s->snap_busy = 1;
+    s->snap_err[0] = '\0';
+    s->snap_work.data = s;
+    if (uv_queue_work(s->loop, &s->snap_work, snap_work, snap_after) != 0)
+        s->snap_busy = 0;
+}
+
+/* ---- configuration ----------------------------------------------------------------------- */
+
+static int policy_apply(maillimit_policy *p, const maillimit__conf *c)
+{
+    int rc = maillimit_policy_action_set(p, c->action, c->action_code, c->action_dsn);
+    if (rc)
+        return rc;
+    maillimit_policy_network_clear(p, MAILLIMIT_NETLIST_EXEMPT);
+    for (int i = 0; i < c->nexempt && !rc; i++)
+        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_EXEMPT, c->exempt[i]);
+    if (rc)
+        return rc;
+    maillimit_policy_network_clear(p, MAILLIMIT_NETLIST_LOCAL);
+    if (!c->local_set) {
+        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, "127.0.0.0/8");
+        if (!rc)
+            rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, "::1");
+    }
+    for (int i = 0; i < c->nlocal && !rc; i++)
+        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, c->local[i]);
+    return rc;
+}
+
+static int listen_lists_equal(const maillimit__listen *a, int na, const maillimit__listen *b,
+                              int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i].spec, b[i].spec) != 0 || a[i].mode != b[i].mode)
+            return 0;
+    return 1;
+}
+
+static void timers_apply(maillimit_server *s)
+{
+    if (!s->started || s->stopping)
+        return;
+    uv_timer_stop(&s->snap_timer);
+    if (s->conf.snapshot_interval > 0 && state_file(s)) {
+        uint64_t ms = (uint64_t)s->conf.snapshot_interval * 1000;
+        uv_timer_start(&s->snap_timer, on_snap_timer, ms, ms);
+    }
+}
+
+/* Parse, load the core part, then take the daemon settings. */
+static int load_text(maillimit_server *s, const char *text, size_t len, const char *name,
+                     char *err, size_t errlen)
+{
+    maillimit__conf c;
+    char *core = NULL;
+    int rc = maillimit__conf_parse(text, len, name, &c, &core, err, errlen);
+    if (rc)
+        return rc;
+    /* daemon settings first on a scratch policy: they cannot fail after the core loaded */
+    maillimit_policy *probe = NULL;
+    rc = maillimit_policy_new(&probe, s->ml);
+    if (!rc)
+        rc = policy_apply(probe, &c);
+    maillimit_policy_free(probe);
+    if (rc) {
+        emsg(err, errlen, "%s: %s", name ? name : "<memory>", maillimit_strerror(rc));
+        free(core);
+        maillimit__conf_free(&c);
+        return rc;
+    }
+    rc = maillimit__conf_core_load(s->ml, core, name, err, errlen);
+    if (rc) {
+        free(core);
+        maillimit__conf_free(&c);
+        return rc;
+    }
+    policy_apply(s->policy, &c);
+    if (s->started) {
+        /* listeners stay as they are until a restart */
+        int np = c.npolicy < 0 ? -1 : c.npolicy, na = c.nadmin < 0 ? -1 : c.nadmin;
+        if (!listen_lists_equal(s->conf.policy, s->conf.npolicy, c.policy, np) ||
+            !listen_lists_equal(s->conf.admin, s->conf.nadmin, c.admin, na))
+            slog(s, MAILLIMIT_LOG_WARNING,
+                 "policy_listen/admin_listen changes take effect at the next restart");
+        /* keep the running listener settings in s->conf */
+        for (int i = 0; i < c.npolicy; i++)
+            maillimit__listen_free(&c.policy[i]);
+        for (int i = 0; i < c.nadmin; i++)
+            maillimit__listen_free(&c.admin[i]);
+        memcpy(c.policy, s->conf.policy, sizeof c.policy);
+        memcpy(c.admin, s->conf.admin, sizeof c.admin);
+        c.npolicy = s->conf.npolicy;
+        c.nadmin = s->conf.nadmin;
+        s->conf.npolicy = s->conf.nadmin = 0;
+        if (!c.state_file && s->conf.state_file) /* the resolved default stays */
+            c.state_file = strdup(s->conf.state_file);
+    }
+    maillimit__conf_free(&s->conf);
+    s->conf = c;
+    s->conf_loaded = 1;
+    free(s->core_text);
+    s->core_text = core;
+    if (c.log_target >= 0 && c.log_target != s->log_target)
+        maillimit_server_log_set(s, c.log_target, NULL, s->verbose);
+    timers_apply(s);
+    return 0;
+}
+
+int maillimit_server_config_load_mem(maillimit_server *s, const char *text, size_t len,
+                                     const char *name, char *err, size_t errlen)
+{
+    if (!s || (!text && len))
+        return MAILLIMIT_EINVAL;
+    int rc = load_text(s, text ? text : "", len, name, err, errlen);
+    if (rc)
+        return rc;
+    char *copy = malloc(len + 1);
+    char *ncopy = name ? strdup(name) : NULL;
+    if (!copy || (name && !ncopy)) {
+        free(copy);
+        free(ncopy);
+        return MAILLIMIT_ENOMEM;
+    }
+    memcpy(copy, text ? text : "", len);
+    copy[len] = '\0';
+    free(s->conf_text);
+    free(s->conf_name);
+    free(s->conf_path);
+    s->conf_path = NULL;
+    s->conf_text = copy;
+    s->conf_len = len;
+    s->conf_name = ncopy;
+    return 0;
+}
+
+int maillimit_server_config_load(maillimit_server *s, const char *path, char *err, size_t errlen)
+{
+    if (!s || !path)
+        return MAILLIMIT_EINVAL;
+    char *text;
+    size_t len;
+    int rc = maillimit__read_file(path, &text, &len, err, errlen);
+    if (rc)
+        return rc;
+    rc = load_text(s, text, len, path, err, errlen);
+    free(text);
+    if (rc)
+        return rc;
+    if (!s->conf_path || strcmp(s->conf_path, path) != 0) {
+        char *p = strdup(path);
+        if (!p)
+            return MAILLIMIT_ENOMEM;
+        free(s->conf_path);
+        s->conf_path = p;
+    }
+    free(s->conf_text);
+    free(s->conf_name);
+    s->conf_text = s->conf_name = NULL;
+    return 0;
+}
+
+int maillimit_server_reload(maillimit_server *s, char *err, size_t errlen)
+{
+    if (!s || !s->conf_loaded)
+        return MAILLIMIT_EINVAL;
+    if (s->conf_path) {
+        char *text;
+        size_t len;
+        int rc = maillimit__read_file(s->conf_path, &text, &len, err, errlen);
+        if (rc)
+            return rc;
+        rc = load_text(s, text, len, s->conf_path, err, errlen);
+        free(text);
+        return rc;
+    }
+    return load_text(s, s->conf_text, s->conf_len, s->conf_name, err, errlen);
+}
+
+int maillimit_server_config_check_mem(const char *text, size_t len, const char *name, char *err,
+                                      size_t errlen)
+{
+    if (!text && len)
+        return MAILLIMIT_EINVAL;
+    maillimit__conf c;
+    char *core = NULL;
+    int rc = maillimit__conf_parse(text ? text : "", len, name, &c, &core, err, errlen);
+    if (rc)
+        return rc;
+    maillimit *ml = NULL;
+    rc = maillimit_new(&ml);
+    if (!rc)
+        rc = maillimit__conf_core_load(ml, core, name, err, errlen);
+    maillimit_free(ml);
+    free(core);
+    maillimit__conf_free(&c);
+    return rc;
+}
+
+int maillimit_server_config_check(const char *path, char *err, size_t errlen)
+{
+    if (!path)
+        return MAILLIMIT_EINVAL;
+    char *text;
+    size_t len;
+    int rc = maillimit__read_file(path, &text, &len, err, errlen);
+    if (rc)
+        return rc;
+    rc = maillimit_server_config_check_mem(text, len, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
+{
+    if (!out)
+        return MAILLIMIT_EINVAL;
+    *out = NULL;
+    maillimit_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return MAILLIMIT_ENOMEM;
+    snprintf(s->ident, sizeof s->ident, "maillimitd");
+    s->log_target = MAILLIMIT_LOG_STDERR;
+    if (loop) {
+        s->loop = loop;
+    } else {
+        if (uv_loop_init(&s->own_loop) != 0) {
+            free(s);
+            return MAILLIMIT_ENOMEM;
+        }
+        s->has_own_loop = 1;
+        s->loop = &s->own_loop;
+    }
+    if (ml) {
+        s->ml = ml;
+    } else if (maillimit_new(&s->ml) != 0) {
+        if (s->has_own_loop)
+            uv_loop_close(&s->own_loop);
+        free(s);
+        return MAILLIMIT_ENOMEM;
+    } else {
+        s->owns_ml = 1;
+    }
+    if (maillimit_policy_new(&s->policy, s->ml) != 0) {
+        if (s->owns_ml)
+            maillimit_free(s->ml);
+        if (s->has_own_loop)
+            uv_loop_close(&s->own_loop);
+        free(s);
+        return MAILLIMIT_ENOMEM;
+    }
+    s->conf.npolicy = s->conf.nadmin = -1;
+    s->conf.snapshot_interval = 300;
+    s->conf.idle_timeout = 600;
+    s->conf.max_connections = 1024;
+    s->conf.log_target = -1;
+    *out = s;
+    return 0;
+}
+
+maillimit *maillimit_server_handle(maillimit_server *s)
+{
+    return s ? s->ml : NULL;
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    maillimit_server *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (!c->admin)
+        s->npolicy_conns--;
+    s->nconns--;
+    free(c->in);
+    free(c->out);
+    free(c);
+    if (s->stopping)
+        finish_if_done(s);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_close(&c->u.h, on_conn_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    (void)suggested;
+    if (c->admin && c->incap - c->inlen < 65536 && c->incap < MAILLIMIT__ADMIN_MSG_MAX + 65536) {
+        size_t cap = c->incap ? c->incap * 2 : 65536;
+        char *n = realloc(c->in, cap);
+        if (n) {
+            c->in = n;
+            c->incap = cap;
+        }
+    }
+    *buf = uv_buf_init(c->in + c->inlen, (unsigned)(c->incap - c->inlen));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    (void)buf;
+    if (n < 0) {
+        if (n != UV_EOF)
+            slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: read error: %s", c->peer, uv_strerror((int)n));
+        else if (c->inlen)
+            slog(c->s, MAILLIMIT_LOG_WARNING, "%s: connection closed in the middle of a request",
+                 c->peer);
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    c->inlen += (size_t)n;
+    c->last_ms = uv_now(c->s->loop);
+    conn_process(c);
+}
+
+static void read_state(struct conn *c)
+{
+    int want = !c->closing && !c->writing;
+    if (want && !c->reading) {
+        if (uv_read_start(&c->u.s, on_alloc, on_read) == 0)
+            c->reading = 1;
+        else
+            conn_close(c);
+    } else if (!want && c->reading && !c->closing) {
+        uv_read_stop(&c->u.s);
+        c->reading = 0;
+    }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = w->data;
+    c->writing = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    c->outlen = c->outoff = 0;
+    if (c->admin) {
+        free(c->out);
+        c->out = NULL;
+    }
+    conn_process(c);
+}
+
+/* Write what is in out[outoff..outlen): try_write, else a uv_write. */
+static void conn_flush(struct conn *c)
+{
+    while (c->outoff < c->outlen) {
+        uv_buf_t b = uv_buf_init(c->out + c->outoff, (unsigned)(c->outlen - c->outoff));
+        int n = uv_try_write(&c->u.s, &b, 1);
+        if (n > 0) {
+            c->outoff += (size_t)n;
+            continue;
+        }
+        if (n == UV_EAGAIN || n == UV_ENOSYS) {
+            c->wr.data = c;
+            if (uv_write(&c->wr, &c->u.s, &b, 1, on_write) != 0) {
+                conn_close(c);
+                return;
+            }
+            c->writing = 1;
+            read_state(c);
+            return;
+        }
+        slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(n));
+        conn_close(c);
+        return;
+    }
+    c->outlen = c->outoff = 0;
+    if (c->admin) {
+        free(c->out);
+        c->out = NULL;
+    }
+}
+
+static const char *level_word(int level)
+{
+    switch (level) {
+    case MAILLIMIT_LEVEL_SERVER: return "server";
+    case MAILLIMIT_LEVEL_PLAN: return "plan";
+    case MAILLIMIT_LEVEL_SUBSCRIPTION: return "subscription";
+    case MAILLIMIT_LEVEL_DOMAIN: return "domain";
+    case MAILLIMIT_LEVEL_MAILBOX: return "mailbox";
+    default: return "-";
+    }
+}
+
+static void log_outcome(struct conn *c, const char *req, size_t reqlen,
+                        const maillimit_policy_outcome *o, const char *reply, size_t replylen)
+{
+    maillimit_server *s = c->s;
+    int prio;
+    switch (o->result) {
+    case MAILLIMIT_POLICY_DENY: prio = MAILLIMIT_LOG_INFO; break;
+    case MAILLIMIT_POLICY_FAILOPEN: prio = MAILLIMIT_LOG_WARNING; break;
+    case MAILLIMIT_POLICY_PASS:
+        prio = o->pass == MAILLIMIT_PASS_NOT_POLICY ? MAILLIMIT_LOG_WARNING : MAILLIMIT_LOG_DEBUG;
+        break;
+    default: prio = MAILLIMIT_LOG_DEBUG; break;
+    }
+    if (prio == MAILLIMIT_LOG_DEBUG && !s->verbose)
+        return;
+    maillimit__policy_req r;
+    size_t used;
+    const char *problem;
+    maillimit__policy_parse(req, reqlen, &r, &used, &problem);
+#define F(x) (int)(r.x.p ? (r.x.n > 200 ? 200 : r.x.n) : 1), (r.x.p ? r.x.p : "-")
+    char who[900];
+    snprintf(who, sizeof who, "instance=%.*s client=%.*s sasl_username=%.*s sender=<%.*s> state=%.*s",
+             F(instance), F(client_address), F(sasl_username), F(sender), F(protocol_state));
+#undef F
+    size_t rl = replylen >= 2 ? replylen - 2 : replylen; /* without the empty line */
+    switch (o->result) {
+    case MAILLIMIT_POLICY_DENY:
+        slog(s, prio, "deny: %s %s: %s %s count=%lld limit=%lld retry_after=%lld%s; %s; %.*s",
+             level_word(o->level), o->name, level_word(o->deny_level),
+             o->deny_window == MAILLIMIT_WINDOW_DAY ? "day" : "hour", (long long)o->count,
+             (long long)o->limit, (long long)o->retry_after, o->repeated ? " (repeated)" : "",
+             who, (int)rl, reply);
+        break;
+    case MAILLIMIT_POLICY_FAILOPEN:
+        slog(s, prio, "decision failed for %s %s: %s; answered DUNNO; %s", level_word(o->level),
+             o->name, maillimit_strerror(o->error), who);
+        break;
+    case MAILLIMIT_POLICY_PASS:
+        slog(s, prio, "%s: %s", o->pass == MAILLIMIT_PASS_NOT_POLICY
+                                    ? "not an smtpd_access_policy request, answered DUNNO"
+                                    : "pass",
+             who);
+        break;
+    default:
+        slog(s, prio, "allow: %s %s cost=%lld count=%lld limit=%lld%s; %s", level_word(o->level),
+             o->name, (long long)o->cost, (long long)o->count, (long long)o->limit,
+             o->repeated ? " (repeated)" : "", who);
+        break;
+    }
+}
+
+static void policy_process(struct conn *c)
+{
+    maillimit_server *s = c->s;
+    size_t off = 0;
+    while (!c->closing && !c->writing) {
+        while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
+            size_t used, rl = OUT_CAP - c->outlen;
+            maillimit_policy_outcome o;
+            maillimit_policy_outcome_init(&o);
+            int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, &used,
+                                              c->out + c->outlen, &rl, &o);
+            if (rc != 0) {
+                s->st_garbage++;
+                slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
+                     rc == MAILLIMIT_EFORMAT && o.problem ? o.problem : maillimit_strerror(rc));
+                conn_close(c);
+                return;
+            }
+            if (used == 0)
+                break;
+            s->st_requests++;
+            switch (o.result) {
+            case MAILLIMIT_POLICY_ALLOW: s->st_allow++; break;
+            case MAILLIMIT_POLICY_DENY: s->st_deny++; break;
+            case MAILLIMIT_POLICY_FAILOPEN: s->st_failopen++; break;
+            default: s->st_pass++; break;
+            }
+            if (o.result != MAILLIMIT_POLICY_ALLOW || s->verbose)
+                log_outcome(c, c->in + off, used, &o, c->out + c->outlen, rl);
+            off += used;
+            c->outlen += rl;
+        }
+        if (off) {
+            memmove(c->in, c->in + off, c->inlen - off);
+            c->inlen -= off;
+            off = 0;
+        }
+        if (c->outlen == 0)
+            break;
+        conn_flush(c);
+    }
+}
+
+static int admin_reload(void *ctx, char *err, size_t errlen)
+{
+    maillimit_server *s = ctx;
+    int rc = maillimit_server_reload(s, err, errlen);
+    if (rc == 0)
+        slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded (admin request)");
+    return rc;
+}
+
+static int admin_snapshot(void *ctx, char *err, size_t errlen)
+{
+    return maillimit_server_snapshot_save(ctx, err, errlen);
+}
+
+static int admin_stats(void *ctx, uint64_t out[12])
+{
+    return maillimit__server_stats(ctx, out);
+}
+
+int maillimit__server_stats(maillimit_server *s, uint64_t out[12])
+{
+    out[0] = s->st_requests;
+    out[1] = s->st_allow;
+    out[2] = s->st_deny;
+    out[3] = s->st_pass;
+    out[4] = s->st_failopen;
+    out[5] = s->st_garbage;
+    out[6] = s->st_conns;
+    out[7] = s->st_refused;
+    out[8] = (uint64_t)s->npolicy_conns;
+    out[9] = s->st_admin;
+    out[10] = (uint64_t)s->started_at;
+    out[11] = 0;
+    return 0;
+}
+
+static void admin_process(struct conn *c)
+{
+    maillimit_server *s = c->s;
+    while (!c->closing && !c->writing && c->inlen) {
+        maillimit__admin_host host = { s->ml, admin_reload, admin_snapshot, admin_stats, s };
+        size_t used = 0, rl = 0;
+        char *reply = NULL;
+        int rc = maillimit__admin_handle(&host, c->in, c->inlen, &used, &reply, &rl);
+        if (rc != 0) {
+            slog(s, MAILLIMIT_LOG_WARNING, "%s: admin protocol: %s; closing the connection",
+                 c->peer, rc == MAILLIMIT_EFORMAT ? "not a msgpack-RPC request" : maillimit_strerror(rc));
+            conn_close(c);
+            return;
+        }
+        if (used == 0)
+            break;
+        s->st_admin++;
+        memmove(c->in, c->in + used, c->inlen - used);
+        c->inlen -= used;
+        c->out = reply;
+        c->outlen = rl;
+        c->outoff = 0;
+        conn_flush(c);
+    }
+}
+
+static void conn_process(struct conn *c)
+{
+    if (c->admin)
+        admin_process(c);
+    else
+        policy_process(c);
+    if (c->closing)
+        return;
+    if (c->s->stopping && c->inlen == 0 && !c->writing) {
+        conn_close(c);
+        return;
+    }
+    read_state(c);
+}
+
+static void peer_name(struct conn *c, const struct listener *l)
+{
+    if (l->addr.unix_) {
+        snprintf(c->peer, sizeof c->peer, "%s", l->addr.spec);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s[%s]:%d", l->admin ? "admin client" : "client", ip,
+             port);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct listener *l = server->data;
+    maillimit_server *s = l->s;
+    if (status < 0) {
+        slog(s, MAILLIMIT_LOG_WARNING, "%s: accept: %s", l->addr.spec, uv_strerror(status));
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        slog(s, MAILLIMIT_LOG_ERR, "out of memory accepting a connection");
+        return;
+    }
+    c->s = s;
+    c->admin = l->admin;
+    int rc = l->addr.unix_ ? uv_pipe_init(s->loop, &c->u.pipe, 0) : uv_tcp_init(s->loop, &c->u.tcp);
+    if (rc) {
+        free(c);
+        return;
+    }
+    c->u.h.data = c;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (!c->admin)
+        s->npolicy_conns++;
+    if (uv_accept(server, &c->u.s) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (!l->addr.unix_)
+        uv_tcp_nodelay(&c->u.tcp, 1);
+    peer_name(c, l);
+    if (s->stopping) {
+        conn_close(c);
+        return;
+    }
+    if (!c->admin && s->npolicy_conns > s->conf.max_connections) {
+        s->st_refused++;
+        uint64_t now = uv_now(s->loop);
+        if (now - s->refused_logged_ms >= 10000 || s->refused_logged_ms == 0) {
+            s->refused_logged_ms = now ? now : 1;
+            slog(s, MAILLIMIT_LOG_WARNING,
+                 "%s: too many connections (policy_max_connections %lld); closing it", c->peer,
+                 (long long)s->conf.max_connections);
+        }
+        conn_close(c);
+        return;
+    }
+    c->incap = c->admin ? 0 : MAILLIMIT_POLICY_REQUEST_MAX;
+    c->in = c->admin ? NULL : malloc(c->incap);
+    c->out = c->admin ? NULL : malloc(OUT_CAP);
+    if (!c->admin && (!c->in || !c->out)) {
+        slog(s, MAILLIMIT_LOG_ERR, "out of memory accepting a connection");
+        conn_close(c);
+        return;
+    }
+    s->st_conns++;
+    c->last_ms = uv_now(s->loop);
+    slog(s, MAILLIMIT_LOG_DEBUG, "connect from %s", c->peer);
+    read_state(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    maillimit_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    uint64_t idle_ms = (uint64_t)s->conf.idle_timeout * 1000;
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        uint64_t idle = now - c->last_ms;
+        if (c->inlen && idle >= PARTIAL_TIMEOUT_MS) {
+            slog(s, MAILLIMIT_LOG_WARNING, "%s: timeout in the middle of a request; closing",
+                 c->peer);
+            conn_close(c);
+        } else if (idle >= idle_ms && !c->writing) {
+            slog(s, MAILLIMIT_LOG_DEBUG, "%s: idle for %llu s; closing", c->peer,
+                 (unsigned long long)(idle / 1000));
+            conn_close(c);
+        } else if (c->writing && idle >= idle_ms) {
+            slog(s, MAILLIMIT_LOG_WARNING, "%s: does not read its replies; closing", c->peer);
+            conn_close(c);
+        }
+    }
+}
+
+/* ---- listeners --------------------------------------------------------------------------- */
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    maillimit_server *s = l->s;
+    if (l->addr.unix_ && l->addr.path)
+        unlink(l->addr.path);
+    maillimit__listen_free(&l->addr);
+    free(l);
+    s->closing_handles--;
+    if (s->stopping)
+        finish_if_done(s);
+}
+
+static void listeners_close(maillimit_server *s)
+{
+    for (struct listener *l = s->listeners, *next; l; l = next) {
+        next = l->next;
+        s->closing_handles++;
+        uv_close(&l->u.h, on_listener_closed);
+    }
+    s->listeners = NULL;
+}
+
+static int listener_open(maillimit_server *s, const maillimit__listen *a, int admin, char *err,
+                         size_t errlen)
+{
+    struct listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return MAILLIMIT_ENOMEM;
+    l->s = s;
+    l->admin = admin;
+    l->addr = *a;
+    l->addr.spec = strdup(a->spec);
+    l->addr.host = a->host ? strdup(a->host) : NULL;
+    l->addr.path = a->path ? strdup(a->path) : NULL;
+    if (!l->addr.spec || (a->host && !l->addr.host) || (a->path && !l->addr.path)) {
+        maillimit__listen_free(&l->addr);
+        free(l);
+        return MAILLIMIT_ENOMEM;
+    }
+    int rc;
+    const char *what = admin ? "admin_listen" : "policy_listen";
+    if (a->unix_) {
+        rc = uv_pipe_init(s->loop, &l->u.pipe, 0);
+        if (rc == 0) {
+            /* a stale socket from an earlier run goes; anything else stays and fails */
+            struct stat st;
+            if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+                unlink(a->path);
+            mode_t old = umask(0177);
+            rc = uv_pipe_bind(&l->u.pipe, a->path);
+            umask(old);
+            if (rc == 0 && chmod(a->path, a->mode) != 0)
+                rc = uv_translate_sys_error(errno);
+        }
+    } else {
+        rc = uv_tcp_init(s->loop, &l->u.tcp);
+        if (rc == 0) {
+            struct sockaddr_storage ss;
+            if (strchr(a->host, ':'))
+                rc = uv_ip6_addr(a->host, a->port, (struct sockaddr_in6 *)&ss);
+            else
+                rc = uv_ip4_addr(a->host, a->port, (struct sockaddr_in *)&ss);
+            if (rc == 0)
+                rc = uv_tcp_bind(&l->u.tcp, (const struct sockaddr *)&ss, 0);
+        }
+    }
+    l->u.h.data = l;
+    if (rc == 0)
+        rc = uv_listen(&l->u.s, 511, on_connection);
+    /* on the list even if it failed: listeners_close() closes (and frees) it */
+    l->next = s->listeners;
+    s->listeners = l;
+    if (rc != 0) {
+        emsg(err, errlen, "%s %s: %s", what, a->spec, uv_strerror(rc));
+        if (a->unix_) {
+            free(l->addr.path); /* do not unlink what we did not create */
+            l->addr.path = NULL;
+        }
+        return MAILLIMIT_EIO;
+    }
+    slog(s, MAILLIMIT_LOG_INFO, "%s %s", admin ? "admin protocol on" : "policy service on",
+         a->spec);
+    return 0;
+}
+
+/* ---- start / stop ------------------------------------------------------------------------ */
+
+static int resolve_defaults(maillimit_server *s, char *err, size_t errlen)
+{
+    char dir[256];
+    size_t dl = sizeof dir;
+    int need_dir = s->conf.nadmin < 0 || !s->conf.state_file;
+    int have_dir = need_dir && maillimit_server_default_dir(dir, &dl, 1) == 0;
+    if (s->conf.npolicy < 0) {
+        s->conf.npolicy = 0;
+        int rc = maillimit__listen_parse("inet:127.0.0.1:10031", 0666, &s->conf.policy[0], err,
+                                         errlen);
+        if (rc)
+            return rc;
+        s->conf.npolicy = 1;
+    }
+    if (s->conf.nadmin < 0) {
+        s->conf.nadmin = 0;
+        if (have_dir) {
+            char spec[300];
+            snprintf(spec, sizeof spec, "unix:%s/maillimitd.sock", dir);
+            int rc = maillimit__listen_parse(spec, 0600, &s->conf.admin[0], err, errlen);
+            if (rc == MAILLIMIT_ENOMEM)
+                return rc;
+            if (rc == 0)
+                s->conf.nadmin = 1;
+        } else {
+            slog(s, MAILLIMIT_LOG_WARNING, "no writable directory for the admin socket");
+        }
+    }
+    if (!s->conf.state_file) {
+        if (have_dir) {
+            char f[300];
+            snprintf(f, sizeof f, "%s/state.snap", dir);
+            s->conf.state_file = strdup(f);
+            if (!s->conf.state_file)
+                return MAILLIMIT_ENOMEM;
+        } else {
+            slog(s, MAILLIMIT_LOG_WARNING, "no writable directory for the state file");
+        }
+    }
+    return 0;
+}
+
+static void snapshot_load_at_start(maillimit_server *s)
+{
+    const char *f = state_file(s);
+    if (!f)
+        return;
+#ifndef MAILLIMIT_HAVE_SNAPSHOT
+    slog(s, MAILLIMIT_LOG_WARNING, "this libmaillimit has no snapshots: counters of %s are "
+         "not loaded or saved", f);
+    return;
+#else
+    char em[256] = "";
+    maillimit *target = s->ml, *fresh = NULL;
+    if (s->owns_ml) {
+        /* into a fresh handle, then the configuration on top of it; swapped in if it loads */
+        if (maillimit_new(&fresh) != 0) {
+            slog(s, MAILLIMIT_LOG_ERR, "out of memory loading %s", f);
+            return;
+        }
+        target = fresh;
+    }
+    int rc = snap_load(target, f, em, sizeof em);
+    if (rc == MAILLIMIT_ENOTFOUND) {
+        slog(s, MAILLIMIT_LOG_INFO, "no state file %s yet: first start", f);
+        maillimit_free(fresh);
+        return;
+    }
+    if (rc != 0) {
+        char bad[600];
+        snprintf(bad, sizeof bad, "%s.bad", f);
+        int moved = rename(f, bad) == 0;
+        slog(s, MAILLIMIT_LOG_ERR, "cannot load the state file %s: %s; starting with empty "
+             "counters%s%s", f, em[0] ? em : maillimit_strerror(rc),
+             moved ? "; the file was renamed to " : "", moved ? bad : "");
+        maillimit_free(fresh);
+        return;
+    }
+    if (fresh) {
+        char cerr[512] = "";
+        int crc = s->core_text ? maillimit__conf_core_load(fresh, s->core_text,
+                                                           s->conf_path ? s->conf_path
+                                                                        : s->conf_name,
+                                                           cerr, sizeof cerr)
+                               : 0;
+        if (crc != 0) {
+            slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s; the state "
+                 "file is not used", cerr);
+            maillimit_free(fresh);
+            return;
+        }
+        maillimit_policy *np = NULL;
+        if (maillimit_policy_new(&np, fresh) != 0 || policy_apply(np, &s->conf) != 0) {
+            maillimit_policy_free(np);
+            maillimit_free(fresh);
+            slog(s, MAILLIMIT_LOG_ERR, "out of memory loading %s", f);
+            return;
+        }
+        maillimit_policy_free(s->policy);
+        maillimit_free(s->ml);
+        s->policy = np;
+        s->ml = fresh;
+    } else if (s->core_text) {
+        char cerr[512] = "";
+        if (maillimit__conf_core_load(s->ml, s->core_text, NULL, cerr, sizeof cerr) != 0)
+            slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s", cerr);
+    }
+    slog(s, MAILLIMIT_LOG_INFO, "state loaded from %s", f);
+#endif
+}
+
+static void on_signal(uv_signal_t *h, int signum);
+
+int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
+{
+    if (!s || s->started || s->stopping)
+        return MAILLIMIT_EINVAL;
+    int rc = resolve_defaults(s, err, errlen);
+    if (rc)
+        return rc;
+    snapshot_load_at_start(s);
+    for (int i = 0; i < s->conf.npolicy && !rc; i++)
+        rc = listener_open(s, &s->conf.policy[i], 0, err, errlen);
+    for (int i = 0; i < s->conf.nadmin && !rc; i++)
+        rc = listener_open(s, &s->conf.admin[i], 1, err, errlen);
+    if (rc) {
+        listeners_close(s);
+        uv_run(s->loop, UV_RUN_NOWAIT); /* let the closes finish */
+        return rc;
+    }
+    uv_timer_init(s->loop, &s->sweep);
+    uv_timer_init(s->loop, &s->snap_timer);
+    uv_timer_init(s->loop, &s->drain);
+    s->sweep.data = s->snap_timer.data = s->drain.data = s;
+    s->timers_init = 1;
+    uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    s->started = 1;
+    s->started_at = (int64_t)time(NULL);
+    timers_apply(s);
+    uv_unref((uv_handle_t *)&s->sweep);
+    uv_unref((uv_handle_t *)&s->snap_timer);
+    slog(s, MAILLIMIT_LOG_INFO, "started (libmaillimit %s, libuv %s)", maillimit_version_string(),
+         uv_version_string());
+    return 0;
+}
+
+int maillimit_server_run(maillimit_server *s)
+{
+    if (!s || !s->has_own_loop || !s->started)
+        return MAILLIMIT_EINVAL;
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    maillimit_server *s = h->data;
+    s->closing_handles--;
+}
+
+static void close_handle(maillimit_server *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        s->closing_handles++;
+        h->data = s;
+        uv_close(h, on_timer_closed);
+    }
+}
+
+static void finish_if_done(maillimit_server *s)
+{
+    if (!s->stopping || s->finished || s->nconns > 0 || s->snap_busy)
+        return;
+    s->finished = 1;
+#ifdef MAILLIMIT_HAVE_SNAPSHOT
+    if (state_file(s)) {
+        char em[256] = "";
+        int rc = snap_save(s->ml, state_file(s), em, sizeof em);
+        if (rc == 0)
+            slog(s, MAILLIMIT_LOG_INFO, "state saved to %s", state_file(s));
+        else
+            slog(s, MAILLIMIT_LOG_ERR, "cannot save the state to %s: %s", state_file(s),
+                 em[0] ? em : maillimit_strerror(rc));
+    }
+#endif
+    if (s->timers_init) {
+        close_handle(s, (uv_handle_t *)&s->sweep);
+        close_handle(s, (uv_handle_t *)&s->snap_timer);
+        close_handle(s, (uv_handle_t *)&s->drain);
+    }
+    maillimit_server_signals(s, 0);
+    slog(s, MAILLIMIT_LOG_INFO, "stopped");
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    maillimit_server *s = t->data;
+    s->drain_expired = 1;
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->closing) {
+            if (c->inlen || c->writing)
+                slog(s, MAILLIMIT_LOG_WARNING, "%s: closed mid-request at shutdown", c->peer);
+            conn_close(c);
+        }
+    }
+}
+
+int maillimit_server_stop(maillimit_server *s)
+{
+    if (!s)
+        return MAILLIMIT_EINVAL;
+    if (s->stopping || !s->started)
+        return 0;
+    s->stopping = 1;
+    slog(s, MAILLIMIT_LOG_INFO, "stopping");
+    listeners_close(s);
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->closing && c->inlen == 0 && !c->writing)
+            conn_close(c);
+    }
+    if (s->nconns > 0)
+        uv_timer_start(&s->drain, on_drain, DRAIN_MS, 0);
+    finish_if_done(s);
+    return 0;
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    maillimit_server *s = h->data;
+    if (signum == SIGHUP) {
+        char em[512] = "";
+        if (maillimit_server_reload(s, em, sizeof em) == 0)
+            slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded");
+        else
+            slog(s, MAILLIMIT_LOG_ERR, "reload failed, the running configuration stays: %s", em);
+    } else {
+        maillimit_server_stop(s);
+    }
+}
+
+int maillimit_server_signals(maillimit_server *s, int on)
+{
+    if (!s)
+        return MAILLIMIT_EINVAL;
+    static const int nums[3] = { SIGHUP, SIGTERM, SIGINT };
+    if (on && !s->signals_on) {
+        signal(SIGPIPE, SIG_IGN);
+        for (int i = 0; i < 3; i++) {
+            uv_signal_init(s->loop, &s->sig[i]);
+            s->sig[i].data = s;
+            if (uv_signal_start(&s->sig[i], on_signal, nums[i]) != 0)
+                return MAILLIMIT_EIO;
+            uv_unref((uv_handle_t *)&s->sig[i]);
+        }
+        s->signals_on = 1;
+    } else if (!on && s->signals_on) {
+        for (int i = 0; i < 3; i++)
+            close_handle(s, (uv_handle_t *)&s->sig[i]);
+        s->signals_on = 0;
+    }
+    return 0;
+}
+
+/* ---- free ---------------------------------------------------------------------------------- */
+
+void maillimit_server_free(maillimit_server *s)
+{
+    if (!s)
+        return;
+    /* close whatever is open, without a snapshot */
+    listeners_close(s);
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+    if (s->timers_init) {
+        close_handle(s, (uv_handle_t *)&s->sweep);
+        close_handle(s, (uv_handle_t *)&s->snap_timer);
+        close_handle(s, (uv_handle_t *)&s->drain);
+    }
+    maillimit_server_signals(s, 0);
+    s->stopping = 1;
+    s->finished = 1;
+    /* run the loop until our handles are closed (and a background save ends) */
+    while (s->closing_handles > 0 || s->nconns > 0 || s->snap_busy)
+        uv_run(s->loop, UV_RUN_ONCE);
+    if (s->has_own_loop)
+        uv_loop_close(&s->own_loop);
+    maillimit_policy_free(s->policy);
+    if (s->owns_ml)
+        maillimit_free(s->ml);
+    maillimit__conf_free(&s->conf);
+    free(s->conf_path);
+    free(s->conf_text);
+    free(s->conf_name);
+    free(s->core_text);
+    if (s->log_target == MAILLIMIT_LOG_SYSLOG)
+        closelog();
+    free(s);
+}

@@ -1,0 +1,331 @@
+/* maillimitd's configuration: daemon directives (libmaillimit/server/conf.c) and the
+ * configuration calls of maillimit_server_*. */
+#define _POSIX_C_SOURCE 200809L
+
+/* Built only when unit_tests links libmaillimit_server (maillimit_server_static defines
+ * MAILLIMIT_HAVE_SERVER for its users); otherwise this file is empty. */
+#ifdef MAILLIMIT_HAVE_SERVER
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maillimit.h"
+#include "maillimit/server.h"
+#include "srv_internal.h"
+
+static maillimit__conf c;
+static char *core;
+static char err[512];
+
+static int parse(const char *text)
+{
+    free(core);
+    core = NULL;
+    maillimit__conf_free(&c);
+    err[0] = '\0';
+    return maillimit__conf_parse(text, strlen(text), "test.conf", &c, &core, err, sizeof err);
+}
+
+static void fini(void)
+{
+    free(core);
+    core = NULL;
+    maillimit__conf_free(&c);
+}
+
+TestSuite(server_conf, .fini = fini);
+
+Test(server_conf, defaults)
+{
+    cr_assert_eq(parse("server mailbox=10\n"), 0, "%s", err);
+    cr_assert_eq(c.npolicy, -1);
+    cr_assert_eq(c.nadmin, -1);
+    cr_assert_null(c.state_file);
+    cr_assert_eq(c.snapshot_interval, 300);
+    cr_assert_eq(c.action, MAILLIMIT_ACTION_DEFER);
+    cr_assert_eq(c.action_code, 0);
+    cr_assert_eq(c.nexempt, 0);
+    cr_assert_eq(c.local_set, 0);
+    cr_assert_eq(c.notify_interval, 3600);
+    cr_assert_eq(c.log_target, -1);
+    cr_assert_eq(c.idle_timeout, 600);
+    cr_assert_eq(c.max_connections, 1024);
+    cr_assert_str_eq(core, "server mailbox=10\n");
+}
+
+Test(server_conf, every_directive)
+{
+    const char text[] =
+        "# a comment\n"
+        "policy_listen inet:127.0.0.1:10031\n"
+        "policy_listen unix:/var/spool/postfix/private/maillimit mode=0660\n"
+        "admin_listen inet:[::1]:10032   # loopback\n"
+        "state_file /var/lib/maillimit/state.snap\n"
+        "snapshot_interval 60\n"
+        "action reject 554 5.7.1\n"
+        "exempt_network 192.0.2.10 2001:db8::/32\n"
+        "exempt_network 198.51.100.0/24\n"
+        "local_network 10.0.0.0/8\n"
+        "notify_command /usr/local/bin/notify --to admin@example.com  \n"
+        "notify_interval 7200\n"
+        "log syslog\n"
+        "policy_idle_timeout 120\n"
+        "policy_max_connections 500\n"
+        "server mailbox=10\n";
+    cr_assert_eq(parse(text), 0, "%s", err);
+    cr_assert_eq(c.npolicy, 2);
+    cr_assert_eq(c.policy[0].unix_, 0);
+    cr_assert_str_eq(c.policy[0].host, "127.0.0.1");
+    cr_assert_eq(c.policy[0].port, 10031);
+    cr_assert_eq(c.policy[1].unix_, 1);
+    cr_assert_str_eq(c.policy[1].path, "/var/spool/postfix/private/maillimit");
+    cr_assert_eq(c.policy[1].mode, 0660);
+    cr_assert_eq(c.nadmin, 1);
+    cr_assert_str_eq(c.admin[0].host, "::1");
+    cr_assert_eq(c.admin[0].port, 10032);
+    cr_assert_str_eq(c.state_file, "/var/lib/maillimit/state.snap");
+    cr_assert_eq(c.snapshot_interval, 60);
+    cr_assert_eq(c.action, MAILLIMIT_ACTION_REJECT);
+    cr_assert_eq(c.action_code, 554);
+    cr_assert_str_eq(c.action_dsn, "5.7.1");
+    cr_assert_eq(c.nexempt, 3);
+    cr_assert_str_eq(c.exempt[2], "198.51.100.0/24");
+    cr_assert_eq(c.local_set, 1);
+    cr_assert_eq(c.nlocal, 1);
+    cr_assert_str_eq(c.notify_command, "/usr/local/bin/notify --to admin@example.com");
+    cr_assert_eq(c.notify_interval, 7200);
+    cr_assert_eq(c.log_target, MAILLIMIT_LOG_SYSLOG);
+    cr_assert_eq(c.idle_timeout, 120);
+    cr_assert_eq(c.max_connections, 500);
+    /* daemon lines are blanked, so the core sees the same number of lines */
+    int lines = 0;
+    for (const char *p = core; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 16);
+    cr_assert(strstr(core, "policy_listen") == NULL);
+    cr_assert(strstr(core, "# a comment\n") == core);
+    cr_assert(strstr(core, "server mailbox=10\n") != NULL);
+}
+
+Test(server_conf, none_values)
+{
+    cr_assert_eq(parse("policy_listen none\nadmin_listen none\nstate_file none\n"
+                       "local_network none\nnotify_command none\n"), 0, "%s", err);
+    cr_assert_eq(c.npolicy, 0);
+    cr_assert_eq(c.nadmin, 0);
+    cr_assert_str_eq(c.state_file, "none");
+    cr_assert_eq(c.local_set, 1);
+    cr_assert_eq(c.nlocal, 0);
+    cr_assert_null(c.notify_command);
+}
+
+static void bad(const char *text, const char *want)
+{
+    cr_assert_eq(parse(text), MAILLIMIT_EFORMAT, "accepted: %s", text);
+    cr_assert_str_eq(err, want);
+    cr_assert_null(core);
+}
+
+Test(server_conf, errors_name_the_file_and_line)
+{
+    bad("\n\npolicy_listen 127.0.0.1:25\n",
+        "test.conf:3: listen address must be inet:HOST:PORT or unix:/PATH: 127.0.0.1:25");
+    bad("policy_listen inet:localhost:25\n",
+        "test.conf:1: host must be a numeric IPv4 or IPv6 address in inet:localhost:25");
+    bad("policy_listen inet:::1:25\n",
+        "test.conf:1: IPv6 addresses need brackets: inet:[ADDR]:PORT: inet:::1:25");
+    bad("policy_listen inet:127.0.0.1:70000\n", "test.conf:1: port out of range in inet:127.0.0.1:70000");
+    bad("admin_listen unix:relative.sock\n",
+        "test.conf:1: unix socket path must be absolute: unix:relative.sock");
+    bad("admin_listen inet:127.0.0.1:1 mode=0600\n",
+        "test.conf:1: admin_listen: bad option mode=0600 (unix sockets take mode=OCTAL)");
+    bad("admin_listen unix:/x mode=0800\n",
+        "test.conf:1: admin_listen: bad option mode=0800 (unix sockets take mode=OCTAL)");
+    bad("state_file relative\n", "test.conf:1: state_file needs an absolute path or none");
+    bad("snapshot_interval soon\n",
+        "test.conf:1: snapshot_interval needs a number of seconds (0..604800)");
+    bad("notify_interval 0\n", "test.conf:1: notify_interval needs a number of seconds (1..604800)");
+    bad("action bounce\n",
+        "test.conf:1: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
+    bad("action defer 550\n",
+        "test.conf:1: action defer: bad code or enhanced status code (defer: 421..499 and "
+        "4.X.Y, reject: 500..599 and 5.X.Y)");
+    bad("action hold 450\n",
+        "test.conf:1: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
+    bad("exempt_network 10.0.0.0/40\n",
+        "test.conf:1: exempt_network: bad network 10.0.0.0/40 (ADDRESS or ADDRESS/PREFIX)");
+    bad("local_network 10.0.0.0/8 none\n", "test.conf:1: local_network none stands alone");
+    bad("log file\n", "test.conf:1: log needs stderr or syslog");
+    bad("log stderr\nlog syslog\n", "test.conf:2: log given twice");
+    bad("policy_max_connections 0\n",
+        "test.conf:1: policy_max_connections needs a number (1..1000000)");
+    bad("notify_command\n", "test.conf:1: notify_command needs a command (or none)");
+}
+
+Test(server_conf, core_errors_keep_their_line_and_name_the_file)
+{
+    maillimit *ml;
+    cr_assert_eq(maillimit_new(&ml), 0);
+    cr_assert_eq(parse("policy_listen inet:127.0.0.1:10031\nlog stderr\nserver bogus=1\n"), 0);
+    cr_assert_eq(maillimit__conf_core_load(ml, core, "test.conf", err, sizeof err),
+                 MAILLIMIT_EFORMAT);
+    cr_assert(strncmp(err, "test.conf:3: ", 13) == 0, "%s", err);
+    maillimit_free(ml);
+}
+
+Test(server_conf, check_mem)
+{
+    char e[512];
+    const char good[] = "policy_listen inet:127.0.0.1:1\nserver mailbox=5\ndomain x.example "
+                        "subscription=s\n";
+    cr_assert_eq(maillimit_server_config_check_mem(good, sizeof good - 1, "f", e, sizeof e),
+                 MAILLIMIT_EFORMAT, "the domain's subscription does not exist");
+    cr_assert(strncmp(e, "f:3: ", 5) == 0, "%s", e);
+    const char good2[] = "policy_listen inet:127.0.0.1:1\nsubscription s\n"
+                         "domain x.example subscription=s\n";
+    cr_assert_eq(maillimit_server_config_check_mem(good2, sizeof good2 - 1, "f", e, sizeof e), 0,
+                 "%s", e);
+    cr_assert_eq(maillimit_server_config_check("/nonexistent/file.conf", e, sizeof e),
+                 MAILLIMIT_EIO);
+    cr_assert(strstr(e, "/nonexistent/file.conf") != NULL);
+}
+
+Test(server_conf, server_load_and_reload_keep_counters)
+{
+    maillimit_server *s;
+    cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
+    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    const char text[] = "state_file none\nsubscription s\ndomain x.example subscription=s "
+                        "domain=5\n";
+    char e[512];
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, sizeof text - 1, "mem", e, sizeof e), 0,
+                 "%s", e);
+    maillimit *ml = maillimit_server_handle(s);
+    maillimit_verdict v;
+    maillimit_verdict_init(&v);
+    cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example", 1, 0, &v), 0);
+    cr_assert_eq(maillimit_server_reload(s, e, sizeof e), 0, "%s", e);
+    maillimit_status st;
+    maillimit_status_init(&st);
+    cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
+                                      MAILLIMIT_WINDOW_HOUR, 0, &st), 0);
+    cr_assert_eq(st.count, 1);
+    cr_assert_eq(st.limit, 5);
+    /* a bad configuration changes nothing */
+    const char worse[] = "domain x.example subscription=s domain=7\naction nonsense\n";
+    cr_assert_eq(maillimit_server_config_load_mem(s, worse, sizeof worse - 1, "mem", e, sizeof e),
+                 MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(e, "mem:2: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
+    int64_t lim;
+    cr_assert_eq(maillimit_limit_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
+                                     MAILLIMIT_WINDOW_HOUR, &lim), 0);
+    cr_assert_eq(lim, 5);
+    /* without a snapshot-capable core the save says why */
+    cr_assert_eq(maillimit_server_snapshot_save(s, e, sizeof e), MAILLIMIT_EINVAL);
+    maillimit_server_free(s);
+}
+
+Test(server_conf, server_start_and_stop_on_own_loop)
+{
+    maillimit_server *s;
+    cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
+    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    char dir[] = "/tmp/mlsrvtest.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char text[512], e[512];
+    snprintf(text, sizeof text, "policy_listen inet:127.0.0.1:0\npolicy_listen unix:%s/p.sock\n"
+             "admin_listen unix:%s/a.sock\nstate_file none\n", dir, dir);
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, strlen(text), NULL, e, sizeof e), 0,
+                 "%s", e);
+    cr_assert_eq(maillimit_server_start(s, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(maillimit_server_start(s, e, sizeof e), MAILLIMIT_EINVAL);
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/a.sock", dir);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof path, "%s/p.sock", dir);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0666);
+    cr_assert_eq(maillimit_server_stop(s), 0);
+    cr_assert_eq(maillimit_server_run(s), 0); /* returns once everything is closed */
+    cr_assert_neq(stat(path, &st), 0, "the socket is removed");
+    maillimit_server_free(s);
+    rmdir(dir);
+}
+
+Test(server_conf, start_fails_cleanly_on_a_busy_address)
+{
+    maillimit_server *a, *b;
+    char e[512];
+    char dir[] = "/tmp/mlsrvtest.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char text[512];
+    snprintf(text, sizeof text, "policy_listen unix:%s/p.sock\nadmin_listen none\n"
+             "state_file none\n", dir);
+    cr_assert_eq(maillimit_server_new(&a, NULL, NULL), 0);
+    cr_assert_eq(maillimit_server_new(&b, NULL, NULL), 0);
+    maillimit_server_log_set(a, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(b, MAILLIMIT_LOG_NONE, NULL, 0);
+    cr_assert_eq(maillimit_server_config_load_mem(a, text, strlen(text), NULL, e, sizeof e), 0);
+    /* b listens on a path that exists and is not a socket */
+    char file[300], text2[512];
+    snprintf(file, sizeof file, "%s/file", dir);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    snprintf(text2, sizeof text2, "policy_listen unix:%s\nadmin_listen none\nstate_file none\n",
+             file);
+    cr_assert_eq(maillimit_server_config_load_mem(b, text2, strlen(text2), NULL, e, sizeof e), 0);
+    cr_assert_eq(maillimit_server_start(a, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(maillimit_server_start(b, e, sizeof e), MAILLIMIT_EIO);
+    cr_assert(strstr(e, "policy_listen unix:") == e, "%s", e);
+    struct stat st;
+    cr_assert_eq(stat(file, &st), 0, "a file that is not a socket is never removed");
+    maillimit_server_free(b);
+    maillimit_server_stop(a);
+    maillimit_server_run(a);
+    maillimit_server_free(a);
+    unlink(file);
+    rmdir(dir);
+}
+
+Test(server_conf, default_dir_prefers_xdg_runtime_dir)
+{
+    char dir[] = "/tmp/mlxdg.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    chmod(dir, 0700);
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    char buf[300], want[300];
+    size_t len = sizeof buf;
+    snprintf(want, sizeof want, "%s/maillimit", dir);
+    /* as root, create=1 would make /var/lib/maillimit: only the lookup is tested then */
+    if (geteuid() != 0 && access("/var/lib/maillimit", F_OK) != 0) {
+        cr_assert_eq(maillimit_server_default_dir(buf, &len, 1), 0);
+        cr_assert_str_eq(buf, want);
+        struct stat st;
+        cr_assert_eq(stat(want, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0700);
+        rmdir(want);
+    }
+    mkdir(want, 0700);
+    len = sizeof buf;
+    if (access("/var/lib/maillimit", F_OK) != 0) {
+        cr_assert_eq(maillimit_server_default_dir(buf, &len, 0), 0);
+        cr_assert_str_eq(buf, want);
+    }
+    rmdir(want);
+    len = 3;
+    cr_assert_eq(maillimit_server_default_dir(buf, &len, 0), MAILLIMIT_ENOBUFS);
+    cr_assert_gt(len, 3);
+    cr_assert_eq(maillimit_server_default_dir(NULL, &len, 0), MAILLIMIT_EINVAL);
+    unsetenv("XDG_RUNTIME_DIR");
+    rmdir(dir);
+}
+
+#else
+typedef int maillimit_test_no_server_layer;
+#endif /* MAILLIMIT_HAVE_SERVER */
