@@ -272,6 +272,15 @@ MAILLIMIT_API int maillimit_remove(maillimit *ml, int level, const char *name);
 MAILLIMIT_API int maillimit_sysuser_remove(maillimit *ml, const char *login);
 
 /**
+ * @brief Attach a system user to another subscription (its mail counts there from now on).
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (login or subscription).
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_sysuser_move(maillimit *ml, const char *login,
+                                         const char *subscription);
+
+/**
  * @brief Move a domain to another subscription. The domain keeps its own counts; units it
  *        sent stay in the old subscription; the new one counts its mail from now on.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain or subscription).
@@ -452,7 +461,9 @@ MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender,
  *        maillimit_commit() or maillimit_release(). An unreleased reservation simply stays
  *        counted. The handle remembers the newest 16384 reservations; an older token is
  *        no longer known (its units stay counted).
- * @return as maillimit_decide(); @p out->token is the reservation's token when allowed.
+ * @return as maillimit_decide(); @p out->token is the reservation's token when allowed and
+ *         counted (an exempt sender's mail is not counted: its token is that of a decision,
+ *         already final).
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
  */
 MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost,

@@ -637,11 +637,8 @@ static int apply_op(struct cfg *c, const struct cfg_op *op)
         break;
     case D_SYSUSER:
         rc = maillimit_sysuser_add(ml, name, parent);
-        if (rc == MAILLIMIT_EEXISTS) { /* alias of another subscription: re-point it */
-            rc = maillimit_sysuser_remove(ml, name);
-            if (rc == 0)
-                rc = maillimit_sysuser_add(ml, name, parent);
-        }
+        if (rc == MAILLIMIT_EEXISTS) /* alias of another subscription: re-point it */
+            rc = maillimit_sysuser_move(ml, name, parent);
         break;
     default:
         return MAILLIMIT_EINVAL;

@@ -407,6 +407,27 @@ int maillimit_sysuser_remove(maillimit *ml, const char *login)
     return rc < 0 ? rc : 0;
 }
 
+int maillimit_sysuser_move(maillimit *ml, const char *login, const char *subscription)
+{
+    if (!ml || !login || !subscription)
+        return MAILLIMIT_EINVAL;
+    maillimit__config_begin(ml);
+    char buf[MAILLIMIT_NAME_MAX + 1];
+    struct maillimit__entity *u = NULL, *s = NULL;
+    int rc = maillimit__name_norm(MAILLIMIT_LEVEL_PLAN, login, buf, NULL);
+    if (rc >= 0) {
+        u = maillimit__table_find(ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)rc,
+                                  maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)rc));
+        rc = need(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, subscription, &s);
+        if (rc == 0 && !u)
+            rc = MAILLIMIT_ENOTFOUND;
+    }
+    if (rc == 0)
+        set_parent(u, s);
+    maillimit__config_end(ml);
+    return rc < 0 ? rc : 0;
+}
+
 int maillimit_domain_move(maillimit *ml, const char *domain, const char *subscription)
 {
     if (!ml || !domain || !subscription)

@@ -436,21 +436,13 @@ static void check_subscription(const char *sub, int64_t from, int64_t to, int64_
 
 /* ---- main ------------------------------------------------------------------------------- */
 
-int main(void)
+static void phase_a(void)
 {
-    const char *e = getenv("STRESS_SCALE");
-    double scale = e ? atof(e) : 1.0;
-    if (!(scale > 0))
-        scale = 1.0;
-    per_minute = (int)(1000 * scale);
-    if (per_minute < 1)
-        per_minute = 1;
-
     struct timespec t_start, t_end;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     must(maillimit_new(&ml), "new");
     if (!ml)
-        return 1;
+        return;
     build(ml);
     pthread_barrier_init(&minute_barrier, NULL, DECIDERS);
 
@@ -569,12 +561,251 @@ int main(void)
     clock_gettime(CLOCK_MONOTONIC, &t_end);
     double secs = (double)(t_end.tv_sec - t_start.tv_sec) +
                   (double)(t_end.tv_nsec - t_start.tv_nsec) / 1e9;
-    printf("stress_report: %s: %lld decisions (%lld units sent, %lld denied, %lld exempt, %lld "
+    printf("stress_report (a): %lld decisions (%lld units sent, %lld denied, %lld exempt, %lld "
            "unattributed), %lld reader loops, %lld episodes, %llu events (%llu dropped), "
            "%.2f s\n",
-           failures ? "FAILED" : "ok", (long long)t.decisions, (long long)all_sent,
-           (long long)all_denied, (long long)all_exempt, (long long)t.unknown_sent,
-           (long long)r.loops, (long long)episodes, (unsigned long long)r.delivered,
-           (unsigned long long)dropped, secs);
+           (long long)t.decisions, (long long)all_sent, (long long)all_denied,
+           (long long)all_exempt, (long long)t.unknown_sent, (long long)r.loops,
+           (long long)episodes, (unsigned long long)r.delivered, (unsigned long long)dropped,
+           secs);
+}
+
+/* ---- (b) a burst of episode edges while a long reader holds the report lock ------------- */
+
+#define BUSY 20000 /* active mailboxes that make a top call long */
+#define BURST 1500 /* episodes started in the burst: 3000 edges, fewer than 4096 */
+
+static atomic_int burst_done, reader_started;
+
+struct long_reader {
+    int64_t now, loops;
+};
+
+static void *long_reader_main(void *p)
+{
+    struct long_reader *lr = p;
+    while (!atomic_load(&burst_done)) {
+        maillimit_top_row rows[10];
+        size_t n = 10;
+        must(maillimit_top(ml, MBX, MAILLIMIT_METRIC_SENT, T0, T0 + 3600, SRV, NULL, lr->now,
+                           rows, &n),
+             "top");
+        lr->loops++;
+        atomic_store(&reader_started, 1);
+    }
+    return NULL;
+}
+
+/* Start a long reader at `now`; returns when it has finished one call. */
+static void long_reader_start(pthread_t *t, struct long_reader *lr, int64_t now)
+{
+    lr->now = now;
+    lr->loops = 0;
+    atomic_store(&burst_done, 0);
+    atomic_store(&reader_started, 0);
+    pthread_create(t, NULL, long_reader_main, lr);
+    while (!atomic_load(&reader_started))
+        ;
+}
+
+static void long_reader_stop(pthread_t t)
+{
+    atomic_store(&burst_done, 1);
+    pthread_join(t, NULL);
+}
+
+/* A handle with BUSY active mailboxes (so a top call takes long) and BURST mailboxes of
+ * limit 1 in burst.example, each with one unit at T0. */
+static void burst_handle(void)
+{
+    must(maillimit_new(&ml), "new");
+    if (!ml)
+        exit(1);
+    must(maillimit_subscription_add(ml, "s", NULL), "subscription_add");
+    must(maillimit_domain_add(ml, "busy.example", "s"), "domain_add");
+    must(maillimit_domain_add(ml, "burst.example", "s"), "domain_add");
+    must(maillimit_limit_set(ml, DOM, "burst.example", MBX, HOUR, 1), "limit");
+    char name[64];
+    maillimit_verdict v;
+    for (int i = 0; i < BUSY; i++) {
+        snprintf(name, sizeof name, "b%d@busy.example", i);
+        must(maillimit_mailbox_add(ml, name), "mailbox_add");
+        maillimit_verdict_init(&v);
+        must(maillimit_decide(ml, MBX, name, 1, T0, &v), "decide");
+    }
+    for (int i = 0; i < BURST; i++) {
+        snprintf(name, sizeof name, "m%04d@burst.example", i);
+        must(maillimit_mailbox_add(ml, name), "mailbox_add");
+        maillimit_verdict_init(&v);
+        must(maillimit_decide(ml, MBX, name, 1, T0, &v), "decide");
+    }
+}
+
+static void burst(int64_t now, int decision)
+{
+    char name[64];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(name, sizeof name, "m%04d@burst.example", i);
+        maillimit_verdict v;
+        maillimit_verdict_init(&v);
+        must(maillimit_decide(ml, MBX, name, 1, now, &v), "decide");
+        if (v.decision != decision)
+            fail("burst %s at T0%+lld: decision %d", name, (long long)(now - T0), v.decision);
+    }
+}
+
+static void phase_b(void)
+{
+    struct timespec t_start, t_end;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+    burst_handle();
+    /* The burst: BURST episodes start (one denial each), in this order, while a reader
+     * holds the report lock most of the time. */
+    pthread_t rt;
+    struct long_reader lr;
+    long_reader_start(&rt, &lr, T0 + 2);
+    burst(T0 + 1, MAILLIMIT_DENY);
+    long_reader_stop(rt);
+    int64_t loops = lr.loops;
+
+    /* "at most 4096 waiting; when full the oldest is dropped and counted": 3000 edges all
+     * fit, so every one is delivered: BURST LIMIT_REACHED in burst order (seq 1..BURST),
+     * then, when the 10:00 units leave at 11:00, BURST BACK_TO_NORMAL. */
+    uint64_t dropped = 0;
+    must(maillimit_events_dropped(ml, &dropped), "events_dropped");
+    CHECK_EQ("(b) events dropped", dropped, 0);
+    int reached = 0, back = 0, order = 0;
+    uint64_t expect_seq = 1;
+    static char seen[BURST];
+    memset(seen, 0, sizeof seen);
+    for (;;) {
+        maillimit_event ev;
+        maillimit_event_init(&ev);
+        int rc = maillimit_event_next(ml, T0 + 3600, &ev);
+        if (rc)
+            break;
+        if (ev.seq != expect_seq && order++ < 3)
+            fail("(b) event seq %llu, expected %llu", (unsigned long long)ev.seq,
+                 (unsigned long long)expect_seq);
+        expect_seq = ev.seq + 1;
+        int i = atoi(ev.name + 1);
+        if (ev.type == MAILLIMIT_EVENT_LIMIT_REACHED) {
+            if (i != reached && order++ < 3)
+                fail("(b) LIMIT_REACHED #%d is %s", reached, ev.name);
+            reached++;
+        } else {
+            if (i >= 0 && i < BURST) {
+                if (seen[i] && order++ < 3)
+                    fail("(b) two BACK_TO_NORMAL for %s", ev.name);
+                seen[i] = 1;
+            }
+            if ((ev.time != T0 + 3600 || ev.denied != 1) && order++ < 3)
+                fail("(b) BACK_TO_NORMAL %s at T0%+lld denied %lld", ev.name,
+                     (long long)(ev.time - T0), (long long)ev.denied);
+            back++;
+        }
+    }
+    CHECK_EQ("(b) LIMIT_REACHED delivered", reached, BURST);
+    CHECK_EQ("(b) BACK_TO_NORMAL delivered", back, BURST);
+    must(maillimit_events_dropped(ml, &dropped), "events_dropped");
+    CHECK_EQ("(b) events dropped", dropped, 0);
+    /* Every episode is in the report, over at 11:00:00. */
+    int listed = 0, right = 0;
+    maillimit_episodes *ep = NULL;
+    must(maillimit_episodes_open(ml, DOM, "burst.example", T0, T0 + 7200, T0 + 7200, &ep),
+         "episodes_open");
+    if (ep) {
+        maillimit_episode x;
+        while (maillimit_episodes_next(ep, &x) == 0) {
+            listed++;
+            right += x.ongoing == 0 && x.started == T0 + 1 && x.ended == T0 + 3600 &&
+                     x.denied == 1 && x.limit == 1;
+        }
+        maillimit_episodes_close(ep);
+    }
+    CHECK_EQ("(b) episodes listed", listed, BURST);
+    CHECK_EQ("(b) episodes listed with the right figures", right, BURST);
+    maillimit_free(ml);
+    clock_gettime(CLOCK_MONOTONIC, &t_end);
+    double secs = (double)(t_end.tv_sec - t_start.tv_sec) +
+                  (double)(t_end.tv_nsec - t_start.tv_nsec) / 1e9;
+    printf("stress_report (b): %d episode starts during %lld long reader calls: %d "
+           "LIMIT_REACHED, %d BACK_TO_NORMAL delivered, %llu dropped, %.2f s\n",
+           BURST, (long long)loops, reached, back, (unsigned long long)dropped, secs);
+}
+
+/* (c) Episodes that ended by themselves (no reader since) are followed by new ones during a
+ * long reader call: each new denial closes the old episode and opens a new one. Every
+ * episode must stay in the report. */
+static void phase_c(void)
+{
+    burst_handle();
+    burst(T0 + 1, MAILLIMIT_DENY); /* no reader running: nothing can be lost here */
+    int64_t lr_count = 0;
+    for (;;) {
+        maillimit_event ev;
+        maillimit_event_init(&ev);
+        if (maillimit_event_next(ml, T0 + 2, &ev))
+            break;
+        lr_count++;
+    }
+    CHECK_EQ("(c) LIMIT_REACHED before the long reader", lr_count, BURST);
+    /* 11:00:00: the T0 units left, every episode is over (nobody has looked yet). */
+    burst(T0 + 3600, MAILLIMIT_ALLOW);
+    pthread_t rt;
+    struct long_reader lr;
+    long_reader_start(&rt, &lr, T0 + 2);
+    burst(T0 + 3601, MAILLIMIT_DENY);
+    long_reader_stop(rt);
+    int listed = 0, first = 0, second = 0;
+    maillimit_episodes *ep = NULL;
+    must(maillimit_episodes_open(ml, DOM, "burst.example", T0, T0 + 3 * 3600, T0 + 3700, &ep),
+         "episodes_open");
+    if (ep) {
+        maillimit_episode x;
+        while (maillimit_episodes_next(ep, &x) == 0) {
+            listed++;
+            first += x.started == T0 + 1 && x.ended == T0 + 3600 && !x.ongoing;
+            second += x.started == T0 + 3601 && x.ended == T0 + 7200 && x.ongoing;
+        }
+        maillimit_episodes_close(ep);
+    }
+    CHECK_EQ("(c) episodes listed", listed, 2 * BURST);
+    CHECK_EQ("(c) first episodes (T0+1 .. T0+3600)", first, BURST);
+    CHECK_EQ("(c) second episodes (T0+3601 .. ongoing)", second, BURST);
+    uint64_t dropped = 0;
+    must(maillimit_events_dropped(ml, &dropped), "events_dropped");
+    CHECK_EQ("(c) events dropped", dropped, 0);
+    int64_t back = 0, reached = 0;
+    for (;;) {
+        maillimit_event ev;
+        maillimit_event_init(&ev);
+        if (maillimit_event_next(ml, T0 + 3700, &ev))
+            break;
+        back += ev.type == MAILLIMIT_EVENT_BACK_TO_NORMAL;
+        reached += ev.type == MAILLIMIT_EVENT_LIMIT_REACHED;
+    }
+    CHECK_EQ("(c) BACK_TO_NORMAL of the first episodes", back, BURST);
+    CHECK_EQ("(c) LIMIT_REACHED of the second episodes", reached, BURST);
+    maillimit_free(ml);
+    printf("stress_report (c): %d episodes closed by new denials during %lld long reader "
+           "calls: %d listed, %lld BACK_TO_NORMAL, %lld LIMIT_REACHED, %llu dropped\n",
+           BURST, (long long)lr.loops, listed, (long long)back, (long long)reached,
+           (unsigned long long)dropped);
+}
+
+int main(void)
+{
+    const char *e = getenv("STRESS_SCALE");
+    double scale = e ? atof(e) : 1.0;
+    if (!(scale > 0))
+        scale = 1.0;
+    per_minute = (int)(1000 * scale);
+    if (per_minute < 1)
+        per_minute = 1;
+    phase_a();
+    phase_b();
+    phase_c();
+    printf("stress_report: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

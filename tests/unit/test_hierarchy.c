@@ -801,3 +801,31 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, a), MAILLIMIT_OK);
     maillimit_free(ml);
 }
+
+Test(hierarchy, sysuser_move_repoints_the_alias)
+{
+    maillimit *ml = NULL;
+    cr_assert_eq(maillimit_new(&ml), 0);
+    cr_assert_eq(maillimit_subscription_add(ml, "one", NULL), 0);
+    cr_assert_eq(maillimit_subscription_add(ml, "two", NULL), 0);
+    cr_assert_eq(maillimit_sysuser_add(ml, "web", "one"), 0);
+    cr_assert_eq(maillimit_sysuser_move(ml, "WEB", "two"), 0);
+    cr_assert_eq(maillimit_sysuser_add(ml, "web", "two"), 0); /* same placement now */
+    cr_assert_eq(maillimit_sysuser_add(ml, "web", "one"), MAILLIMIT_EEXISTS);
+    maillimit_verdict v;
+    maillimit_verdict_init(&v);
+    cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "web", 2, 1767261600, &v), 0);
+    maillimit_status s;
+    maillimit_status_init(&s);
+    cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "two",
+                                      MAILLIMIT_WINDOW_HOUR, 1767261600, &s), 0);
+    cr_assert_eq(s.count, 2);
+    cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "one",
+                                      MAILLIMIT_WINDOW_HOUR, 1767261600, &s), 0);
+    cr_assert_eq(s.count, 0);
+    cr_assert_eq(maillimit_sysuser_move(ml, "nobody", "two"), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_sysuser_move(ml, "web", "three"), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_sysuser_move(ml, "we b", "two"), MAILLIMIT_EINVAL);
+    cr_assert_eq(maillimit_sysuser_move(NULL, "web", "two"), MAILLIMIT_EINVAL);
+    maillimit_free(ml);
+}
