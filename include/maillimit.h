@@ -28,17 +28,22 @@ extern "C" {
 
 /** @name Version */
 /**@{*/
+/** Major version of this header. */
 #define MAILLIMIT_VERSION_MAJOR 0
+/** Minor version of this header. */
 #define MAILLIMIT_VERSION_MINOR 1
+/** Patch version of this header. */
 #define MAILLIMIT_VERSION_PATCH 0
+/** Version of this header as `major*10000 + minor*100 + patch`. */
 #define MAILLIMIT_VERSION_NUMBER 100
+/** Version of this header as "major.minor.patch". */
 #define MAILLIMIT_VERSION_STRING "0.1.0"
 /** The version constants as enum values, for FFI cdefs that drop macros (keep in step). */
 enum maillimit_header_version {
-    MAILLIMIT_HEADER_VERSION_MAJOR = 0,
-    MAILLIMIT_HEADER_VERSION_MINOR = 1,
-    MAILLIMIT_HEADER_VERSION_PATCH = 0,
-    MAILLIMIT_HEADER_VERSION_NUMBER = 100
+    MAILLIMIT_HEADER_VERSION_MAJOR = 0,   /**< as #MAILLIMIT_VERSION_MAJOR */
+    MAILLIMIT_HEADER_VERSION_MINOR = 1,   /**< as #MAILLIMIT_VERSION_MINOR */
+    MAILLIMIT_HEADER_VERSION_PATCH = 0,   /**< as #MAILLIMIT_VERSION_PATCH */
+    MAILLIMIT_HEADER_VERSION_NUMBER = 100 /**< as #MAILLIMIT_VERSION_NUMBER */
 };
 /**@}*/
 
@@ -55,6 +60,7 @@ enum maillimit_header_version {
 
 /** @name Error codes (pinned forever; new codes are appended) */
 /**@{*/
+/** Error codes returned by the fallible functions (0 or negative). */
 enum maillimit_error {
     MAILLIMIT_OK = 0,         /**< success */
     MAILLIMIT_EINVAL = -1,    /**< invalid argument: NULL handle, bad level/window/name/value */
@@ -75,18 +81,27 @@ enum maillimit_error {
 /**@{*/
 /** Levels of the hierarchy, top to bottom. */
 enum maillimit_level {
-    MAILLIMIT_LEVEL_SERVER = 0,
-    MAILLIMIT_LEVEL_PLAN = 1,
-    MAILLIMIT_LEVEL_SUBSCRIPTION = 2,
-    MAILLIMIT_LEVEL_DOMAIN = 3,
-    MAILLIMIT_LEVEL_MAILBOX = 4
+    MAILLIMIT_LEVEL_SERVER = 0,       /**< the server (the whole installation) */
+    MAILLIMIT_LEVEL_PLAN = 1,         /**< a plan: a bundle of defaults, no counter */
+    MAILLIMIT_LEVEL_SUBSCRIPTION = 2, /**< a subscription (and its system users) */
+    MAILLIMIT_LEVEL_DOMAIN = 3,       /**< a domain of a subscription */
+    MAILLIMIT_LEVEL_MAILBOX = 4       /**< a mailbox `local@domain` */
 };
 /** Windows: sliding hour (60 one-minute slots), sliding day (24 one-hour slots). */
-enum maillimit_window { MAILLIMIT_WINDOW_HOUR = 0, MAILLIMIT_WINDOW_DAY = 1 };
+enum maillimit_window {
+    MAILLIMIT_WINDOW_HOUR = 0, /**< the sliding hour */
+    MAILLIMIT_WINDOW_DAY = 1   /**< the sliding day */
+};
 /** Special limit (and flag) values. */
-enum maillimit_special { MAILLIMIT_UNLIMITED = -1, MAILLIMIT_DEFAULT = -2 };
+enum maillimit_special {
+    MAILLIMIT_UNLIMITED = -1, /**< no limit */
+    MAILLIMIT_DEFAULT = -2    /**< not set here: inherit from the nearest ancestor */
+};
 /** Decisions. */
-enum maillimit_decision { MAILLIMIT_ALLOW = 0, MAILLIMIT_DENY = 1 };
+enum maillimit_decision {
+    MAILLIMIT_ALLOW = 0, /**< the request may be sent */
+    MAILLIMIT_DENY = 1   /**< the request must not be sent */
+};
 /** Why a verdict is what it is. See maillimit_decide() for the precedence. */
 enum maillimit_reason {
     MAILLIMIT_REASON_NONE = 0,       /**< allowed within every limit */
@@ -97,11 +112,20 @@ enum maillimit_reason {
     MAILLIMIT_REASON_NOT_ALLOWED = 5 /**< denied: the sendmail flag is off */
 };
 /** Flags, inherited like limits. */
-enum maillimit_flag { MAILLIMIT_FLAG_SENDMAIL = 0, MAILLIMIT_FLAG_EXEMPT = 1 };
+enum maillimit_flag {
+    MAILLIMIT_FLAG_SENDMAIL = 0, /**< subscription-level senders may send mail at all */
+    MAILLIMIT_FLAG_EXEMPT = 1    /**< mail of the entity and below is allowed, counted in no limit */
+};
 /** What one unit of cost is (a server setting the integrations read). */
-enum maillimit_unit { MAILLIMIT_UNIT_MESSAGES = 0, MAILLIMIT_UNIT_RECIPIENTS = 1 };
+enum maillimit_unit {
+    MAILLIMIT_UNIT_MESSAGES = 0,  /**< one unit per message */
+    MAILLIMIT_UNIT_RECIPIENTS = 1 /**< one unit per recipient */
+};
 /** Largest cost of one request. */
-enum maillimit_limits_const { MAILLIMIT_COST_MAX = 1000000, MAILLIMIT_NAME_MAX = 320 };
+enum maillimit_limits_const {
+    MAILLIMIT_COST_MAX = 1000000, /**< largest cost of one request */
+    MAILLIMIT_NAME_MAX = 320      /**< longest name in bytes */
+};
 /**@}*/
 
 /** The handle: hierarchy, limits, flags and counters. Opaque. */
@@ -141,7 +165,10 @@ typedef struct maillimit_status {
 } maillimit_status;
 
 /** Version of the structs above that this header describes. */
-enum maillimit_struct_version { MAILLIMIT_VERDICT_VERSION = 1, MAILLIMIT_STATUS_VERSION = 1 };
+enum maillimit_struct_version {
+    MAILLIMIT_VERDICT_VERSION = 1, /**< version of #maillimit_verdict */
+    MAILLIMIT_STATUS_VERSION = 1   /**< version of #maillimit_status */
+};
 
 /* ---------------------------------------------------------------------------------------- */
 /** @name Library information */
@@ -265,6 +292,7 @@ MAILLIMIT_API int maillimit_remove(maillimit *ml, int level, const char *name);
 
 /**
  * @brief Remove a system user.
+ * @param[in] ml the handle. @param[in] login the login.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -273,6 +301,8 @@ MAILLIMIT_API int maillimit_sysuser_remove(maillimit *ml, const char *login);
 
 /**
  * @brief Attach a system user to another subscription (its mail counts there from now on).
+ * @param[in] ml the handle. @param[in] login the login.
+ * @param[in] subscription the new subscription.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (login or subscription).
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -283,6 +313,8 @@ MAILLIMIT_API int maillimit_sysuser_move(maillimit *ml, const char *login,
 /**
  * @brief Move a domain to another subscription. The domain keeps its own counts; units it
  *        sent stay in the old subscription; the new one counts its mail from now on.
+ * @param[in] ml the handle. @param[in] domain the domain.
+ * @param[in] subscription the new subscription.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain or subscription).
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -292,6 +324,8 @@ MAILLIMIT_API int maillimit_domain_move(maillimit *ml, const char *domain,
 
 /**
  * @brief Put a subscription in a plan, or in none (@p plan NULL).
+ * @param[in] ml the handle. @param[in] subscription the subscription.
+ * @param[in] plan the plan or NULL.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (subscription or plan).
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -328,6 +362,10 @@ MAILLIMIT_API int maillimit_limit_set(maillimit *ml, int level, const char *name
 /**
  * @brief The value of a limit as set at an entity (possibly #MAILLIMIT_DEFAULT), so a panel
  *        can show "Default (100)" versus "100".
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level. @param[in] name its name; NULL for the server.
+ * @param[in] target_level whose counters the value limits.
+ * @param[in] window a #maillimit_window.
  * @param[out] out the value.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -337,6 +375,9 @@ MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *na
 
 /**
  * @brief The effective limit of entity (@p level, @p name)'s own counter.
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level (not PLAN). @param[in] name its name; NULL for the server.
+ * @param[in] window a #maillimit_window.
  * @param[out] out the limit, or #MAILLIMIT_UNLIMITED.
  * @return 0, #MAILLIMIT_EINVAL (plans have no counter), #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -347,7 +388,7 @@ MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name
 /**
  * @brief The master switch. Off: every decision is ALLOW (#MAILLIMIT_REASON_DISABLED) and
  *        still counted, so reports stay true.
- * @param[in] on 1 or 0.
+ * @param[in] ml the handle. @param[in] on 1 or 0.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -356,6 +397,7 @@ MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
 
 /**
  * @brief Read the master switch.
+ * @param[in] ml the handle.
  * @param[out] out 1 or 0.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -365,6 +407,9 @@ MAILLIMIT_API int maillimit_enabled(maillimit *ml, int *out);
 /**
  * @brief Set a flag. SENDMAIL lives at server, plan and subscription; EXEMPT at plan,
  *        subscription, domain and mailbox.
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level. @param[in] name its name; NULL for the server.
+ * @param[in] flag a #maillimit_flag.
  * @param[in] value 0, 1 or #MAILLIMIT_DEFAULT (not at the server).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
@@ -375,6 +420,9 @@ MAILLIMIT_API int maillimit_flag_set(maillimit *ml, int level, const char *name,
 
 /**
  * @brief The effective value (0 or 1) of a flag at an entity.
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level. @param[in] name its name; NULL for the server.
+ * @param[in] flag a #maillimit_flag.
  * @param[out] out 0 or 1.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -384,6 +432,9 @@ MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name,
 
 /**
  * @brief The value of a flag as set at an entity (0, 1 or #MAILLIMIT_DEFAULT).
+ * @param[in] ml the handle.
+ * @param[in] level the entity's level. @param[in] name its name; NULL for the server.
+ * @param[in] flag a #maillimit_flag.
  * @param[out] out the value.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -394,7 +445,7 @@ MAILLIMIT_API int maillimit_flag_value(maillimit *ml, int level, const char *nam
 /**
  * @brief Set what a unit of cost is. The library does not compute costs; integrations
  *        read this to pass 1 per message or the number of recipients.
- * @param[in] unit a #maillimit_unit.
+ * @param[in] ml the handle. @param[in] unit a #maillimit_unit.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -403,6 +454,7 @@ MAILLIMIT_API int maillimit_unit_set(maillimit *ml, int unit);
 
 /**
  * @brief Read the unit setting.
+ * @param[in] ml the handle.
  * @param[out] out a #maillimit_unit.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -461,6 +513,9 @@ MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender,
  *        maillimit_commit() or maillimit_release(). An unreleased reservation simply stays
  *        counted. The handle remembers the newest 16384 reservations; an older token is
  *        no longer known (its units stay counted).
+ * @param[in] ml the handle. @param[in] level as maillimit_decide(). @param[in] sender the name.
+ * @param[in] cost 1..#MAILLIMIT_COST_MAX units. @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out the verdict (initialised by maillimit_verdict_init()).
  * @return as maillimit_decide(); @p out->token is the reservation's token when allowed and
  *         counted (an exempt sender's mail is not counted: its token is that of a decision,
  *         already final).
@@ -471,7 +526,7 @@ MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender
 
 /**
  * @brief Make a reservation final.
- * @param[in] token from maillimit_reserve().
+ * @param[in] ml the handle. @param[in] token from maillimit_reserve().
  * @return 0, #MAILLIMIT_EINVAL (NULL handle, token 0), #MAILLIMIT_ENOTFOUND (unknown,
  *         already committed or released, or a token of maillimit_decide()).
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -481,7 +536,7 @@ MAILLIMIT_API int maillimit_commit(maillimit *ml, uint64_t token);
 /**
  * @brief Give a reservation's units back, to the minute and hour slots they were counted in
  *        (nothing happens for slots that already left their window).
- * @param[in] token from maillimit_reserve().
+ * @param[in] ml the handle. @param[in] token from maillimit_reserve().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (as maillimit_commit()).
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
  */
@@ -490,6 +545,7 @@ MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
 /**
  * @brief Unblock an entity: forget its own window counts (hour and day). Its children's and
  *        ancestors' counts stay.
+ * @param[in] ml the handle.
  * @param[in] level the entity's level (not PLAN). @param[in] name its name; NULL: server.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
@@ -506,6 +562,7 @@ MAILLIMIT_API void maillimit_status_init(maillimit_status *s);
 /**
  * @brief The status of an entity's own counter in one window, and whether it could send one
  *        more unit now (every level and both windows considered).
+ * @param[in] ml the handle.
  * @param[in] level not PLAN. @param[in] name the entity; NULL for the server.
  * @param[in] window the window of count, limit, remaining and reset_after.
  * @param[in] now Unix seconds, 0 = clock.
@@ -528,6 +585,7 @@ MAILLIMIT_API int maillimit_status_get(maillimit *ml, int level, const char *nam
 
 /**
  * @brief Load a configuration file.
+ * @param[in] ml the handle.
  * @param[in] path the file. @param[out] err optional buffer for a message (may be NULL).
  * @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO (unreadable; nothing changed),
@@ -540,7 +598,9 @@ MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *e
 
 /**
  * @brief Load configuration text from memory; errors are named "<memory>:LINE".
+ * @param[in] ml the handle.
  * @param[in] text the text (need not be NUL-terminated). @param[in] len its length.
+ * @param[out] err optional buffer for a message (may be NULL). @param[in] errlen its size.
  * @return as maillimit_config_load() without #MAILLIMIT_EIO.
  * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
  *        configuration lock, never blocks the hot path.
@@ -578,19 +638,27 @@ MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, siz
 /**@{*/
 
 /** Event types. */
-enum maillimit_event_type { MAILLIMIT_EVENT_LIMIT_REACHED = 1, MAILLIMIT_EVENT_BACK_TO_NORMAL = 2 };
+enum maillimit_event_type {
+    MAILLIMIT_EVENT_LIMIT_REACHED = 1, /**< an episode started: the entity reached its limit */
+    MAILLIMIT_EVENT_BACK_TO_NORMAL = 2 /**< an episode ended: one unit would fit again */
+};
 /** What a top list ranks by. */
-enum maillimit_metric { MAILLIMIT_METRIC_SENT = 0, MAILLIMIT_METRIC_DENIED = 1 };
+enum maillimit_metric {
+    MAILLIMIT_METRIC_SENT = 0,  /**< rank by units sent */
+    MAILLIMIT_METRIC_DENIED = 1 /**< rank by units denied */
+};
 /** Versions of the report structs. */
 enum maillimit_report_struct_version {
-    MAILLIMIT_HISTORY_ROW_VERSION = 1,
-    MAILLIMIT_EPISODE_VERSION = 1,
-    MAILLIMIT_TOP_ROW_VERSION = 1,
-    MAILLIMIT_SUMMARY_VERSION = 1,
-    MAILLIMIT_EVENT_VERSION = 1
+    MAILLIMIT_HISTORY_ROW_VERSION = 1, /**< version of #maillimit_history_row */
+    MAILLIMIT_EPISODE_VERSION = 1,     /**< version of #maillimit_episode */
+    MAILLIMIT_TOP_ROW_VERSION = 1,     /**< version of #maillimit_top_row */
+    MAILLIMIT_SUMMARY_VERSION = 1,     /**< version of #maillimit_summary */
+    MAILLIMIT_EVENT_VERSION = 1        /**< version of #maillimit_event */
 };
 /** Size of the name buffers in report structs (a name and its NUL). */
-enum maillimit_name_buffer { MAILLIMIT_NAME_BUFFER = 321 };
+enum maillimit_name_buffer {
+    MAILLIMIT_NAME_BUFFER = 321 /**< #MAILLIMIT_NAME_MAX bytes and a NUL */
+};
 
 /** One hour of an entity's history. */
 typedef struct maillimit_history_row {
@@ -666,6 +734,7 @@ MAILLIMIT_API int maillimit_tick(maillimit *ml, int64_t now);
 
 /**
  * @brief Set how many hours of history are kept (1..87600; default 744 = 31 days).
+ * @param[in] ml the handle. @param[in] hours the retention in hours.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
  */
@@ -673,6 +742,7 @@ MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
 
 /**
  * @brief Read the retention in hours.
+ * @param[in] ml the handle.
  * @param[out] out the retention.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
@@ -682,6 +752,7 @@ MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
 /**
  * @brief Open the hourly history of an entity for hours starting in [@p from, @p to).
  *        Only hours with traffic are returned, oldest first.
+ * @param[in] ml the handle.
  * @param[in] level SERVER (name NULL), PLAN (sum of its subscriptions), SUBSCRIPTION,
  *            DOMAIN or MAILBOX. @param[in] name the entity.
  * @param[in] from,to the range (Unix seconds). @param[in] now Unix seconds, 0 = clock.
@@ -704,6 +775,7 @@ MAILLIMIT_API int maillimit_history_next(maillimit_history *it, maillimit_histor
 
 /**
  * @brief Free a history iterator. NULL is a no-op.
+ * @param[in] it the iterator.
  * @since 0.1.0 An iterator is used by one thread at a time.
  */
 MAILLIMIT_API void maillimit_history_close(maillimit_history *it);
@@ -711,7 +783,10 @@ MAILLIMIT_API void maillimit_history_close(maillimit_history *it);
 /**
  * @brief Open the episodes of an entity and every entity below it that overlap
  *        [@p from, @p to), in order of start time (ties: higher level, then name).
+ * @param[in] ml the handle.
  * @param[in] level SERVER (name NULL: every entity), SUBSCRIPTION, DOMAIN or MAILBOX.
+ * @param[in] name the entity. @param[in] from,to the range (Unix seconds).
+ * @param[in] now Unix seconds, 0 = clock.
  * @param[out] out the iterator; free it with maillimit_episodes_close().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_ENOMEM.
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
@@ -722,6 +797,7 @@ MAILLIMIT_API int maillimit_episodes_open(maillimit *ml, int level, const char *
 
 /**
  * @brief The next episode.
+ * @param[in] it the iterator. @param[out] out the episode.
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
  * @since 0.1.0 An iterator is used by one thread at a time.
  */
@@ -729,6 +805,7 @@ MAILLIMIT_API int maillimit_episodes_next(maillimit_episodes *it, maillimit_epis
 
 /**
  * @brief Free an episode iterator. NULL is a no-op.
+ * @param[in] it the iterator.
  * @since 0.1.0 An iterator is used by one thread at a time.
  */
 MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
@@ -737,9 +814,12 @@ MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
  * @brief The entities of one level with the most units sent (or denied) in hours starting
  *        in [@p from, @p to). Ties: the other metric (more first), then the name (bytewise
  *        ascending). Entities with nothing sent, denied or exempt in the range are left out.
+ * @param[in] ml the handle.
  * @param[in] level PLAN, SUBSCRIPTION, DOMAIN or MAILBOX. @param[in] metric a #maillimit_metric.
+ * @param[in] from,to the range (Unix seconds).
  * @param[in] scope_level SERVER (scope_name NULL: everything), SUBSCRIPTION or DOMAIN.
  * @param[in] scope_name the subtree to list.
+ * @param[in] now Unix seconds, 0 = clock.
  * @param[out] rows caller buffer. @param[in,out] n in: capacity of @p rows (K); out: rows
  *             written.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (scope), #MAILLIMIT_ENOMEM.
@@ -751,13 +831,17 @@ MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t fr
 
 /**
  * @brief Initialise a summary.
+ * @param[out] s the summary.
  * @since 0.1.0 Pure: no handle, safe anywhere.
  */
 MAILLIMIT_API void maillimit_summary_init(maillimit_summary *s);
 
 /**
  * @brief Totals for hours starting in [@p from, @p to) within a scope.
+ * @param[in] ml the handle.
  * @param[in] scope_level SERVER (name NULL), SUBSCRIPTION or DOMAIN.
+ * @param[in] scope_name the scope's entity. @param[in] from,to the range (Unix seconds).
+ * @param[in] now Unix seconds, 0 = clock.
  * @param[out] out initialised by maillimit_summary_init().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
@@ -768,12 +852,14 @@ MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const ch
 
 /**
  * @brief Initialise an event.
+ * @param[out] ev the event.
  * @since 0.1.0 Pure: no handle, safe anywhere.
  */
 MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
 
 /**
  * @brief Take the oldest queued event.
+ * @param[in] ml the handle.
  * @param[in] now Unix seconds, 0 = clock (ended episodes up to @p now are noticed first).
  * @param[out] out initialised by maillimit_event_init().
  * @return 0, #MAILLIMIT_EDONE when the queue is empty, #MAILLIMIT_EINVAL.
@@ -783,6 +869,7 @@ MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_eve
 
 /**
  * @brief How many events were dropped because the queue was full.
+ * @param[in] ml the handle.
  * @param[out] out the count since the handle was made.
  * @return 0, #MAILLIMIT_EINVAL.
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.

@@ -260,6 +260,13 @@ static int sender_of(maillimit *ml, int level, const char *sender,
         if (rc == MAILLIMIT_ENOMEM)
             return rc;
     }
+    if (e) {
+        /* Start loading the parent and grandparent at once instead of one after the other
+         * (the hint may be stale after a move: it is only a prefetch). */
+        __builtin_prefetch(atomic_load_explicit(&e->parent, memory_order_relaxed));
+        if (e->hint)
+            __builtin_prefetch(e->hint);
+    }
     *out = e;
     return 0;
 }

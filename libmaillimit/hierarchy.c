@@ -36,6 +36,7 @@ static void entity_init(struct maillimit__entity *e, int level)
     atomic_init(&e->active, 0);
     e->hist = NULL;
     e->active_next = NULL;
+    e->hint = NULL;
     e->level = (uint8_t)level;
 }
 
@@ -173,6 +174,12 @@ static int resolve(maillimit *ml, int level, const char *name, struct maillimit_
 
 /* ---- creation ------------------------------------------------------------------------- */
 
+static struct maillimit__entity *parent_of(const struct maillimit__entity *e)
+{
+    /* acquire: pairs with the release store of a parent in add()/move calls */
+    return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
+}
+
 /* Make an entity and publish it in the name table. Every field a decider reads, the parent
  * and the implicit mark included, is set before the table's release store publishes it. */
 static struct maillimit__entity *entity_make(maillimit *ml, int level, const char *name,
@@ -188,6 +195,7 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     memcpy(e->name, name, len + 1);
     atomic_init(&e->parent, parent);
     atomic_init(&e->implicit, (uint8_t)implicit);
+    e->hint = parent ? parent_of(parent) : NULL;
     if (maillimit__table_insert(ml, e)) {
         free(e);
         return NULL;
@@ -197,11 +205,6 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     return e;
 }
 
-static struct maillimit__entity *parent_of(const struct maillimit__entity *e)
-{
-    /* acquire: pairs with the release store of a parent in add()/move calls */
-    return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
-}
 
 static void set_parent(struct maillimit__entity *e, struct maillimit__entity *p)
 {

@@ -101,6 +101,8 @@ struct maillimit__entity {
     _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__hist *hist;               /* harvested history (report lock) */
     struct maillimit__entity *active_next;      /* list of entities with traffic */
+    struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
+                                                   never trusted (moves do not update it) */
     _Atomic uint8_t active;                     /* on that list */
     char name[];                                /* lower case, NUL-terminated */
 };

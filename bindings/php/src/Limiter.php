@@ -125,6 +125,13 @@ final class Limiter
         $this->call('maillimit_sysuser_remove', [self::name($login)], self::ctx($login));
     }
 
+    /** maillimit_sysuser_move(): attach a system user to another subscription. */
+    public function sysuserMove(string $login, string $subscription): void
+    {
+        $this->call('maillimit_sysuser_move', [self::name($login), self::name($subscription)],
+            self::ctx($login, $subscription));
+    }
+
     /** maillimit_domain_move(): move a domain to another subscription. */
     public function domainMove(string $domain, string $subscription): void
     {

@@ -109,6 +109,18 @@ test('hierarchy: sysuserRemove', function (): void {
     $ml->sysuserAdd('acme_web', 'other');
 });
 
+test('hierarchy: sysuserMove', function (): void {
+    $ml = fixture();
+    $ml->decide(Level::SUBSCRIPTION, 'acme_web', 1, T0);
+    $ml->sysuserMove('ACME_WEB', 'other');
+    $ml->decide(Level::SUBSCRIPTION, 'acme_web', 1, T0 + 1);
+    eq($ml->status(Level::SUBSCRIPTION, 'acme', Window::HOUR, T0 + 2)->count, 1);
+    eq($ml->status(Level::SUBSCRIPTION, 'other', Window::HOUR, T0 + 2)->count, 1);
+    throws(NotFoundException::class, -3, fn() => $ml->sysuserMove('nobody', 'acme'));
+    throws(NotFoundException::class, -3, fn() => $ml->sysuserMove('acme_web', 'nosuch'));
+    throws(InvalidArgumentException::class, -1, fn() => $ml->sysuserMove('a b', 'acme'));
+});
+
 test('hierarchy: domainMove keeps counts and changes the parent', function (): void {
     $ml = fixture();
     $ml->limitSet(Level::SUBSCRIPTION, 'other', Level::SUBSCRIPTION, Window::HOUR, 2);

@@ -160,6 +160,7 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "maillimit_sysuser_add": (c_int, [handle_p, c_char_p, c_char_p]),
     "maillimit_remove": (c_int, [handle_p, c_int, c_char_p]),
     "maillimit_sysuser_remove": (c_int, [handle_p, c_char_p]),
+    "maillimit_sysuser_move": (c_int, [handle_p, c_char_p, c_char_p]),
     "maillimit_domain_move": (c_int, [handle_p, c_char_p, c_char_p]),
     "maillimit_subscription_plan_set": (c_int, [handle_p, c_char_p, c_char_p]),
     # Limits, flags and server settings

@@ -21,6 +21,8 @@ Name = Union[str, bytes]
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_verdict_init = lib.maillimit_verdict_init
+_verdict_from_c = Verdict._from_c
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _ERRLEN = 1024
 
@@ -200,6 +202,12 @@ class Limiter:
         """Remove a system user (``maillimit_sysuser_remove``)."""
         self._call("maillimit_sysuser_remove", _name(login, "login"), context=repr(login))
 
+    def sysuser_move(self, login: Name, subscription: Name) -> None:
+        """Attach a system user to another subscription; its mail counts there from now on
+        (``maillimit_sysuser_move``)."""
+        self._call("maillimit_sysuser_move", _name(login, "login"),
+                   _name(subscription, "subscription"), context=f"{login!r}, {subscription!r}")
+
     def domain_move(self, domain: Name, subscription: Name) -> None:
         """Move a domain to another subscription (``maillimit_domain_move``)."""
         self._call("maillimit_domain_move", _name(domain, "domain"),
@@ -296,14 +304,28 @@ class Limiter:
 
     def _verdict(self, fn: Any, cname: str, level: int, sender: Name, cost: int,
                  now: int) -> Verdict:
-        h = self._handle()
+        # The hot path: the checks of _int/_name/_i64 inlined for the common argument types,
+        # the general helpers for everything else (and for the error messages).
+        h = self._h
+        if h is None:
+            h = self._handle()  # raises
+        lv = level if type(level) is Level else _int(level, "level")
+        if type(sender) is str:
+            s = sender.encode("utf-8", "surrogateescape")
+            if b"\0" in s:
+                s = _name(sender, "sender")  # raises
+        else:
+            s = _name(sender, "sender")
+        if type(cost) is not int or not _I64_MIN <= cost <= _I64_MAX:
+            cost = _i64(cost, "cost")
+        if type(now) is not int or not _I64_MIN <= now <= _I64_MAX:
+            now = _i64(now, "now")
         v = VerdictC()
-        lib.maillimit_verdict_init(byref(v))
-        rc = fn(h, _int(level, "level"), _name(sender, "sender"), _i64(cost, "cost"),
-                _i64(now, "now"), byref(v))
+        _verdict_init(v)
+        rc = fn(h, lv, s, cost, now, v)
         if rc:
             _raise(rc, cname, f"{_lvl(level)}, {sender!r}, cost={cost}, now={now}")
-        return Verdict._from_c(v)
+        return _verdict_from_c(v)
 
     def commit(self, token: int) -> None:
         """Make a reservation final (``maillimit_commit``)."""

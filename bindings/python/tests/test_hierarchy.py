@@ -106,6 +106,17 @@ class TestRemoveAndMove(LimiterTest):
         self.assertRaisesCode(NotFound, -3, ml.sysuser_remove, "acme_web")
         ml.sysuser_add("acme_web", "other")  # free to be placed elsewhere now
 
+    def test_sysuser_move(self):
+        ml = self.ml
+        ml.decide(S, "acme_web", 1, T0)
+        ml.sysuser_move("ACME_WEB", "other")
+        ml.decide(S, "acme_web", 1, T0 + 1)
+        self.assertEqual(ml.status(S, "acme", H, T0 + 2).count, 1)
+        self.assertEqual(ml.status(S, "other", H, T0 + 2).count, 1)
+        self.assertRaisesCode(NotFound, -3, ml.sysuser_move, "nobody", "acme")
+        self.assertRaisesCode(NotFound, -3, ml.sysuser_move, "acme_web", "nosuch")
+        self.assertRaisesCode(InvalidArgument, -1, ml.sysuser_move, "a b", "acme")
+
     def test_domain_move_keeps_counts_and_changes_the_parent(self):
         ml = self.ml
         ml.limit_set(S, "other", S, H, 2)
