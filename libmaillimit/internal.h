@@ -168,7 +168,7 @@ struct maillimit__edge {
 };
 /* Bounded multi-producer queue of episode edges (deciders produce, the report lock drains):
  * cells carry sequence numbers (a bounded MPMC ring after D. Vyukov). */
-enum { MAILLIMIT__EDGES = 1024, MAILLIMIT__EVENTS = 4096 };
+enum { MAILLIMIT__EDGES = 16384, MAILLIMIT__EVENTS = 4096 };
 struct maillimit__edge_cell {
     _Atomic size_t seq;
     struct maillimit__edge edge;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <maillimit.h>
@@ -45,6 +46,12 @@ static const char usage_text[] =
     "  enable [on|off]                     the master switch (no argument: show it)\n"
     "  unit [messages|recipients]          what one unit is (no argument: show it)\n"
     "  decide LEVEL SENDER [COST]          a real decision (it counts!), for testing\n"
+    "  history LEVEL [NAME] [HOURS]        sent/denied/exempt per hour (default 24 hours)\n"
+    "  episodes [LEVEL NAME] [HOURS]       periods over a limit, in a subtree\n"
+    "  top LEVEL [sent|denied] [HOURS] [K] [SCOPE_LEVEL SCOPE_NAME]   the biggest senders\n"
+    "  summary [LEVEL NAME] [HOURS]        totals for a subtree (default: the server)\n"
+    "  events [SINCE]                      limit reached / back to normal (seq > SINCE)\n"
+    "  retention [HOURS]                   hours of history kept\n"
     "  reload                              re-read maillimitd's configuration file\n"
     "  snapshot                            save the state file now\n"
     "  stats | ping | version | methods\n"
@@ -305,8 +312,107 @@ static void print_status(const char *title, const msgpack_object *r)
     putchar('\n');
 }
 
+static int is_time_key(const msgpack_object *k)
+{
+    static const char *const keys[] = { "hour_start", "started", "ended", "time", "from", "to",
+                                        "started_at" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(keys[i]) &&
+            memcmp(k->via.str.ptr, keys[i], k->via.str.size) == 0)
+            return 1;
+    return 0;
+}
+
+/* One cell as text: times (Unix seconds) as UTC, the rest as scalars. */
+static void cell(char *buf, size_t size, const msgpack_object *k, const msgpack_object *v)
+{
+    if (k && is_time_key(k) && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > 0) {
+        time_t t = (time_t)v->via.u64;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%d %H:%M", &tm);
+        return;
+    }
+    if (k && is_time_key(k) && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    char *p = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&p, &n);
+    if (!f) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    FILE *old = stdout;
+    stdout = f;
+    scalar(v);
+    stdout = old;
+    fclose(f);
+    snprintf(buf, size, "%s", p ? p : "");
+    free(p);
+}
+
+/* An array of maps (report rows) as a table with a header. */
+static void print_rows(const msgpack_object *r)
+{
+    if (r->via.array.size == 0) {
+        printf("(none)\n");
+        return;
+    }
+    const msgpack_object *first = &r->via.array.ptr[0];
+    uint32_t cols = first->via.map.size;
+    if (cols > 16)
+        cols = 16;
+    int w[16];
+    char c[400];
+    for (uint32_t j = 0; j < cols; j++)
+        w[j] = (int)first->via.map.ptr[j].key.via.str.size;
+    for (uint32_t i = 0; i < r->via.array.size; i++) {
+        const msgpack_object *row = &r->via.array.ptr[i];
+        for (uint32_t j = 0; j < cols && j < row->via.map.size; j++) {
+            cell(c, sizeof c, &row->via.map.ptr[j].key, &row->via.map.ptr[j].val);
+            if ((int)strlen(c) > w[j])
+                w[j] = (int)strlen(c);
+        }
+    }
+    for (uint32_t j = 0; j < cols; j++)
+        printf("%-*.*s%s", w[j], (int)first->via.map.ptr[j].key.via.str.size,
+               first->via.map.ptr[j].key.via.str.ptr, j + 1 < cols ? "  " : "\n");
+    for (uint32_t i = 0; i < r->via.array.size; i++) {
+        const msgpack_object *row = &r->via.array.ptr[i];
+        for (uint32_t j = 0; j < cols && j < row->via.map.size; j++) {
+            cell(c, sizeof c, &row->via.map.ptr[j].key, &row->via.map.ptr[j].val);
+            printf("%-*s%s", w[j], c, j + 1 < cols ? "  " : "\n");
+        }
+    }
+}
+
 static void print_table(const msgpack_object *r)
 {
+    if (r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size &&
+        r->via.array.ptr[0].type == MSGPACK_OBJECT_MAP) {
+        print_rows(r);
+        return;
+    }
+    if (r->type == MSGPACK_OBJECT_MAP) {
+        /* a map: key/value lines, times formatted */
+        size_t w = 0;
+        for (uint32_t i = 0; i < r->via.map.size; i++)
+            if (r->via.map.ptr[i].key.via.str.size > w)
+                w = r->via.map.ptr[i].key.via.str.size;
+        char c[400];
+        for (uint32_t i = 0; i < r->via.map.size; i++) {
+            const msgpack_object *k = &r->via.map.ptr[i].key;
+            cell(c, sizeof c, k, &r->via.map.ptr[i].val);
+            printf("  %-*.*s  %s\n", (int)w, (int)k->via.str.size, k->via.str.ptr, c);
+        }
+        return;
+    }
+    if (r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size == 0 ) {
+        printf("(none)\n");
+        return;
+    }
     if (r->type == MSGPACK_OBJECT_MAP) {
         size_t w = 0;
         for (uint32_t i = 0; i < r->via.map.size; i++) {
@@ -540,6 +646,57 @@ int main(int argc, char **argv)
         add(&r, a[1], 0);
         if (n == 3)
             add(&r, a[2], 1);
+    } else if (strcmp(cmd, "history") == 0) {
+        r.method = "history";
+        int used = level_name(&r, n, a);
+        need(n, used, used + 1);
+        if (n > used)
+            add(&r, a[used], 1);
+    } else if (strcmp(cmd, "episodes") == 0 || strcmp(cmd, "summary") == 0) {
+        r.method = cmd;
+        need(n, 0, 3);
+        int used = 0;
+        if (n >= 1 && !is_int(a[0]))
+            used = level_name(&r, n, a);
+        else {
+            add(&r, "server", 0);
+            add(&r, NULL, 2);
+        }
+        need(n, used, used + 1);
+        if (n > used)
+            add(&r, a[used], 1);
+    } else if (strcmp(cmd, "top") == 0) {
+        /* top LEVEL [sent|denied] [HOURS] [K] [SCOPE_LEVEL SCOPE_NAME] */
+        r.method = "top";
+        need(n, 1, 6);
+        add(&r, a[0], 0);
+        int k = 1;
+        const char *metric = "sent", *hours = NULL, *count = "10";
+        if (k < n && (strcmp(a[k], "sent") == 0 || strcmp(a[k], "denied") == 0))
+            metric = a[k++];
+        if (k < n && is_int(a[k]))
+            hours = a[k++];
+        if (k < n && is_int(a[k]))
+            count = a[k++];
+        add(&r, metric, 0);
+        add(&r, hours, hours ? 1 : 2);
+        add(&r, NULL, 2); /* now */
+        add(&r, count, 1);
+        if (k < n) {
+            need(n - k, 1, 2);
+            add(&r, a[k], 0);
+            add(&r, k + 1 < n ? a[k + 1] : NULL, k + 1 < n ? 0 : 2);
+        }
+    } else if (strcmp(cmd, "events") == 0) {
+        need(n, 0, 1);
+        r.method = "events";
+        if (n)
+            add(&r, a[0], 1);
+    } else if (strcmp(cmd, "retention") == 0) {
+        need(n, 0, 1);
+        r.method = "retention";
+        if (n)
+            add(&r, a[0], 1);
     } else if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "snapshot") == 0) {
         need(n, 0, 0);
         r.method = cmd[0] == 'r' ? "config.reload" : "snapshot.save";

@@ -38,6 +38,19 @@
  *                                                    count, retry_after}  (counts for real!)
  *   config.reload                                -> nil
  *   snapshot.save                                -> nil
+ *   history  (level, name, hours, now)           -> [{hour_start, sent, denied, exempt}]
+ *   episodes (level, name, hours, now)           -> [{level, name, window, ongoing, started,
+ *                                                     ended, limit, denied}]  (the subtree)
+ *   summary  (level, name, hours, now)           -> {from, to, sent, denied, exempt,
+ *                                                    unattributed, limited_entities}
+ *   top      (level, metric, hours, now, k, scope_level, scope_name)
+ *                                                -> [{level, name, sent, denied, exempt}]
+ *   events   (since)                             -> [{seq, type, level, name, window, time,
+ *                                                     limit, denied}] with seq > since
+ *   retention (hours)                            -> hours of history kept (sets it if given)
+ *
+ * Report ranges: the last `hours` hours (default 24) up to `now` (default the clock), the
+ * current hour included; with named params, "from" and "to" (Unix seconds) may replace them.
  *
  * Bounds: a request is at most MAILLIMIT__ADMIN_MSG_MAX bytes, nested at most 32 deep; a
  * pre-scan (maillimit__msgpack_scan) checks both before msgpack-c allocates anything, so a
@@ -50,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "srv_internal.h"
 
@@ -344,12 +358,202 @@ static void pk_kv_level(msgpack_packer *pk, const char *k, int l)
         msgpack_pack_nil(pk);
 }
 
+/* ---- reports ------------------------------------------------------------------------------ */
+
+static const char *window_name(int w)
+{
+    return w == MAILLIMIT_WINDOW_DAY ? "day" : w == MAILLIMIT_WINDOW_HOUR ? "hour" : NULL;
+}
+
+void maillimit__admin_pack_array(void *packer, size_t n)
+{
+    msgpack_pack_array(packer, n);
+}
+
+void maillimit__admin_pack_event(void *packer, const maillimit_event *ev)
+{
+    msgpack_packer *pk = packer;
+    msgpack_pack_map(pk, 8);
+    pk_kv_int(pk, "seq", (int64_t)ev->seq);
+    pk_str(pk, "type");
+    pk_str(pk, ev->type == MAILLIMIT_EVENT_LIMIT_REACHED ? "limit_reached" : "back_to_normal");
+    pk_kv_level(pk, "level", ev->level);
+    pk_str(pk, "name");
+    pk_str(pk, ev->name);
+    pk_str(pk, "window");
+    pk_str(pk, window_name(ev->window) ? window_name(ev->window) : "?");
+    pk_kv_int(pk, "time", ev->time);
+    pk_kv_int(pk, "limit", ev->limit);
+    pk_kv_int(pk, "denied", ev->denied);
+}
+
+/* The time range of a report: [from, to) from "from"/"to", else the last `hours` hours
+ * (default 24) up to now, the current hour included. */
+static int get_range(call *c, const args *a, uint32_t hours_idx, int64_t *from, int64_t *to,
+                     int64_t *now)
+{
+    int rc;
+    int64_t hours = 24, n = 0;
+    const msgpack_object *ho = arg(a, hours_idx, "hours"), *no = arg(a, hours_idx + 1, "now");
+    const msgpack_object *fo = a->named ? arg(a, 0, "from") : NULL;
+    const msgpack_object *to_ = a->named ? arg(a, 0, "to") : NULL;
+    if (ho && ho->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, ho, "hours", &hours)))
+        return rc;
+    if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &n)))
+        return rc;
+    if (hours < 1 || hours > 87600)
+        return fail(c, MAILLIMIT_EINVAL, "hours: 1..87600");
+    if (n == 0)
+        n = (int64_t)time(NULL);
+    *now = n;
+    *to = n + 1;
+    *from = (n / 3600 - hours + 1) * 3600;
+    if (fo && (rc = get_int(c, fo, "from", from)))
+        return rc;
+    if (to_ && (rc = get_int(c, to_, "to", to)))
+        return rc;
+    return 0;
+}
+
+static int reports(const maillimit__admin_host *h, const char *m, const args *a, call *c,
+                   msgpack_packer *pk)
+{
+    maillimit *ml = h->ml;
+    char nb[MAILLIMIT_NAME_MAX + 8], sb[MAILLIMIT_NAME_MAX + 8];
+    const char *name = NULL, *sname = NULL;
+    int level = MAILLIMIT_LEVEL_SERVER, rc;
+    int64_t from, to, now;
+    if (strcmp(m, "top") == 0) {
+        /* top (level, metric, hours, now, k, scope_level, scope_name) */
+        int metric = MAILLIMIT_METRIC_SENT, slevel = MAILLIMIT_LEVEL_SERVER;
+        int64_t k = 10;
+        const msgpack_object *mo = arg(a, 1, "metric"), *ko = arg(a, 4, "k");
+        const msgpack_object *slo = arg(a, 5, "scope_level");
+        if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)))
+            return rc;
+        if (str_is(mo, "denied"))
+            metric = MAILLIMIT_METRIC_DENIED;
+        else if (mo && mo->type != MSGPACK_OBJECT_NIL && !str_is(mo, "sent"))
+            return fail(c, MAILLIMIT_EINVAL, "metric: sent or denied");
+        if ((rc = get_range(c, a, 2, &from, &to, &now)))
+            return rc;
+        if (ko && ko->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, ko, "k", &k)))
+            return rc;
+        if (k < 1 || k > 1000)
+            return fail(c, MAILLIMIT_EINVAL, "k: 1..1000");
+        if (slo && slo->type != MSGPACK_OBJECT_NIL &&
+            (rc = get_level(c, slo, &slevel, 0)))
+            return rc;
+        if ((rc = get_name(c, arg(a, 6, "scope_name"), "scope_name", sb, sizeof sb, &sname, 1)))
+            return rc;
+        maillimit_top_row *rows = calloc((size_t)k, sizeof *rows);
+        if (!rows)
+            return fail(c, MAILLIMIT_ENOMEM, "top: out of memory");
+        size_t n = (size_t)k;
+        rc = maillimit_top(ml, level, metric, from, to, slevel, sname, now, rows, &n);
+        if (rc) {
+            free(rows);
+            return core(c, rc, m);
+        }
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++) {
+            msgpack_pack_map(pk, 5);
+            pk_kv_level(pk, "level", rows[i].level);
+            pk_str(pk, "name");
+            pk_str(pk, rows[i].name);
+            pk_kv_int(pk, "sent", rows[i].sent);
+            pk_kv_int(pk, "denied", rows[i].denied);
+            pk_kv_int(pk, "exempt", rows[i].exempt);
+        }
+        free(rows);
+        return 0;
+    }
+    /* history, episodes, summary (level, name, hours, now) */
+    const msgpack_object *lo = arg(a, 0, "level");
+    if (lo && lo->type != MSGPACK_OBJECT_NIL && (rc = get_level(c, lo, &level, 0)))
+        return rc;
+    if ((rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name,
+                       level == MAILLIMIT_LEVEL_SERVER)) ||
+        (rc = get_range(c, a, 2, &from, &to, &now)))
+        return rc;
+    if (strcmp(m, "summary") == 0) {
+        maillimit_summary sm;
+        maillimit_summary_init(&sm);
+        if ((rc = core(c, maillimit_summary_get(ml, level, name, from, to, now, &sm), m)))
+            return rc;
+        msgpack_pack_map(pk, 7);
+        pk_kv_int(pk, "from", from);
+        pk_kv_int(pk, "to", to);
+        pk_kv_int(pk, "sent", sm.sent);
+        pk_kv_int(pk, "denied", sm.denied);
+        pk_kv_int(pk, "exempt", sm.exempt);
+        pk_kv_int(pk, "unattributed", sm.unattributed);
+        pk_kv_int(pk, "limited_entities", sm.limited_entities);
+        return 0;
+    }
+    /* iterators: count first into a temporary buffer (the array header needs the length) */
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    msgpack_packer ipk;
+    msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
+    size_t n = 0;
+    if (m[0] == 'h') {
+        maillimit_history *it = NULL;
+        if ((rc = core(c, maillimit_history_open(ml, level, name, from, to, now, &it), m))) {
+            msgpack_sbuffer_destroy(&items);
+            return rc;
+        }
+        maillimit_history_row row;
+        while (n < 100000 && maillimit_history_next(it, &row) == 0) {
+            msgpack_pack_map(&ipk, 4);
+            pk_kv_int(&ipk, "hour_start", row.hour_start);
+            pk_kv_int(&ipk, "sent", row.sent);
+            pk_kv_int(&ipk, "denied", row.denied);
+            pk_kv_int(&ipk, "exempt", row.exempt);
+            n++;
+        }
+        maillimit_history_close(it);
+    } else {
+        maillimit_episodes *it = NULL;
+        if ((rc = core(c, maillimit_episodes_open(ml, level, name, from, to, now, &it), m))) {
+            msgpack_sbuffer_destroy(&items);
+            return rc;
+        }
+        maillimit_episode ep;
+        while (n < 100000 && maillimit_episodes_next(it, &ep) == 0) {
+            msgpack_pack_map(&ipk, 8);
+            pk_kv_level(&ipk, "level", ep.level);
+            pk_str(&ipk, "name");
+            pk_str(&ipk, ep.name);
+            pk_str(&ipk, "window");
+            pk_str(&ipk, window_name(ep.window) ? window_name(ep.window) : "?");
+            pk_str(&ipk, "ongoing");
+            if (ep.ongoing)
+                msgpack_pack_true(&ipk);
+            else
+                msgpack_pack_false(&ipk);
+            pk_kv_int(&ipk, "started", ep.started);
+            pk_kv_int(&ipk, "ended", ep.ended);
+            pk_kv_int(&ipk, "limit", ep.limit);
+            pk_kv_int(&ipk, "denied", ep.denied);
+            n++;
+        }
+        maillimit_episodes_close(it);
+    }
+    msgpack_pack_array(pk, n);
+    if (items.size)
+        pk->callback(pk->data, items.data, items.size); /* the items, packed already */
+    msgpack_sbuffer_destroy(&items);
+    return 0;
+}
+
 /* ---- methods ------------------------------------------------------------------------------ */
 
 static const char *const method_names[] = {
     "ping", "version", "stats", "methods", "entity.add", "entity.remove", "entity.move",
     "limit.set", "limit.get", "limit.value", "flag.set", "flag.get", "enable", "enabled",
     "unit.set", "unit.get", "status", "reset", "decide", "config.reload", "snapshot.save",
+    "history", "episodes", "top", "summary", "events", "retention",
 };
 enum { NMETHODS = sizeof method_names / sizeof method_names[0] };
 
@@ -426,9 +630,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         } else if (level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
             rc = maillimit_subscription_plan_set(ml, name, parent);
         } else if (level == SYSUSER) {
-            rc = maillimit_sysuser_remove(ml, name);
-            if (rc == 0 || rc == MAILLIMIT_ENOTFOUND)
-                rc = maillimit_sysuser_add(ml, name, parent);
+            rc = maillimit_sysuser_move(ml, name, parent);
         } else {
             return fail(c, MAILLIMIT_EINVAL, "only domains, subscriptions and system users move");
         }
@@ -614,6 +816,47 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (rc)
             return fail(c, rc, "%s", em[0] ? em : maillimit_strerror(rc));
         msgpack_pack_nil(pk);
+        return 0;
+    }
+    if (strcmp(m, "history") == 0 || strcmp(m, "episodes") == 0 ||
+        strcmp(m, "summary") == 0 || strcmp(m, "top") == 0) {
+        return reports(h, m, a, c, pk);
+    }
+    if (strcmp(m, "events") == 0) {
+        int64_t since = 0;
+        const msgpack_object *so = arg(a, 0, "since");
+        if (so && so->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, so, "since", &since)))
+            return rc;
+        if (h->events)
+            return h->events(h->ctx, (uint64_t)since, pk) == 0
+                       ? 0
+                       : fail(c, MAILLIMIT_ENOMEM, "events: out of memory");
+        /* no server keeping a log of them: take them from the handle's queue */
+        maillimit_event evs[256];
+        size_t n = 0;
+        while (n < 256) {
+            maillimit_event_init(&evs[n]);
+            if (maillimit_event_next(ml, 0, &evs[n]) != 0)
+                break;
+            if (evs[n].seq > (uint64_t)since)
+                n++;
+        }
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++)
+            maillimit__admin_pack_event(pk, &evs[i]);
+        return 0;
+    }
+    if (strcmp(m, "retention") == 0) {
+        int64_t hours;
+        const msgpack_object *ho = arg(a, 0, "hours");
+        if (ho && ho->type != MSGPACK_OBJECT_NIL) {
+            if ((rc = get_int(c, ho, "hours", &hours)) ||
+                (rc = core(c, maillimit_retention_set(ml, hours), m)))
+                return rc;
+        }
+        if ((rc = core(c, maillimit_retention_get(ml, &hours), m)))
+            return rc;
+        msgpack_pack_int64(pk, hours);
         return 0;
     }
     return fail(c, MAILLIMIT_ENOTFOUND, "unknown method %s (see \"methods\")", m);

@@ -30,7 +30,8 @@
 
 #include "srv_internal.h"
 
-enum { OUT_CAP = 8192, PARTIAL_TIMEOUT_MS = 30000, DRAIN_MS = 2000, SWEEP_MS = 1000 };
+enum { OUT_CAP = 8192, PARTIAL_TIMEOUT_MS = 30000, DRAIN_MS = 2000, SWEEP_MS = 1000,
+       TICK_MS = 60000, EVRING = 1024, DIGEST_MAX = 256 * 1024 };
 
 typedef union {
     uv_handle_t h;
@@ -82,8 +83,22 @@ struct maillimit_server {
     int npolicy_conns, nconns;
     uint64_t refused_logged_ms;
 
-    uv_timer_t sweep, snap_timer, drain;
+    uv_timer_t sweep, snap_timer, drain, tick, notify_timer;
     int timers_init;
+    uint64_t events_polled_ms;
+
+    /* the newest events, for the admin "events" method */
+    maillimit_event *evring;
+    size_t evring_n, evring_head;
+    /* the digest for notify_command: lines since the last notification */
+    char *digest;
+    size_t digest_len, digest_cap;
+    int64_t digest_since;
+    int notify_running;
+    uv_process_t notify_proc;
+    uv_pipe_t notify_pipe;
+    uv_write_t notify_wr;
+    char *notify_buf;
     uv_signal_t sig[3];
     int signals_on;
     uv_work_t snap_work;
@@ -245,6 +260,213 @@ static void on_snap_timer(uv_timer_t *t)
         s->snap_busy = 0;
 }
 
+/* ---- events and notifications ------------------------------------------------------------ */
+
+static const char *level_word(int level);
+
+static void digest_add(maillimit_server *s, const char *line)
+{
+    size_t n = strlen(line);
+    if (s->digest_len + n + 2 > DIGEST_MAX)
+        return; /* the digest says how many events there were anyway (by seq) */
+    if (s->digest_len + n + 2 > s->digest_cap) {
+        size_t cap = s->digest_cap ? s->digest_cap * 2 : 4096;
+        while (cap < s->digest_len + n + 2)
+            cap *= 2;
+        char *d = realloc(s->digest, cap);
+        if (!d)
+            return;
+        s->digest = d;
+        s->digest_cap = cap;
+    }
+    memcpy(s->digest + s->digest_len, line, n);
+    s->digest_len += n;
+    s->digest[s->digest_len++] = '\n';
+    s->digest[s->digest_len] = '\0';
+}
+
+/* Take the handle's queued events: log each, keep it for the admin protocol and the digest. */
+static void events_poll(maillimit_server *s)
+{
+    s->events_polled_ms = uv_now(s->loop);
+    int unit = MAILLIMIT_UNIT_MESSAGES;
+    maillimit_unit_get(s->ml, &unit);
+    const char *units = unit == MAILLIMIT_UNIT_RECIPIENTS ? "recipients" : "messages";
+    for (int i = 0; i < 100000; i++) {
+        maillimit_event ev;
+        maillimit_event_init(&ev);
+        if (maillimit_event_next(s->ml, 0, &ev) != 0)
+            break;
+        char entity[400], line[700], when[32];
+        if (ev.level == MAILLIMIT_LEVEL_SERVER)
+            snprintf(entity, sizeof entity, "the server");
+        else
+            snprintf(entity, sizeof entity, "%s %s", level_word(ev.level), ev.name);
+        time_t t = (time_t)ev.time;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        if (ev.type == MAILLIMIT_EVENT_LIMIT_REACHED)
+            snprintf(line, sizeof line, "limit reached: %s reached its limit of %lld %s per %s",
+                     entity, (long long)ev.limit, units,
+                     ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
+        else
+            snprintf(line, sizeof line, "back to normal: %s (%lld %s denied while over its "
+                     "limit of %lld per %s)", entity, (long long)ev.denied, units,
+                     (long long)ev.limit, ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
+        slog(s, ev.type == MAILLIMIT_EVENT_LIMIT_REACHED ? MAILLIMIT_LOG_WARNING
+                                                         : MAILLIMIT_LOG_INFO, "%s", line);
+        char dline[760];
+        snprintf(dline, sizeof dline, "%s  %s", when, line);
+        digest_add(s, dline);
+        if (!s->evring)
+            s->evring = calloc(EVRING, sizeof *s->evring);
+        if (s->evring) {
+            s->evring[s->evring_head] = ev;
+            s->evring_head = (s->evring_head + 1) % EVRING;
+            if (s->evring_n < EVRING)
+                s->evring_n++;
+        }
+    }
+}
+
+static int admin_events(void *ctx, uint64_t since, void *packer)
+{
+    maillimit_server *s = ctx;
+    events_poll(s);
+    size_t n = 0, first = (s->evring_head + EVRING - s->evring_n) % EVRING;
+    for (size_t i = 0; i < s->evring_n; i++)
+        n += s->evring[(first + i) % EVRING].seq > since;
+    /* pack into the caller's packer: an array of the matching events, oldest first */
+    maillimit__admin_pack_array(packer, n);
+    for (size_t i = 0; i < s->evring_n; i++) {
+        const maillimit_event *ev = &s->evring[(first + i) % EVRING];
+        if (ev->seq > since)
+            maillimit__admin_pack_event(packer, ev);
+    }
+    return 0;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    maillimit_server *s = t->data;
+    if (maillimit_tick(s->ml, 0) != 0)
+        slog(s, MAILLIMIT_LOG_WARNING, "maillimit_tick: out of memory (retried next minute)");
+    events_poll(s);
+}
+
+static void notify_closed(uv_handle_t *h)
+{
+    maillimit_server *s = h->data;
+    s->closing_handles--;
+    if (h == (uv_handle_t *)&s->notify_proc)
+        s->notify_running = 0;
+}
+
+static void notify_exit(uv_process_t *p, int64_t status, int sig)
+{
+    maillimit_server *s = p->data;
+    if (status != 0 || sig != 0)
+        slog(s, MAILLIMIT_LOG_WARNING, "notify_command exited with status %lld%s%s",
+             (long long)status, sig ? ", signal " : "", sig ? strsignal(sig) : "");
+    s->closing_handles++;
+    uv_close((uv_handle_t *)p, notify_closed);
+}
+
+static void notify_written(uv_write_t *w, int status)
+{
+    maillimit_server *s = w->data;
+    (void)status;
+    free(s->notify_buf);
+    s->notify_buf = NULL;
+    s->closing_handles++;
+    uv_close((uv_handle_t *)&s->notify_pipe, notify_closed);
+}
+
+/* Run notify_command with the digest on its standard input. */
+static void notify_send(maillimit_server *s)
+{
+    if (!s->digest_len || !s->conf.notify_command)
+        return;
+    if (s->notify_running) {
+        slog(s, MAILLIMIT_LOG_WARNING, "notify_command still running; the digest waits");
+        return;
+    }
+    char host[256] = "localhost", since[32], head[600];
+    gethostname(host, sizeof host - 1);
+    time_t t = (time_t)s->digest_since;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    int64_t now = (int64_t)time(NULL);
+    maillimit_summary sm;
+    maillimit_summary_init(&sm);
+    int have_sum = maillimit_summary_get(s->ml, MAILLIMIT_LEVEL_SERVER, NULL,
+                                         (s->digest_since / 3600) * 3600, now + 1, now, &sm) == 0;
+    int n = snprintf(head, sizeof head,
+                     "Subject: maillimitd on %s: outgoing mail limits reached\n\n"
+                     "maillimitd on %s, since %s:\n", host, host, since);
+    if (have_sum)
+        n += snprintf(head + n, sizeof head - (size_t)n,
+                      "sent %lld, denied %lld, exempt %lld, unattributed %lld; %lld entities "
+                      "reached a limit\n", (long long)sm.sent, (long long)sm.denied,
+                      (long long)sm.exempt, (long long)sm.unattributed,
+                      (long long)sm.limited_entities);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\n");
+    size_t total = (size_t)n + s->digest_len;
+    char *buf = malloc(total);
+    if (!buf)
+        return;
+    memcpy(buf, head, (size_t)n);
+    memcpy(buf + n, s->digest, s->digest_len);
+
+    uv_pipe_init(s->loop, &s->notify_pipe, 0);
+    s->notify_pipe.data = s;
+    uv_stdio_container_t io[3];
+    io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    io[0].data.stream = (uv_stream_t *)&s->notify_pipe;
+    io[1].flags = UV_IGNORE;
+    io[2].flags = UV_INHERIT_FD;
+    io[2].data.fd = 2;
+    char *argv[] = { "/bin/sh", "-c", s->conf.notify_command, NULL };
+    uv_process_options_t opt;
+    memset(&opt, 0, sizeof opt);
+    opt.file = "/bin/sh";
+    opt.args = argv;
+    opt.stdio = io;
+    opt.stdio_count = 3;
+    opt.exit_cb = notify_exit;
+    s->notify_proc.data = s;
+    int rc = uv_spawn(s->loop, &s->notify_proc, &opt);
+    if (rc != 0) {
+        slog(s, MAILLIMIT_LOG_ERR, "cannot run notify_command: %s", uv_strerror(rc));
+        free(buf);
+        s->closing_handles++;
+        uv_close((uv_handle_t *)&s->notify_pipe, notify_closed);
+        return;
+    }
+    s->notify_running = 1;
+    s->notify_buf = buf;
+    s->notify_wr.data = s;
+    uv_buf_t b = uv_buf_init(buf, (unsigned)total);
+    if (uv_write(&s->notify_wr, (uv_stream_t *)&s->notify_pipe, &b, 1, notify_written) != 0) {
+        free(buf);
+        s->notify_buf = NULL;
+        s->closing_handles++;
+        uv_close((uv_handle_t *)&s->notify_pipe, notify_closed);
+    }
+    slog(s, MAILLIMIT_LOG_INFO, "notify_command run with a digest of %zu bytes", total);
+    s->digest_len = 0;
+    s->digest_since = now;
+}
+
+static void on_notify(uv_timer_t *t)
+{
+    maillimit_server *s = t->data;
+    events_poll(s);
+    notify_send(s);
+}
+
 /* ---- configuration ----------------------------------------------------------------------- */
 
 static int policy_apply(maillimit_policy *p, const maillimit__conf *c)
@@ -287,6 +509,11 @@ static void timers_apply(maillimit_server *s)
     if (s->conf.snapshot_interval > 0 && state_file(s)) {
         uint64_t ms = (uint64_t)s->conf.snapshot_interval * 1000;
         uv_timer_start(&s->snap_timer, on_snap_timer, ms, ms);
+    }
+    uv_timer_stop(&s->notify_timer);
+    if (s->conf.notify_command) {
+        uint64_t ms = (uint64_t)s->conf.notify_interval * 1000;
+        uv_timer_start(&s->notify_timer, on_notify, ms, ms);
     }
 }
 
@@ -725,7 +952,11 @@ static void policy_process(struct conn *c)
             s->st_requests++;
             switch (o.result) {
             case MAILLIMIT_POLICY_ALLOW: s->st_allow++; break;
-            case MAILLIMIT_POLICY_DENY: s->st_deny++; break;
+            case MAILLIMIT_POLICY_DENY:
+                s->st_deny++;
+                if (uv_now(s->loop) - s->events_polled_ms >= 1000)
+                    events_poll(s); /* "limit reached" in the log right away */
+                break;
             case MAILLIMIT_POLICY_FAILOPEN: s->st_failopen++; break;
             default: s->st_pass++; break;
             }
@@ -785,7 +1016,8 @@ static void admin_process(struct conn *c)
 {
     maillimit_server *s = c->s;
     while (!c->closing && !c->writing && c->inlen) {
-        maillimit__admin_host host = { s->ml, admin_reload, admin_snapshot, admin_stats, s };
+        maillimit__admin_host host = { s->ml, admin_reload, admin_snapshot, admin_stats,
+                                       admin_events, s };
         size_t used = 0, rl = 0;
         char *reply = NULL;
         int rc = maillimit__admin_handle(&host, c->in, c->inlen, &used, &reply, &rl);
@@ -1158,9 +1390,16 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
     uv_timer_init(s->loop, &s->sweep);
     uv_timer_init(s->loop, &s->snap_timer);
     uv_timer_init(s->loop, &s->drain);
-    s->sweep.data = s->snap_timer.data = s->drain.data = s;
+    uv_timer_init(s->loop, &s->tick);
+    uv_timer_init(s->loop, &s->notify_timer);
+    s->sweep.data = s->snap_timer.data = s->drain.data = s->tick.data = s;
+    s->notify_timer.data = s;
     s->timers_init = 1;
+    s->digest_since = (int64_t)time(NULL);
     uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&s->tick);
+    uv_unref((uv_handle_t *)&s->notify_timer);
     s->started = 1;
     s->started_at = (int64_t)time(NULL);
     timers_apply(s);
@@ -1199,6 +1438,8 @@ static void finish_if_done(maillimit_server *s)
     if (!s->stopping || s->finished || s->nconns > 0 || s->snap_busy)
         return;
     s->finished = 1;
+    maillimit_tick(s->ml, 0);
+    events_poll(s);
 #ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (state_file(s)) {
         char em[256] = "";
@@ -1214,6 +1455,8 @@ static void finish_if_done(maillimit_server *s)
         close_handle(s, (uv_handle_t *)&s->sweep);
         close_handle(s, (uv_handle_t *)&s->snap_timer);
         close_handle(s, (uv_handle_t *)&s->drain);
+        close_handle(s, (uv_handle_t *)&s->tick);
+        close_handle(s, (uv_handle_t *)&s->notify_timer);
     }
     maillimit_server_signals(s, 0);
     slog(s, MAILLIMIT_LOG_INFO, "stopped");
@@ -1306,12 +1549,14 @@ void maillimit_server_free(maillimit_server *s)
         close_handle(s, (uv_handle_t *)&s->sweep);
         close_handle(s, (uv_handle_t *)&s->snap_timer);
         close_handle(s, (uv_handle_t *)&s->drain);
+        close_handle(s, (uv_handle_t *)&s->tick);
+        close_handle(s, (uv_handle_t *)&s->notify_timer);
     }
     maillimit_server_signals(s, 0);
     s->stopping = 1;
     s->finished = 1;
     /* run the loop until our handles are closed (and a background save ends) */
-    while (s->closing_handles > 0 || s->nconns > 0 || s->snap_busy)
+    while (s->closing_handles > 0 || s->nconns > 0 || s->snap_busy || s->notify_running)
         uv_run(s->loop, UV_RUN_ONCE);
     if (s->has_own_loop)
         uv_loop_close(&s->own_loop);
@@ -1323,6 +1568,8 @@ void maillimit_server_free(maillimit_server *s)
     free(s->conf_text);
     free(s->conf_name);
     free(s->core_text);
+    free(s->evring);
+    free(s->digest);
     if (s->log_target == MAILLIMIT_LOG_SYSLOG)
         closelog();
     free(s);

@@ -112,6 +112,8 @@ typedef struct maillimit__admin_host {
     int (*reload)(void *ctx, char *err, size_t errlen);
     int (*snapshot)(void *ctx, char *err, size_t errlen);
     int (*stats)(void *ctx, uint64_t out[12]); /* the server's counters, or NULL */
+    /* the recent events the server logged, seq > since, packed as an array; or NULL */
+    int (*events)(void *ctx, uint64_t since, void *packer);
     void *ctx;
 } maillimit__admin_host;
 
@@ -134,6 +136,10 @@ MAILLIMIT__HIDDEN int maillimit__admin_handle(const maillimit__admin_host *host,
                                               const char *data, size_t len, size_t *consumed,
                                               char **reply, size_t *replylen);
 enum { MAILLIMIT__ADMIN_MSG_MAX = 65536 }; /* bytes of one admin request */
+
+/* Pack one event as the admin protocol's map (packer: a msgpack_packer *). */
+MAILLIMIT__HIDDEN void maillimit__admin_pack_event(void *packer, const maillimit_event *ev);
+MAILLIMIT__HIDDEN void maillimit__admin_pack_array(void *packer, size_t n);
 
 /* Find the end of the first msgpack object in data[0..len) without allocating: returns 0 with
  * *msglen = its length, 0 with *msglen = 0 if incomplete, EFORMAT if it is not msgpack (an

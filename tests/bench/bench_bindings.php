@@ -41,7 +41,8 @@ for ($i = 0; $i < MAILBOXES; $i++) {
 $t0 = hrtime(true);
 $allowed = 0;
 for ($i = 0; $i < $calls; $i++) {
-    if ($ml->decide(Level::MAILBOX, $names[$i % MAILBOXES], 1, START + intdiv($i, 1000))->allowed()) {
+    $now = START + intdiv($i, 1000);
+    if ($ml->decide(Level::MAILBOX, $names[$i % MAILBOXES], 1, $now)->allowed()) {
         $allowed++;
     }
 }
@@ -60,7 +61,8 @@ $pv = FFI::addr($v);
 $t0 = hrtime(true);
 for ($i = 0; $i < $calls; $i++) {
     $ffi->maillimit_verdict_init($pv);
-    if ($ffi->maillimit_decide($h, 4, $names[$i % MAILBOXES], 1, START + intdiv($i, 1000), $pv) !== 0) {
+    $now = START + intdiv($i, 1000);
+    if ($ffi->maillimit_decide($h, 4, $names[$i % MAILBOXES], 1, $now, $pv) !== 0) {
         exit(1);
     }
 }

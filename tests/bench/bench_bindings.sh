@@ -23,7 +23,8 @@ echo "decide() per call, same workload: C $c_calls calls, bindings $b_calls call
 "$bin" "$c_calls"
 MAILLIMIT_LIBRARY="$lib" PYTHONPATH="$root/bindings/python" PYTHONDONTWRITEBYTECODE=1 \
   python3 "$root/tests/bench/bench_bindings.py" "$b_calls"
-if command -v php >/dev/null && php -d ffi.enable=1 -r 'exit(extension_loaded("FFI") ? 0 : 1);'; then
+php_ffi='exit(extension_loaded("FFI") ? 0 : 1);'
+if command -v php >/dev/null && php -d ffi.enable=1 -r "$php_ffi"; then
   MAILLIMIT_LIBRARY="$lib" MAILLIMIT_HEADER="$root/include/maillimit.h" \
     php -d ffi.enable=1 -d opcache.enable_cli=1 "$root/tests/bench/bench_bindings.php" "$b_calls"
 else

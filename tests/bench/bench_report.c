@@ -7,15 +7,17 @@
  *     decider thread with a second thread ticking every simulated minute.
  * (b) maillimit_top() top-10 over the 1M mailboxes after that traffic: time per call
  *     (by sent, by denied; also domains, and one subscription's mailboxes), and a summary.
- * (c) History memory: a fresh handle with 1M configured mailboxes of which 10k send (5
- *     attempts per hour each against a limit of 4, so 1 denial per hour) for 24 simulated
- *     hours with a tick every simulated minute; RSS growth after hour 1 and after hour 24.
+ * (c) History memory (run first, on a fresh heap): 1M configured mailboxes of which 10k
+ *     send (5 attempts per hour each against a limit of 4, so 1 denial and 1 episode per
+ *     hour) for 24 simulated hours with a tick every simulated minute; heap (mallinfo2) and
+ *     RSS growth after hour 1 and after hour 24.
  *
  *   bench_report            full size
  *   bench_report --quick    a small hierarchy (a smoke run for ctest)
  *   options: --mailboxes N --senders N --seconds S --zipf S --per-second N
  */
 #define _POSIX_C_SOURCE 200809L
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +51,13 @@ static long rss_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
+/* Bytes the allocator has handed out and not got back. */
+static double heap_bytes(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.uordblks + (double)mi.hblkhd;
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
 {
@@ -69,7 +78,19 @@ static void check(int rc, const char *what)
 
 /* The SPEC §8 hierarchy: nsub subscriptions (plan "standard"), 5 domains each, 10 mailboxes
  * per domain; names[m] is mailbox m's address. */
-static maillimit *build(size_t nmb, char ***names_out, double *secs)
+static char **make_names(size_t nmb)
+{
+    size_t ndom = nmb / 10 ? nmb / 10 : 1;
+    char buf[128];
+    char **names = malloc(nmb * sizeof *names);
+    for (size_t m = 0; m < nmb; m++) {
+        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
+        names[m] = strdup(buf);
+    }
+    return names;
+}
+
+static maillimit *build(size_t nmb, double *secs)
 {
     size_t ndom = nmb / 10 ? nmb / 10 : 1, nsub = ndom / 5 ? ndom / 5 : 1;
     char buf[128];
@@ -99,14 +120,6 @@ static maillimit *build(size_t nmb, char ***names_out, double *secs)
         check(maillimit_mailbox_add(ml, buf), "mailbox_add");
     }
     *secs = now_s() - t;
-    if (names_out) {
-        char **names = malloc(nmb * sizeof *names);
-        for (size_t m = 0; m < nmb; m++) {
-            snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
-            names[m] = strdup(buf);
-        }
-        *names_out = names;
-    }
     return ml;
 }
 
@@ -221,13 +234,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* ---- (a) ---- */
-    double build_secs;
-    char **names;
-    maillimit *ml = build(nmb, &names, &build_secs);
-    printf("hierarchy: %zu mailboxes, %zu domains, %zu subscriptions (built in %.2f s)\n", nmb,
-           nmb / 10, nmb / 50, build_secs);
-
+    /* ---- (c) first, on a fresh heap ---- */
+    char **names = make_names(nmb);
     uint32_t *perm = malloc(nmb * sizeof *perm);
     for (size_t i = 0; i < nmb; i++)
         perm[i] = (uint32_t)i;
@@ -237,6 +245,70 @@ int main(int argc, char **argv)
         perm[i] = perm[k];
         perm[k] = x;
     }
+    double build_secs;
+    {
+        /* The senders: a random sample of nsenders mailboxes. */
+        const uint32_t *who = perm;
+        long rss0 = rss_bytes();
+        double heap0 = heap_bytes();
+        maillimit *ml = build(nmb, &build_secs);
+        check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+                                  MAILLIMIT_WINDOW_HOUR, 4), "limit");
+        long rss1 = rss_bytes();
+        double heap1 = heap_bytes();
+        long rss_h1 = 0;
+        double heap_h1 = 0;
+        maillimit_verdict v;
+        maillimit_verdict_init(&v);
+        size_t decisions = 0, denied = 0;
+        double tc = now_s(), tick_max = 0;
+        for (int m = 0; m < 24 * 60; m++) {
+            int64_t minute = T0 + (int64_t)m * 60;
+            /* sender i tries at the minutes m with m % 12 == i % 12: 5 per hour */
+            for (size_t i = (size_t)(m % 12); i < nsenders; i += 12) {
+                check(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, names[who[i]], 1,
+                                       minute + (int64_t)(i % 60), &v),
+                      "decide");
+                decisions++;
+                denied += v.decision == MAILLIMIT_DENY;
+            }
+            double tt = now_s();
+            check(maillimit_tick(ml, minute + 59), "tick");
+            tt = now_s() - tt;
+            if (tt > tick_max)
+                tick_max = tt;
+            if (m == 59) {
+                rss_h1 = rss_bytes();
+                heap_h1 = heap_bytes();
+            }
+            /* drain events as a daemon would */
+            maillimit_event ev;
+            maillimit_event_init(&ev);
+            while (maillimit_event_next(ml, minute + 59, &ev) == 0)
+                maillimit_event_init(&ev);
+        }
+        tc = now_s() - tc;
+        long rss24 = rss_bytes();
+        double heap24 = heap_bytes();
+        printf("(c) history memory: %zu configured mailboxes (built in %.2f s: %.1f MB heap, "
+               "%.1f MB RSS), %zu senders, 24 simulated hours, %zu decisions (%zu denied), "
+               "1440 ticks (slowest %.1f ms), %.2f s\n",
+               nmb, build_secs, (heap1 - heap0) / 1e6, (double)(rss1 - rss0) / 1e6, nsenders,
+               decisions, denied, 1e3 * tick_max, tc);
+        printf("    heap growth: after hour 1 %.2f MB, after hour 24 %.2f MB, hours 2..24 %.2f MB "
+               "(%.0f bytes per sending mailbox-hour, ancestors' rows included)\n",
+               (heap_h1 - heap1) / 1e6, (heap24 - heap1) / 1e6, (heap24 - heap_h1) / 1e6,
+               (heap24 - heap_h1) / (double)(nsenders * 23));
+        printf("    RSS growth:  after hour 1 %.2f MB, after hour 24 %.2f MB\n",
+               (double)(rss_h1 - rss1) / 1e6, (double)(rss24 - rss1) / 1e6);
+        maillimit_free(ml);
+    }
+
+    /* ---- (a) ---- */
+    maillimit *ml = build(nmb, &build_secs);
+    printf("hierarchy: %zu mailboxes, %zu domains, %zu subscriptions (built in %.2f s)\n", nmb,
+           nmb / 10, nmb / 50, build_secs);
+
     double *cdf = malloc(nmb * sizeof *cdf);
     double acc = 0;
     for (size_t i = 0; i < nmb; i++)
@@ -342,54 +414,9 @@ int main(int argc, char **argv)
     maillimit_free(ml);
     free(seq);
 
-    /* ---- (c) ---- */
-    /* The senders: a random sample of nsenders mailboxes. */
-    uint32_t *who = malloc(nsenders * sizeof *who);
-    for (size_t i = 0; i < nsenders; i++)
-        who[i] = perm[i];
-    free(perm);
-    long rss0 = rss_bytes();
-    ml = build(nmb, NULL, &build_secs);
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
-                              MAILLIMIT_WINDOW_HOUR, 4), "limit");
-    long rss1 = rss_bytes();
-    long rss_h1 = 0;
-    maillimit_verdict v;
-    maillimit_verdict_init(&v);
-    size_t decisions = 0, denied = 0;
-    double tc = now_s();
-    for (int m = 0; m < 24 * 60; m++) {
-        int64_t minute = T0 + (int64_t)m * 60;
-        /* sender i tries at the minutes m with m % 12 == i % 12: 5 per hour */
-        for (size_t i = (size_t)(m % 12); i < nsenders; i += 12) {
-            check(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, names[who[i]], 1,
-                                   minute + (int64_t)(i % 60), &v),
-                  "decide");
-            decisions++;
-            denied += v.decision == MAILLIMIT_DENY;
-        }
-        check(maillimit_tick(ml, minute + 59), "tick");
-        if (m == 59)
-            rss_h1 = rss_bytes();
-        /* drain events as a daemon would */
-        maillimit_event ev;
-        maillimit_event_init(&ev);
-        while (maillimit_event_next(ml, minute + 59, &ev) == 0)
-            ;
-    }
-    tc = now_s() - tc;
-    long rss24 = rss_bytes();
-    printf("(c) history memory: %zu configured mailboxes (%.1f MB to build), %zu senders, "
-           "24 simulated hours, %zu decisions (%zu denied), 1440 ticks, %.2f s\n",
-           nmb, (double)(rss1 - rss0) / 1e6, nsenders, decisions, denied, tc);
-    printf("    RSS growth after hour 1: %.2f MB; after hour 24: %.2f MB; hours 2..24: %.2f MB "
-           "(%.0f bytes per sending mailbox-hour, ancestors included)\n",
-           (double)(rss_h1 - rss1) / 1e6, (double)(rss24 - rss1) / 1e6,
-           (double)(rss24 - rss_h1) / 1e6, (double)(rss24 - rss_h1) / (double)(nsenders * 23));
-    maillimit_free(ml);
     for (size_t m = 0; m < nmb; m++)
         free(names[m]);
     free(names);
-    free(who);
+    free(perm);
     return 0;
 }

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Install the build into a temporary prefix, then build and run a small program against it
-# three ways: CMake find_package (shared and static) and pkg-config (shared).
+# three ways: CMake find_package (shared and static) and pkg-config (shared); with the
+# server layer, also a program linking maillimit::server.
 #
-#   install_consumer.sh BUILD_DIR CONSUMER_SRC CMAKE CC VERSION
+#   install_consumer.sh BUILD_DIR CONSUMER_SRC CMAKE CC VERSION WITH_SERVER(0|1)
 set -euo pipefail
-build=$1 src=$2 cmake=$3 cc=$4 version=$5
+build=$1 src=$2 cmake=$3 cc=$4 version=$5 server=${6:-0}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/maillimit-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -15,6 +16,15 @@ step() { printf '\n== %s\n' "$*"; }
 step "cmake --install $build --prefix $prefix"
 "$cmake" --install "$build" --prefix "$prefix"
 
+# Every file must land under the prefix given at install time (an absolute DESTINATION
+# computed at configure time would write into the real system instead).
+outside=$(grep -v "^$prefix/" "$build/install_manifest.txt" || true)
+if [ -n "$outside" ]; then
+  echo "FAIL: installed outside --prefix $prefix (use a DESTINATION relative to the prefix):"
+  echo "$outside"
+  exit 1
+fi
+
 # Where GNUInstallDirs put things (lib, lib64 or lib/<multiarch>).
 pcfile=$(find "$prefix" -name maillimit.pc -print -quit)
 cfgfile=$(find "$prefix" -name maillimitConfig.cmake -print -quit)
@@ -22,20 +32,27 @@ for f in "$pcfile" "$cfgfile" "$prefix/include/maillimit.h"; do
   [ -n "$f" ] && [ -f "$f" ] || { echo "FAIL: missing installed file (${f:-maillimit.pc or maillimitConfig.cmake})"; exit 1; }
 done
 libdir=$(dirname "$(dirname "$pcfile")")
-for f in libmaillimit.so libmaillimit.a; do
-  [ -e "$libdir/$f" ] || { echo "FAIL: $libdir/$f not installed"; exit 1; }
-done
-if find "$prefix" -name 'internal.h' | grep -q .; then
-  echo "FAIL: an internal header was installed"; exit 1
+need=("$libdir/libmaillimit.so" "$libdir/libmaillimit.a")
+if [ "$server" = 1 ]; then
+  need+=("$libdir/libmaillimit_server.so" "$prefix/include/maillimit/server.h")
 fi
+for f in "${need[@]}"; do
+  [ -e "$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+done
+internal=$(find "$prefix" -name '*internal*.h')
+[ -z "$internal" ] || { echo "FAIL: internal header(s) installed: $internal"; exit 1; }
 echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
 
 step "CMake consumer: find_package(maillimit $version EXACT)"
 "$cmake" -S "$src" -B "$tmp/cmake-build" -DCMAKE_C_COMPILER="$cc" \
-  -DCMAKE_PREFIX_PATH="$prefix" -DMAILLIMIT_EXPECT_VERSION="$version" -DCMAKE_BUILD_TYPE=Release
+  -DCMAKE_PREFIX_PATH="$prefix" -DMAILLIMIT_EXPECT_VERSION="$version" \
+  -DMAILLIMIT_EXPECT_SERVER="$server" -DCMAKE_BUILD_TYPE=Release
 "$cmake" --build "$tmp/cmake-build"
 "$tmp/cmake-build/consumer_shared"
 "$tmp/cmake-build/consumer_static"
+if [ "$server" = 1 ]; then
+  "$tmp/cmake-build/consumer_server"
+fi
 if ldd "$tmp/cmake-build/consumer_static" | grep -q libmaillimit; then
   echo "FAIL: consumer_static links the shared library"; exit 1
 fi

@@ -19,6 +19,7 @@
 static maillimit *ml;
 static maillimit__admin_host host;
 static msgpack_unpacked res;
+static char *res_buf; /* strings in res point into it: kept until the next call */
 static int reloads;
 
 static int fake_reload(void *ctx, char *err, size_t errlen)
@@ -47,6 +48,8 @@ static void setup(void)
 static void teardown(void)
 {
     msgpack_unpacked_destroy(&res);
+    free(res_buf);
+    res_buf = NULL;
     maillimit_free(ml);
 }
 
@@ -105,7 +108,8 @@ static const msgpack_object *call(const char *method, const msgpack_object **res
     size_t off = 0;
     cr_assert_eq(msgpack_unpack_next(&res, reply, rl, &off), MSGPACK_UNPACK_SUCCESS);
     cr_assert_eq(off, rl);
-    free(reply);
+    free(res_buf);
+    res_buf = reply;
     const msgpack_object *o = &res.data;
     cr_assert_eq(o->type, MSGPACK_OBJECT_ARRAY);
     cr_assert_eq(o->via.array.size, 4);
@@ -262,7 +266,7 @@ Test(admin, ping_version_methods)
     cr_assert(str_eq(field(r, "library"), maillimit_version_string()));
     cr_assert_null(CALL("methods", &r));
     cr_assert_eq(r->type, MSGPACK_OBJECT_ARRAY);
-    cr_assert_eq(r->via.array.size, 21);
+    cr_assert_eq(r->via.array.size, 27);
 }
 
 Test(admin, hierarchy_limits_and_status)
@@ -343,8 +347,9 @@ Test(admin, named_params)
     msgpack_unpacked_destroy(&res);
     msgpack_unpacked_init(&res);
     cr_assert_eq(msgpack_unpack_next(&res, reply, rl, &off), MSGPACK_UNPACK_SUCCESS);
-    free(reply);
     cr_assert_eq(res.data.via.array.ptr[2].type, MSGPACK_OBJECT_NIL, "no error");
+    free(res_buf);
+    res_buf = reply;
     cr_assert_null(CALL("limit.get", &r, "s:subscription", "s:acme"));
     cr_assert_eq(ival(r), MAILLIMIT_UNLIMITED);
 }
@@ -397,6 +402,58 @@ Test(admin, errors_carry_the_code_and_a_message)
     e = CALL("config.reload", &r);
     cr_assert_eq(ival(field(e, "code")), MAILLIMIT_EFORMAT);
     cr_assert(str_eq(field(e, "message"), "x.conf:3: something"));
+}
+
+Test(admin, reports)
+{
+    const msgpack_object *r;
+    cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:acme"));
+    cr_assert_null(CALL("entity.add", &r, "s:domain", "s:acme.example", "s:acme"));
+    cr_assert_null(CALL("limit.set", &r, "s:domain", "s:acme.example", "s:domain", "s:hour", "i:2"));
+    for (int i = 0; i < 3; i++)
+        cr_assert_null(CALL("decide", &r, "s:domain", "s:acme.example", "i:1", "i:1700000040"));
+    cr_assert(str_eq(field(r, "decision"), "deny"));
+    /* history of the domain: one hour, 2 sent, 1 denied */
+    cr_assert_null(CALL("history", &r, "s:domain", "s:acme.example", "i:1", "i:1700000040"));
+    cr_assert_eq(r->type, MSGPACK_OBJECT_ARRAY);
+    cr_assert_eq(r->via.array.size, 1);
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "hour_start")), 1699999200);
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "sent")), 2);
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "denied")), 1);
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "exempt")), 0);
+    /* summary of the server */
+    cr_assert_null(CALL("summary", &r, "s:server", "n", "i:1", "i:1700000040"));
+    cr_assert_eq(ival(field(r, "sent")), 2);
+    cr_assert_eq(ival(field(r, "denied")), 1);
+    cr_assert_eq(ival(field(r, "limited_entities")), 1);
+    cr_assert_eq(ival(field(r, "from")), 1699999200);
+    /* top domains by denied */
+    cr_assert_null(CALL("top", &r, "s:domain", "s:denied", "i:1", "i:1700000040", "i:5"));
+    cr_assert_eq(r->via.array.size, 1);
+    cr_assert(str_eq(field(&r->via.array.ptr[0], "name"), "acme.example"));
+    cr_assert(str_eq(field(&r->via.array.ptr[0], "level"), "domain"));
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "denied")), 1);
+    /* episodes of everything: the domain, ongoing at that time */
+    cr_assert_null(CALL("episodes", &r, "s:server", "n", "i:1", "i:1700000040"));
+    cr_assert_eq(r->via.array.size, 1);
+    const msgpack_object *ep = &r->via.array.ptr[0];
+    cr_assert(str_eq(field(ep, "name"), "acme.example"));
+    cr_assert(str_eq(field(ep, "window"), "hour"));
+    cr_assert_eq(ival(field(ep, "limit")), 2);
+    cr_assert_eq(ival(field(ep, "denied")), 1);
+    cr_assert_eq(ival(field(ep, "started")), 1700000040);
+    /* events: the limit edge first */
+    cr_assert_null(CALL("events", &r));
+    cr_assert_geq(r->via.array.size, 1);
+    cr_assert(str_eq(field(&r->via.array.ptr[0], "type"), "limit_reached"));
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "seq")), 1);
+    /* retention */
+    cr_assert_null(CALL("retention", &r, "i:48"));
+    cr_assert_eq(ival(r), 48);
+    const msgpack_object *e = CALL("history", &r, "s:domain", "s:acme.example", "i:0");
+    cr_assert(str_eq(field(e, "message"), "hours: 1..87600"));
+    e = CALL("top", &r, "s:domain", "s:most");
+    cr_assert(str_eq(field(e, "message"), "metric: sent or denied"));
 }
 
 Test(admin, stats_without_a_server)

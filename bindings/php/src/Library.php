@@ -31,13 +31,45 @@ final class Library
     private static ?FFI $ffi = null;
     private static ?string $path = null;
 
-    /** The FFI instance (loaded on first use). */
+    /** The FFI scope name of the ffi.preload header (tools/scope-header.php). */
+    public const SCOPE = 'MAILLIMIT';
+
+    /**
+     * The FFI instance (loaded on first use): the scope "MAILLIMIT" when `ffi.preload`
+     * declared it (the only way under `ffi.enable=preload` outside the CLI; see
+     * tools/scope-header.php), else FFI::cdef().
+     */
     public static function ffi(): FFI
     {
         if (self::$ffi === null) {
-            self::load();
+            try {
+                $ffi = FFI::scope(self::SCOPE);
+                self::check($ffi, 'FFI scope ' . self::SCOPE);
+                self::$ffi = $ffi;
+                self::$path = 'FFI scope ' . self::SCOPE;
+            } catch (\FFI\Exception) {
+                self::load();
+            }
         }
         return self::$ffi;
+    }
+
+    /**
+     * The header for `ffi.preload` (see tools/scope-header.php): the declarations with
+     * FFI_SCOPE "MAILLIMIT" and FFI_LIB set to the library this process loads.
+     */
+    public static function scopeHeader(): string
+    {
+        $cdef = self::cdef();
+        $path = self::path();
+        if (str_starts_with($path, 'FFI scope')) {
+            throw new LibraryNotFoundException('scopeHeader(): run it without ffi.preload');
+        }
+        // PHP reads FFI_SCOPE and FFI_LIB only as the very first lines.
+        return '#define FFI_SCOPE "' . self::SCOPE . "\"\n"
+            . '#define FFI_LIB "' . addcslashes($path, "\"\\") . "\"\n"
+            . "/* libmaillimit for ffi.preload: made by bindings/php/tools/scope-header.php */\n"
+            . $cdef;
     }
 
     /** The path or soname the library was loaded from. */

@@ -65,8 +65,8 @@ test('config: configLoad of a file', function (): void {
 
 test('config: a format error names the line and changes nothing', function (): void {
     $ml = new Limiter();
-    $e = throws(FormatException::class, -7,
-        fn() => $ml->configLoadMem("plan basic mailbox=50\nmailbox ceo@acme.example mailbox=abc\n"));
+    $text = "plan basic mailbox=50\nmailbox ceo@acme.example mailbox=abc\n";
+    $e = throws(FormatException::class, -7, fn() => $ml->configLoadMem($text));
     eq($e->getDetail(), '<memory>:2: bad value "abc" for key "mailbox" '
         . '(expected a number, "unlimited" or "default")');
     eq($e->getMessage(), 'maillimit_config_load_mem: malformed input: ' . $e->getDetail());

@@ -148,6 +148,15 @@ test('two-phase: reserve, commit, release', function (): void {
     eq($ml->status(M, CEO, H, T0 + 4)->count, 1);
 });
 
+test('two-phase: reserve of an exempt sender gives a final token', function (): void {
+    $ml = fixture();
+    $ml->flagSet(M, CEO, Flag::EXEMPT, 1);
+    $v = $ml->reserve(M, CEO, 1, T0);
+    eq($v, allow(Limiter::UNLIMITED, 0, Reason::EXEMPT));
+    throws(NotFoundException::class, -3, fn() => $ml->commit($v->token));
+    throws(NotFoundException::class, -3, fn() => $ml->release($v->token));
+});
+
 test('two-phase: release gives back only to slots still in their window', function (): void {
     $ml = fixture();
     $r = $ml->reserve(M, CEO, 5, T0);

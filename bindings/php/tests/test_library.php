@@ -63,6 +63,23 @@ test('library: a missing library is LibraryNotFoundException', function (): void
     ok(str_contains($out, "Failed resolving C function 'maillimit_"), $out);
 });
 
+test('library: ffi.preload with the scope header (PHP-FPM)', function (): void {
+    $file = tempnam(sys_get_temp_dir(), 'ml-scope');
+    file_put_contents($file, Library::scopeHeader());
+    $code = 'require "' . AUTOLOAD . '"; $ml = new Maillimit\Limiter(); $ml->subscriptionAdd("s");'
+        . ' echo Maillimit\Library::path(), " ", $ml->decide(Maillimit\Level::SUBSCRIPTION,'
+        . ' "s", 1, 1704103200)->count, "\n";';
+    // ffi.enable=preload forbids FFI::cdef() outside the CLI; the scope works everywhere.
+    $cmd = [PHP_BINARY, '-d', 'ffi.enable=preload', '-d', "ffi.preload=$file", '-r', $code];
+    $proc = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['redirect', 1]], $pipes, null,
+        array_merge(getenv(), ['MAILLIMIT_LIBRARY' => '/nonexistent/libmaillimit.so']));
+    $out = stream_get_contents($pipes[1]);
+    fclose($pipes[1]);
+    $rc = proc_close($proc);
+    unlink($file);
+    eq([$rc, $out], [0, "FFI scope MAILLIMIT 0\n"]);
+});
+
 test('library: another major version is refused', function (): void {
     $e = throws(Maillimit\LibraryNotFoundException::class, null,
         fn() => Library::checkVersion(10000 * (Library::HEADER_VERSION_MAJOR + 1), 'libx.so'));

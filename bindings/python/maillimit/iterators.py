@@ -5,8 +5,9 @@ import weakref
 from ctypes import byref, c_void_p
 from typing import Any, Callable, Generic, Iterator, List, Optional, Type, TypeVar
 
+from ._native import lib
 from .constants import ErrorCode
-from .errors import InvalidArgument, error_for
+from .errors import error_for
 
 __all__ = ["NativeIterator"]
 
@@ -50,8 +51,7 @@ class NativeIterator(Generic[T]):
             raise StopIteration
         if rc:
             self.close()
-            from .limiter import strerror
-            raise error_for(rc)(rc, strerror(rc), self._cname)
+            raise error_for(rc)(rc, lib.maillimit_strerror(rc).decode(), self._cname)
         return self._convert(row)
 
     def close(self) -> None:
@@ -67,7 +67,9 @@ class NativeIterator(Generic[T]):
 
     def __enter__(self) -> "NativeIterator[T]":
         if self._ptr is None:
-            raise InvalidArgument(-1, "invalid argument", self._cname, "the iterator is closed")
+            code = ErrorCode.EINVAL
+            raise error_for(code)(code, lib.maillimit_strerror(code).decode(), None,
+                                  "the iterator is closed")
         return self
 
     def __exit__(self, *exc: Any) -> None:

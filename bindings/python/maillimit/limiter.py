@@ -5,11 +5,11 @@ import operator
 import os
 import weakref
 from ctypes import byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer
-from typing import Any, Callable, Iterator, List, Optional, Union
+from typing import Any, Callable, Iterator, List, NoReturn, Optional, Union
 
 from ._native import EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC, VerdictC, lib
 from .constants import ErrorCode, Flag, Level, Metric, Unit, Window
-from .errors import InvalidArgument, RangeError, error_for
+from .errors import error_for
 from .iterators import NativeIterator
 from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
@@ -21,10 +21,10 @@ Name = Union[str, bytes]
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+_ERRLEN = 1024  # the (err, errlen) buffer for detailed messages
 _verdict_init = lib.maillimit_verdict_init
 _verdict_from_c = Verdict._from_c
-_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
-_ERRLEN = 1024
 
 
 def strerror(code: int) -> str:
@@ -46,9 +46,14 @@ def version_string() -> str:
 
 
 def _raise(rc: int, function: str, context: Optional[str] = None,
-           detail: Optional[bytes] = None) -> None:
+           detail: Optional[bytes] = None) -> NoReturn:
     text = detail.decode("utf-8", "replace") if detail else None
     raise error_for(rc)(rc, strerror(rc), function, text, context)
+
+
+def _refuse(code: int, detail: str, context: Optional[str] = None) -> NoReturn:
+    """An argument the binding refuses before C sees it, as the code C would return."""
+    raise error_for(code)(code, strerror(code), None, detail, context)
 
 
 def _name(name: Optional[Name], what: str = "name") -> Optional[bytes]:
@@ -63,8 +68,7 @@ def _name(name: Optional[Name], what: str = "name") -> Optional[bytes]:
         raise TypeError(f"{what} must be str or bytes, not {type(name).__name__}")
     if b"\0" in data:
         # C would see the name cut at the NUL: refuse instead of acting on another name.
-        raise InvalidArgument(-1, "invalid argument", None, f"{what} contains a NUL byte",
-                              repr(name))
+        _refuse(ErrorCode.EINVAL, f"{what} contains a NUL byte", repr(name))
     return data
 
 
@@ -72,7 +76,7 @@ def _int(value: Any, what: str) -> int:
     """An `int` parameter (level, window, flag, flag value): must fit 32 bits."""
     v = operator.index(value)
     if not _I32_MIN <= v <= _I32_MAX:
-        raise InvalidArgument(-1, "invalid argument", None, f"{what} {v} does not fit an int")
+        _refuse(ErrorCode.EINVAL, f"{what} {v} does not fit an int")
     return v
 
 
@@ -80,14 +84,14 @@ def _i64(value: Any, what: str) -> int:
     """An `int64_t` parameter (cost, time, limit): must fit 64 bits."""
     v = operator.index(value)
     if not _I64_MIN <= v <= _I64_MAX:
-        raise RangeError(-5, "value out of range", None, f"{what} {v} does not fit int64_t")
+        _refuse(ErrorCode.ERANGE, f"{what} {v} does not fit int64_t")
     return v
 
 
 def _u64(value: Any, what: str) -> int:
     v = operator.index(value)
     if not 0 <= v <= (1 << 64) - 1:
-        raise InvalidArgument(-1, "invalid argument", None, f"{what} {v} does not fit uint64_t")
+        _refuse(ErrorCode.EINVAL, f"{what} {v} does not fit uint64_t")
     return v
 
 
@@ -157,7 +161,7 @@ class Limiter:
     def _handle(self) -> c_void_p:
         h = self._h
         if h is None:
-            raise InvalidArgument(-1, "invalid argument", None, "the limiter is closed")
+            _refuse(ErrorCode.EINVAL, "the limiter is closed")
         return h
 
     def _adopt(self, child: Any) -> None:
@@ -263,7 +267,8 @@ class Limiter:
                  value: Union[bool, int]) -> None:
         """Set a flag to True, False or :data:`DEFAULT` (``maillimit_flag_set``)."""
         self._call("maillimit_flag_set", _int(level, "level"), _name(name), _int(flag, "flag"),
-                   _int(value, "value"), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}, {value!r}")
+                   _int(value, "value"),
+                   context=f"{_lvl(level)}, {name!r}, {_flg(flag)}, {value!r}")
 
     def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool:
         """The effective value of a flag (``maillimit_flag_get``)."""
@@ -416,7 +421,7 @@ class Limiter:
         starting in [start, end), within a scope (``maillimit_top``)."""
         k = operator.index(k)
         if k < 0:
-            raise InvalidArgument(-1, "invalid argument", "maillimit_top", f"k={k} < 0")
+            _refuse(ErrorCode.EINVAL, f"k={k} < 0", "top")
         rows = (TopRowC * max(k, 1))()
         n = c_size_t(k)
         self._call("maillimit_top", _int(level, "level"), _int(metric, "metric"),

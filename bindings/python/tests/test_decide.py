@@ -155,6 +155,16 @@ class TestTwoPhase(LimiterTest):
         self.assertRaisesCode(InvalidArgument, -1, ml.release, 1 << 64)  # binding
         self.assertEqual(ml.status(M, CEO, H, T0 + 4).count, 1)
 
+    def test_reserve_of_an_exempt_sender_gives_a_final_token(self):
+        # The header: an exempt sender's mail is not counted, so reserve() returns the token
+        # of a decision, which commit()/release() do not know (see the binding README).
+        ml = self.ml
+        ml.flag_set(M, CEO, Flag.EXEMPT, 1)
+        v = ml.reserve(M, CEO, 1, T0)
+        self.assertEqual(v, allow(UNLIMITED, 0, Reason.EXEMPT))
+        self.assertRaisesCode(NotFound, -3, ml.commit, v.token)
+        self.assertRaisesCode(NotFound, -3, ml.release, v.token)
+
     def test_release_gives_back_only_to_slots_still_in_their_window(self):
         ml = self.ml
         r = ml.reserve(M, CEO, 5, T0)
