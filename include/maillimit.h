@@ -607,6 +607,36 @@ MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *e
  */
 MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len,
                                             char *err, size_t errlen);
+
+/**
+ * @brief Make a configuration file the whole configuration (a reload): like
+ *        maillimit_config_load(), and then every value the file does not set goes back to
+ *        its default (inherit; at the server unlimited, sendmail on, switch on, unit
+ *        messages), a subscription without plan= leaves its plan, and every plan,
+ *        subscription, domain, explicit mailbox and system user the file does not define is
+ *        removed with its subtree. Counters of the entities that remain are not touched.
+ *        A file with an error changes nothing. References (plan=, subscription=, a mailbox's
+ *        domain) must name entities the file defines.
+ * @param[in] ml the handle. @param[in] path the file.
+ * @param[out] err optional buffer for a message (may be NULL). @param[in] errlen its size.
+ * @return as maillimit_config_load().
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_config_apply(maillimit *ml, const char *path, char *err,
+                                         size_t errlen);
+
+/**
+ * @brief maillimit_config_apply() on text in memory; errors are named "<memory>:LINE".
+ * @param[in] ml the handle. @param[in] text the text (need not be NUL-terminated).
+ * @param[in] len its length. @param[out] err optional buffer for a message (may be NULL).
+ * @param[in] errlen its size.
+ * @return as maillimit_config_load_mem().
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, size_t len,
+                                             char *err, size_t errlen);
 /**@}*/
 
 /* ---------------------------------------------------------------------------------------- */

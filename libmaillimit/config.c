@@ -34,6 +34,13 @@
  *   refused with MAILLIMIT_EFORMAT; a regular file by its size, before reading); a NUL
  *   byte is an error.
  *
+ * maillimit_config_apply() makes the file the whole configuration: after the same steps,
+ * every key an entity's line (or the server lines) does not set goes back to its default,
+ * a subscription line without plan= leaves its plan, and plans, subscriptions, domains,
+ * explicit mailboxes and system users the file does not define are removed (with their
+ * subtrees; implicit mailboxes of remaining domains stay). References must then name
+ * entities defined in the file. Counters of entities that remain are untouched.
+ *
  * Loading is declarative and additive: missing entities are created, entities placed
  * elsewhere are moved (a subscription with plan= to that plan, a domain to its subscription,
  * a system user is removed and re-added), values the file sets are set, everything else is
@@ -150,6 +157,7 @@ struct cfg_op {
 
 struct cfg {
     maillimit *ml;
+    int replace;            /* maillimit_config_apply(): the file is the whole configuration */
     const char *path;
     char *err;
     size_t errlen;
@@ -325,6 +333,8 @@ static int def_add(struct cfg *c, size_t opi)
 /* Does (level, normalised name) exist in the handle or on an earlier line? */
 static int exists(struct cfg *c, int dir, const char *name)
 {
+    if (c->replace) /* what the file does not define is about to go */
+        return def_find(c, dir, name) != NULL;
     return def_find(c, dir, name) != NULL || maillimit__lookup(c->ml, dirdefs[dir].level, name);
 }
 
@@ -655,10 +665,89 @@ static int apply_op(struct cfg *c, const struct cfg_op *op)
     return rc;
 }
 
+/* ---- replacing: what the file does not say goes back to its default --------------------- */
+
+/* The value a key has when nothing sets it: DEFAULT (inherit), or at the server unlimited,
+ * sendmail on. */
+static int64_t key_default(int dir, int k)
+{
+    if (dir == D_SERVER)
+        return keydefs[k].flag == MAILLIMIT_FLAG_SENDMAIL ? 1 : MAILLIMIT_UNLIMITED;
+    return MAILLIMIT_DEFAULT;
+}
+
+static int reset_key(maillimit *ml, int dir, const char *name, int k)
+{
+    const struct cfg_keydef *kd = &keydefs[k];
+    int level = dirdefs[dir].level;
+    if (kd->flag >= 0)
+        return maillimit_flag_set(ml, level, name, kd->flag, (int)key_default(dir, k));
+    if (kd->target < 0)
+        return 0;
+    return maillimit_limit_set(ml, level, name, kd->target, kd->window, key_default(dir, k));
+}
+
+/* After an entity's line: every key the line may carry but does not is reset, each cell
+ * written once, so a decider never sees a value looser than both the old and the new. */
+static int reset_unset(struct cfg *c, const struct cfg_op *op)
+{
+    if (op->dir < D_PLAN || op->dir == D_SYSUSER)
+        return 0;
+    const char *name = c->pool + op->name;
+    unsigned set = 0;
+    for (uint32_t i = 0; i < op->nset; i++)
+        set |= BIT(c->sets[op->set + i].key);
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < K_COUNT; k++)
+        if ((dirdefs[op->dir].keys & BIT(k)) && !(set & BIT(k)) && k != K_PLAN &&
+            !(op->dir == D_DOMAIN && k == K_SUB))
+            rc = reset_key(c->ml, op->dir, name, k);
+    if (rc == 0 && op->dir == D_SUBSCRIPTION && op->parent == CFG_NONE)
+        rc = maillimit_subscription_plan_set(c->ml, name, NULL);
+    return rc;
+}
+
+/* The server's keys, the switch and the unit the file does not set go back to defaults. */
+static int reset_server(struct cfg *c)
+{
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < K_COUNT; k++)
+        if ((dirdefs[D_SERVER].keys & BIT(k)) && !c->key_line[k])
+            rc = reset_key(c->ml, D_SERVER, NULL, k);
+    if (rc == 0 && !c->enable_line)
+        rc = maillimit_enable(c->ml, 1);
+    if (rc == 0 && !c->unit_line)
+        rc = maillimit_unit_set(c->ml, MAILLIMIT_UNIT_MESSAGES);
+    return rc;
+}
+
+/* Remove what the file does not define: explicit mailboxes, system users, domains,
+ * subscriptions, plans, in that order. Implicit mailboxes stay while their domain does. */
+static int remove_undefined(struct cfg *c)
+{
+    static const int order[] = {D_MAILBOX, D_SYSUSER, D_DOMAIN, D_SUBSCRIPTION, D_PLAN};
+    maillimit *ml = c->ml;
+    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
+        int dir = order[o];
+        for (struct maillimit__entity *e = ml->all; e; e = e->all_next) {
+            if (e->level != dirdefs[dir].level ||
+                atomic_load_explicit(&e->dead, memory_order_relaxed) ||
+                (dir == D_MAILBOX && atomic_load_explicit(&e->implicit, memory_order_relaxed)) ||
+                def_find(c, dir, e->name))
+                continue;
+            int rc = dir == D_SYSUSER ? maillimit_sysuser_remove(ml, e->name)
+                                      : maillimit_remove(ml, dirdefs[dir].level, e->name);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 /* ---- the loader ------------------------------------------------------------------------- */
 
 static int load(maillimit *ml, const char *path, const char *text, size_t len, char *err,
-                size_t errlen)
+                size_t errlen, int replace)
 {
     if (len > CFG_TEXT_MAX) {
         maillimit__errf(err, errlen, "%s: %s is larger than 64 MiB", path,
@@ -671,6 +760,7 @@ static int load(maillimit *ml, const char *path, const char *text, size_t len, c
         return MAILLIMIT_ENOMEM;
     }
     c->ml = ml;
+    c->replace = replace;
     c->path = path;
     c->err = err;
     c->errlen = errlen;
@@ -699,11 +789,16 @@ static int load(maillimit *ml, const char *path, const char *text, size_t len, c
     /* Pass 2: apply. After pass 1 only ENOMEM can fail here. */
     for (size_t i = 0; rc == 0 && i < c->nops; i++) {
         rc = apply_op(c, &c->ops[i]);
+        if (rc == 0 && replace)
+            rc = reset_unset(c, &c->ops[i]);
         if (rc)
             maillimit__errf(err, errlen,
                             "%s:%lu: cannot apply: %s (the lines before it were applied)",
                             path, (unsigned long)c->ops[i].line, maillimit_strerror(rc));
     }
+    if (rc == 0 && replace && ((rc = reset_server(c)) || (rc = remove_undefined(c))))
+        maillimit__errf(err, errlen, "%s: cannot apply: %s (the file's lines were applied)",
+                        path, maillimit_strerror(rc));
     maillimit__config_end(ml);
 
     if (rc == 0 && err && errlen)
@@ -716,14 +811,26 @@ static int load(maillimit *ml, const char *path, const char *text, size_t len, c
     return rc;
 }
 
-int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len, char *err,
-                              size_t errlen)
+static int load_mem(maillimit *ml, const char *text, size_t len, char *err, size_t errlen,
+                    int replace)
 {
     if (!ml || !text) {
         maillimit__errf(err, errlen, "<memory>: invalid argument");
         return MAILLIMIT_EINVAL;
     }
-    return load(ml, "<memory>", text, len, err, errlen);
+    return load(ml, "<memory>", text, len, err, errlen, replace);
+}
+
+int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len, char *err,
+                              size_t errlen)
+{
+    return load_mem(ml, text, len, err, errlen, 0);
+}
+
+int maillimit_config_apply_mem(maillimit *ml, const char *text, size_t len, char *err,
+                               size_t errlen)
+{
+    return load_mem(ml, text, len, err, errlen, 1);
 }
 
 static int io_fail(const char *path, int e, char *err, size_t errlen)
@@ -797,7 +904,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
     return 0;
 }
 
-int maillimit_config_load(maillimit *ml, const char *path, char *err, size_t errlen)
+static int load_file(maillimit *ml, const char *path, char *err, size_t errlen, int replace)
 {
     if (!ml || !path) {
         maillimit__errf(err, errlen, "invalid argument");
@@ -808,7 +915,17 @@ int maillimit_config_load(maillimit *ml, const char *path, char *err, size_t err
     int rc = read_file(path, &text, &len, err, errlen);
     if (rc)
         return rc;
-    rc = load(ml, path, text, len, err, errlen);
+    rc = load(ml, path, text, len, err, errlen, replace);
     free(text);
     return rc;
+}
+
+int maillimit_config_load(maillimit *ml, const char *path, char *err, size_t errlen)
+{
+    return load_file(ml, path, err, errlen, 0);
+}
+
+int maillimit_config_apply(maillimit *ml, const char *path, char *err, size_t errlen)
+{
+    return load_file(ml, path, err, errlen, 1);
 }

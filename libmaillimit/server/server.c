@@ -104,6 +104,7 @@ struct maillimit_server {
     uv_work_t snap_work;
     int snap_busy, snap_rc;
     char snap_err[256];
+    char *snap_path;      /* the background save's own copy of state_file */
 
     int started, stopping, finished, drain_expired;
     int closing_handles;  /* handles of the server still closing */
@@ -220,6 +221,10 @@ int maillimit_server_snapshot_save(maillimit_server *s, char *err, size_t errlen
         emsg(err, errlen, "no state_file configured");
         return MAILLIMIT_EINVAL;
     }
+    if (s->snap_busy) {
+        emsg(err, errlen, "a periodic save is in progress; try again");
+        return MAILLIMIT_EBUSY;
+    }
     char em[256] = "";
     int rc = snap_save(s->ml, f, em, sizeof em);
     if (rc != 0)
@@ -229,10 +234,13 @@ int maillimit_server_snapshot_save(maillimit_server *s, char *err, size_t errlen
 
 static void finish_if_done(maillimit_server *s);
 
+/* Runs on a thread of libuv's pool: touches only s->ml (the core allows a save while the
+ * loop thread decides and reconfigures) and the fields the loop leaves alone while
+ * snap_busy is set (snap_path, snap_rc, snap_err). */
 static void snap_work(uv_work_t *w)
 {
     maillimit_server *s = w->data;
-    s->snap_rc = snap_save(s->ml, state_file(s), s->snap_err, sizeof s->snap_err);
+    s->snap_rc = snap_save(s->ml, s->snap_path, s->snap_err, sizeof s->snap_err);
 }
 
 static void snap_after(uv_work_t *w, int status)
@@ -240,10 +248,12 @@ static void snap_after(uv_work_t *w, int status)
     maillimit_server *s = w->data;
     s->snap_busy = 0;
     if (status == 0 && s->snap_rc != 0)
-        slog(s, MAILLIMIT_LOG_ERR, "cannot save the snapshot to %s: %s", state_file(s),
+        slog(s, MAILLIMIT_LOG_ERR, "cannot save the snapshot to %s: %s", s->snap_path,
              s->snap_err[0] ? s->snap_err : maillimit_strerror(s->snap_rc));
     else if (status == 0)
-        slog(s, MAILLIMIT_LOG_DEBUG, "snapshot saved to %s", state_file(s));
+        slog(s, MAILLIMIT_LOG_DEBUG, "snapshot saved to %s", s->snap_path);
+    free(s->snap_path);
+    s->snap_path = NULL;
     if (s->stopping)
         finish_if_done(s);
 }
@@ -253,11 +263,16 @@ static void on_snap_timer(uv_timer_t *t)
     maillimit_server *s = t->data;
     if (s->snap_busy || s->stopping || !state_file(s))
         return;
+    if (!(s->snap_path = strdup(state_file(s))))
+        return;
     s->snap_busy = 1;
     s->snap_err[0] = '\0';
     s->snap_work.data = s;
-    if (uv_queue_work(s->loop, &s->snap_work, snap_work, snap_after) != 0)
+    if (uv_queue_work(s->loop, &s->snap_work, snap_work, snap_after) != 0) {
         s->snap_busy = 0;
+        free(s->snap_path);
+        s->snap_path = NULL;
+    }
 }
 
 /* ---- events and notifications ------------------------------------------------------------ */
@@ -506,10 +521,14 @@ static void timers_apply(maillimit_server *s)
     if (!s->started || s->stopping)
         return;
     uv_timer_stop(&s->snap_timer);
+#ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (s->conf.snapshot_interval > 0 && state_file(s)) {
         uint64_t ms = (uint64_t)s->conf.snapshot_interval * 1000;
         uv_timer_start(&s->snap_timer, on_snap_timer, ms, ms);
     }
+#else
+    (void)on_snap_timer;
+#endif
     uv_timer_stop(&s->notify_timer);
     if (s->conf.notify_command) {
         uint64_t ms = (uint64_t)s->conf.notify_interval * 1000;
@@ -933,11 +952,11 @@ static void policy_process(struct conn *c)
 {
     maillimit_server *s = c->s;
     size_t off = 0;
+    maillimit_policy_outcome o;
+    maillimit_policy_outcome_init(&o); /* each request resets it */
     while (!c->closing && !c->writing) {
         while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = OUT_CAP - c->outlen;
-            maillimit_policy_outcome o;
-            maillimit_policy_outcome_init(&o);
             int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, &used,
                                               c->out + c->outlen, &rl, &o);
             if (rc != 0) {

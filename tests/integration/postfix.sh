@@ -88,7 +88,16 @@ start_maillimitd
 # ---- a private Postfix ------------------------------------------------------------------------
 mkdir -p "$T/etc" "$T/spool" "$T/data"
 chown postfix "$T/data"
-cp /etc/postfix/master.cf "$T/etc/master.cf"
+# the package's master.cf (installed at /etc/postfix unless debconf said "No configuration")
+if [ -f /etc/postfix/master.cf ]; then
+    cp /etc/postfix/master.cf "$T/etc/master.cf"
+elif [ -f /usr/share/postfix/master.cf.dist ]; then
+    cp /usr/share/postfix/master.cf.dist "$T/etc/master.cf"
+else
+    skip "no master.cf to start from"
+fi
+grep -q "^postlog" "$T/etc/master.cf" ||
+    echo "postlog   unix-dgram n  -       n       -       1       postlogd" >> "$T/etc/master.cf"
 : > "$T/maillog"
 chmod 666 "$T/maillog"
 cat > "$T/etc/main.cf" <<EOF

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "maillimit.h"
 #include "maillimit/server.h"
 #include "srv_internal.h"
@@ -256,6 +258,40 @@ Test(server_conf, server_start_and_stop_on_own_loop)
     cr_assert_neq(stat(path, &st), 0, "the socket is removed");
     maillimit_server_free(s);
     rmdir(dir);
+}
+
+static int log_lines;
+static void count_log(int priority, const char *text, void *userdata)
+{
+    (void)priority;
+    (void)text;
+    *(int *)userdata += 1;
+}
+
+Test(server_conf, embedded_in_the_callers_loop_with_a_borrowed_handle)
+{
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    maillimit *ml;
+    cr_assert_eq(maillimit_new(&ml), 0);
+    maillimit_server *s;
+    cr_assert_eq(maillimit_server_new(&s, ml, &loop), 0);
+    cr_assert_eq(maillimit_server_handle(s), ml);
+    log_lines = 0;
+    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, "embedder", 0);
+    maillimit_server_log_callback(s, count_log, &log_lines);
+    const char text[] = "policy_listen inet:127.0.0.1:0\nadmin_listen none\nstate_file none\n";
+    char e[256];
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, sizeof text - 1, NULL, e, sizeof e), 0);
+    cr_assert_eq(maillimit_server_start(s, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(maillimit_server_run(s), MAILLIMIT_EINVAL, "not its own loop");
+    cr_assert_eq(uv_run(&loop, UV_RUN_NOWAIT) >= 0, 1);
+    cr_assert_eq(maillimit_server_stop(s), 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* returns: the server closed all its handles */
+    cr_assert_gt(log_lines, 2, "started, listening, stopping, stopped");
+    maillimit_server_free(s);
+    cr_assert_eq(uv_loop_close(&loop), 0, "nothing of the server left on the loop");
+    maillimit_free(ml); /* borrowed: still ours */
 }
 
 Test(server_conf, start_fails_cleanly_on_a_busy_address)

@@ -465,27 +465,53 @@ final class Limiter
     // -- configuration text ------------------------------------------------------------------
 
     /**
-     * maillimit_config_load(): load a configuration file. A file with an error changes
-     * nothing and throws FormatException whose getDetail() is "FILE:LINE: problem".
+     * maillimit_config_load(): load a configuration file (entities are created or moved,
+     * the values it sets are set, nothing is removed). A file with an error changes nothing
+     * and throws FormatException whose getDetail() is "FILE:LINE: problem".
      */
     public function configLoad(string $path): void
     {
-        $err = $this->ffi->new('char[' . self::ERRLEN . ']');
-        $rc = $this->ffi->maillimit_config_load($this->handle(), self::name($path), $err,
-            self::ERRLEN);
-        if ($rc !== 0) {
-            Library::raise($rc, 'maillimit_config_load', self::ctx($path), FFI::string($err));
-        }
+        $this->configFile('maillimit_config_load', $path);
     }
 
     /** maillimit_config_load_mem(): load configuration text; errors name "<memory>:LINE". */
     public function configLoadMem(string $text): void
     {
+        $this->configMem('maillimit_config_load_mem', $text);
+    }
+
+    /**
+     * maillimit_config_apply(): make a configuration file the whole configuration (a
+     * reload): as configLoad(), then values the file does not set go back to their defaults
+     * and entities it does not define are removed. Counters of the entities that remain are
+     * kept; a file with an error changes nothing.
+     */
+    public function configApply(string $path): void
+    {
+        $this->configFile('maillimit_config_apply', $path);
+    }
+
+    /** maillimit_config_apply_mem(): configApply() on text. */
+    public function configApplyMem(string $text): void
+    {
+        $this->configMem('maillimit_config_apply_mem', $text);
+    }
+
+    private function configFile(string $fn, string $path): void
+    {
         $err = $this->ffi->new('char[' . self::ERRLEN . ']');
-        $rc = $this->ffi->maillimit_config_load_mem($this->handle(), $text, strlen($text), $err,
-            self::ERRLEN);
+        $rc = $this->ffi->$fn($this->handle(), self::name($path), $err, self::ERRLEN);
         if ($rc !== 0) {
-            Library::raise($rc, 'maillimit_config_load_mem', null, FFI::string($err));
+            Library::raise($rc, $fn, self::ctx($path), FFI::string($err));
+        }
+    }
+
+    private function configMem(string $fn, string $text): void
+    {
+        $err = $this->ffi->new('char[' . self::ERRLEN . ']');
+        $rc = $this->ffi->$fn($this->handle(), $text, strlen($text), $err, self::ERRLEN);
+        if ($rc !== 0) {
+            Library::raise($rc, $fn, null, FFI::string($err));
         }
     }
 

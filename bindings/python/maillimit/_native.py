@@ -190,6 +190,8 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     # Configuration text
     "maillimit_config_load": (c_int, [handle_p, c_char_p, c_char_p, c_size_t]),
     "maillimit_config_load_mem": (c_int, [handle_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+    "maillimit_config_apply": (c_int, [handle_p, c_char_p, c_char_p, c_size_t]),
+    "maillimit_config_apply_mem": (c_int, [handle_p, c_char_p, c_size_t, c_char_p, c_size_t]),
     # Reports and events (iterators are opaque pointers too)
     "maillimit_tick": (c_int, [handle_p, c_int64]),
     "maillimit_retention_set": (c_int, [handle_p, c_int64]),

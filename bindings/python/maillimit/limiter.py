@@ -474,22 +474,40 @@ class Limiter:
 
     # -- configuration text ------------------------------------------------------------------
     def config_load(self, path: PathLike) -> None:
-        """Load a configuration file (``maillimit_config_load``). A file with an error
-        changes nothing and raises FormatError whose ``detail`` is ``"FILE:LINE: problem"``."""
-        err = create_string_buffer(_ERRLEN)
-        p = _name(os.fsencode(path), "path")
-        rc = lib.maillimit_config_load(self._handle(), p, err, _ERRLEN)
-        if rc:
-            _raise(rc, "maillimit_config_load", repr(os.fsdecode(path)), err.value)
+        """Load a configuration file (``maillimit_config_load``): entities are created or
+        moved, the values it sets are set, nothing is removed. A file with an error changes
+        nothing and raises FormatError whose ``detail`` is ``"FILE:LINE: problem"``."""
+        self._config_file("maillimit_config_load", path)
 
     def config_load_mem(self, text: Union[str, bytes]) -> None:
         """Load configuration text (``maillimit_config_load_mem``); errors name
         ``"<memory>:LINE"``."""
+        self._config_mem("maillimit_config_load_mem", text)
+
+    def config_apply(self, path: PathLike) -> None:
+        """Make a configuration file the whole configuration, a reload
+        (``maillimit_config_apply``): as :meth:`config_load`, then values the file does not
+        set go back to their defaults and entities it does not define are removed. Counters
+        of the entities that remain are kept; a file with an error changes nothing."""
+        self._config_file("maillimit_config_apply", path)
+
+    def config_apply_mem(self, text: Union[str, bytes]) -> None:
+        """:meth:`config_apply` on text (``maillimit_config_apply_mem``)."""
+        self._config_mem("maillimit_config_apply_mem", text)
+
+    def _config_file(self, cname: str, path: PathLike) -> None:
+        err = create_string_buffer(_ERRLEN)
+        p = _name(os.fsencode(path), "path")
+        rc = getattr(lib, cname)(self._handle(), p, err, _ERRLEN)
+        if rc:
+            _raise(rc, cname, repr(os.fsdecode(path)), err.value)
+
+    def _config_mem(self, cname: str, text: Union[str, bytes]) -> None:
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         err = create_string_buffer(_ERRLEN)
-        rc = lib.maillimit_config_load_mem(self._handle(), data, len(data), err, _ERRLEN)
+        rc = getattr(lib, cname)(self._handle(), data, len(data), err, _ERRLEN)
         if rc:
-            _raise(rc, "maillimit_config_load_mem", None, err.value)
+            _raise(rc, cname, None, err.value)
 
 
 def _lvl(level: Any) -> str:
