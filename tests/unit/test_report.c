@@ -693,6 +693,29 @@ Test(report, history_of_removed_entity_stays_in_its_ancestors)
     maillimit_free(ml);
 }
 
+/* A moved domain: "units it sent stay in the old subscription; the new one counts its mail
+ * from now on". */
+Test(report, history_of_a_moved_domain)
+{
+    maillimit *ml = fixture();
+    allow(ml, MBX, "a@acme.example", 2, AT(10, 5, 0));
+    OK(maillimit_domain_move(ml, "acme.example", "beta"));
+    allow(ml, MBX, "a@acme.example", 3, AT(10, 40, 0));
+    const int64_t now = AT(10, 50, 0);
+    EXPECT_HISTORY(ml, DOM, "acme.example", ALL_FROM, ALL_TO, now, {HR(10), 5, 0, 0});
+    EXPECT_HISTORY(ml, SUB, "acme", ALL_FROM, ALL_TO, now, {HR(10), 2, 0, 0});
+    EXPECT_HISTORY(ml, SUB, "beta", ALL_FROM, ALL_TO, now, {HR(10), 3, 0, 0});
+    EXPECT_HISTORY(ml, PLN, "gold", ALL_FROM, ALL_TO, now, {HR(10), 5, 0, 0});
+    EXPECT_HISTORY(ml, SRV, NULL, ALL_FROM, ALL_TO, now, {HR(10), 5, 0, 0});
+    EXPECT_TOP(ml, SUB, SENT, HR(10), HR(11), SRV, NULL, now, 10, {SUB, "beta", 3, 0, 0},
+               {SUB, "acme", 2, 0, 0});
+    OK(maillimit_tick(ml, AT(11, 0, 0)));
+    OK(maillimit_tick(ml, AT(12, 0, 0)));
+    EXPECT_HISTORY(ml, SUB, "acme", ALL_FROM, ALL_TO, AT(12, 0, 0), {HR(10), 2, 0, 0});
+    EXPECT_HISTORY(ml, SUB, "beta", ALL_FROM, ALL_TO, AT(12, 0, 0), {HR(10), 3, 0, 0});
+    maillimit_free(ml);
+}
+
 Test(report, history_iterator_is_a_copy)
 {
     maillimit *ml = fixture();

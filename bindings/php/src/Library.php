@@ -30,6 +30,7 @@ final class Library
 
     private static ?FFI $ffi = null;
     private static ?string $path = null;
+    private static ?string $cdefText = null;
 
     /** The FFI scope name of the ffi.preload header (tools/scope-header.php). */
     public const SCOPE = 'MAILLIMIT';
@@ -70,6 +71,23 @@ final class Library
             . '#define FFI_LIB "' . addcslashes($path, "\"\\") . "\"\n"
             . "/* libmaillimit for ffi.preload: made by bindings/php/tools/scope-header.php */\n"
             . $cdef;
+    }
+
+    /**
+     * Whether the declarations in use name the C function $name (a library older than
+     * this binding lacks the newest functions; calling one throws).
+     */
+    public static function has(string $name): bool
+    {
+        self::ffi();
+        if (self::$cdefText === null) { // declared by ffi.preload: read them again
+            try {
+                self::$cdefText = self::cdef();
+            } catch (LibraryNotFoundException) {
+                return false;
+            }
+        }
+        return (bool)preg_match('/\b' . preg_quote($name, '/') . '\s*\(/', self::$cdefText);
     }
 
     /** The path or soname the library was loaded from. */
@@ -174,6 +192,7 @@ final class Library
     private static function load(): void
     {
         $cdef = self::cdef();
+        self::$cdefText = $cdef;
         $tried = [];
         foreach (self::libraryCandidates() as [$how, $what]) {
             try {

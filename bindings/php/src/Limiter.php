@@ -497,6 +497,54 @@ final class Limiter
         $this->configMem('maillimit_config_apply_mem', $text);
     }
 
+    // -- snapshots ---------------------------------------------------------------------------
+
+    /** maillimit_snapshot_save(): save the whole state to a file, atomically. */
+    public function snapshotSave(string $path): void
+    {
+        $this->configFile('maillimit_snapshot_save', $path);
+    }
+
+    /**
+     * maillimit_snapshot_load(): replace the whole state by a snapshot file. A missing file
+     * throws NotFoundException (a first start); a bad one FormatException, VersionException
+     * or RangeException; either way nothing changes. Outstanding reservation tokens are
+     * forgotten.
+     */
+    public function snapshotLoad(string $path): void
+    {
+        $this->configFile('maillimit_snapshot_load', $path);
+    }
+
+    /**
+     * maillimit_snapshot_save_mem(): the whole state as a binary string, the same bytes as
+     * the file (the library's buffer is freed with maillimit_buffer_free()).
+     */
+    public function snapshotSaveMem(): string
+    {
+        $h = $this->handle();
+        $buf = $this->ffi->new('void*');
+        $n = $this->ffi->new('size_t');
+        $err = $this->ffi->new('char[' . self::ERRLEN . ']');
+        $rc = $this->ffi->maillimit_snapshot_save_mem($h, FFI::addr($buf), FFI::addr($n), $err,
+            self::ERRLEN);
+        try {
+            if ($rc !== 0) {
+                Library::raise($rc, 'maillimit_snapshot_save_mem', null, FFI::string($err));
+            }
+            return $n->cdata > 0 ? FFI::string($buf, $n->cdata) : '';
+        } finally {
+            $this->ffi->maillimit_buffer_free($buf); // NULL after an error: a no-op
+        }
+    }
+
+    /** maillimit_snapshot_load_mem(): replace the whole state by a snapshot string. */
+    public function snapshotLoadMem(string $data): void
+    {
+        $this->configMem('maillimit_snapshot_load_mem', $data);
+    }
+
+    /** A call (ml, path, err, errlen): configuration files and snapshot files. */
     private function configFile(string $fn, string $path): void
     {
         $err = $this->ffi->new('char[' . self::ERRLEN . ']');
@@ -506,9 +554,11 @@ final class Limiter
         }
     }
 
+    /** A call (ml, data, len, err, errlen): configuration text and snapshot bytes. */
     private function configMem(string $fn, string $text): void
     {
         $err = $this->ffi->new('char[' . self::ERRLEN . ']');
+        // FFI passes the string's bytes (NULs included) as `const char *` / `const void *`.
         $rc = $this->ffi->$fn($this->handle(), $text, strlen($text), $err, self::ERRLEN);
         if ($rc !== 0) {
             Library::raise($rc, $fn, null, FFI::string($err));

@@ -1,6 +1,6 @@
 <?php
 
-/** configLoad and configLoadMem. */
+/** configLoad, configLoadMem, configApply, configApplyMem. */
 
 declare(strict_types=1);
 
@@ -87,6 +87,63 @@ test('config: file errors name the file', function (): void {
     }
     $e = throws(IOException::class, -6, fn() => $ml->configLoad($path));
     ok(str_contains($e->getDetail(), $path), 'the I/O error names the file');
+});
+
+const APPLY_FIRST = "server mailbox=100\nplan basic mailbox=50\nsubscription acme plan=basic\n"
+    . "subscription old\ndomain acme.example subscription=acme mailbox=30\n"
+    . "mailbox ceo@acme.example mailbox=20\nsysuser acme_web subscription=acme\n";
+const APPLY_SECOND = "plan basic\nsubscription acme plan=basic\n"
+    . "domain acme.example subscription=acme\n";
+
+function apply_fixture(): Limiter
+{
+    $ml = new Limiter();
+    $ml->configLoadMem(APPLY_FIRST);
+    $ml->decide(Level::MAILBOX, CEO, 3, T0);
+    $ml->decide(Level::MAILBOX, 'implicit@acme.example', 1, T0);
+    return $ml;
+}
+
+function check_applied(Limiter $ml): void
+{
+    eq($ml->limitValue(Level::SERVER, null, Level::MAILBOX, Window::HOUR), Limiter::UNLIMITED);
+    eq($ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), Limiter::DEFAULT);
+    eq($ml->limitValue(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR),
+        Limiter::DEFAULT);
+    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::MAILBOX, CEO));
+    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::SUBSCRIPTION, 'old'));
+    throws(NotFoundException::class, -3, fn() => $ml->sysuserRemove('acme_web'));
+    eq($ml->status(Level::DOMAIN, 'acme.example', Window::HOUR, T0 + 1)->count, 4);
+    eq($ml->status(Level::MAILBOX, 'implicit@acme.example', Window::HOUR, T0 + 1)->count, 1);
+}
+
+test('config: configApplyMem makes the text the whole configuration', function (): void {
+    $ml = apply_fixture();
+    $ml->configApplyMem(APPLY_SECOND);
+    check_applied($ml);
+});
+
+test('config: configApply of a file', function (): void {
+    $ml = apply_fixture();
+    $path = tempnam(sys_get_temp_dir(), 'mlconf');
+    file_put_contents($path, APPLY_SECOND);
+    try {
+        $ml->configApply($path);
+    } finally {
+        unlink($path);
+    }
+    check_applied($ml);
+});
+
+test('config: an apply with an error changes nothing', function (): void {
+    $ml = apply_fixture();
+    $e = throws(FormatException::class, -7,
+        fn() => $ml->configApplyMem("domain x.example subscription=nosuch\n"));
+    eq($e->getDetail(), '<memory>:1: domain "x.example": subscription "nosuch" does not exist');
+    eq($e->getFunction(), 'maillimit_config_apply_mem');
+    eq($ml->limitGet(Level::MAILBOX, CEO), 20);
+    throws(IOException::class, -6, fn() => $ml->configApply('/nonexistent/panel.conf'));
+    eq($ml->limitGet(Level::SUBSCRIPTION, 'old'), Limiter::UNLIMITED);
 });
 
 test('config: a reload keeps counters', function (): void {

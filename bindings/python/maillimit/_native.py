@@ -192,6 +192,13 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "maillimit_config_load_mem": (c_int, [handle_p, c_char_p, c_size_t, c_char_p, c_size_t]),
     "maillimit_config_apply": (c_int, [handle_p, c_char_p, c_char_p, c_size_t]),
     "maillimit_config_apply_mem": (c_int, [handle_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+    # Snapshots
+    "maillimit_snapshot_save": (c_int, [handle_p, c_char_p, c_char_p, c_size_t]),
+    "maillimit_snapshot_load": (c_int, [handle_p, c_char_p, c_char_p, c_size_t]),
+    "maillimit_snapshot_save_mem": (c_int, [handle_p, POINTER(c_void_p), POINTER(c_size_t),
+                                            c_char_p, c_size_t]),
+    "maillimit_snapshot_load_mem": (c_int, [handle_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+    "maillimit_buffer_free": (None, [c_void_p]),
     # Reports and events (iterators are opaque pointers too)
     "maillimit_tick": (c_int, [handle_p, c_int64]),
     "maillimit_retention_set": (c_int, [handle_p, c_int64]),

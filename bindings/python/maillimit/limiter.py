@@ -4,10 +4,12 @@ from __future__ import annotations
 import operator
 import os
 import weakref
-from ctypes import byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer
+from ctypes import (byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer,
+                    string_at)
 from typing import Any, Callable, Iterator, List, NoReturn, Optional, Union
 
-from ._native import EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC, VerdictC, lib
+from ._native import (EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC, VerdictC,
+                      function, lib)
 from .constants import ErrorCode, Flag, Level, Metric, Unit, Window
 from .errors import error_for
 from .iterators import NativeIterator
@@ -169,7 +171,7 @@ class Limiter:
         self._children.add(child)
 
     def _call(self, cname: str, *args: Any, context: Optional[str] = None) -> None:
-        rc = getattr(lib, cname)(self._handle(), *args)
+        rc = function(cname)(self._handle(), *args)
         if rc:
             _raise(rc, cname, context)
 
@@ -408,8 +410,8 @@ class Limiter:
         self._call(open_name, _int(level, "level"), _name(name), _i64(start, "start"),
                    _i64(end, "end"), _i64(now, "now"), byref(it),
                    context=f"{_lvl(level)}, {name!r}, {start}, {end}, now={now}")
-        out: NativeIterator[Any] = NativeIterator(it, getattr(lib, next_name),
-                                                  getattr(lib, close_name), struct, convert,
+        out: NativeIterator[Any] = NativeIterator(it, function(next_name),
+                                                  function(close_name), struct, convert,
                                                   next_name)
         self._adopt(out)
         return out
@@ -495,17 +497,50 @@ class Limiter:
         """:meth:`config_apply` on text (``maillimit_config_apply_mem``)."""
         self._config_mem("maillimit_config_apply_mem", text)
 
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot_save(self, path: PathLike) -> None:
+        """Save the whole state to a file, atomically (``maillimit_snapshot_save``)."""
+        self._config_file("maillimit_snapshot_save", path)
+
+    def snapshot_load(self, path: PathLike) -> None:
+        """Replace the whole state by a snapshot file (``maillimit_snapshot_load``). A file
+        that does not exist raises NotFound (a first start) and changes nothing; a bad one
+        raises FormatError / VersionError / RangeError and changes nothing. Outstanding
+        reservation tokens are forgotten."""
+        self._config_file("maillimit_snapshot_load", path)
+
+    def snapshot_save_mem(self) -> bytes:
+        """The whole state as bytes, the same as the file (``maillimit_snapshot_save_mem``;
+        the library's buffer is freed with ``maillimit_buffer_free``)."""
+        save, free = function("maillimit_snapshot_save_mem"), function("maillimit_buffer_free")
+        buf, n = c_void_p(), c_size_t()
+        err = create_string_buffer(_ERRLEN)
+        rc = save(self._handle(), byref(buf), byref(n), err, _ERRLEN)
+        try:
+            if rc:
+                _raise(rc, "maillimit_snapshot_save_mem", None, err.value)
+            return string_at(buf, n.value) if n.value else b""
+        finally:
+            free(buf)  # NULL after an error: a no-op
+
+    def snapshot_load_mem(self, data: bytes) -> None:
+        """Replace the whole state by a snapshot in memory (``maillimit_snapshot_load_mem``);
+        messages name ``"<memory>"``."""
+        self._config_mem("maillimit_snapshot_load_mem", bytes(data))
+
     def _config_file(self, cname: str, path: PathLike) -> None:
+        # A call (ml, path, err, errlen): configuration files and snapshot files.
         err = create_string_buffer(_ERRLEN)
         p = _name(os.fsencode(path), "path")
-        rc = getattr(lib, cname)(self._handle(), p, err, _ERRLEN)
+        rc = function(cname)(self._handle(), p, err, _ERRLEN)
         if rc:
             _raise(rc, cname, repr(os.fsdecode(path)), err.value)
 
     def _config_mem(self, cname: str, text: Union[str, bytes]) -> None:
+        # A call (ml, data, len, err, errlen): configuration text and snapshot bytes.
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         err = create_string_buffer(_ERRLEN)
-        rc = getattr(lib, cname)(self._handle(), data, len(data), err, _ERRLEN)
+        rc = function(cname)(self._handle(), data, len(data), err, _ERRLEN)
         if rc:
             _raise(rc, cname, None, err.value)
 

@@ -1,10 +1,11 @@
-"""config_load and config_load_mem: the text format, and errors that change nothing."""
+"""config_load, config_load_mem, config_apply and config_apply_mem: the text format, and
+errors that change nothing."""
 import os
 import tempfile
 import unittest
 
-from maillimit import (UNLIMITED, FileError, Flag, FormatError, Level, Limiter, NotFound, Unit,
-                       Window)
+from maillimit import (DEFAULT, UNLIMITED, FileError, Flag, FormatError, Level, Limiter,
+                       NotFound, Unit, Window)
 from helpers import LimiterTest
 
 M, D, S, P, SRV = Level.MAILBOX, Level.DOMAIN, Level.SUBSCRIPTION, Level.PLAN, Level.SERVER
@@ -93,6 +94,61 @@ class TestConfig(unittest.TestCase):
             self.assertEqual(cm.exception.code, -6)
             self.assertIsInstance(cm.exception, OSError)
             self.assertIn(missing, cm.exception.detail)
+
+
+class TestConfigApply(unittest.TestCase):
+    FIRST = ("server mailbox=100\nplan basic mailbox=50\nsubscription acme plan=basic\n"
+             "subscription old\ndomain acme.example subscription=acme mailbox=30\n"
+             "mailbox ceo@acme.example mailbox=20\nsysuser acme_web subscription=acme\n")
+    SECOND = ("plan basic\nsubscription acme plan=basic\n"
+              "domain acme.example subscription=acme\n")
+
+    def setUp(self):
+        self.ml = Limiter()
+        self.addCleanup(self.ml.close)
+        self.ml.config_load_mem(self.FIRST)
+        self.ml.decide(M, "ceo@acme.example", 3, 1704103200)
+        self.ml.decide(M, "implicit@acme.example", 1, 1704103200)
+
+    def check_applied(self):
+        ml = self.ml
+        # Values the file does not set are back to their defaults...
+        self.assertEqual(ml.limit_value(SRV, None, M, H), UNLIMITED)
+        self.assertEqual(ml.limit_value(P, "basic", M, H), DEFAULT)
+        self.assertEqual(ml.limit_value(D, "acme.example", M, H), DEFAULT)
+        # ...entities it does not define are gone (implicit mailboxes stay)...
+        for call in (lambda: ml.limit_get(M, "ceo@acme.example"),
+                     lambda: ml.limit_get(S, "old"), lambda: ml.sysuser_remove("acme_web")):
+            with self.assertRaises(NotFound):
+                call()
+        # ...and the counters of those that remain are kept.
+        self.assertEqual(ml.status(D, "acme.example", H, 1704103201).count, 4)
+        self.assertEqual(ml.status(M, "implicit@acme.example", H, 1704103201).count, 1)
+
+    def test_apply_mem(self):
+        self.ml.config_apply_mem(self.SECOND)
+        self.check_applied()
+
+    def test_apply_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "panel.conf")
+            with open(path, "w") as f:
+                f.write(self.SECOND)
+            self.ml.config_apply(path)
+        self.check_applied()
+
+    def test_an_error_changes_nothing(self):
+        ml = self.ml
+        with self.assertRaises(FormatError) as cm:
+            ml.config_apply_mem("domain x.example subscription=nosuch\n")
+        self.assertEqual(cm.exception.detail, '<memory>:1: domain "x.example": subscription '
+                                              '"nosuch" does not exist')
+        self.assertEqual(cm.exception.function, "maillimit_config_apply_mem")
+        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), 20)
+        self.assertEqual(ml.limit_value(SRV, None, M, H), 100)
+        with self.assertRaises(FileError):
+            ml.config_apply("/nonexistent/panel.conf")
+        self.assertEqual(ml.limit_get(S, "old"), UNLIMITED)
 
 
 class TestConfigOnAHierarchy(LimiterTest):
