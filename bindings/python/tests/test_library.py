@@ -152,6 +152,59 @@ class TestAgainstHeader(unittest.TestCase):
                     want.append((ctypes_names[t], n))
             self.assertEqual(got, want, cname)
 
+    def test_every_prototype_matches_the_header(self):
+        """The ctypes restype/argtypes of every MAILLIMIT_API function equal its C
+        declaration (a signature change in the header fails here, not in a crash)."""
+        import ctypes
+        structs = {getattr(c, "_c_name_"): c for c in vars(_native).values()
+                   if isinstance(c, type) and hasattr(c, "_c_name_")}
+        opaque = set(re.findall(r"typedef\s+struct\s+(\w+)\s+\1\s*;", header_text()))
+        scalars = {"int": ctypes.c_int, "uint32_t": ctypes.c_uint32, "int64_t": ctypes.c_int64,
+                   "uint64_t": ctypes.c_uint64, "size_t": ctypes.c_size_t}
+
+        def ctype(decl, is_return=False):
+            decl = re.sub(r"\bconst\b", "", decl)
+            stars = decl.count("*")
+            base = decl.replace("*", "").split()[-1]
+            if stars == 0:
+                return None if base == "void" else scalars[base]
+            if stars == 2:
+                return ctypes.POINTER(ctypes.c_void_p)
+            if base == "char":
+                return ctypes.c_char_p
+            if base == "void":
+                return (ctypes.c_void_p, ctypes.c_char_p)  # a buffer out, or bytes in
+            if base in opaque:
+                return ctypes.c_void_p
+            if base in structs:
+                return ctypes.POINTER(structs[base])
+            return ctypes.POINTER(scalars[base])
+
+        decls = re.findall(r"\bMAILLIMIT_API\s+([^;(]*?)\b(maillimit_\w+)\s*\(([^)]*)\)",
+                           header_text(), re.S)
+        self.assertGreater(len(decls), 40)
+        for ret, name, params in decls:
+            with self.subTest(function=name):
+                self.assertIn(name, _native.PROTOTYPES)
+                restype, argtypes = _native.PROTOTYPES[name]
+                ret = ret.strip()
+                if ret.endswith("*"):
+                    self.assertIs(restype, ctypes.c_char_p)
+                else:
+                    self.assertIs(restype, ctype(ret, True))
+                params = [p.strip() for p in params.replace("\n", " ").split(",")]
+                if params == ["void"]:
+                    params = []
+                self.assertEqual(len(argtypes), len(params))
+                for got, param in zip(argtypes, params):
+                    # drop the parameter's name: the last identifier
+                    decl = re.sub(r"\b\w+\s*$", "", param).strip() or param
+                    want = ctype(decl)
+                    if isinstance(want, tuple):
+                        self.assertIn(got, want, param)
+                    else:
+                        self.assertIs(got, want, param)
+
     def test_version_check_refuses_another_major(self):
         with self.assertRaises(maillimit.LibraryNotFound) as cm:
             _native.check_version(10000 * (maillimit.HEADER_VERSION_MAJOR + 1), "libx.so")
