@@ -17,7 +17,6 @@
  *   options: --mailboxes N --senders N --seconds S --zipf S --per-second N
  */
 #define _POSIX_C_SOURCE 200809L
-#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +28,11 @@
 #include <unistd.h>
 
 #include "maillimit.h"
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+#define HAVE_MALLINFO2 1
+#endif
 
 #define T0 1767261600LL /* 2026-01-01 10:00:00 UTC */
 
@@ -54,8 +58,12 @@ static long rss_bytes(void)
 /* Bytes the allocator has handed out and not got back. */
 static double heap_bytes(void)
 {
+#ifdef HAVE_MALLINFO2
     struct mallinfo2 mi = mallinfo2();
     return (double)mi.uordblks + (double)mi.hblkhd;
+#else
+    return (double)rss_bytes(); /* no allocator statistics: RSS instead */
+#endif
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
