@@ -646,7 +646,9 @@ MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, si
  * subscription, domain, mailbox) has an hourly history of units sent (counted against
  * limits), denied and sent exempt; plans aggregate their subscriptions. A parent's figures
  * include its children's, as its counters do. Hours are clock hours (UTC, `hour_start` is a
- * multiple of 3600). History is kept for the retention period (default 31 days = 744 hours).
+ * multiple of 3600). History is kept for the retention period (default 31 days = 744 hours):
+ * with a retention of N hours, the current hour and the N - 1 before it. The server's history
+ * includes unattributed units (they count in the server total); its summary's `sent` does not.
  *
  * An **episode** is a period during which an entity was over one of its limits: it starts
  * with the first denial by that entity's counter ("reached its limit") and ends when one unit
@@ -666,6 +668,8 @@ MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, si
  * older than the daily window are lost from history.
  *
  * Readers and maillimit_tick() serialise on the handle's report lock; deciders never take it.
+ * Pass readers a `now` that does not go backwards. An episode overlaps [from, to) when it
+ * started before `to` and ended at or after `from` (or is ongoing).
  */
 /**@{*/
 

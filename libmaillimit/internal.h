@@ -220,6 +220,7 @@ struct maillimit {
     int64_t retention;                       /* hours */
     uint32_t harvested;                      /* hours before this are harvested */
     struct maillimit__entity **open;         /* entities with an open episode */
+    int64_t open_scan_at;                    /* `now` of the last look at them */
     size_t nopen, capopen;
     struct maillimit__event_rec *events;     /* ring of MAILLIMIT__EVENTS, lazy */
     size_t ev_head, ev_count;

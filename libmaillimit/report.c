@@ -255,16 +255,24 @@ static void close_episode(maillimit *ml, struct maillimit__entity *e, int64_t st
     event_push(ml, MAILLIMIT_EVENT_BACK_TO_NORMAL, e, end, limit, denied, window);
 }
 
-/* Could e's own counter take one more unit in the window now? */
-static int fits_one(maillimit *ml, struct maillimit__entity *e, int window, int64_t now)
+/* Could e's own counter take one more unit in the window now? Read from the running totals,
+ * which never hold fewer units than the window: "no" may be early, never "yes". An episode
+ * that ends because units left the window is ended by its free_at time instead; this catches
+ * resets and raised limits. */
+static int fits_one(maillimit *ml, struct maillimit__entity *e, int window)
 {
     int64_t limit = maillimit__effective_limit(ml, e, window);
     if (limit < 0)
         return 1;
     struct maillimit__ring *rs[MAILLIMIT__LANES];
     int nr = maillimit__reader_rings(ml, e, rs);
-    int64_t count = nr ? maillimit__ring_count(rs, nr, window, now) : 0;
-    return count + 1 <= limit;
+    int64_t total = 0;
+    for (int i = 0; i < nr; i++) {
+        uint64_t t = atomic_load_explicit(&rs[i]->totals, memory_order_relaxed);
+        total += window == MAILLIMIT_WINDOW_HOUR ? maillimit__hour_total(t)
+                                                 : maillimit__day_total(t);
+    }
+    return total + 1 <= limit;
 }
 
 static int64_t hour_slot(_Atomic uint64_t *slots, uint32_t h)
@@ -363,12 +371,17 @@ static void drain(maillimit *ml)
 static void maintain(maillimit *ml, int64_t now)
 {
     drain(ml);
+    /* Open episodes are looked at once per second of `now` (a loop of event_next() calls at
+     * the same time scans them once). */
+    if (now == ml->open_scan_at)
+        goto harvest;
+    ml->open_scan_at = now;
     for (size_t i = 0; i < ml->nopen;) {
         struct maillimit__entity *e = ml->open[i];
         struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
         spin_lock(&lv->lock);
         int closed = lv->ep_start == 0;
-        if (!closed && (now >= lv->ep_free_at || fits_one(ml, e, lv->ep_window, now))) {
+        if (!closed && (now >= lv->ep_free_at || fits_one(ml, e, lv->ep_window))) {
             int64_t end = now >= lv->ep_free_at ? lv->ep_free_at : now;
             int64_t start = lv->ep_start, limit = lv->ep_limit, denied = lv->ep_denied;
             int window = lv->ep_window;
@@ -384,6 +397,7 @@ static void maintain(maillimit *ml, int64_t now)
         else
             i++;
     }
+harvest:;
     uint32_t hour = (uint32_t)(now / 3600);
     if (hour > ml->harvested) {
         for (struct maillimit__entity *e = active_head(ml); e; e = e->active_next)
