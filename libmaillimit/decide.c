@@ -392,7 +392,14 @@ static void report_units(maillimit *ml, struct request *rq, int denied, int64_t 
                          int64_t now)
 {
     for (int i = 0; i < rq->n; i++) {
-        struct maillimit__live *lv = maillimit__entity_live(ml, rq->c[i].e);
+        struct maillimit__live *lv = NULL;
+        if (rq->c[i].e == ml->server) {
+            /* the server's figures are split by lane like its counter (no shared line) */
+            unsigned k = lane_of_thread();
+            lv = ml->lane_live[k];
+        } else {
+            lv = maillimit__entity_live(ml, rq->c[i].e);
+        }
         if (lv)
             maillimit__count_hourly(lv, denied ? MAILLIMIT__STAT_DENIED : MAILLIMIT__STAT_EXEMPT,
                                     now, cost);

@@ -99,7 +99,8 @@ int maillimit_new(maillimit **out)
     atomic_init(&ml->table, t);
     int ok = t != NULL;
     for (int i = 0; ok && i < MAILLIMIT__LANES; i++)
-        ok = (ml->lane[i] = maillimit__ring_new()) != NULL;
+        ok = (ml->lane[i] = maillimit__ring_new()) != NULL &&
+             (ml->lane_live[i] = maillimit__live_new()) != NULL;
     if (ok) {
         maillimit__activate(ml, ml->server);
         ok = maillimit__entity_ring(ml, ml->unattributed) != NULL;
@@ -123,8 +124,10 @@ void maillimit_free(maillimit *ml)
         free(e);
     }
     maillimit__table_free(atomic_load_explicit(&ml->table, memory_order_relaxed));
-    for (int i = 0; i < MAILLIMIT__LANES; i++)
+    for (int i = 0; i < MAILLIMIT__LANES; i++) {
         free(ml->lane[i]);
+        free(ml->lane_live[i]);
+    }
     free(atomic_load_explicit(&ml->reservations, memory_order_relaxed));
     pthread_mutex_destroy(&ml->lock);
     pthread_mutex_destroy(&ml->report_lock);
@@ -683,12 +686,8 @@ struct maillimit__ring *maillimit__entity_ring(maillimit *ml, struct maillimit__
     return r;
 }
 
-struct maillimit__live *maillimit__entity_live(maillimit *ml, struct maillimit__entity *e)
+struct maillimit__live *maillimit__live_new(void)
 {
-    /* acquire: pairs with the acq_rel CAS below that publishes a zeroed block */
-    struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
-    if (lv)
-        return lv;
     struct maillimit__live *fresh = calloc(1, sizeof *fresh);
     if (!fresh)
         return NULL;
@@ -698,6 +697,18 @@ struct maillimit__live *maillimit__entity_live(maillimit *ml, struct maillimit__
         atomic_init(&fresh->reset[i], 0);
     }
     atomic_init(&fresh->lock, 0);
+    return fresh;
+}
+
+struct maillimit__live *maillimit__entity_live(maillimit *ml, struct maillimit__entity *e)
+{
+    /* acquire: pairs with the acq_rel CAS below that publishes a zeroed block */
+    struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
+    if (lv)
+        return lv;
+    struct maillimit__live *fresh = maillimit__live_new();
+    if (!fresh)
+        return NULL;
     /* acq_rel: publishes the zeroed block (release) or reads the winner's (acquire) */
     if (atomic_compare_exchange_strong_explicit(&e->live, &lv, fresh, memory_order_acq_rel,
                                                 memory_order_acquire)) {

@@ -207,6 +207,7 @@ struct maillimit {
     _Atomic int enabled;
     _Atomic int unit;
     struct maillimit__ring *lane[MAILLIMIT__LANES]; /* server counter; lane 0 exact */
+    struct maillimit__live *lane_live[MAILLIMIT__LANES]; /* server's denied/exempt per lane */
     _Atomic(struct maillimit__reservation *) reservations;
     _Atomic uint64_t next_token;
     _Atomic int64_t stat_exempt;             /* units sent exempt */
@@ -242,6 +243,7 @@ MAILLIMIT__HIDDEN int maillimit__implicit_mailbox(maillimit *ml, const char *add
 /* Get or make the entity's ring. NULL on ENOMEM. */
 MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__entity_ring(maillimit *ml,
                                                                   struct maillimit__entity *e);
+MAILLIMIT__HIDDEN struct maillimit__live *maillimit__live_new(void);
 /* Get or make the entity's live report block. NULL on ENOMEM. */
 MAILLIMIT__HIDDEN struct maillimit__live *maillimit__entity_live(maillimit *ml,
                                                                  struct maillimit__entity *e);

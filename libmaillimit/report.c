@@ -297,9 +297,14 @@ static void live_hour(maillimit *ml, struct maillimit__entity *e, int64_t now, u
     struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
     if (lv) {
         out[0] += hour_slot(lv->reset, h);
-        out[1] = hour_slot(lv->denied, h);
-        out[2] = hour_slot(lv->exempt, h);
+        out[1] += hour_slot(lv->denied, h);
+        out[2] += hour_slot(lv->exempt, h);
     }
+    if (e == ml->server)
+        for (int k = 0; k < MAILLIMIT__LANES; k++) {
+            out[1] += hour_slot(ml->lane_live[k]->denied, h);
+            out[2] += hour_slot(ml->lane_live[k]->exempt, h);
+        }
 }
 
 static uint32_t sat32(int64_t v)
