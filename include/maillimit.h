@@ -913,6 +913,95 @@ MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_eve
 MAILLIMIT_API int maillimit_events_dropped(maillimit *ml, uint64_t *out);
 /**@}*/
 
+/* ---------------------------------------------------------------------------------------- */
+/** @name Snapshots
+ * The whole state of a handle in one file: server settings, plans, subscriptions, domains,
+ * mailboxes (explicit and implicit), system users, every limit and flag as set, the window
+ * counters of every entity and of the server, and the counts of exempt and unattributed
+ * units. The format (magic, version, msgpack body, CRC-32C) is described in
+ * docs/snapshot-format.md. Saving and then loading at the same `now` answers every decision
+ * and status exactly as before. Tokens of maillimit_reserve() are not saved: the units of an
+ * outstanding reservation are saved as counted, and a load forgets the handle's outstanding
+ * tokens (maillimit_commit() and maillimit_release() then return #MAILLIMIT_ENOTFOUND; their
+ * units stay counted as the snapshot says).
+ */
+/**@{*/
+
+/**
+ * @brief Save the state to a file, atomically: written to `PATH.tmp.<pid>.<random>` (mode
+ *        0600), synced, renamed over @p path, and the directory synced. At every instant
+ *        @p path is the previous snapshot or the new one, whatever crashes.
+ *
+ * The configuration lock is held only while the entities are listed; the values and counters
+ * are then read while deciders keep deciding (a save racing with decisions holds each counter
+ * as it was at some instant during the save).
+ *
+ * @param[in] ml the handle. @param[in] path the file (replaced; it becomes mode 0600).
+ * @param[out] err optional buffer for a message ("PATH: problem"); may be NULL.
+ * @param[in] errlen its size.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO (the message names the step and the system's
+ *         error; the temporary file is removed and @p path is untouched, except when only
+ *         syncing the directory failed), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_snapshot_save(maillimit *ml, const char *path, char *err,
+                                          size_t errlen);
+
+/**
+ * @brief Replace the whole state of the handle by a snapshot file. Every field is validated
+ *        before anything changes: a load that fails changes nothing.
+ *
+ * Deciders may keep running: a decision concurrent with a load counts in the old state or
+ * the new one. The memory of the replaced entities is kept until maillimit_free() (a decider
+ * may still hold them), so load into a fresh handle when you can.
+ *
+ * @param[in] ml the handle. @param[in] path the file.
+ * @param[out] err optional buffer for a message ("PATH: problem"); may be NULL.
+ * @param[in] errlen its size.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (no such file: a first start),
+ *         #MAILLIMIT_EIO (unreadable), #MAILLIMIT_EFORMAT (not a snapshot, truncated,
+ *         corrupt, or a field out of its range), #MAILLIMIT_EVERSION (written by a newer
+ *         library in a newer format), #MAILLIMIT_ERANGE (a counter larger than this build
+ *         can hold), #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_snapshot_load(maillimit *ml, const char *path, char *err,
+                                          size_t errlen);
+
+/**
+ * @brief Save the state into a buffer the library allocates (same bytes as the file).
+ * @param[in] ml the handle.
+ * @param[out] out receives the buffer; free it with maillimit_buffer_free(). NULL on error.
+ * @param[out] outlen receives its length; 0 on error.
+ * @param[out] err optional buffer for a message; may be NULL. @param[in] errlen its size.
+ * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_snapshot_save_mem(maillimit *ml, void **out, size_t *outlen,
+                                              char *err, size_t errlen);
+
+/**
+ * @brief Replace the whole state by a snapshot in memory; messages name "<memory>".
+ * @param[in] ml the handle. @param[in] data the snapshot. @param[in] len its length.
+ * @param[out] err optional buffer for a message; may be NULL. @param[in] errlen its size.
+ * @return as maillimit_snapshot_load() without #MAILLIMIT_ENOTFOUND and #MAILLIMIT_EIO.
+ * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_snapshot_load_mem(maillimit *ml, const void *data, size_t len,
+                                              char *err, size_t errlen);
+
+/**
+ * @brief Free a buffer the library allocated for the caller (maillimit_snapshot_save_mem()).
+ * @param[in] p the buffer; NULL is a no-op.
+ * @since 0.1.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_buffer_free(void *p);
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif

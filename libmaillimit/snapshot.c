@@ -1239,6 +1239,7 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
     atomic_init(&e->active, 0);
     e->hist = NULL;
     e->active_next = NULL;
+    e->hint = parent ? atomic_load_explicit(&parent->parent, memory_order_relaxed) : NULL;
     e->level = (uint8_t)level;
     e->len = (uint16_t)len;
     e->hash = hash;
@@ -1371,8 +1372,10 @@ static void look_ahead(struct reader *r, struct staged *s, int k)
             /* relaxed: the staging table has one thread, this one */
             struct maillimit__entity *e =
                 atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed);
-            if (e)
-                __builtin_prefetch(&e->hash); /* hash, level, len and the name start */
+            if (e) { /* what maillimit__table_find() compares: hash, level, len, name */
+                __builtin_prefetch(&e->hash);
+                __builtin_prefetch(e->name);
+            }
         }
     }
     size_t avail = r->end - r->pf_off, n = avail < RECORD_MAX ? avail : RECORD_MAX, len;
