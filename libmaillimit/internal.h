@@ -264,6 +264,16 @@ MAILLIMIT__HIDDEN void maillimit__ring_hours(struct maillimit__ring *const *rs, 
 MAILLIMIT__HIDDEN int maillimit__reader_rings(maillimit *ml, struct maillimit__entity *e,
                                               struct maillimit__ring **rs);
 MAILLIMIT__HIDDEN void maillimit__report_free(maillimit *ml);
+/* For snapshots (snapshot.c), report lock held: move queued edges into history; put e on
+ * the list of entities with an open episode. */
+MAILLIMIT__HIDDEN void maillimit__report_drain(maillimit *ml);
+MAILLIMIT__HIDDEN int maillimit__report_open_add(maillimit *ml, struct maillimit__entity *e);
+/* Read a live block's open episode (start, free_at, denied, limit) under its spin flag. */
+MAILLIMIT__HIDDEN void maillimit__live_episode(struct maillimit__live *lv, int64_t ep[4],
+                                               int32_t *window);
+/* Overwrite dst's hour slots and episode with src's (NULL: clear); src is private. */
+MAILLIMIT__HIDDEN void maillimit__live_set(struct maillimit__live *dst,
+                                           const struct maillimit__live *src);
 /* Effective limit of entity e's own counter (level = e->level) in a window. */
 MAILLIMIT__HIDDEN int64_t maillimit__effective_limit(const maillimit *ml,
                                                      const struct maillimit__entity *e,

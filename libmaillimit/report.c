@@ -411,6 +411,55 @@ harvest:;
     }
 }
 
+/* ---- for snapshot.c (report lock held unless said otherwise) ----------------------------- */
+
+void maillimit__report_drain(maillimit *ml)
+{
+    drain(ml);
+}
+
+int maillimit__report_open_add(maillimit *ml, struct maillimit__entity *e)
+{
+    return open_add(ml, e);
+}
+
+void maillimit__live_episode(struct maillimit__live *lv, int64_t ep[4], int32_t *window)
+{
+    spin_lock(&lv->lock);
+    ep[0] = lv->ep_start;
+    ep[1] = lv->ep_free_at;
+    ep[2] = lv->ep_denied;
+    ep[3] = lv->ep_limit;
+    *window = lv->ep_window;
+    spin_unlock(&lv->lock);
+}
+
+void maillimit__live_set(struct maillimit__live *dst, const struct maillimit__live *src)
+{
+    for (int i = 0; i < MAILLIMIT__DAY_SLOTS; i++) {
+        /* relaxed: report counters carry no other data (as in maillimit__count_hourly()) */
+        atomic_store_explicit(&dst->denied[i],
+                              src ? atomic_load_explicit(&src->denied[i], memory_order_relaxed)
+                                  : 0,
+                              memory_order_relaxed);
+        atomic_store_explicit(&dst->exempt[i],
+                              src ? atomic_load_explicit(&src->exempt[i], memory_order_relaxed)
+                                  : 0,
+                              memory_order_relaxed);
+        atomic_store_explicit(&dst->reset[i],
+                              src ? atomic_load_explicit(&src->reset[i], memory_order_relaxed)
+                                  : 0,
+                              memory_order_relaxed);
+    }
+    spin_lock(&dst->lock);
+    dst->ep_start = src ? src->ep_start : 0;
+    dst->ep_free_at = src ? src->ep_free_at : 0;
+    dst->ep_denied = src ? src->ep_denied : 0;
+    dst->ep_limit = src ? src->ep_limit : 0;
+    dst->ep_window = src ? src->ep_window : 0;
+    spin_unlock(&dst->lock);
+}
+
 void maillimit__report_free(maillimit *ml)
 {
     struct maillimit__entity *special[2] = {ml->server, ml->unattributed};

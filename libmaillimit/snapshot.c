@@ -5,7 +5,8 @@
  *   header   8 bytes magic "\x89MLSNAP\n", uint32 format version (big-endian), uint32 0
  *   body     a stream of msgpack objects: a head map (server settings and counter, stats,
  *            record counts), then one array per plan, subscription, domain, mailbox and
- *            system user, in that order (every parent before its children)
+ *            system user, in that order (every parent before its children); from version 2
+ *            a reports head (retention, count) and the report objects (see below)
  *   trailer  uint32 CRC-32C (big-endian) of every byte before it
  *
  * A counter is stored by meaning, not by the layout of ring.c: the newest minute it has been
@@ -33,10 +34,13 @@
  * changes nothing. Outstanding tokens of maillimit_reserve() are forgotten by a load: their
  * units stay counted as if committed.
  *
- * Not in the snapshot (yet): the report data of report.c that is not a counter, i.e. history
- * older than the day window, denied and exempt units per hour, episodes and queued events.
- * The units sent in the last 24 hours are in the counters, so the sent column of the history
- * survives for that long.
+ * Report data (version 2): after the records, a "reports" map (retention, count) and one
+ * array per chunk of an entity's report data: its harvested history (hours and closed
+ * episodes, read under the report lock, never the decide path's) and its live block (denied,
+ * exempt and reset hour slots as (hour, count) pairs, and the open episode, read under its
+ * spin flag as readers do). The server's per-lane blocks are merged into its own. A load
+ * installs them under the report lock and rebuilds the list of open episodes. Version-1
+ * files load with empty reports. Queued events are not saved.
  *
  * Reading untrusted input: every object is first measured by mp_extent(), which checks that
  * it is complete, well-formed and at most RECORD_MAX bytes and MP_DEPTH levels deep, before
@@ -64,7 +68,7 @@
 #define SNAP_MAGIC "\x89MLSNAP\n"
 #define COUNT_MAX ((INT64_C(1) << 40) - 1) /* largest count of one period in the format */
 enum {
-    SNAP_VERSION = 1,     /* the format this library writes; it reads 1..SNAP_VERSION */
+    SNAP_VERSION = 2,     /* the format this library writes; it reads 1..SNAP_VERSION */
     HEADER_SIZE = 16,
     TRAILER_SIZE = 4,
     RECORD_MAX = 4096,    /* largest encoded object (a record is at most ~1.6 KiB) */
@@ -73,7 +77,12 @@ enum {
     AHEAD = 16,           /* look-ahead ring of records (a power of two) */
     AHEAD_DIST = 12,      /* records looked at ahead of the one read */
     NM = MAILLIMIT__HOUR_SLOTS,
-    NH = MAILLIMIT__DAY_SLOTS
+    NH = MAILLIMIT__DAY_SLOTS,
+    REP_HOURS = 48,       /* history hours per report object (keeps it under RECORD_MAX) */
+    REP_EPISODES = 24,    /* closed episodes per report object */
+    MIN_REPORT = 6,       /* the smallest report object takes at least 6 bytes */
+    LEVEL_UNATTRIBUTED = -1, /* a report's level for the unattributed pseudo-entity */
+    RETENTION_MAX = 87600 /* maillimit_retention_set() */
 };
 
 /* ---- CRC-32C (Castagnoli, reflected, init and final xor ~0; "123456789" -> e3069283) ----- */
@@ -699,6 +708,195 @@ static void pack_record(msgpack_packer *pk, int k, const struct item *it)
         pack_entity_counter(pk, e);
 }
 
+/* ---- report data (version 2) ------------------------------------------------------------ */
+
+/* One live block (or the server's blocks merged) by meaning: per kind (denied, exempt,
+ * reset) the (hour, count) pairs of its slots in ascending hours, and the open episode. */
+struct live_out {
+    int n[3];
+    uint32_t h[3][NH];
+    uint32_t c[3][NH];
+    int64_t ep[4];            /* start (0: none), free_at, denied, limit */
+    int32_t window;
+};
+
+static _Atomic uint64_t *live_slots(struct maillimit__live *lv, int w)
+{
+    return w == 0 ? lv->denied : w == 1 ? lv->exempt : lv->reset;
+}
+
+/* Read blocks ls[0..nl) (NULL entries allowed); the episode is ls[0]'s. 1 if any data. */
+static int live_export(struct maillimit__live *const *ls, int nl, struct live_out *o)
+{
+    memset(o, 0, sizeof *o);
+    int any = 0;
+    for (int w = 0; w < 3; w++) {
+        uint64_t bh[NH] = {0}, bc[NH] = {0};
+        int have[NH] = {0};
+        for (int j = 0; j < nl; j++) {
+            if (!ls[j])
+                continue;
+            _Atomic uint64_t *slots = live_slots(ls[j], w);
+            for (int i = 0; i < NH; i++) {
+                uint64_t v = atomic_load_explicit(&slots[i], memory_order_relaxed);
+                uint64_t tag = v >> 32, c = v & R_HCOUNT;
+                if (!tag || !c)
+                    continue;
+                /* a slot holds one hour; an older one in another lane's block is stale */
+                if (!have[i] || tag - 1 > bh[i]) {
+                    have[i] = 1;
+                    bh[i] = tag - 1;
+                    bc[i] = c;
+                } else if (tag - 1 == bh[i]) {
+                    bc[i] = bc[i] + c > R_HCOUNT ? R_HCOUNT : bc[i] + c;
+                }
+            }
+        }
+        for (int i = 0; i < NH; i++) {
+            if (!have[i])
+                continue;
+            int k = o->n[w]++;
+            while (k > 0 && o->h[w][k - 1] > bh[i]) { /* ascending hours */
+                o->h[w][k] = o->h[w][k - 1];
+                o->c[w][k] = o->c[w][k - 1];
+                k--;
+            }
+            o->h[w][k] = (uint32_t)bh[i];
+            o->c[w][k] = (uint32_t)bc[i];
+            any = 1;
+        }
+    }
+    if (ls[0])
+        maillimit__live_episode(ls[0], o->ep, &o->window);
+    if (o->ep[1] < o->ep[0])
+        o->ep[1] = o->ep[0]; /* as for closed episodes (pack_report()) */
+    if (!o->ep[0]) {
+        memset(o->ep, 0, sizeof o->ep);
+        o->window = 0;
+    }
+    return any || o->ep[0];
+}
+
+static void pack_live(msgpack_packer *pk, const struct live_out *lo)
+{
+    msgpack_pack_array(pk, 4);
+    for (int w = 0; w < 3; w++) {
+        msgpack_pack_array(pk, (size_t)lo->n[w]);
+        for (int i = 0; i < lo->n[w]; i++) {
+            msgpack_pack_array(pk, 2);
+            msgpack_pack_uint32(pk, lo->h[w][i]);
+            msgpack_pack_uint32(pk, lo->c[w][i]);
+        }
+    }
+    if (!lo->ep[0]) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, 5);
+    for (int i = 0; i < 4; i++)
+        msgpack_pack_int64(pk, lo->ep[i]);
+    msgpack_pack_int64(pk, lo->window);
+}
+
+/* Pack the report objects of one entity (report lock held); returns how many. */
+static uint32_t pack_report(msgpack_packer *pk, int level, const struct maillimit__entity *e,
+                            struct maillimit__live *const *ls, int nl)
+{
+    struct live_out lo;
+    int has_live = live_export(ls, nl, &lo);
+    const struct maillimit__hist *h = e->hist;
+    if (!h && !has_live)
+        return 0;
+    uint32_t chunks = 1;
+    if (h) {
+        uint32_t a = (h->n + REP_HOURS - 1) / REP_HOURS;
+        uint32_t b = (h->nep + REP_EPISODES - 1) / REP_EPISODES;
+        if (a > chunks)
+            chunks = a;
+        if (b > chunks)
+            chunks = b;
+    }
+    for (uint32_t ch = 0; ch < chunks; ch++) {
+        msgpack_pack_array(pk, 6);
+        msgpack_pack_int64(pk, level);
+        if (level > MAILLIMIT_LEVEL_SERVER)
+            pack_name(pk, e);
+        else
+            msgpack_pack_nil(pk);
+        if (h)
+            msgpack_pack_uint32(pk, h->harvested);
+        else
+            msgpack_pack_nil(pk);
+        uint32_t from = ch * REP_HOURS, n = h && from < h->n ? h->n - from : 0;
+        if (n > REP_HOURS)
+            n = REP_HOURS;
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = from; i < from + n; i++) {
+            msgpack_pack_array(pk, 4);
+            msgpack_pack_uint32(pk, h->rec[i].hour);
+            msgpack_pack_uint32(pk, h->rec[i].sent);
+            msgpack_pack_uint32(pk, h->rec[i].denied);
+            msgpack_pack_uint32(pk, h->rec[i].exempt);
+        }
+        from = ch * REP_EPISODES;
+        n = h && from < h->nep ? h->nep - from : 0;
+        if (n > REP_EPISODES)
+            n = REP_EPISODES;
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = from; i < from + n; i++) {
+            msgpack_pack_array(pk, 5);
+            msgpack_pack_int64(pk, h->ep[i].start);
+            /* a reader whose clock was behind a decider's may have ended an episode before
+             * it started: the file says it ended when it started */
+            msgpack_pack_int64(pk, h->ep[i].end < h->ep[i].start ? h->ep[i].start
+                                                                 : h->ep[i].end);
+            msgpack_pack_int64(pk, h->ep[i].limit);
+            msgpack_pack_int64(pk, h->ep[i].denied);
+            msgpack_pack_int64(pk, h->ep[i].window);
+        }
+        if (ch == 0 && has_live)
+            pack_live(pk, &lo);
+        else
+            msgpack_pack_nil(pk);
+    }
+    return chunks;
+}
+
+/* The reports section: under the report lock (deciders never take it), after queued episode
+ * edges have been moved into history. */
+static void pack_reports(maillimit *ml, msgpack_packer *pk, struct outbuf *o,
+                         const struct capture *c)
+{
+    pthread_mutex_lock(&ml->report_lock);
+    maillimit__report_drain(ml);
+    msgpack_pack_map(pk, 2);
+    pack_key(pk, "retention");
+    msgpack_pack_int64(pk, ml->retention);
+    pack_key(pk, "reports");
+    size_t at = o->len;
+    out_write(o, "\xce\0\0\0\0", 5); /* uint32, patched below */
+    uint32_t n = 0;
+    for (int k = K_SUBSCRIPTION; k <= K_MAILBOX; k++) {
+        const struct item *v = c->list[k].v;
+        for (size_t i = c->list[k].n; i-- > 0;) { /* record order */
+            struct maillimit__live *lv = atomic_load_explicit(&v[i].e->live,
+                                                              memory_order_acquire);
+            n += pack_report(pk, v[i].e->level, v[i].e, &lv, 1);
+        }
+    }
+    struct maillimit__live *ls[1 + MAILLIMIT__LANES];
+    /* acquire: pairs with the CAS publishing a live block in maillimit__entity_live() */
+    ls[0] = atomic_load_explicit(&ml->server->live, memory_order_acquire);
+    for (int k = 0; k < MAILLIMIT__LANES; k++)
+        ls[1 + k] = ml->lane_live[k];
+    n += pack_report(pk, MAILLIMIT_LEVEL_SERVER, ml->server, ls, 1 + MAILLIMIT__LANES);
+    ls[0] = atomic_load_explicit(&ml->unattributed->live, memory_order_acquire);
+    n += pack_report(pk, LEVEL_UNATTRIBUTED, ml->unattributed, ls, 1);
+    pthread_mutex_unlock(&ml->report_lock);
+    if (!o->failed)
+        put_be32((unsigned char *)o->data + at + 1, n);
+}
+
 /* Encode the whole state into a malloc'd buffer with header and trailer. */
 static int encode(maillimit *ml, struct outbuf *o, const struct errbuf *eb)
 {
@@ -737,6 +935,8 @@ static int encode(maillimit *ml, struct outbuf *o, const struct errbuf *eb)
             pack_record(&pk, k, &v[i]);
         }
     }
+    if (!o->failed)
+        pack_reports(ml, &pk, o, &c);
     capture_free(&c);
     if (!o->failed) {
         unsigned char trailer[TRAILER_SIZE];
@@ -1215,6 +1415,8 @@ struct staged {
      * with traffic (maillimit__activate()) */
     struct maillimit__entity *active, *active_tail;
     struct maillimit__entity *last_domain; /* of the previous mailbox */
+    int has_reports;                    /* version 2: retention and report data read */
+    int64_t retention;
 };
 
 /* A new entity in the staging handle (mirrors entity_init() and entity_make() in
@@ -1521,6 +1723,321 @@ static int read_record(struct reader *r, struct staged *s, int k, uint64_t index
     return 0;
 }
 
+/* ---- loading: report data (version 2) ------------------------------------------------ */
+
+static void add_active(struct staged *s, struct maillimit__entity *e)
+{
+    if (atomic_load_explicit(&e->active, memory_order_relaxed))
+        return;
+    atomic_init(&e->active, 1);
+    e->active_next = s->active;
+    s->active = e;
+    if (!s->active_tail)
+        s->active_tail = e;
+}
+
+/* Hour slots of one kind: [[hour, count], ...] in ascending hours, at most one per slot. */
+static int get_slots(struct reader *r, const msgpack_object *o, const char *field,
+                     _Atomic uint64_t *slots)
+{
+    const msgpack_object *it;
+    uint32_t k;
+    int rc = get_array(r, o, field, NH, 0, &it, &k);
+    if (rc)
+        return rc;
+    int64_t prev = -1;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        const msgpack_object *pair;
+        int64_t h, c;
+        if ((rc = get_array(r, &it[i], field, 2, 1, &pair, NULL)) ||
+            (rc = get_int(r, &pair[0], field, 0, (int64_t)UINT32_MAX - 1, &h)) ||
+            (rc = get_int(r, &pair[1], field, 1, (int64_t)UINT32_MAX, &c)))
+            return rc;
+        if (h <= prev)
+            return bad(r, field, "hours are not in ascending order");
+        if (used & 1u << (h % NH))
+            return bad(r, field, "hours share a slot (equal modulo 24)");
+        used |= 1u << (h % NH);
+        prev = h;
+        atomic_store_explicit(&slots[h % NH], ((uint64_t)h + 1) << 32 | (uint64_t)c,
+                              memory_order_relaxed);
+    }
+    return 0;
+}
+
+/* A live block: [denied slots, exempt slots, reset slots, open episode or nil]. */
+static int get_live(struct reader *r, const msgpack_object *o, struct maillimit__live *lv)
+{
+    const msgpack_object *it = NULL, *ep;
+    int rc = get_array(r, o, "live", 4, 1, &it, NULL);
+    if (rc == 0)
+        rc = get_slots(r, &it[0], "live denied", lv->denied);
+    if (rc == 0)
+        rc = get_slots(r, &it[1], "live exempt", lv->exempt);
+    if (rc == 0)
+        rc = get_slots(r, &it[2], "live reset", lv->reset);
+    if (rc || it[3].type == MSGPACK_OBJECT_NIL)
+        return rc;
+    int64_t v[5];
+    if ((rc = get_array(r, &it[3], "open episode", 5, 1, &ep, NULL)) ||
+        (rc = get_int(r, &ep[0], "open episode start", 1, INT64_MAX, &v[0])) ||
+        (rc = get_int(r, &ep[1], "open episode end", 0, INT64_MAX, &v[1])) ||
+        (rc = get_int(r, &ep[2], "open episode denied", 0, INT64_MAX, &v[2])) ||
+        (rc = get_int(r, &ep[3], "open episode limit", 0, INT64_MAX, &v[3])) ||
+        (rc = get_int(r, &ep[4], "open episode window", 0, 1, &v[4])))
+        return rc;
+    if (v[1] < v[0])
+        return bad(r, "open episode end", "is before its start");
+    lv->ep_start = v[0];
+    lv->ep_free_at = v[1];
+    lv->ep_denied = v[2];
+    lv->ep_limit = v[3];
+    lv->ep_window = (int32_t)v[4];
+    return 0;
+}
+
+/* One report object: [level, name or nil, harvested or nil, hours, episodes, live or nil].
+ * *prev is the entity of the previous object (an entity's later chunks follow it). */
+static int read_report(struct reader *r, struct staged *s, uint64_t index,
+                       struct maillimit__entity **prev)
+{
+    r->kind = "report";
+    r->index = index + 1;
+    r->name = NULL;
+    int rc = next_object(r);
+    if (rc)
+        return rc;
+    const msgpack_object *f, *hours, *eps;
+    uint32_t nh, ne;
+    int64_t level, harvested = -1;
+    char name[MAILLIMIT_NAME_MAX + 1];
+    struct maillimit__entity *e;
+    if ((rc = get_array(r, &r->obj, "the report", 6, 1, &f, NULL)) ||
+        (rc = get_int(r, &f[0], "level", LEVEL_UNATTRIBUTED, MAILLIMIT_LEVEL_MAILBOX, &level)))
+        return rc;
+    if (level == MAILLIMIT_LEVEL_PLAN)
+        return bad(r, "level", "is out of range (plans have no reports)");
+    if (level <= MAILLIMIT_LEVEL_SERVER) {
+        if (f[1].type != MSGPACK_OBJECT_NIL)
+            return bad(r, "name", "must be nil for the server and the unattributed senders");
+        e = level == MAILLIMIT_LEVEL_SERVER ? s->st->server : s->st->unattributed;
+    } else {
+        int len = get_name(r, &f[1], "name", (int)level, name);
+        if (len < 0)
+            return len;
+        r->name = name;
+        if (!(e = find(s, (int)level, name, (size_t)len))) {
+            rc = fail(&r->eb, MAILLIMIT_EFORMAT, "%s: no such %s in the snapshot", what(r),
+                      kinds[kind_of_level((int)level)].what);
+            r->name = NULL;
+            return rc;
+        }
+    }
+    struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_relaxed);
+    int cont = e == *prev;
+    if (!cont && (e->hist || lv)) {
+        rc = fail(&r->eb, MAILLIMIT_EFORMAT, "%s: appears twice", what(r));
+        goto out;
+    }
+    if (f[2].type != MSGPACK_OBJECT_NIL &&
+        (rc = get_int(r, &f[2], "harvested", 0, UINT32_MAX, &harvested)))
+        goto out;
+    if ((rc = get_array(r, &f[3], "hours", REP_HOURS, 0, &hours, &nh)) ||
+        (rc = get_array(r, &f[4], "episodes", REP_EPISODES, 0, &eps, &ne)))
+        goto out;
+    if (cont) {
+        if (!e->hist || harvested != (int64_t)e->hist->harvested) {
+            rc = bad(r, "harvested", "differs from the entity's previous report");
+            goto out;
+        }
+        if (f[5].type != MSGPACK_OBJECT_NIL) {
+            rc = bad(r, "live", "is allowed in an entity's first report only");
+            goto out;
+        }
+    } else if (harvested < 0 && f[5].type == MSGPACK_OBJECT_NIL) {
+        rc = bad(r, "the report", "has neither history nor live figures");
+        goto out;
+    }
+    if (harvested < 0 && (nh || ne)) {
+        rc = bad(r, "history", "needs a harvested mark");
+        goto out;
+    }
+    struct maillimit__hist *h = e->hist;
+    if (harvested >= 0 && !h) {
+        if (!(h = e->hist = calloc(1, sizeof *h))) {
+            rc = fail(&r->eb, MAILLIMIT_ENOMEM, "out of memory");
+            goto out;
+        }
+        h->harvested = (uint32_t)harvested;
+    }
+    if (nh) {
+        struct maillimit__hrec *p = realloc(h->rec, (h->n + nh) * sizeof *p);
+        if (!p) {
+            rc = fail(&r->eb, MAILLIMIT_ENOMEM, "out of memory");
+            goto out;
+        }
+        h->rec = p;
+        h->cap = h->n + nh;
+    }
+    for (uint32_t i = 0; i < nh; i++) {
+        const msgpack_object *x;
+        int64_t v[4];
+        if ((rc = get_array(r, &hours[i], "history hour", 4, 1, &x, NULL)))
+            goto out;
+        if (harvested == 0) {
+            rc = bad(r, "history hour", "is not before the harvested mark");
+            goto out;
+        }
+        if ((rc = get_int(r, &x[0], "history hour", 0, harvested - 1, &v[0])))
+            goto out;
+        for (int j = 1; j < 4; j++)
+            if ((rc = get_int(r, &x[j], "history count", 0, UINT32_MAX, &v[j])))
+                goto out;
+        if (h->n && v[0] <= (int64_t)h->rec[h->n - 1].hour) {
+            rc = bad(r, "history hours", "are not in ascending order");
+            goto out;
+        }
+        h->rec[h->n++] = (struct maillimit__hrec){(uint32_t)v[0], (uint32_t)v[1],
+                                                  (uint32_t)v[2], (uint32_t)v[3]};
+    }
+    if (ne) {
+        struct maillimit__epi *p = realloc(h->ep, (h->nep + ne) * sizeof *p);
+        if (!p) {
+            rc = fail(&r->eb, MAILLIMIT_ENOMEM, "out of memory");
+            goto out;
+        }
+        h->ep = p;
+        h->capep = h->nep + ne;
+    }
+    for (uint32_t i = 0; i < ne; i++) {
+        const msgpack_object *x;
+        int64_t v[5];
+        if ((rc = get_array(r, &eps[i], "episode", 5, 1, &x, NULL)) ||
+            (rc = get_int(r, &x[0], "episode start", 0, INT64_MAX, &v[0])) ||
+            (rc = get_int(r, &x[1], "episode end", 0, INT64_MAX, &v[1])) ||
+            (rc = get_int(r, &x[2], "episode limit", 0, INT64_MAX, &v[2])) ||
+            (rc = get_int(r, &x[3], "episode denied", 0, INT64_MAX, &v[3])) ||
+            (rc = get_int(r, &x[4], "episode window", 0, 1, &v[4])))
+            goto out;
+        if (v[1] < v[0]) {
+            rc = bad(r, "episode end", "is before its start");
+            goto out;
+        }
+        h->ep[h->nep++] = (struct maillimit__epi){v[0], v[1], v[2], v[3], (int32_t)v[4], 0};
+    }
+    if (f[5].type != MSGPACK_OBJECT_NIL) {
+        if (!(lv = maillimit__live_new())) {
+            rc = fail(&r->eb, MAILLIMIT_ENOMEM, "out of memory");
+            goto out;
+        }
+        atomic_store_explicit(&e->live, lv, memory_order_relaxed); /* freed with e on error */
+        if ((rc = get_live(r, &f[5], lv)))
+            goto out;
+    }
+    if (level > MAILLIMIT_LEVEL_SERVER)
+        add_active(s, e); /* reports walk the entities with traffic */
+    *prev = e;
+out:
+    r->name = NULL; /* points into this frame */
+    return rc;
+}
+
+static int read_reports(struct reader *r, struct staged *s)
+{
+    static const char *const keys[] = {"retention", "reports"};
+    r->kind = "reports";
+    r->index = 0;
+    r->name = NULL;
+    r->pf_left = 0;
+    r->pf_n = r->rd_n = 0;
+    int rc = next_object(r);
+    if (rc)
+        return rc;
+    const msgpack_object *v[2];
+    int64_t n;
+    if ((rc = get_map(r, &r->obj, "the reports head", keys, 2, v)) ||
+        (rc = get_int(r, v[0], "retention", 1, RETENTION_MAX, &s->retention)) ||
+        (rc = get_int(r, v[1], "report count", 0, INT64_MAX, &n)))
+        return rc;
+    if ((uint64_t)n > (r->end - r->off) / MIN_REPORT)
+        return fail(&r->eb, MAILLIMIT_EFORMAT, "reports: %lld reports cannot fit in %zu bytes",
+                    (long long)n, r->end - r->off);
+    s->has_reports = 1;
+    struct maillimit__entity *prev = NULL;
+    for (int64_t i = 0; i < n && rc == 0; i++)
+        rc = read_report(r, s, (uint64_t)i, &prev);
+    return rc;
+}
+
+/* Install the report data of a staged special entity (the server, the unattributed senders)
+ * into ml's (report lock held). */
+static void install_special(maillimit *ml, struct maillimit__entity *dst,
+                            struct maillimit__entity *src)
+{
+    if (dst->hist) {
+        free(dst->hist->rec);
+        free(dst->hist->ep);
+        free(dst->hist);
+    }
+    dst->hist = src->hist;
+    src->hist = NULL;
+    struct maillimit__live *sl = atomic_load_explicit(&src->live, memory_order_relaxed);
+    /* acquire: pairs with the CAS publishing a live block in maillimit__entity_live() */
+    struct maillimit__live *dl = atomic_load_explicit(&dst->live, memory_order_acquire);
+    if (dl) {
+        maillimit__live_set(dl, sl); /* deciders may be counting in it: word by word */
+    } else if (sl) {
+        /* acq_rel: publishes the filled block (release), as maillimit__entity_live() */
+        if (atomic_compare_exchange_strong_explicit(&dst->live, &dl, sl, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            atomic_store_explicit(&src->live, NULL, memory_order_relaxed);
+            maillimit__activate(ml, dst);
+        } else {
+            maillimit__live_set(dl, sl); /* a decider made one meanwhile */
+        }
+    }
+    dl = atomic_load_explicit(&dst->live, memory_order_acquire);
+    if (dl && sl && sl->ep_start)
+        maillimit__report_open_add(ml, dst); /* ENOMEM: the episode ends at its time */
+}
+
+/* Replace ml's report state by the staged one (config lock held); old_all: the old
+ * entities, now dead (deciders may still count in their live blocks: those are cleared,
+ * never freed). */
+static void install_reports(maillimit *ml, struct staged *s, struct maillimit__entity *old_all)
+{
+    pthread_mutex_lock(&ml->report_lock);
+    maillimit__report_drain(ml); /* edges of the old entities go to them, not the new */
+    for (struct maillimit__entity *e = old_all; e; e = e->all_next) {
+        if (e->hist) {
+            free(e->hist->rec);
+            free(e->hist->ep);
+            free(e->hist);
+            e->hist = NULL;
+        }
+        struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
+        if (lv)
+            maillimit__live_set(lv, NULL);
+    }
+    if (s->has_reports)
+        ml->retention = s->retention;
+    ml->nopen = 0;
+    ml->harvested = 0;     /* the next look harvests every entity from its own mark */
+    ml->open_scan_at = -1; /* and looks at the open episodes */
+    for (int k = 0; k < MAILLIMIT__LANES; k++)
+        maillimit__live_set(ml->lane_live[k], NULL); /* merged into the server's block */
+    install_special(ml, ml->server, s->st->server);
+    install_special(ml, ml->unattributed, s->st->unattributed);
+    for (struct maillimit__entity *e = s->active; e;
+         e = e == s->active_tail ? NULL : e->active_next) {
+        struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_relaxed);
+        if (lv && lv->ep_start)
+            maillimit__report_open_add(ml, e);
+    }
+    pthread_mutex_unlock(&ml->report_lock);
+}
+
 /* Check the frame (magic, checksum, version) and decode the body into s. */
 static int decode(const unsigned char *p, size_t len, struct staged *s, const struct errbuf *eb)
 {
@@ -1540,7 +2057,7 @@ static int decode(const unsigned char *p, size_t len, struct staged *s, const st
     if (version == 0 || get_be32(p + 12) != 0)
         return fail(eb, MAILLIMIT_EFORMAT, "bad header (version %u, reserved %u)", version,
                     get_be32(p + 12));
-    /* Version 1 is the only one so far; a later version decodes older bodies here. */
+    /* Version 1 has no report data (after a load its reports start empty). */
 
     struct reader r = {.p = p, .off = HEADER_SIZE, .end = len - TRAILER_SIZE, .eb = *eb};
     if (!msgpack_zone_init(&r.zone, 8192))
@@ -1569,6 +2086,8 @@ static int decode(const unsigned char *p, size_t len, struct staged *s, const st
         for (uint64_t i = 0; i < counts[k] && rc == 0; i++)
             rc = read_record(&r, s, k, i);
     }
+    if (rc == 0 && version >= 2)
+        rc = read_reports(&r, s);
     if (rc == 0 && r.off != r.end)
         rc = fail(eb, MAILLIMIT_EFORMAT, "%zu bytes of unexpected data after the last record",
                   r.end - r.off);
@@ -1581,6 +2100,7 @@ static void install(maillimit *ml, struct staged *s)
 {
     maillimit *st = s->st;
     maillimit__config_begin(ml);
+    struct maillimit__entity *old_all = ml->all;
     for (struct maillimit__entity *e = ml->all; e; e = e->all_next)
         atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
 
@@ -1616,6 +2136,7 @@ static void install(maillimit *ml, struct staged *s)
         atomic_load_explicit(&ml->unattributed->ring, memory_order_acquire);
     if (u) /* made with the handle; deciders count unknown senders in it */
         ring_replace(u, &s->unattributed);
+    install_reports(ml, s, old_all);
     if (s->active) {
         /* put the new entities with counters on the list of entities with traffic, as
          * maillimit__activate() does one at a time; the old ones stay on it, dead */

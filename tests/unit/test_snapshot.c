@@ -304,8 +304,8 @@ static void same_state(maillimit *a, maillimit *b, int64_t now)
 }
 
 /* The units sent per hour over the day window (history) and the server summary's sent and
- * unattributed figures are the same: they come from the counters, which are saved. (Denied
- * and exempt figures and older history are report data, not in the snapshot.) */
+ * unattributed figures are the same: they come from the counters, which are saved. (The
+ * rest of the report data, saved from version 2, is compared by the report tests below.) */
 static void sent_per_hour(maillimit *ml, int level, const char *name, int64_t now,
                           int64_t out[24])
 {
@@ -523,7 +523,7 @@ Test(snapshot, encoding_is_deterministic_and_a_reload_saves_the_same_bytes)
     EQ(crc32c_ref(check, 9), 0xe3069283u);
     EQ(crc32c_ref(s1.p, s1.n - 4), (uint32_t)s1.p[s1.n - 4] << 24 | s1.p[s1.n - 3] << 16 |
                                        s1.p[s1.n - 2] << 8 | s1.p[s1.n - 1]);
-    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\1\0\0\0\0", 16) == 0);
+    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\2\0\0\0\0", 16) == 0);
     maillimit_buffer_free(s1.p);
     maillimit_buffer_free(s2.p);
     maillimit_buffer_free(s3.p);
@@ -680,16 +680,16 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
 {
     maillimit *a = rich(0), *b = rich(1);
     struct blob s = save_mem(a), before = save_mem(b);
-    put_be32(s.p + 8, 2);
+    put_be32(s.p + 8, 3);
     reseal(s.p, s.n);
-    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 2 is newer");
+    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 3 is newer");
     put_be32(s.p + 8, 0xffffffffu);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "newer");
     put_be32(s.p + 8, 0);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
-    put_be32(s.p + 8, 1);
+    put_be32(s.p + 8, 2);
     put_be32(s.p + 12, 1);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
@@ -697,7 +697,7 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
     reseal(s.p, s.n);
     OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
     /* the checksum covers the header: an unsealed version change is damage */
-    put_be32(s.p + 8, 2);
+    put_be32(s.p + 8, 3);
     struct blob now_b = save_mem(b);
     refused(b, now_b, s.p, s.n, MAILLIMIT_EFORMAT, "checksum mismatch");
     maillimit_buffer_free(now_b.p);
@@ -1126,6 +1126,526 @@ Test(snapshot, invalid_fields_are_refused_with_a_clear_message)
         {"subscription 1: malformed msgpack", MAILLIMIT_EFORMAT, b_reserved_byte},
     };
     maillimit *b = rich(0);
+    struct blob before = save_mem(b);
+    for (size_t i = 0; i < N(cases); i++) {
+        struct mk m;
+        mk_begin(&m);
+        cases[i].body(&m);
+        struct blob f = mk_end(&m);
+        refused(b, before, f.p, f.n, cases[i].rc, cases[i].msg);
+        free(f.p);
+    }
+    maillimit_buffer_free(before.p);
+    maillimit_free(b);
+}
+
+/* ---- report data (format version 2) ------------------------------------------------------- */
+
+/* rich(0), then 30 simulated hours of traffic with denials (closed episodes), ticks, and a
+ * last burst that leaves episodes open; events read so far are consumed. */
+static maillimit *with_reports(void)
+{
+    maillimit *ml = rich(0);
+    OK(maillimit_retention_set(ml, 200));
+    for (int64_t h = 1; h <= 30; h++) {
+        int64_t t0 = T + h * 3600;
+        for (int64_t t = t0; t < t0 + 3600; t += 300) {
+            traffic(ml, MBX, "a@acme.example", 2, t); /* limit 8 an hour: denials */
+            traffic(ml, MBX, "y@beta.example", 1 + h % 2, t);
+            traffic(ml, MBX, "s@shop.example", 1, t); /* exempt */
+            traffic(ml, MBX, "someone@unknown.example", 1, t);
+            if (h % 5 == 0)
+                traffic(ml, DOM, "acme.example", 7, t); /* domain limit 60 an hour */
+        }
+        OK(maillimit_tick(ml, t0 + 3599));
+    }
+    int64_t end = T + 31 * 3600;
+    traffic(ml, MBX, "a@acme.example", 9, end - 60);            /* ongoing episode */
+    traffic(ml, MBX, "j\xc3\xbcrgen@acme.example", 1, end - 30); /* limit 0: never ends */
+    OK(maillimit_tick(ml, end - 10));
+    maillimit_event ev;
+    maillimit_event_init(&ev);
+    while (maillimit_event_next(ml, end - 10, &ev) == 0)
+        ;
+    return ml;
+}
+
+static void same_history(maillimit *a, maillimit *b, int level, const char *name, int64_t now)
+{
+    maillimit_history *ia = NULL, *ib = NULL;
+    OK(maillimit_history_open(a, level, name, 0, now + 1, now, &ia));
+    OK(maillimit_history_open(b, level, name, 0, now + 1, now, &ib));
+    maillimit_history_row ra, rb;
+    int rows = 0, old = 0;
+    for (;;) {
+        int ca = maillimit_history_next(ia, &ra), cb = maillimit_history_next(ib, &rb);
+        EQ(ca, cb);
+        if (ca)
+            break;
+        rows++;
+        old += ra.hour_start < now - 24 * 3600;
+        cr_assert(memcmp(&ra, &rb, sizeof ra) == 0,
+                  "%s: hour %lld: sent %lld/%lld denied %lld/%lld exempt %lld/%lld",
+                  name ? name : "server", (long long)ra.hour_start, (long long)ra.sent,
+                  (long long)rb.sent, (long long)ra.denied, (long long)rb.denied,
+                  (long long)ra.exempt, (long long)rb.exempt);
+    }
+    cr_assert(rows > 0 && old > 0, "%s: %d rows, %d older than a day", name ? name : "server",
+              rows, old);
+    maillimit_history_close(ia);
+    maillimit_history_close(ib);
+}
+
+static int same_episodes(maillimit *a, maillimit *b, int64_t now)
+{
+    maillimit_episodes *ia = NULL, *ib = NULL;
+    OK(maillimit_episodes_open(a, SRV, NULL, 0, now + 1, now, &ia));
+    OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &ib));
+    maillimit_episode ea, eb;
+    int n = 0, ongoing = 0;
+    for (;;) {
+        int ca = maillimit_episodes_next(ia, &ea), cb = maillimit_episodes_next(ib, &eb);
+        EQ(ca, cb);
+        if (ca)
+            break;
+        n++;
+        ongoing += ea.ongoing;
+        cr_assert(memcmp(&ea, &eb, sizeof ea) == 0, "episode %d (%s, started %lld) differs", n,
+                  ea.name, (long long)ea.started);
+    }
+    maillimit_episodes_close(ia);
+    maillimit_episodes_close(ib);
+    cr_assert(n > 2, "only %d episodes", n);
+    return ongoing;
+}
+
+static void same_summaries_and_tops(maillimit *a, maillimit *b, int64_t now)
+{
+    static const struct {
+        int level;
+        const char *name;
+    } scope[] = {{SRV, NULL}, {SUB, "acme"}, {DOM, "acme.example"}, {DOM, "beta.example"}};
+    static const int64_t spans[] = {3600, 86400, 40 * 3600, 400 * 3600};
+    for (size_t i = 0; i < N(scope); i++)
+        for (size_t j = 0; j < N(spans); j++) {
+            maillimit_summary sa, sb;
+            maillimit_summary_init(&sa);
+            maillimit_summary_init(&sb);
+            OK(maillimit_summary_get(a, scope[i].level, scope[i].name, now - spans[j], now + 1,
+                                     now, &sa));
+            OK(maillimit_summary_get(b, scope[i].level, scope[i].name, now - spans[j], now + 1,
+                                     now, &sb));
+            cr_assert(memcmp(&sa, &sb, sizeof sa) == 0,
+                      "summary %s/%lld: sent %lld/%lld denied %lld/%lld exempt %lld/%lld "
+                      "limited %lld/%lld",
+                      scope[i].name ? scope[i].name : "server", (long long)spans[j],
+                      (long long)sa.sent, (long long)sb.sent, (long long)sa.denied,
+                      (long long)sb.denied, (long long)sa.exempt, (long long)sb.exempt,
+                      (long long)sa.limited_entities, (long long)sb.limited_entities);
+        }
+    for (int metric = MAILLIMIT_METRIC_SENT; metric <= MAILLIMIT_METRIC_DENIED; metric++)
+        for (int level = SUB; level <= MBX; level++) {
+            maillimit_top_row ta[8], tb[8];
+            size_t na = 8, nb = 8;
+            OK(maillimit_top(a, level, metric, now - 40 * 3600, now + 1, SRV, NULL, now, ta,
+                             &na));
+            OK(maillimit_top(b, level, metric, now - 40 * 3600, now + 1, SRV, NULL, now, tb,
+                             &nb));
+            EQ(na, nb);
+            cr_assert(na > 0);
+            cr_assert(memcmp(ta, tb, na * sizeof ta[0]) == 0, "top %d/%d differs", metric,
+                      level);
+        }
+}
+
+/* The events both handles produce from now on (sequence numbers aside: not saved). */
+static int same_events(maillimit *a, maillimit *b, int64_t now)
+{
+    maillimit_event ea, eb;
+    maillimit_event_init(&ea);
+    maillimit_event_init(&eb);
+    int n = 0;
+    for (;;) {
+        int ca = maillimit_event_next(a, now, &ea), cb = maillimit_event_next(b, now, &eb);
+        EQ(ca, cb);
+        if (ca)
+            return n;
+        n++;
+        ea.seq = eb.seq = 0;
+        cr_assert(memcmp(&ea, &eb, sizeof ea) == 0, "event %d (%s) differs", n, ea.name);
+    }
+}
+
+Test(snapshot, reports_survive_a_round_trip_exactly)
+{
+    maillimit *a = with_reports();
+    struct blob s = save_mem(a);
+    maillimit *b = loaded(s);
+    int64_t r;
+    OK(maillimit_retention_get(b, &r));
+    EQ(r, 200);
+    int64_t now = T + 31 * 3600 - 5;
+    static const struct {
+        int level;
+        const char *name;
+    } who[] = {{SRV, NULL},
+               {SUB, "acme"},
+               {SUB, "beta"},
+               {DOM, "acme.example"},
+               {DOM, "shop.example"},
+               {MBX, "a@acme.example"},
+               {MBX, "y@beta.example"},
+               {MBX, "s@shop.example"}};
+    for (size_t i = 0; i < N(who); i++)
+        same_history(a, b, who[i].level, who[i].name, now);
+    cr_assert(same_episodes(a, b, now) >= 2, "the open episodes were not ongoing");
+    same_summaries_and_tops(a, b, now);
+    EQ(same_events(a, b, now), 0);
+    /* a reload saves the same bytes */
+    struct blob s2 = save_mem(b);
+    cr_assert(blob_eq(s, s2), "a loaded state saves other bytes (%zu vs %zu)", s.n, s2.n);
+    /* time goes on: the open episodes end alike, hours are harvested alike */
+    int64_t later = now + 3 * 3600;
+    OK(maillimit_tick(a, later));
+    OK(maillimit_tick(b, later));
+    cr_assert(same_events(a, b, later) > 0, "the loaded open episode never ended");
+    for (size_t i = 0; i < N(who); i++)
+        same_history(a, b, who[i].level, who[i].name, later);
+    same_episodes(a, b, later);
+    same_summaries_and_tops(a, b, later);
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(s2.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+Test(snapshot, reports_replace_those_of_the_loading_handle)
+{
+    maillimit *a = rich(1), *b = with_reports();
+    struct blob s = save_mem(a);
+    OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
+    struct blob s2 = save_mem(b);
+    cr_assert(blob_eq(s, s2), "the loading handle kept report data of its own");
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(s2.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+/* A version-1 file of a state: its version-2 save without the reports section. */
+static struct blob as_version1(struct blob v2)
+{
+    static const unsigned char key[] = "\x82\xa9retention";
+    size_t at = 0;
+    for (size_t i = 16; i + sizeof key - 1 <= v2.n; i++)
+        if (memcmp(v2.p + i, key, sizeof key - 1) == 0)
+            at = i; /* the last one: names cannot hold that byte sequence before it */
+    cr_assert(at > 16);
+    struct blob v1 = {malloc(at + 4), at + 4};
+    memcpy(v1.p, v2.p, at);
+    put_be32(v1.p + 8, 1);
+    reseal(v1.p, v1.n);
+    return v1;
+}
+
+Test(snapshot, a_version_1_file_still_loads_with_empty_reports)
+{
+    maillimit *a = with_reports(), *b = with_reports();
+    OK(maillimit_retention_set(b, 300));
+    struct blob s = save_mem(a), v1 = as_version1(s);
+    char err[256];
+    int rc = maillimit_snapshot_load_mem(b, v1.p, v1.n, err, sizeof err);
+    cr_assert(rc == 0, "%s", err);
+    int64_t now = T + 31 * 3600 - 5;
+    same_state(a, b, now);
+    int64_t r;
+    OK(maillimit_retention_get(b, &r));
+    EQ(r, 300); /* not in version 1: kept */
+    /* no episodes, no denied or exempt figures; what was sent in the counters' day is there */
+    maillimit_episodes *it = NULL;
+    maillimit_episode ep;
+    OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &it));
+    EQ(maillimit_episodes_next(it, &ep), MAILLIMIT_EDONE);
+    maillimit_episodes_close(it);
+    maillimit_summary sa, sb;
+    maillimit_summary_init(&sa);
+    maillimit_summary_init(&sb);
+    OK(maillimit_summary_get(a, SRV, NULL, now - 86400 + 3600, now + 1, now, &sa));
+    OK(maillimit_summary_get(b, SRV, NULL, now - 86400 + 3600, now + 1, now, &sb));
+    EQ(sb.sent, sa.sent);
+    EQ(sb.denied, 0);
+    EQ(sb.exempt, 0);
+    EQ(sb.limited_entities, 0);
+    cr_assert(sa.denied > 0 && sa.exempt > 0);
+    /* and it saves as version 2 */
+    struct blob s2 = save_mem(b);
+    EQ(s2.p[11], 2);
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(s2.p);
+    free(v1.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+Test(snapshot, truncated_or_flipped_report_data_is_refused)
+{
+    /* the whole-file tests above run on rich(0), whose reports are small: here a state with
+     * long history, many episodes and open ones, over its reports section only */
+    maillimit *a = with_reports(), *b = rich(1);
+    struct blob s = save_mem(a), before = save_mem(b), v1 = as_version1(s);
+    size_t from = v1.n - 4;
+    cr_assert(s.n - from > 1000);
+    for (size_t n = from; n < s.n; n++) {
+        unsigned char *copy = malloc(n);
+        memcpy(copy, s.p, n);
+        refused(b, before, copy, n, MAILLIMIT_EFORMAT, NULL);
+        free(copy);
+    }
+    for (size_t i = from; i < s.n; i += 3) {
+        s.p[i] ^= (unsigned char)(1u << (i % 8));
+        refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, NULL);
+        s.p[i] ^= (unsigned char)(1u << (i % 8));
+    }
+    OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(before.p);
+    free(v1.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+/* Hand-written version-2 bodies: a subscription "s" and a domain "d.example", then the
+ * reports head and what a case writes. */
+static void mk_v2(struct mk *m, int64_t retention, int64_t nreports)
+{
+    m->sb.data[11] = 2;
+    mk_head(m, (const int64_t[]){0, 1, 1, 0, 0}, NULL);
+    mk_sub(m, "s", NULL);
+    mk_domain(m, "d.example", "s", (const int64_t[]){-2, 0, -2, -2}); /* blocked a day */
+    msgpack_pack_map(&m->pk, 2);
+    mk_str(m, "retention");
+    msgpack_pack_int64(&m->pk, retention);
+    mk_str(m, "reports");
+    msgpack_pack_int64(&m->pk, nreports);
+}
+
+/* [level, name, harvested, hours, episodes, live] with flat lists */
+static void mk_report(struct mk *m, int level, const char *name, int64_t harvested, int nh,
+                      const int64_t *hours, int ne, const int64_t *eps, int live)
+{
+    msgpack_pack_array(&m->pk, 6);
+    msgpack_pack_int64(&m->pk, level);
+    if (name)
+        mk_str(m, name);
+    else
+        msgpack_pack_nil(&m->pk);
+    if (harvested >= 0)
+        msgpack_pack_int64(&m->pk, harvested);
+    else
+        msgpack_pack_nil(&m->pk);
+    msgpack_pack_array(&m->pk, (size_t)nh);
+    for (int i = 0; i < nh; i++)
+        mk_ints(m, 4, hours + 4 * i);
+    msgpack_pack_array(&m->pk, (size_t)ne);
+    for (int i = 0; i < ne; i++)
+        mk_ints(m, 5, eps + 5 * i);
+    if (!live) {
+        msgpack_pack_nil(&m->pk);
+        return;
+    }
+    /* live: denied at hours H0-1 and H0 (+ live - 1: 24 makes them share a slot), open ep */
+    int64_t h0 = T / 3600;
+    msgpack_pack_array(&m->pk, 4);
+    msgpack_pack_array(&m->pk, 2);
+    mk_ints(m, 2, (const int64_t[]){h0 - 1, 3});
+    mk_ints(m, 2, (const int64_t[]){h0 + live - 1, 4});
+    msgpack_pack_array(&m->pk, 0);
+    msgpack_pack_array(&m->pk, 0);
+    mk_ints(m, 5, (const int64_t[]){T - 60, T + 600, 4, 10, live == 2 ? 2 : 1});
+}
+
+#define H0 (T / 3600)
+static const int64_t hours_ok[] = {H0 - 40, 5, 1, 0, H0 - 30, 0, 0, 2};
+static const int64_t eps_ok[] = {T - 40 * 3600, T - 39 * 3600, 10, 3, 0};
+
+static void r_ok(struct mk *m)
+{
+    mk_v2(m, 100, 3);
+    mk_report(m, DOM, "D.example", H0 - 20, 2, hours_ok, 1, eps_ok, 1);
+    mk_report(m, SRV, NULL, H0 - 20, 2, hours_ok, 0, NULL, 0);
+    mk_report(m, -1, NULL, H0 - 20, 0, NULL, 0, NULL, 0);
+}
+static void r_retention(struct mk *m)
+{
+    mk_v2(m, 0, 0);
+}
+static void r_count_lies(struct mk *m)
+{
+    mk_v2(m, 10, 1000);
+}
+static void r_no_entity(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "other.example", H0, 0, NULL, 0, NULL, 1);
+}
+static void r_plan(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, PLN, "p", H0, 0, NULL, 0, NULL, 1);
+}
+static void r_twice(struct mk *m)
+{
+    mk_v2(m, 10, 3);
+    mk_report(m, SUB, "s", H0, 0, NULL, 0, NULL, 1);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 0, NULL, 1);
+    mk_report(m, SUB, "s", H0, 0, NULL, 0, NULL, 0);
+}
+static void r_order(struct mk *m)
+{
+    static const int64_t h[] = {H0 - 30, 5, 1, 0, H0 - 40, 0, 0, 2};
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 2, h, 0, NULL, 0);
+}
+static void r_after_mark(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0 - 35, 2, hours_ok, 0, NULL, 0);
+}
+static void r_count(struct mk *m)
+{
+    static const int64_t h[] = {H0 - 30, 1LL << 32, 1, 0};
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 1, h, 0, NULL, 0);
+}
+static void r_ep_end(struct mk *m)
+{
+    static const int64_t e[] = {T, T - 1, 10, 3, 0};
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 1, e, 0);
+}
+static void r_ep_window(struct mk *m)
+{
+    static const int64_t e[] = {T - 10, T, 10, 3, 2};
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 1, e, 0);
+}
+static void r_slot(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 0, NULL, 24);
+}
+static void r_open_window(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 0, NULL, 2);
+}
+static void r_empty(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", -1, 0, NULL, 0, NULL, 0);
+}
+static void r_no_mark(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, DOM, "d.example", -1, 2, hours_ok, 0, NULL, 1);
+}
+static void r_missing(struct mk *m)
+{
+    mk_v2(m, 10, 2);
+    mk_report(m, DOM, "d.example", H0, 0, NULL, 0, NULL, 1);
+}
+static void r_server_name(struct mk *m)
+{
+    mk_v2(m, 10, 1);
+    mk_report(m, SRV, "s", H0, 0, NULL, 0, NULL, 1);
+}
+
+Test(snapshot, a_hand_written_version_2_file_loads)
+{
+    struct mk m;
+    mk_begin(&m);
+    r_ok(&m);
+    struct blob f = mk_end(&m);
+    maillimit *b = fresh();
+    char err[256];
+    int rc = maillimit_snapshot_load_mem(b, f.p, f.n, err, sizeof err);
+    cr_assert(rc == 0, "%s", err);
+    int64_t r;
+    OK(maillimit_retention_get(b, &r));
+    EQ(r, 100);
+    int64_t now = T + 10;
+    maillimit_history *it = NULL;
+    maillimit_history_row row;
+    OK(maillimit_history_open(b, DOM, "d.example", 0, now + 1, now, &it));
+    OK(maillimit_history_next(it, &row));
+    EQ(row.hour_start, (H0 - 40) * 3600);
+    EQ(row.sent, 5);
+    EQ(row.denied, 1);
+    OK(maillimit_history_next(it, &row));
+    EQ(row.hour_start, (H0 - 30) * 3600);
+    EQ(row.exempt, 2);
+    OK(maillimit_history_next(it, &row));
+    EQ(row.hour_start, (H0 - 1) * 3600);
+    EQ(row.denied, 3);
+    OK(maillimit_history_next(it, &row));
+    EQ(row.hour_start, H0 * 3600);
+    EQ(row.denied, 4);
+    EQ(maillimit_history_next(it, &row), MAILLIMIT_EDONE);
+    maillimit_history_close(it);
+    maillimit_episodes *ei = NULL;
+    maillimit_episode ep;
+    OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &ei));
+    OK(maillimit_episodes_next(ei, &ep));
+    EQ(ep.started, T - 40 * 3600);
+    EQ(ep.ended, T - 39 * 3600);
+    EQ(ep.ongoing, 0);
+    OK(maillimit_episodes_next(ei, &ep));
+    EQ(ep.started, T - 60);
+    EQ(ep.ongoing, 1);
+    EQ(ep.window, DAY);
+    EQ(ep.denied, 4);
+    EQ(maillimit_episodes_next(ei, &ep), MAILLIMIT_EDONE);
+    maillimit_episodes_close(ei);
+    /* the open episode is on the open list: it ends at its free_at time with an event */
+    maillimit_event ev;
+    maillimit_event_init(&ev);
+    OK(maillimit_event_next(b, T + 700, &ev));
+    EQ(ev.type, MAILLIMIT_EVENT_BACK_TO_NORMAL);
+    EQ(ev.time, T + 600);
+    cr_assert_str_eq(ev.name, "d.example");
+    free(f.p);
+    maillimit_free(b);
+}
+
+Test(snapshot, invalid_report_fields_are_refused_with_a_clear_message)
+{
+    static const struct bad_case cases[] = {
+        {"reports: retention is out of range", MAILLIMIT_EFORMAT, r_retention},
+        {"reports: 1000 reports cannot fit", MAILLIMIT_EFORMAT, r_count_lies},
+        {"report 1 \"other.example\": no such domain in the snapshot", MAILLIMIT_EFORMAT,
+         r_no_entity},
+        {"report 1: level is out of range", MAILLIMIT_EFORMAT, r_plan},
+        {"report 3 \"s\": appears twice", MAILLIMIT_EFORMAT, r_twice},
+        {"report 1 \"d.example\": history hours are not in ascending order", MAILLIMIT_EFORMAT,
+         r_order},
+        {"report 1 \"d.example\": history hour is out of range", MAILLIMIT_EFORMAT,
+         r_after_mark},
+        {"report 1 \"d.example\": history count is out of range", MAILLIMIT_EFORMAT, r_count},
+        {"report 1 \"d.example\": episode end is before its start", MAILLIMIT_EFORMAT,
+         r_ep_end},
+        {"report 1 \"d.example\": episode window is out of range", MAILLIMIT_EFORMAT,
+         r_ep_window},
+        {"report 1 \"d.example\": live denied hours share a slot", MAILLIMIT_EFORMAT, r_slot},
+        {"report 1 \"d.example\": open episode window is out of range", MAILLIMIT_EFORMAT,
+         r_open_window},
+        {"report 1 \"d.example\": the report has neither history nor live figures",
+         MAILLIMIT_EFORMAT, r_empty},
+        {"report 1 \"d.example\": history needs a harvested mark", MAILLIMIT_EFORMAT,
+         r_no_mark},
+        {"report 2: missing (the body ends early)", MAILLIMIT_EFORMAT, r_missing},
+        {"report 1: name must be nil", MAILLIMIT_EFORMAT, r_server_name},
+    };
+    maillimit *b = with_reports();
     struct blob before = save_mem(b);
     for (size_t i = 0; i < N(cases); i++) {
         struct mk m;
