@@ -21,7 +21,7 @@ static const unsigned char settable[5][5] = {
     [MAILLIMIT_LEVEL_MAILBOX] = {0, 0, 0, 0, 1},
 };
 
-static void entity_init(struct maillimit__entity *e, int level)
+void maillimit__entity_init(struct maillimit__entity *e, int level)
 {
     atomic_init(&e->parent, NULL);
     atomic_init(&e->ring, NULL);
@@ -76,8 +76,8 @@ int maillimit_new(maillimit **out)
         free(ml);
         return MAILLIMIT_ENOMEM;
     }
-    entity_init(ml->server, MAILLIMIT_LEVEL_SERVER);
-    entity_init(ml->unattributed, MAILLIMIT_LEVEL_SERVER);
+    maillimit__entity_init(ml->server, MAILLIMIT_LEVEL_SERVER);
+    maillimit__entity_init(ml->unattributed, MAILLIMIT_LEVEL_SERVER);
     atomic_init(&ml->active, NULL);
     atomic_init(&ml->edges, NULL);
     atomic_init(&ml->edges_dropped, 0);
@@ -192,7 +192,7 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     struct maillimit__entity *e = malloc(sizeof *e + len + 1);
     if (!e)
         return NULL;
-    entity_init(e, level);
+    maillimit__entity_init(e, level);
     e->len = (uint16_t)len;
     e->hash = hash;
     memcpy(e->name, name, len + 1);

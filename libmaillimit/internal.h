@@ -228,6 +228,9 @@ struct maillimit {
     uint64_t ev_seq, ev_dropped;
 };
 
+/* Initialise a new entity's fields (limits and flags DEFAULT, no parent, ring or reports). */
+MAILLIMIT__HIDDEN void maillimit__entity_init(struct maillimit__entity *e, int level);
+
 /* Configuration lock (recursive: public configuration calls may run inside). */
 MAILLIMIT__HIDDEN void maillimit__config_begin(maillimit *ml);
 MAILLIMIT__HIDDEN void maillimit__config_end(maillimit *ml);

@@ -1419,8 +1419,7 @@ struct staged {
     int64_t retention;
 };
 
-/* A new entity in the staging handle (mirrors entity_init() and entity_make() in
- * hierarchy.c). */
+/* A new entity in the staging handle (as entity_make() in hierarchy.c). */
 static struct maillimit__entity *entity_new(struct staged *s, int level, const char *name,
                                             size_t len, uint64_t hash,
                                             struct maillimit__entity *parent)
@@ -1428,21 +1427,9 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
     struct maillimit__entity *e = calloc(1, sizeof *e + len + 1);
     if (!e)
         return NULL;
+    maillimit__entity_init(e, level);
     atomic_init(&e->parent, parent);
-    atomic_init(&e->ring, NULL);
-    for (int t = 0; t < MAILLIMIT__TARGETS; t++)
-        for (int w = 0; w < 2; w++)
-            atomic_init(&e->limit[t][w], MAILLIMIT_DEFAULT);
-    atomic_init(&e->flag[0], MAILLIMIT_DEFAULT);
-    atomic_init(&e->flag[1], MAILLIMIT_DEFAULT);
-    atomic_init(&e->dead, 0);
-    atomic_init(&e->implicit, 0);
-    atomic_init(&e->live, NULL);
-    atomic_init(&e->active, 0);
-    e->hist = NULL;
-    e->active_next = NULL;
     e->hint = parent ? atomic_load_explicit(&parent->parent, memory_order_relaxed) : NULL;
-    e->level = (uint8_t)level;
     e->len = (uint16_t)len;
     e->hash = hash;
     memcpy(e->name, name, len);
