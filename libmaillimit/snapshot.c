@@ -1234,6 +1234,7 @@ static int bad(struct reader *r, const char *field, const char *problem)
 static int get_int(struct reader *r, const msgpack_object *o, const char *field, int64_t lo,
                    int64_t hi, int64_t *out)
 {
+    *out = 0; /* defined on every path (the callers test rc first) */
     int64_t v;
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         if (o->via.u64 > (uint64_t)INT64_MAX)
@@ -1252,6 +1253,7 @@ static int get_int(struct reader *r, const msgpack_object *o, const char *field,
 
 static int get_bool(struct reader *r, const msgpack_object *o, const char *field, int *out)
 {
+    *out = 0;
     if (o->type != MSGPACK_OBJECT_BOOLEAN)
         return bad(r, field, "is not a boolean");
     *out = o->via.boolean ? 1 : 0;
@@ -1261,6 +1263,9 @@ static int get_bool(struct reader *r, const msgpack_object *o, const char *field
 static int get_array(struct reader *r, const msgpack_object *o, const char *field,
                      uint32_t n_or_max, int exact, const msgpack_object **items, uint32_t *n)
 {
+    *items = NULL;
+    if (n)
+        *n = 0;
     if (o->type != MSGPACK_OBJECT_ARRAY)
         return bad(r, field, "is not an array");
     if (exact ? o->via.array.size != n_or_max : o->via.array.size > n_or_max)
@@ -1329,15 +1334,16 @@ static int get_map(struct reader *r, const msgpack_object *o, const char *field,
 static int get_pairs(struct reader *r, const msgpack_object *o, const char *field, int n,
                      int64_t latest, uint32_t *period, uint64_t *count, int *out_n)
 {
-    const msgpack_object *it;
-    uint32_t k;
+    *out_n = 0;
+    const msgpack_object *it = NULL;
+    uint32_t k = 0;
     int rc = get_array(r, o, field, (uint32_t)n, 0, &it, &k);
     if (rc)
         return rc;
     int64_t prev = -1;
     for (uint32_t i = 0; i < k; i++) {
-        const msgpack_object *pair;
-        int64_t p, c;
+        const msgpack_object *pair = NULL;
+        int64_t p = 0, c = 0;
         if ((rc = get_array(r, &it[i], field, 2, 1, &pair, NULL)) ||
             (rc = get_int(r, &pair[0], field, latest - n + 1 < 0 ? 0 : latest - n + 1, latest,
                           &p)) ||
@@ -1360,7 +1366,7 @@ static int get_counter(struct reader *r, const msgpack_object *o, struct counter
     c->nmin = c->nhour = 0;
     if (o->type == MSGPACK_OBJECT_NIL)
         return 0;
-    const msgpack_object *it;
+    const msgpack_object *it = NULL;
     int rc = get_array(r, o, "counter", 3, 1, &it, NULL);
     if (rc == 0)
         rc = get_int(r, &it[0], "counter minute", -1, (int64_t)UINT32_MAX - 2, &c->latest);
@@ -1391,7 +1397,7 @@ static int get_counter(struct reader *r, const msgpack_object *o, struct counter
 static int get_limits(struct reader *r, const msgpack_object *o, int first, int server,
                       int64_t out[MAILLIMIT__TARGETS][2])
 {
-    const msgpack_object *it;
+    const msgpack_object *it = NULL;
     int rc = get_array(r, o, "limits", (uint32_t)(MAILLIMIT_LEVEL_MAILBOX - first + 1) * 2, 1,
                        &it, NULL);
     for (int t = first, i = 0; rc == 0 && t <= MAILLIMIT_LEVEL_MAILBOX; t++)
@@ -1727,15 +1733,15 @@ static void add_active(struct staged *s, struct maillimit__entity *e)
 static int get_slots(struct reader *r, const msgpack_object *o, const char *field,
                      _Atomic uint64_t *slots)
 {
-    const msgpack_object *it;
-    uint32_t k;
+    const msgpack_object *it = NULL;
+    uint32_t k = 0;
     int rc = get_array(r, o, field, NH, 0, &it, &k);
     if (rc)
         return rc;
     int64_t prev = -1;
     uint32_t used = 0;
     for (uint32_t i = 0; i < k; i++) {
-        const msgpack_object *pair;
+        const msgpack_object *pair = NULL;
         int64_t h, c;
         if ((rc = get_array(r, &it[i], field, 2, 1, &pair, NULL)) ||
             (rc = get_int(r, &pair[0], field, 0, (int64_t)UINT32_MAX - 1, &h)) ||

@@ -18,44 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "maillimit.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_bytes(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc) {
-        fprintf(stderr, "bench_decide: %s: %s\n", what, maillimit_strerror(rc));
-        exit(1);
-    }
-}
+#define BENCH_NAME "bench_decide"
+#include "bench_common.h"
 
 struct job {
     maillimit *ml;
@@ -139,41 +103,12 @@ int main(int argc, char **argv)
     char buf[128];
 
     long rss0 = rss_bytes();
-    maillimit *ml;
-    check(maillimit_new(&ml), "new");
-    check(maillimit_plan_add(ml, "standard"), "plan");
-    /* Limits that let most mail through and stop the hottest senders. */
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
-                              MAILLIMIT_WINDOW_HOUR, 200), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
-                              MAILLIMIT_WINDOW_HOUR, 1000), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
-                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY, 20000),
-          "limit");
-    double tb = now_s();
-    for (size_t s = 0; s < nsub; s++) {
-        snprintf(buf, sizeof buf, "sub%zu", s);
-        check(maillimit_subscription_add(ml, buf, "standard"), "subscription_add");
-    }
-    for (size_t d = 0; d < ndom; d++) {
-        char sub[32];
-        snprintf(sub, sizeof sub, "sub%zu", d % nsub);
-        snprintf(buf, sizeof buf, "d%zu.example", d);
-        check(maillimit_domain_add(ml, buf, sub), "domain_add");
-    }
-    for (size_t m = 0; m < nmb; m++) {
-        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
-        check(maillimit_mailbox_add(ml, buf), "mailbox_add");
-    }
-    double build = now_s() - tb;
+    double build;
+    maillimit *ml = build_hierarchy(nmb, &build);
     long rss1 = rss_bytes();
 
     /* Names for the decision phase (not part of the library's memory). */
-    char **names = malloc(nmb * sizeof *names);
-    for (size_t m = 0; m < nmb; m++) {
-        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
-        names[m] = strdup(buf);
-    }
+    char **names = make_names(nmb);
     /* Zipf ranks mapped to a random permutation of the mailboxes. */
     uint32_t *perm = malloc(nmb * sizeof *perm);
     for (size_t i = 0; i < nmb; i++)

@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "maillimit.h"
+#define BENCH_NAME "bench_report"
+#include "bench_common.h"
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 #include <malloc.h>
@@ -35,25 +36,6 @@
 #endif
 
 #define T0 1767261600LL /* 2026-01-01 10:00:00 UTC */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_bytes(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
 
 /* Bytes the allocator has handed out and not got back. */
 static double heap_bytes(void)
@@ -66,70 +48,6 @@ static double heap_bytes(void)
 #endif
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc) {
-        fprintf(stderr, "bench_report: %s: %s\n", what, maillimit_strerror(rc));
-        exit(1);
-    }
-}
-
-/* The SPEC §8 hierarchy: nsub subscriptions (plan "standard"), 5 domains each, 10 mailboxes
- * per domain; names[m] is mailbox m's address. */
-static char **make_names(size_t nmb)
-{
-    size_t ndom = nmb / 10 ? nmb / 10 : 1;
-    char buf[128];
-    char **names = malloc(nmb * sizeof *names);
-    for (size_t m = 0; m < nmb; m++) {
-        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
-        names[m] = strdup(buf);
-    }
-    return names;
-}
-
-static maillimit *build(size_t nmb, double *secs)
-{
-    size_t ndom = nmb / 10 ? nmb / 10 : 1, nsub = ndom / 5 ? ndom / 5 : 1;
-    char buf[128];
-    maillimit *ml;
-    check(maillimit_new(&ml), "new");
-    check(maillimit_plan_add(ml, "standard"), "plan");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
-                              MAILLIMIT_WINDOW_HOUR, 200), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
-                              MAILLIMIT_WINDOW_HOUR, 1000), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
-                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY, 20000),
-          "limit");
-    double t = now_s();
-    for (size_t s = 0; s < nsub; s++) {
-        snprintf(buf, sizeof buf, "sub%zu", s);
-        check(maillimit_subscription_add(ml, buf, "standard"), "subscription_add");
-    }
-    for (size_t d = 0; d < ndom; d++) {
-        char sub[32];
-        snprintf(sub, sizeof sub, "sub%zu", d % nsub);
-        snprintf(buf, sizeof buf, "d%zu.example", d);
-        check(maillimit_domain_add(ml, buf, sub), "domain_add");
-    }
-    for (size_t m = 0; m < nmb; m++) {
-        snprintf(buf, sizeof buf, "user%zu@d%zu.example", m / ndom, m % ndom);
-        check(maillimit_mailbox_add(ml, buf), "mailbox_add");
-    }
-    *secs = now_s() - t;
-    return ml;
-}
 
 /* ---- (a) decisions with and without ticks ---------------------------------------------- */
 
@@ -260,7 +178,7 @@ int main(int argc, char **argv)
         const uint32_t *who = perm;
         long rss0 = rss_bytes();
         double heap0 = heap_bytes();
-        maillimit *ml = build(nmb, &build_secs);
+        maillimit *ml = build_hierarchy(nmb, &build_secs);
         check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
                                   MAILLIMIT_WINDOW_HOUR, 4), "limit");
         long rss1 = rss_bytes();
@@ -335,7 +253,7 @@ int main(int argc, char **argv)
     }
 
     /* ---- (a) ---- */
-    maillimit *ml = build(nmb, &build_secs);
+    maillimit *ml = build_hierarchy(nmb, &build_secs);
     printf("hierarchy: %zu mailboxes, %zu domains, %zu subscriptions (built in %.2f s)\n", nmb,
            nmb / 10, nmb / 50, build_secs);
 
