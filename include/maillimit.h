@@ -667,6 +667,11 @@ MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, si
  * maillimit_tick() at least once every 22 hours (a daemon calls it every minute), or hours
  * older than the daily window are lost from history.
  *
+ * The row structs (#maillimit_history_row, #maillimit_episode, #maillimit_top_row) are filled
+ * whole by the library, `version` included: the readers of this version write exactly these
+ * fields, and a later version that appends fields will come with new reader functions
+ * (`_v2`), so a caller compiled against this header is never written past its structs.
+ *
  * Readers and maillimit_tick() serialise on the handle's report lock; deciders never take it.
  * Pass readers a `now` that does not go backwards. An episode overlaps [from, to) when it
  * started before `to` and ended at or after `from` (or is ongoing).
