@@ -15,6 +15,11 @@
  *   log stderr | syslog
  *   policy_idle_timeout SECONDS        (default 600)
  *   policy_max_connections N           (default 1024)
+ *   reload merge | replace             (default merge) how the file's limits and entities
+ *                                      are applied: merge (maillimit_config_load) adds and
+ *                                      changes, so entities added through the admin protocol
+ *                                      survive; replace (maillimit_config_apply) makes the
+ *                                      file the whole truth and removes what it does not name
  *
  * Every directive except the repeatable ones at most once per file. A daemon line is replaced
  * by an empty line in the text handed to maillimit_config_load_mem(), so the core's messages
@@ -241,12 +246,12 @@ static void conf_defaults(maillimit__conf *c)
 
 enum dkey { K_POLICY_LISTEN, K_ADMIN_LISTEN, K_STATE_FILE, K_SNAPSHOT_INTERVAL, K_ACTION,
             K_EXEMPT_NETWORK, K_LOCAL_NETWORK, K_NOTIFY_COMMAND, K_NOTIFY_INTERVAL, K_LOG,
-            K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_COUNT };
+            K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_RELOAD, K_COUNT };
 
 static const char *const dnames[K_COUNT] = {
     "policy_listen", "admin_listen", "state_file", "snapshot_interval", "action",
     "exempt_network", "local_network", "notify_command", "notify_interval", "log",
-    "policy_idle_timeout", "policy_max_connections",
+    "policy_idle_timeout", "policy_max_connections", "reload",
 };
 
 static int parse_seconds(const char *t, int64_t max, int64_t *out)
@@ -357,6 +362,13 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
             c->notify_interval = v;
         else
             c->idle_timeout = v;
+        return 0;
+    case K_RELOAD:
+        if (ntok != 2 || (strcmp(tok[1], "merge") != 0 && strcmp(tok[1], "replace") != 0)) {
+            msg(err, errlen, "reload needs merge or replace");
+            return MAILLIMIT_EFORMAT;
+        }
+        c->replace = strcmp(tok[1], "replace") == 0;
         return 0;
     case K_MAX_CONNECTIONS:
         if (ntok != 2 || parse_seconds(tok[1], 1000000, &v) != 0 || v == 0) {
@@ -578,11 +590,12 @@ int maillimit__conf_parse(const char *text, size_t len, const char *name,
     return 0;
 }
 
-int maillimit__conf_core_load(maillimit *ml, const char *text, const char *name, char *err,
-                              size_t errlen)
+int maillimit__conf_core_load(maillimit *ml, const char *text, const char *name, int replace,
+                              char *err, size_t errlen)
 {
     char em[512] = "";
-    int rc = maillimit_config_load_mem(ml, text, strlen(text), em, sizeof em);
+    int rc = replace ? maillimit_config_apply_mem(ml, text, strlen(text), em, sizeof em)
+                     : maillimit_config_load_mem(ml, text, strlen(text), em, sizeof em);
     if (rc != 0) {
         const char *m = em;
         if (strncmp(m, "<memory>", 8) == 0 && name)

@@ -557,7 +557,7 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
         maillimit__conf_free(&c);
         return rc;
     }
-    rc = maillimit__conf_core_load(s->ml, core, name, err, errlen);
+    rc = maillimit__conf_core_load(s->ml, core, name, c.replace, err, errlen);
     if (rc) {
         free(core);
         maillimit__conf_free(&c);
@@ -678,7 +678,7 @@ int maillimit_server_config_check_mem(const char *text, size_t len, const char *
     maillimit *ml = NULL;
     rc = maillimit_new(&ml);
     if (!rc)
-        rc = maillimit__conf_core_load(ml, core, name, err, errlen);
+        rc = maillimit__conf_core_load(ml, core, name, c.replace, err, errlen);
     maillimit_free(ml);
     free(core);
     maillimit__conf_free(&c);
@@ -1359,7 +1359,7 @@ static void snapshot_load_at_start(maillimit_server *s)
         int crc = s->core_text ? maillimit__conf_core_load(fresh, s->core_text,
                                                            s->conf_path ? s->conf_path
                                                                         : s->conf_name,
-                                                           cerr, sizeof cerr)
+                                                           s->conf.replace, cerr, sizeof cerr)
                                : 0;
         if (crc != 0) {
             slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s; the state "
@@ -1380,7 +1380,8 @@ static void snapshot_load_at_start(maillimit_server *s)
         s->ml = fresh;
     } else if (s->core_text) {
         char cerr[512] = "";
-        if (maillimit__conf_core_load(s->ml, s->core_text, NULL, cerr, sizeof cerr) != 0)
+        if (maillimit__conf_core_load(s->ml, s->core_text, NULL, s->conf.replace, cerr,
+                                      sizeof cerr) != 0)
             slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s", cerr);
     }
     slog(s, MAILLIMIT_LOG_INFO, "state loaded from %s", f);

@@ -82,6 +82,7 @@ typedef struct maillimit__conf {
     int log_target;          /* maillimit_log_target, or -1 if the file does not say */
     int64_t idle_timeout;    /* seconds */
     int64_t max_connections;
+    int replace;             /* reload replace: maillimit_config_apply, else config_load */
 } maillimit__conf;
 
 /* Parse the daemon directives of a configuration text. Lines that are daemon directives are
@@ -92,9 +93,11 @@ MAILLIMIT__HIDDEN int maillimit__conf_parse(const char *text, size_t len, const 
                                             maillimit__conf *conf, char **core_text,
                                             char *err, size_t errlen);
 MAILLIMIT__HIDDEN void maillimit__conf_free(maillimit__conf *conf);
-/* Apply a core text, rewriting "<memory>:" in messages to "NAME:". */
+/* Apply a core text (replace: as the whole configuration), rewriting "<memory>:" in
+ * messages to "NAME:". */
 MAILLIMIT__HIDDEN int maillimit__conf_core_load(maillimit *ml, const char *text,
-                                                const char *name, char *err, size_t errlen);
+                                                const char *name, int replace, char *err,
+                                                size_t errlen);
 /* Read a whole file (at most 64 MiB). Returns 0, EIO (err says why), ENOMEM. */
 MAILLIMIT__HIDDEN int maillimit__read_file(const char *path, char **out, size_t *len,
                                            char *err, size_t errlen);

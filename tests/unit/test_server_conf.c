@@ -173,7 +173,7 @@ Test(server_conf, core_errors_keep_their_line_and_name_the_file)
     maillimit *ml;
     cr_assert_eq(maillimit_new(&ml), 0);
     cr_assert_eq(parse("policy_listen inet:127.0.0.1:10031\nlog stderr\nserver bogus=1\n"), 0);
-    cr_assert_eq(maillimit__conf_core_load(ml, core, "test.conf", err, sizeof err),
+    cr_assert_eq(maillimit__conf_core_load(ml, core, "test.conf", 0, err, sizeof err),
                  MAILLIMIT_EFORMAT);
     cr_assert(strncmp(err, "test.conf:3: ", 13) == 0, "%s", err);
     maillimit_free(ml);
@@ -229,6 +229,53 @@ Test(server_conf, server_load_and_reload_keep_counters)
     /* without a snapshot-capable core the save says why */
     cr_assert_eq(maillimit_server_snapshot_save(s, e, sizeof e), MAILLIMIT_EINVAL);
     maillimit_server_free(s);
+}
+
+Test(server_conf, reload_directive)
+{
+    cr_assert_eq(parse("server mailbox=10\n"), 0, "%s", err);
+    cr_assert_eq(c.replace, 0);
+    cr_assert_eq(parse("reload replace\n"), 0, "%s", err);
+    cr_assert_eq(c.replace, 1);
+    cr_assert_str_eq(core, "              \n");
+    cr_assert_eq(parse("reload merge\n"), 0, "%s", err);
+    cr_assert_eq(c.replace, 0);
+    cr_assert_eq(parse("\nreload sometimes\n"), MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:2: reload needs merge or replace");
+}
+
+/* merge keeps what the admin protocol added; replace makes the file the whole truth */
+Test(server_conf, reload_merge_and_replace)
+{
+    const char *modes[2] = {"reload merge\n", "reload replace\n"};
+    for (int replace = 0; replace < 2; replace++) {
+        maillimit_server *s;
+        cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
+        maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+        char text[256];
+        snprintf(text, sizeof text, "%sstate_file none\nsubscription s\n"
+                 "domain x.example subscription=s domain=5\n", modes[replace]);
+        char e[512];
+        cr_assert_eq(maillimit_server_config_load_mem(s, text, strlen(text), "mem", e, sizeof e),
+                     0, "%s", e);
+        maillimit *ml = maillimit_server_handle(s);
+        cr_assert_eq(maillimit_domain_add(ml, "added.example", "s"), 0); /* as the admin would */
+        maillimit_verdict v;
+        maillimit_verdict_init(&v);
+        cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example", 2, 0, &v), 0);
+        cr_assert_eq(maillimit_server_reload(s, e, sizeof e), 0, "%s", e);
+        int64_t lim;
+        cr_assert_eq(maillimit_limit_get(ml, MAILLIMIT_LEVEL_DOMAIN, "added.example",
+                                         MAILLIMIT_WINDOW_HOUR, &lim),
+                     replace ? MAILLIMIT_ENOTFOUND : 0);
+        maillimit_status st;
+        maillimit_status_init(&st);
+        cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
+                                          MAILLIMIT_WINDOW_HOUR, 0, &st), 0);
+        cr_assert_eq(st.count, 2); /* counters kept either way */
+        cr_assert_eq(st.limit, 5);
+        maillimit_server_free(s);
+    }
 }
 
 Test(server_conf, server_start_and_stop_on_own_loop)
