@@ -49,12 +49,6 @@ static unsigned lane_of_thread(void)
     return (unsigned)((a >> 23) % MAILLIMIT__LANES);
 }
 
-static struct maillimit__entity *parent_of(struct maillimit__entity *e)
-{
-    /* acquire: pairs with the release store of set_parent() in hierarchy.c */
-    return atomic_load_explicit(&e->parent, memory_order_acquire);
-}
-
 static int is_server(const maillimit *ml, const struct counter *c)
 {
     return c->e == ml->server;
@@ -66,7 +60,7 @@ static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq,
 {
     rq->n = 0;
     for (struct maillimit__entity *x = e; x && x->level >= MAILLIMIT_LEVEL_SUBSCRIPTION;
-         x = parent_of(x)) {
+         x = maillimit__parent(x)) {
         struct counter *c = &rq->c[rq->n++];
         c->e = x;
         c->r = NULL;
@@ -253,7 +247,7 @@ static int sender_of(maillimit *ml, int level, const char *sender,
         struct maillimit__entity *u = maillimit__table_find(
             ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len,
             maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len));
-        e = u ? parent_of(u) : NULL;
+        e = u ? maillimit__parent(u) : NULL;
     }
     if (!e && level == MAILLIMIT_LEVEL_MAILBOX) {
         int rc = maillimit__implicit_mailbox(ml, buf, (size_t)len, h, &e);
@@ -372,7 +366,7 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
 static int exempt_prefetch(struct maillimit__entity *e, int64_t now)
 {
     int exempt = MAILLIMIT_DEFAULT;
-    for (struct maillimit__entity *x = e; x; x = parent_of(x)) {
+    for (struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
         struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_relaxed);
         if (r) {
             __builtin_prefetch(r, 1);
@@ -463,7 +457,6 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         out->limit = maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR);
         out->count = count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now);
         out->token = TOKEN_DECIDED;
-        atomic_fetch_add_explicit(&ml->stat_exempt, cost, memory_order_relaxed);
         chain(ml, e, &rq, 0, now);
         report_units(ml, &rq, 0, cost, now);
         return 0;
@@ -511,8 +504,6 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     rc = phase2(&rq, cost);
     if (rc)
         return rc;
-    if (reason == MAILLIMIT_REASON_UNKNOWN)
-        atomic_fetch_add_explicit(&ml->stat_unknown, cost, memory_order_relaxed);
     out->reason = reason;
     const struct counter *own = &rq.c[reason == MAILLIMIT_REASON_UNKNOWN ? 1 : 0];
     out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);

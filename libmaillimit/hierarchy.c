@@ -93,8 +93,6 @@ int maillimit_new(maillimit **out)
     atomic_init(&ml->unit, MAILLIMIT_UNIT_MESSAGES);
     atomic_init(&ml->reservations, NULL);
     atomic_init(&ml->next_token, 1);
-    atomic_init(&ml->stat_exempt, 0);
-    atomic_init(&ml->stat_unknown, 0);
     struct maillimit__table *t = maillimit__table_new(1024);
     atomic_init(&ml->table, t);
     int ok = t != NULL;
@@ -177,12 +175,6 @@ static int resolve(maillimit *ml, int level, const char *name, struct maillimit_
 
 /* ---- creation ------------------------------------------------------------------------- */
 
-static struct maillimit__entity *parent_of(const struct maillimit__entity *e)
-{
-    /* acquire: pairs with the release store of a parent in add()/move calls */
-    return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
-}
-
 /* Make an entity and publish it in the name table. Every field a decider reads, the parent
  * and the implicit mark included, is set before the table's release store publishes it. */
 static struct maillimit__entity *entity_make(maillimit *ml, int level, const char *name,
@@ -198,7 +190,7 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     memcpy(e->name, name, len + 1);
     atomic_init(&e->parent, parent);
     atomic_init(&e->implicit, (uint8_t)implicit);
-    e->hint = parent ? parent_of(parent) : NULL;
+    e->hint = parent ? maillimit__parent(parent) : NULL;
     if (maillimit__table_insert(ml, e)) {
         free(e);
         return NULL;
@@ -211,7 +203,7 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
 
 static void set_parent(struct maillimit__entity *e, struct maillimit__entity *p)
 {
-    /* release: pairs with the acquire load in parent_of() */
+    /* release: pairs with the acquire load in maillimit__parent() */
     atomic_store_explicit(&e->parent, p, memory_order_release);
 }
 
@@ -234,9 +226,9 @@ static int add(maillimit *ml, int level, const char *name, struct maillimit__ent
         if (level == MAILLIMIT_LEVEL_MAILBOX) {
             /* an implicit mailbox becomes explicit; its counters stay */
             atomic_store_explicit(&e->implicit, 0, memory_order_relaxed);
-            return parent_of(e) == p ? 0 : MAILLIMIT_EEXISTS;
+            return maillimit__parent(e) == p ? 0 : MAILLIMIT_EEXISTS;
         }
-        return parent_of(e) == p ? 0 : MAILLIMIT_EEXISTS;
+        return maillimit__parent(e) == p ? 0 : MAILLIMIT_EEXISTS;
     }
     e = entity_make(ml, level, buf, (size_t)len, h, p, 0);
     if (!e)
@@ -377,7 +369,7 @@ int maillimit_remove(maillimit *ml, int level, const char *name)
                     continue;
                 struct maillimit__entity *a = e;
                 while (a && a != victim)
-                    a = parent_of(a);
+                    a = maillimit__parent(a);
                 if (!a)
                     continue;
                 if (level == MAILLIMIT_LEVEL_PLAN) {
@@ -530,7 +522,7 @@ int64_t maillimit__effective_limit(const maillimit *ml, const struct maillimit__
     if (target == MAILLIMIT_LEVEL_SERVER)
         return atomic_load_explicit(&ml->server_total[window], memory_order_relaxed);
     int t = target - MAILLIMIT_LEVEL_SUBSCRIPTION;
-    for (const struct maillimit__entity *x = e; x; x = parent_of(x)) {
+    for (const struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
         int64_t v = atomic_load_explicit(&x->limit[t][window], memory_order_relaxed);
         if (v != MAILLIMIT_DEFAULT)
             return v;
@@ -630,7 +622,7 @@ int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag, i
 
 int maillimit__effective_flag(const maillimit *ml, const struct maillimit__entity *e, int flag)
 {
-    for (const struct maillimit__entity *x = e; x; x = parent_of(x)) {
+    for (const struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
         if (x->level == MAILLIMIT__LEVEL_SYSUSER)
             continue;
         int8_t v = atomic_load_explicit(&x->flag[flag], memory_order_relaxed);

@@ -210,8 +210,6 @@ struct maillimit {
     struct maillimit__live *lane_live[MAILLIMIT__LANES]; /* server's denied/exempt per lane */
     _Atomic(struct maillimit__reservation *) reservations;
     _Atomic uint64_t next_token;
-    _Atomic int64_t stat_exempt;             /* units sent exempt */
-    _Atomic int64_t stat_unknown;            /* units sent by unattributable senders */
     struct maillimit__entity *unattributed;  /* pseudo entity counting unknown senders */
     _Atomic(struct maillimit__entity *) active;   /* entities with traffic (push-only) */
     _Atomic(struct maillimit__edges *) edges;     /* lazy */
@@ -230,6 +228,14 @@ struct maillimit {
 
 /* Initialise a new entity's fields (limits and flags DEFAULT, no parent, ring or reports). */
 MAILLIMIT__HIDDEN void maillimit__entity_init(struct maillimit__entity *e, int level);
+
+/* An entity's parent as deciders and readers see it. */
+static inline struct maillimit__entity *maillimit__parent(const struct maillimit__entity *e)
+{
+    /* acquire: pairs with the release store of set_parent() in hierarchy.c (and with the
+     * table's release store that publishes a new entity with its parent) */
+    return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
+}
 
 /* Configuration lock (recursive: public configuration calls may run inside). */
 MAILLIMIT__HIDDEN void maillimit__config_begin(maillimit *ml);

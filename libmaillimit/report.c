@@ -566,18 +566,12 @@ static void entity_hours(maillimit *ml, struct maillimit__entity *e, int64_t now
     }
 }
 
-static struct maillimit__entity *parent_of(struct maillimit__entity *e)
-{
-    /* acquire: pairs with the release store of set_parent() in hierarchy.c */
-    return atomic_load_explicit(&e->parent, memory_order_acquire);
-}
-
 /* Is e in the subtree of scope (NULL: everything)? */
 static int in_scope(struct maillimit__entity *e, struct maillimit__entity *scope)
 {
     if (!scope)
         return 1;
-    for (struct maillimit__entity *x = e; x; x = parent_of(x))
+    for (struct maillimit__entity *x = e; x; x = maillimit__parent(x))
         if (x == scope)
             return 1;
     return 0;
@@ -633,7 +627,7 @@ int maillimit_history_open(maillimit *ml, int level, const char *name, int64_t f
         if (level == MAILLIMIT_LEVEL_PLAN) {
             for (struct maillimit__entity *x = active_head(ml); x; x = x->active_next)
                 if (x->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
-                    !atomic_load_explicit(&x->dead, memory_order_relaxed) && parent_of(x) == e)
+                    !atomic_load_explicit(&x->dead, memory_order_relaxed) && maillimit__parent(x) == e)
                     entity_hours(ml, x, now, fh, th, acc, NULL);
         } else {
             entity_hours(ml, e, now, fh, th, acc, NULL);
@@ -882,7 +876,7 @@ int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to
                 continue;
             struct top_item x = {p, {0, 0, 0}};
             for (struct maillimit__entity *e = active_head(ml); e; e = e->active_next)
-                if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION && parent_of(e) == p &&
+                if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION && maillimit__parent(e) == p &&
                     !atomic_load_explicit(&e->dead, memory_order_relaxed))
                     entity_hours(ml, e, now, fh, th, NULL, x.f);
             if (x.f[0] || x.f[1] || x.f[2])

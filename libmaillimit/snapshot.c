@@ -551,8 +551,10 @@ static int capture(maillimit *ml, struct capture *c)
             c->limit[t][w] = atomic_load_explicit(&s->limit[t][w], memory_order_relaxed);
     for (int w = 0; w < 2; w++)
         c->total[w] = atomic_load_explicit(&ml->server_total[w], memory_order_relaxed);
-    c->exempt = atomic_load_explicit(&ml->stat_exempt, memory_order_relaxed);
-    c->unknown = atomic_load_explicit(&ml->stat_unknown, memory_order_relaxed);
+    /* "exempt" and "unknown" stay in the format as 0: those figures are the reports' now
+     * (per entity and hour, and the unattributed counter) */
+    c->exempt = 0;
+    c->unknown = 0;
     ring_export(ml->lane, MAILLIMIT__LANES, &c->server);
     struct maillimit__ring *u =
         atomic_load_explicit(&ml->unattributed->ring, memory_order_acquire);
@@ -2141,8 +2143,6 @@ static void install(maillimit *ml, struct staged *s)
                                                       memory_order_release,
                                                       memory_order_relaxed));
     }
-    atomic_store_explicit(&ml->stat_exempt, s->exempt, memory_order_relaxed);
-    atomic_store_explicit(&ml->stat_unknown, s->unknown, memory_order_relaxed);
 
     /* forget outstanding reservations: their rings are the old state's */
     struct maillimit__reservation *res =
