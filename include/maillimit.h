@@ -31,19 +31,19 @@ extern "C" {
 /** Major version of this header. */
 #define MAILLIMIT_VERSION_MAJOR 0
 /** Minor version of this header. */
-#define MAILLIMIT_VERSION_MINOR 1
+#define MAILLIMIT_VERSION_MINOR 2
 /** Patch version of this header. */
 #define MAILLIMIT_VERSION_PATCH 0
 /** Version of this header as `major*10000 + minor*100 + patch`. */
-#define MAILLIMIT_VERSION_NUMBER 100
+#define MAILLIMIT_VERSION_NUMBER 200
 /** Version of this header as "major.minor.patch". */
-#define MAILLIMIT_VERSION_STRING "0.1.0"
+#define MAILLIMIT_VERSION_STRING "0.2.0"
 /** The version constants as enum values, for FFI cdefs that drop macros (keep in step). */
 enum maillimit_header_version {
     MAILLIMIT_HEADER_VERSION_MAJOR = 0,   /**< as #MAILLIMIT_VERSION_MAJOR */
-    MAILLIMIT_HEADER_VERSION_MINOR = 1,   /**< as #MAILLIMIT_VERSION_MINOR */
+    MAILLIMIT_HEADER_VERSION_MINOR = 2,   /**< as #MAILLIMIT_VERSION_MINOR */
     MAILLIMIT_HEADER_VERSION_PATCH = 0,   /**< as #MAILLIMIT_VERSION_PATCH */
-    MAILLIMIT_HEADER_VERSION_NUMBER = 100 /**< as #MAILLIMIT_VERSION_NUMBER */
+    MAILLIMIT_HEADER_VERSION_NUMBER = 200 /**< as #MAILLIMIT_VERSION_NUMBER */
 };
 /**@}*/
 
@@ -916,6 +916,105 @@ MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_eve
  * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
  */
 MAILLIMIT_API int maillimit_events_dropped(maillimit *ml, uint64_t *out);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
+/** @name Listing the hierarchy
+ * What a control panel (or maillimitd's sender table for Postfix) needs to show or derive
+ * the configured objects: the entities of one level, optionally inside one subtree, and a
+ * number that changes whenever the hierarchy does, so a cached listing can be refreshed only
+ * when needed.
+ */
+/**@{*/
+
+/** What maillimit_list_open() can list besides the levels of #maillimit_level. */
+enum maillimit_list_level {
+    MAILLIMIT_LIST_SYSUSER = 5 /**< system users (aliases of a subscription; no counter) */
+};
+/** Version of #maillimit_entity. */
+enum maillimit_entity_struct_version {
+    MAILLIMIT_ENTITY_VERSION = 1 /**< version of #maillimit_entity */
+};
+
+/** One listed entity. Initialise with maillimit_entity_init(). */
+typedef struct maillimit_entity {
+    uint32_t version;     /**< set by maillimit_entity_init() */
+    int32_t level;        /**< PLAN, SUBSCRIPTION, DOMAIN, MAILBOX or #MAILLIMIT_LIST_SYSUSER */
+    int32_t implicit;     /**< 1: a mailbox made by its first decision (not configured) */
+    int32_t reserved_;    /**< always 0 */
+    char name[MAILLIMIT_NAME_BUFFER];   /**< the entity's name (lower case) */
+    char parent[MAILLIMIT_NAME_BUFFER]; /**< the plan of a subscription ("" if none), the
+                                             subscription of a domain or system user, the
+                                             domain of a mailbox; "" for a plan */
+} maillimit_entity;
+
+/** Listing iterator (opaque). */
+typedef struct maillimit_list maillimit_list;
+
+/**
+ * @brief Initialise an entity row (sets its version, clears the rest).
+ * @param[out] e the row; NULL is ignored.
+ * @since 0.2.0 Pure: no handle, safe anywhere.
+ */
+MAILLIMIT_API void maillimit_entity_init(maillimit_entity *e);
+
+/**
+ * @brief List the entities of one level, in bytewise order of their names.
+ *
+ * The iterator is a copy taken when it is opened: later changes to the handle do not show in
+ * it, and it may outlive them (not the handle's memory: close it before maillimit_free()).
+ *
+ * @param[in] ml the handle.
+ * @param[in] level PLAN, SUBSCRIPTION, DOMAIN, MAILBOX or #MAILLIMIT_LIST_SYSUSER.
+ * @param[in] scope_level SERVER (scope_name NULL: everything), PLAN (its subscriptions and
+ *            what is below them), SUBSCRIPTION or DOMAIN: only entities inside that subtree.
+ * @param[in] scope_name the subtree's entity.
+ * @param[in] implicit 1 to list implicit mailboxes too (created by their first decision),
+ *            0 to list only configured entities.
+ * @param[out] out the iterator; free it with maillimit_list_close(). NULL on error.
+ * @return 0, #MAILLIMIT_EINVAL (bad level or scope, a name with a SERVER scope),
+ *         #MAILLIMIT_ENOTFOUND (no such scope entity), #MAILLIMIT_ENOMEM.
+ * @since 0.2.0 Configuration: safe from any thread; serialised by the handle's
+ *        configuration lock, never blocks the hot path.
+ */
+MAILLIMIT_API int maillimit_list_open(maillimit *ml, int level, int scope_level,
+                                      const char *scope_name, int implicit,
+                                      maillimit_list **out);
+
+/**
+ * @brief The next listed entity.
+ * @param[in] it the iterator.
+ * @param[out] out initialised by maillimit_entity_init().
+ * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL (NULL, uninitialised row).
+ * @since 0.2.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API int maillimit_list_next(maillimit_list *it, maillimit_entity *out);
+
+/**
+ * @brief How many entities the iterator holds in all (those already read included).
+ * @param[in] it the iterator. @param[out] out the count.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.2.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API int maillimit_list_count(maillimit_list *it, size_t *out);
+
+/**
+ * @brief Free a listing iterator. NULL is a no-op.
+ * @param[in] it the iterator.
+ * @since 0.2.0 An iterator is used by one thread at a time.
+ */
+MAILLIMIT_API void maillimit_list_close(maillimit_list *it);
+
+/**
+ * @brief A number that grows whenever the hierarchy changes: an entity or system user added
+ *        (implicit mailboxes excepted), removed or moved, a subscription's plan changed, a
+ *        snapshot loaded. Limits and flags do not change it. Equal numbers mean an earlier
+ *        listing is still true.
+ * @param[in] ml the handle. @param[out] out the number.
+ * @return 0, #MAILLIMIT_EINVAL.
+ * @since 0.2.0 Hot path: safe from any number of threads on one handle, lock-free.
+ */
+MAILLIMIT_API int maillimit_generation(maillimit *ml, uint64_t *out);
 /**@}*/
 
 /* ---------------------------------------------------------------------------------------- */

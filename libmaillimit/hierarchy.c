@@ -93,6 +93,7 @@ int maillimit_new(maillimit **out)
     atomic_init(&ml->unit, MAILLIMIT_UNIT_MESSAGES);
     atomic_init(&ml->reservations, NULL);
     atomic_init(&ml->next_token, 1);
+    atomic_init(&ml->generation, 1);
     struct maillimit__table *t = maillimit__table_new(1024);
     atomic_init(&ml->table, t);
     int ok = t != NULL;
@@ -201,8 +202,9 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
 }
 
 
-static void set_parent(struct maillimit__entity *e, struct maillimit__entity *p)
+static void set_parent(maillimit *ml, struct maillimit__entity *e, struct maillimit__entity *p)
 {
+    maillimit__changed(ml);
     /* release: pairs with the acquire load in maillimit__parent() */
     atomic_store_explicit(&e->parent, p, memory_order_release);
 }
@@ -225,7 +227,8 @@ static int add(maillimit *ml, int level, const char *name, struct maillimit__ent
             *out = e;
         if (level == MAILLIMIT_LEVEL_MAILBOX) {
             /* an implicit mailbox becomes explicit; its counters stay */
-            atomic_store_explicit(&e->implicit, 0, memory_order_relaxed);
+            if (atomic_exchange_explicit(&e->implicit, 0, memory_order_relaxed))
+                maillimit__changed(ml);
             return maillimit__parent(e) == p ? 0 : MAILLIMIT_EEXISTS;
         }
         return maillimit__parent(e) == p ? 0 : MAILLIMIT_EEXISTS;
@@ -233,6 +236,7 @@ static int add(maillimit *ml, int level, const char *name, struct maillimit__ent
     e = entity_make(ml, level, buf, (size_t)len, h, p, 0);
     if (!e)
         return MAILLIMIT_ENOMEM;
+    maillimit__changed(ml);
     if (out)
         *out = e;
     return 0;
@@ -349,6 +353,7 @@ int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len, uin
 
 static void kill(maillimit *ml, struct maillimit__entity *e)
 {
+    maillimit__changed(ml);
     maillimit__table_remove(ml, e);
     atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
 }
@@ -374,7 +379,7 @@ int maillimit_remove(maillimit *ml, int level, const char *name)
                     continue;
                 if (level == MAILLIMIT_LEVEL_PLAN) {
                     if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION)
-                        set_parent(e, NULL);
+                        set_parent(ml, e, NULL);
                 } else {
                     kill(ml, e);
                 }
@@ -421,7 +426,7 @@ int maillimit_sysuser_move(maillimit *ml, const char *login, const char *subscri
             rc = MAILLIMIT_ENOTFOUND;
     }
     if (rc == 0)
-        set_parent(u, s);
+        set_parent(ml, u, s);
     maillimit__config_end(ml);
     return rc < 0 ? rc : 0;
 }
@@ -439,7 +444,7 @@ int maillimit_domain_move(maillimit *ml, const char *domain, const char *subscri
     else if (rc2 == MAILLIMIT_EINVAL)
         rc = rc2;
     if (rc == 0)
-        set_parent(d, s);
+        set_parent(ml, d, s);
     maillimit__config_end(ml);
     return rc;
 }
@@ -457,7 +462,7 @@ int maillimit_subscription_plan_set(maillimit *ml, const char *subscription, con
     else if (rc2 == MAILLIMIT_EINVAL)
         rc = rc2;
     if (rc == 0)
-        set_parent(s, p);
+        set_parent(ml, s, p);
     maillimit__config_end(ml);
     return rc;
 }

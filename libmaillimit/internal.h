@@ -210,6 +210,7 @@ struct maillimit {
     struct maillimit__live *lane_live[MAILLIMIT__LANES]; /* server's denied/exempt per lane */
     _Atomic(struct maillimit__reservation *) reservations;
     _Atomic uint64_t next_token;
+    _Atomic uint64_t generation;             /* grows with every hierarchy change */
     struct maillimit__entity *unattributed;  /* pseudo entity counting unknown senders */
     _Atomic(struct maillimit__entity *) active;   /* entities with traffic (push-only) */
     _Atomic(struct maillimit__edges *) edges;     /* lazy */
@@ -235,6 +236,14 @@ static inline struct maillimit__entity *maillimit__parent(const struct maillimit
     /* acquire: pairs with the release store of set_parent() in hierarchy.c (and with the
      * table's release store that publishes a new entity with its parent) */
     return atomic_load_explicit(&((struct maillimit__entity *)e)->parent, memory_order_acquire);
+}
+
+/* The hierarchy changed (configuration lock held): maillimit_generation() grows. */
+static inline void maillimit__changed(maillimit *ml)
+{
+    /* relaxed: a reader that sees the new number lists under the configuration lock, which
+     * orders it after the change */
+    atomic_fetch_add_explicit(&ml->generation, 1, memory_order_relaxed);
 }
 
 /* Configuration lock (recursive: public configuration calls may run inside). */

@@ -2124,6 +2124,7 @@ static void install(maillimit *ml, struct staged *s)
     /* release: publishes the new entities, their rings and the table to the acquire load in
      * maillimit__table_find() */
     atomic_store_explicit(&ml->table, nt, memory_order_release);
+    maillimit__changed(ml);
 
     for (int k = 0; k < MAILLIMIT__LANES; k++)
         ring_replace(ml->lane[k], &s->lane[k]);

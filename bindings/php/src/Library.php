@@ -25,7 +25,7 @@ final class Library
 {
     /** The header version this binding was written against. */
     public const HEADER_VERSION_MAJOR = 0;
-    public const HEADER_VERSION_NUMBER = 100;
+    public const HEADER_VERSION_NUMBER = 200;
     public const SONAME = 'libmaillimit.so.0';
 
     private static ?FFI $ffi = null;

@@ -23,7 +23,7 @@ from .limiter import Limiter, Name, strerror, version_number, version_string
 from .iterators import NativeIterator
 from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Limiter", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",

@@ -32,7 +32,7 @@ NAME_BUFFER: int = 321
 #: The header version this binding was written against; the library's major must match.
 HEADER_VERSION_MAJOR: int = 0
 HEADER_VERSION_MINOR: int = 1
-HEADER_VERSION_NUMBER: int = 100
+HEADER_VERSION_NUMBER: int = 200
 
 
 class ErrorCode(IntEnum):
