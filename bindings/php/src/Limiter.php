@@ -15,7 +15,7 @@ use FFI\CData;
  * Verdict. Names are strings (any bytes but NUL); the server is null. Every $now is Unix
  * seconds, 0 for the system clock. The handle is freed by close() or when the object is
  * destroyed, whatever order PHP destroys objects in at shutdown; close() first closes the
- * report iterators still open.
+ * report and listing iterators still open.
  *
  *     $ml = new Maillimit\Limiter();
  *     $ml->subscriptionAdd('acme');
@@ -33,6 +33,10 @@ final class Limiter
     public const COST_MAX = 1000000;
     /** Longest name in bytes. */
     public const NAME_MAX = 320;
+    /** What list() can list besides the levels of Level: system users (an Entity's $level). */
+    public const LIST_SYSUSER = 5;
+    /** The version of the maillimit_entity rows this binding reads. */
+    public const ENTITY_VERSION = 1;
 
     private const ERRLEN = 1024;
 
@@ -459,6 +463,50 @@ final class Limiter
     {
         $out = $this->ffi->new('uint64_t');
         $this->call('maillimit_events_dropped', [FFI::addr($out)]);
+        return $out->cdata;
+    }
+
+    // -- listing the hierarchy ---------------------------------------------------------------
+
+    /**
+     * maillimit_list_open(): the entities of $level (PLAN, SUBSCRIPTION, DOMAIN, MAILBOX or
+     * LIST_SYSUSER) in bytewise order of their names. $scopeLevel/$scopeName restrict it to
+     * a subtree: SERVER/null (everything), or a PLAN (its subscriptions and what is below
+     * them), SUBSCRIPTION or DOMAIN. $implicit lists the mailboxes made by their first
+     * decision too. The iterator is a copy taken now: later changes do not show in it. A bad
+     * level or scope throws InvalidArgumentException, a scope that does not exist
+     * NotFoundException.
+     */
+    public function listOpen(Level|int $level, Level|int $scopeLevel = Level::SERVER,
+                             ?string $scopeName = null, bool $implicit = false): EntityIterator
+    {
+        $p = $this->ffi->new('maillimit_list*');
+        $this->call('maillimit_list_open', [self::int($level), self::int($scopeLevel),
+            self::name($scopeName), $implicit ? 1 : 0, FFI::addr($p)],
+            ($level === self::LIST_SYSUSER ? 'LIST_SYSUSER, ' : self::ctx($level) . ', ')
+                . self::ctx($scopeLevel, $scopeName, $implicit));
+        $it = new EntityIterator($this->ffi, $p);
+        $this->iterators[$it] = true;
+        return $it;
+    }
+
+    /** listOpen() as an array; the C iterator is closed before it returns. @return list<Entity> */
+    public function list(Level|int $level, Level|int $scopeLevel = Level::SERVER,
+                         ?string $scopeName = null, bool $implicit = false): array
+    {
+        return $this->listOpen($level, $scopeLevel, $scopeName, $implicit)->toArray();
+    }
+
+    /**
+     * maillimit_generation(): a number that grows whenever the hierarchy changes (an entity
+     * or system user added, implicit mailboxes excepted, removed or moved, a subscription's
+     * plan changed, a snapshot loaded); limits and flags do not change it. Equal numbers mean
+     * an earlier listing is still true.
+     */
+    public function generation(): int
+    {
+        $out = $this->ffi->new('uint64_t');
+        $this->call('maillimit_generation', [FFI::addr($out)]);
         return $out->cdata;
     }
 

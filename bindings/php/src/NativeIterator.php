@@ -8,7 +8,9 @@ use FFI;
 use FFI\CData;
 
 /**
- * A C report iterator (maillimit_history_* or maillimit_episodes_*) for foreach.
+ * A C iterator (maillimit_history_*, maillimit_episodes_* or maillimit_list_*) for foreach.
+ * Each row is a fresh $struct, passed to the C function $initName first when the reader
+ * wants an initialised (versioned) row.
  *
  * It is closed when exhausted, by close(), when the object is destroyed, or by
  * Limiter::close() (an iterator must not outlive its handle). It can be iterated once.
@@ -16,7 +18,7 @@ use FFI\CData;
  * @template T
  * @implements \IteratorAggregate<int, T>
  */
-final class NativeIterator implements \IteratorAggregate
+class NativeIterator implements \IteratorAggregate
 {
     private ?CData $it;
 
@@ -28,6 +30,7 @@ final class NativeIterator implements \IteratorAggregate
         private readonly string $closeName,
         private readonly string $struct,
         private readonly \Closure $convert,
+        private readonly ?string $initName = null,
     ) {
         $this->it = $it;
     }
@@ -38,6 +41,9 @@ final class NativeIterator implements \IteratorAggregate
         $i = 0;
         while ($this->it !== null) {
             $row = $this->ffi->new($this->struct);
+            if ($this->initName !== null) {
+                $this->ffi->{$this->initName}(FFI::addr($row));
+            }
             $rc = $this->ffi->{$this->nextName}($this->it, FFI::addr($row));
             if ($rc === ErrorCode::EDONE->value) {
                 $this->close();

@@ -12,23 +12,24 @@ The library is found through MAILLIMIT_LIBRARY, pkg-config or the system path (s
 maillimit._native); its major version is checked at import.
 """
 from ._native import library_path
-from .constants import (COST_MAX, DEFAULT, HEADER_VERSION_MAJOR, HEADER_VERSION_MINOR,
-                        HEADER_VERSION_NUMBER, NAME_MAX, STATUS_VERSION, UNLIMITED,
-                        VERDICT_VERSION, Decision, ErrorCode, EventType, Flag, Level, Metric,
-                        Reason, Unit, Window)
+from .constants import (COST_MAX, DEFAULT, ENTITY_VERSION, HEADER_VERSION_MAJOR,
+                        HEADER_VERSION_MINOR, HEADER_VERSION_NUMBER, LIST_SYSUSER, NAME_MAX,
+                        STATUS_VERSION, UNLIMITED, VERDICT_VERSION, Decision, ErrorCode,
+                        EventType, Flag, Level, Metric, Reason, Unit, Window)
 from .errors import (Busy, BufferTooSmall, Done, Exists, FileError, FormatError,
                      InvalidArgument, LibraryNotFound, MaillimitError, NotFound, OutOfMemory,
                      RangeError, VersionError)
 from .limiter import Limiter, Name, strerror, version_number, version_string
-from .iterators import NativeIterator
-from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
+from .iterators import EntityIterator, NativeIterator
+from .results import Entity, Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
 __version__ = "0.2.0"
 
 __all__ = [
     "Limiter", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
-    "NativeIterator", "Name",
+    "Entity", "NativeIterator", "EntityIterator", "Name",
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
+    "ENTITY_VERSION", "LIST_SYSUSER",
     "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit",
     "EventType", "Metric",

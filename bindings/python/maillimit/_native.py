@@ -27,7 +27,7 @@ from .constants import HEADER_VERSION_MAJOR
 from .errors import LibraryNotFound
 
 __all__ = ["lib", "library_path", "VerdictC", "StatusC", "HistoryRowC", "EpisodeC", "TopRowC",
-           "SummaryC", "EventC", "has", "function", "check_version"]
+           "SummaryC", "EventC", "EntityC", "has", "function", "check_version"]
 
 SONAME = "libmaillimit.so.0"
 
@@ -140,6 +140,19 @@ class EventC(Structure):
     ]
 
 
+class EntityC(Structure):
+    """``struct maillimit_entity`` (version 1)."""
+    _c_name_ = "maillimit_entity"
+    _fields_ = [
+        ("version", c_uint32),
+        ("level", c_int32),
+        ("implicit", c_int32),
+        ("reserved_", c_int32),
+        ("name", c_char * NAME_BUFFER),
+        ("parent", c_char * NAME_BUFFER),
+    ]
+
+
 # The handle is opaque: a void pointer is all the binding needs.
 handle_p = c_void_p
 
@@ -219,6 +232,13 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "maillimit_event_init": (None, [POINTER(EventC)]),
     "maillimit_event_next": (c_int, [handle_p, c_int64, POINTER(EventC)]),
     "maillimit_events_dropped": (c_int, [handle_p, POINTER(c_uint64)]),
+    # Listing the hierarchy
+    "maillimit_entity_init": (None, [POINTER(EntityC)]),
+    "maillimit_list_open": (c_int, [handle_p, c_int, c_int, c_char_p, c_int, POINTER(c_void_p)]),
+    "maillimit_list_next": (c_int, [c_void_p, POINTER(EntityC)]),
+    "maillimit_list_count": (c_int, [c_void_p, POINTER(c_size_t)]),
+    "maillimit_list_close": (None, [c_void_p]),
+    "maillimit_generation": (c_int, [handle_p, POINTER(c_uint64)]),
 }
 
 

@@ -7,7 +7,7 @@ __all__ = [
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
     "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
     "NAME_BUFFER", "HISTORY_ROW_VERSION", "EPISODE_VERSION", "TOP_ROW_VERSION",
-    "SUMMARY_VERSION", "EVENT_VERSION",
+    "SUMMARY_VERSION", "EVENT_VERSION", "ENTITY_VERSION", "LIST_SYSUSER",
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit", "EventType", "Metric",
 ]
 
@@ -27,11 +27,15 @@ EPISODE_VERSION: int = 1
 TOP_ROW_VERSION: int = 1
 SUMMARY_VERSION: int = 1
 EVENT_VERSION: int = 1
+ENTITY_VERSION: int = 1
+#: What Limiter.list() can list besides the levels of Level: system users
+#: (MAILLIMIT_LIST_SYSUSER; an Entity of a system user has this plain int as its level).
+LIST_SYSUSER: int = 5
 #: Size of the name buffers in report structs (MAILLIMIT_NAME_BUFFER).
 NAME_BUFFER: int = 321
 #: The header version this binding was written against; the library's major must match.
 HEADER_VERSION_MAJOR: int = 0
-HEADER_VERSION_MINOR: int = 1
+HEADER_VERSION_MINOR: int = 2
 HEADER_VERSION_NUMBER: int = 200
 
 

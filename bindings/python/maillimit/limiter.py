@@ -8,12 +8,12 @@ from ctypes import (byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_
                     string_at)
 from typing import Any, Callable, Iterator, List, NoReturn, Optional, Union
 
-from ._native import (EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC, VerdictC,
-                      function, lib)
-from .constants import ErrorCode, Flag, Level, Metric, Unit, Window
+from ._native import (EntityC, EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC,
+                      VerdictC, function, lib)
+from .constants import LIST_SYSUSER, ErrorCode, Flag, Level, Metric, Unit, Window
 from .errors import error_for
-from .iterators import NativeIterator
-from .results import Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
+from .iterators import EntityIterator, NativeIterator
+from .results import Entity, Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
 
 __all__ = ["Limiter", "strerror", "version_number", "version_string", "Name"]
 
@@ -474,6 +474,45 @@ class Limiter:
         self._call("maillimit_events_dropped", byref(out))
         return out.value
 
+    # -- listing the hierarchy ---------------------------------------------------------------
+    def list_open(self, level: int, scope_level: int = Level.SERVER,
+                  scope_name: Optional[Name] = None,
+                  implicit: bool = False) -> "EntityIterator[Entity]":
+        """An iterator over the entities of ``level`` (PLAN, SUBSCRIPTION, DOMAIN, MAILBOX or
+        :data:`LIST_SYSUSER`) in bytewise order of their names (``maillimit_list_open``).
+
+        ``scope_level``/``scope_name`` restrict it to a subtree: SERVER/None (everything),
+        or a PLAN (its subscriptions and what is below them), SUBSCRIPTION or DOMAIN.
+        ``implicit`` lists the mailboxes made by their first decision too. The iterator is a
+        copy taken now: later changes do not show in it. A bad level or scope raises
+        InvalidArgument, a scope entity that does not exist NotFound."""
+        it = c_void_p()
+        self._call("maillimit_list_open", _int(level, "level"),
+                   _int(scope_level, "scope_level"), _name(scope_name, "scope_name"),
+                   1 if implicit else 0, byref(it),
+                   context=f"{_list_lvl(level)}, {_lvl(scope_level)}, {scope_name!r}, "
+                           f"implicit={bool(implicit)}")
+        out: EntityIterator[Entity] = EntityIterator(
+            it, function("maillimit_list_next"), function("maillimit_list_close"),
+            function("maillimit_list_count"), EntityC, Entity._from_c, "maillimit_list_next",
+            function("maillimit_entity_init"))
+        self._adopt(out)
+        return out
+
+    def list(self, level: int, scope_level: int = Level.SERVER,
+             scope_name: Optional[Name] = None, implicit: bool = False) -> List[Entity]:
+        """:meth:`list_open` as a list (the C iterator is closed before it returns)."""
+        return self.list_open(level, scope_level, scope_name, implicit).to_list()
+
+    def generation(self) -> int:
+        """A number that grows whenever the hierarchy changes: an entity or system user
+        added (implicit mailboxes excepted), removed or moved, a subscription's plan changed,
+        a snapshot loaded; limits and flags do not change it. Equal numbers mean an earlier
+        listing is still true (``maillimit_generation``)."""
+        out = c_uint64()
+        self._call("maillimit_generation", byref(out))
+        return out.value
+
     # -- configuration text ------------------------------------------------------------------
     def config_load(self, path: PathLike) -> None:
         """Load a configuration file (``maillimit_config_load``): entities are created or
@@ -550,6 +589,10 @@ def _lvl(level: Any) -> str:
         return Level(level).name
     except (ValueError, TypeError):
         return repr(level)
+
+
+def _list_lvl(level: Any) -> str:
+    return "LIST_SYSUSER" if level == LIST_SYSUSER and type(level) is int else _lvl(level)
 
 
 def _win(window: Any) -> str:

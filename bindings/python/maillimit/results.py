@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from .constants import Decision, EventType, Level, Reason, Window
 
-__all__ = ["Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event"]
+__all__ = ["Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
+           "Entity"]
 
 
 # Enum members by value: indexing a tuple is ~20x faster than calling the enum class, and
@@ -193,3 +194,23 @@ class Event:
     def _from_c(cls, e) -> "Event":
         return cls(_EVENT_TYPES.get(e.type, e.type), _level(e.level), _text(e.name),
                    _window(e.window), e.time, e.limit, e.denied, e.seq)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One entity of :meth:`Limiter.list`.
+
+    ``level`` is a :class:`Level` (PLAN, SUBSCRIPTION, DOMAIN, MAILBOX), or the plain int
+    :data:`LIST_SYSUSER` for a system user. ``name`` is lower case. ``parent`` is the plan
+    of a subscription (``""`` if none), the subscription of a domain or system user, the
+    domain of a mailbox, ``""`` for a plan. ``implicit`` is True for a mailbox made by its
+    first decision rather than configured.
+    """
+    level: Union[Level, int]
+    name: str
+    parent: str
+    implicit: bool
+
+    @classmethod
+    def _from_c(cls, e) -> "Entity":
+        return cls(_level(e.level), _text(e.name), _text(e.parent), bool(e.implicit))

@@ -124,6 +124,10 @@ class TestAgainstHeader(unittest.TestCase):
         self.assertEqual(maillimit.VERDICT_VERSION, h["MAILLIMIT_VERDICT_VERSION"])
         self.assertEqual(maillimit.STATUS_VERSION, h["MAILLIMIT_STATUS_VERSION"])
         self.assertEqual(maillimit.HEADER_VERSION_MAJOR, h["MAILLIMIT_HEADER_VERSION_MAJOR"])
+        self.assertEqual(maillimit.HEADER_VERSION_MINOR, h["MAILLIMIT_HEADER_VERSION_MINOR"])
+        self.assertEqual(maillimit.HEADER_VERSION_NUMBER, h["MAILLIMIT_HEADER_VERSION_NUMBER"])
+        self.assertEqual(maillimit.LIST_SYSUSER, h["MAILLIMIT_LIST_SYSUSER"])
+        self.assertEqual(maillimit.ENTITY_VERSION, h["MAILLIMIT_ENTITY_VERSION"])
 
     def test_structs_match_the_header(self):
         ctypes_names = {"uint32_t": "c_uint", "int32_t": "c_int", "int64_t": "c_long",
