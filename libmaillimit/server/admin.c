@@ -584,14 +584,16 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         return 0;
     }
     if (strcmp(m, "stats") == 0) {
-        uint64_t st[12] = { 0 };
+        uint64_t st[MAILLIMIT__STATS] = { 0 };
         if (h->stats)
             h->stats(h->ctx, st);
-        static const char *const k[] = { "requests", "allow", "deny", "pass", "failopen",
-                                         "garbage", "connections", "refused",
-                                         "open_connections", "admin_requests", "started_at" };
-        msgpack_pack_map(pk, 11);
-        for (int i = 0; i < 11; i++) {
+        static const char *const k[MAILLIMIT__STATS] = {
+            "requests", "allow", "deny", "pass", "failopen", "garbage", "connections",
+            "refused", "open_connections", "admin_requests", "started_at", "milter_messages",
+            "milter_allow", "milter_deny", "milter_pass", "milter_aborted", "milter_failopen",
+            "milter_unattributed" };
+        msgpack_pack_map(pk, MAILLIMIT__STATS);
+        for (int i = 0; i < MAILLIMIT__STATS; i++) {
             pk_str(pk, k[i]);
             msgpack_pack_uint64(pk, st[i]);
         }

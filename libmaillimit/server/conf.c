@@ -15,6 +15,13 @@
  *   log stderr | syslog
  *   policy_idle_timeout SECONDS        (default 600)
  *   policy_max_connections N           (default 1024)
+ *   milter_listen inet:HOST:PORT | unix:/PATH [mode=0660] | none    (repeatable; default none)
+ *   local_milter_listen inet:HOST:PORT | unix:/PATH [mode=0660] | none  (the same)
+ *   local_login_sender_map_file /PATH | none   (default none)
+ *   local_origin DOMAIN                (default: Postfix's myorigin, from postconf)
+ *   local_exempt_users LOGIN... | none (default none)
+ *   script_users LOGIN... | none       (default www-data)
+ *   local_action hold | reject | defer | discard   (default hold)
  *   reload merge | replace             (default merge) how the file's limits and entities
  *                                      are applied: merge (maillimit_config_load) adds and
  *                                      changes, so entities added through the admin protocol
@@ -228,6 +235,18 @@ void maillimit__conf_free(maillimit__conf *c)
         free(c->local[i]);
     free(c->local);
     free(c->notify_command);
+    for (int i = 0; i < c->nmilter; i++)
+        maillimit__listen_free(&c->milter[i]);
+    for (int i = 0; i < c->nlocal_milter; i++)
+        maillimit__listen_free(&c->local_milter[i]);
+    free(c->sender_map_file);
+    free(c->local_origin);
+    for (int i = 0; i < c->nexempt_users; i++)
+        free(c->exempt_users[i]);
+    free(c->exempt_users);
+    for (int i = 0; i < c->nscript_users; i++)
+        free(c->script_users[i]);
+    free(c->script_users);
     memset(c, 0, sizeof *c);
 }
 
@@ -242,16 +261,35 @@ static void conf_defaults(maillimit__conf *c)
     c->max_connections = 1024;
     c->npolicy = -1; /* -1: not given (the default applies); 0: none */
     c->nadmin = -1;
+    c->local_action = MAILLIMIT__LOCAL_HOLD;
+    c->nscript_users = -1; /* -1: not given: www-data */
+}
+
+/* The defaults that allocate, after the whole file was read. */
+static int conf_finish(maillimit__conf *c)
+{
+    if (c->nscript_users < 0) {
+        c->nscript_users = 0;
+        c->script_users = malloc(sizeof *c->script_users);
+        if (!c->script_users || !(c->script_users[0] = strdup("www-data")))
+            return MAILLIMIT_ENOMEM;
+        c->nscript_users = 1;
+    }
+    return 0;
 }
 
 enum dkey { K_POLICY_LISTEN, K_ADMIN_LISTEN, K_STATE_FILE, K_SNAPSHOT_INTERVAL, K_ACTION,
             K_EXEMPT_NETWORK, K_LOCAL_NETWORK, K_NOTIFY_COMMAND, K_NOTIFY_INTERVAL, K_LOG,
-            K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_RELOAD, K_COUNT };
+            K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_RELOAD, K_MILTER_LISTEN, K_LOCAL_MILTER_LISTEN,
+            K_SENDER_MAP_FILE, K_LOCAL_ORIGIN, K_LOCAL_EXEMPT_USERS, K_SCRIPT_USERS,
+            K_LOCAL_ACTION, K_COUNT };
 
 static const char *const dnames[K_COUNT] = {
     "policy_listen", "admin_listen", "state_file", "snapshot_interval", "action",
     "exempt_network", "local_network", "notify_command", "notify_interval", "log",
-    "policy_idle_timeout", "policy_max_connections", "reload",
+    "policy_idle_timeout", "policy_max_connections", "reload", "milter_listen",
+    "local_milter_listen", "local_login_sender_map_file", "local_origin",
+    "local_exempt_users", "script_users", "local_action",
 };
 
 static int parse_seconds(const char *t, int64_t max, int64_t *out)
@@ -291,10 +329,19 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
     int64_t v;
     switch (k) {
     case K_POLICY_LISTEN:
-    case K_ADMIN_LISTEN: {
+    case K_ADMIN_LISTEN:
+    case K_MILTER_LISTEN:
+    case K_LOCAL_MILTER_LISTEN: {
         int admin = k == K_ADMIN_LISTEN;
-        maillimit__listen *arr = admin ? c->admin : c->policy;
-        int *n = admin ? &c->nadmin : &c->npolicy;
+        maillimit__listen *arr = admin ? c->admin
+                                 : k == K_MILTER_LISTEN       ? c->milter
+                                 : k == K_LOCAL_MILTER_LISTEN ? c->local_milter
+                                                              : c->policy;
+        int *n = admin ? &c->nadmin
+                 : k == K_MILTER_LISTEN       ? &c->nmilter
+                 : k == K_LOCAL_MILTER_LISTEN ? &c->nlocal_milter
+                                              : &c->npolicy;
+        unsigned default_mode = admin ? 0600 : k == K_POLICY_LISTEN ? 0666 : 0660;
         if (ntok < 2 || ntok > 3) {
             msg(err, errlen, "%s needs an address and optionally mode=OCTAL", dnames[k]);
             return MAILLIMIT_EFORMAT;
@@ -313,7 +360,7 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
             return MAILLIMIT_EFORMAT;
         }
         maillimit__listen l;
-        rc = maillimit__listen_parse(tok[1], admin ? 0600 : 0666, &l, err, errlen);
+        rc = maillimit__listen_parse(tok[1], default_mode, &l, err, errlen);
         if (rc == MAILLIMIT_ENOMEM)
             return rc;
         if (rc != 0)
@@ -339,6 +386,79 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
         arr[(*n)++] = l;
         return 0;
     }
+    case K_SENDER_MAP_FILE:
+        if (ntok != 2 || (strcmp(tok[1], "none") != 0 && tok[1][0] != '/')) {
+            msg(err, errlen, "local_login_sender_map_file needs an absolute path or none");
+            return MAILLIMIT_EFORMAT;
+        }
+        free(c->sender_map_file);
+        c->sender_map_file = NULL;
+        if (strcmp(tok[1], "none") == 0)
+            return 0;
+        c->sender_map_file = strdup(tok[1]);
+        return c->sender_map_file ? 0 : MAILLIMIT_ENOMEM;
+    case K_LOCAL_ORIGIN: {
+        if (ntok != 2 || strlen(tok[1]) > 253 || strchr(tok[1], '@') ||
+            strspn(tok[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                strlen(tok[1]) || tok[1][0] == '.' || tok[1][0] == '-') {
+            msg(err, errlen, "local_origin needs a domain name (Postfix's myorigin)");
+            return MAILLIMIT_EFORMAT;
+        }
+        free(c->local_origin);
+        c->local_origin = strdup(tok[1]);
+        if (!c->local_origin)
+            return MAILLIMIT_ENOMEM;
+        for (char *x = c->local_origin; *x; x++)
+            if (*x >= 'A' && *x <= 'Z')
+                *x = (char)(*x + 32);
+        return 0;
+    }
+    case K_LOCAL_EXEMPT_USERS:
+    case K_SCRIPT_USERS: {
+        char ***list = k == K_SCRIPT_USERS ? &c->script_users : &c->exempt_users;
+        int *n = k == K_SCRIPT_USERS ? &c->nscript_users : &c->nexempt_users;
+        if (ntok < 2) {
+            msg(err, errlen, "%s needs one or more logins (or none)", dnames[k]);
+            return MAILLIMIT_EFORMAT;
+        }
+        if (*n < 0)
+            *n = 0;
+        for (int i = 1; i < ntok; i++) {
+            if (strcmp(tok[i], "none") == 0) {
+                if (ntok != 2) {
+                    msg(err, errlen, "%s none stands alone", dnames[k]);
+                    return MAILLIMIT_EFORMAT;
+                }
+                return 0;
+            }
+            size_t ln = strlen(tok[i]);
+            if (ln > 64 || strspn(tok[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789._-$") != ln || tok[i][0] == '-') {
+                msg(err, errlen, "%s: bad login %s", dnames[k], tok[i]);
+                return MAILLIMIT_EFORMAT;
+            }
+            for (char *x = tok[i]; *x; x++)
+                if (*x >= 'A' && *x <= 'Z')
+                    *x = (char)(*x + 32);
+            if ((rc = strlist_add(list, n, tok[i])))
+                return rc;
+        }
+        return 0;
+    }
+    case K_LOCAL_ACTION:
+        if (ntok == 2 && strcmp(tok[1], "hold") == 0)
+            c->local_action = MAILLIMIT__LOCAL_HOLD;
+        else if (ntok == 2 && strcmp(tok[1], "reject") == 0)
+            c->local_action = MAILLIMIT__LOCAL_REJECT;
+        else if (ntok == 2 && strcmp(tok[1], "defer") == 0)
+            c->local_action = MAILLIMIT__LOCAL_DEFER;
+        else if (ntok == 2 && strcmp(tok[1], "discard") == 0)
+            c->local_action = MAILLIMIT__LOCAL_DISCARD;
+        else {
+            msg(err, errlen, "local_action needs hold, reject, defer or discard");
+            return MAILLIMIT_EFORMAT;
+        }
+        return 0;
     case K_STATE_FILE:
         if (ntok != 2 || (strcmp(tok[1], "none") != 0 && tok[1][0] != '/')) {
             msg(err, errlen, "state_file needs an absolute path or none");
@@ -560,7 +680,9 @@ int maillimit__conf_parse(const char *text, size_t len, const char *name,
             }
             char em[400] = "";
             int repeatable = k == K_POLICY_LISTEN || k == K_ADMIN_LISTEN ||
-                             k == K_EXEMPT_NETWORK || k == K_LOCAL_NETWORK;
+                             k == K_EXEMPT_NETWORK || k == K_LOCAL_NETWORK ||
+                             k == K_MILTER_LISTEN || k == K_LOCAL_MILTER_LISTEN ||
+                             k == K_LOCAL_EXEMPT_USERS || k == K_SCRIPT_USERS;
             if (ntok < 0) {
                 snprintf(em, sizeof em, "too many words");
                 rc = MAILLIMIT_EFORMAT;
@@ -581,6 +703,8 @@ int maillimit__conf_parse(const char *text, size_t len, const char *name,
         pos = nl ? end + 1 : len;
     }
     free(line);
+    if (!rc)
+        rc = conf_finish(conf);
     if (rc) {
         free(core);
         maillimit__conf_free(conf);

@@ -650,6 +650,36 @@ static int64_t parse_count(maillimit__str s)
     return v;
 }
 
+size_t maillimit__policy_text(const maillimit_policy *p, const maillimit_policy_outcome *o,
+                              char *buf, size_t size)
+{
+    int unit = MAILLIMIT_UNIT_MESSAGES, sub_is_name = 0;
+    maillimit_unit_get(p->ml, &unit);
+    if (o->level == MAILLIMIT_LEVEL_SUBSCRIPTION && o->deny_level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
+        int64_t lim;
+        sub_is_name = maillimit_limit_get(p->ml, MAILLIMIT_LEVEL_SUBSCRIPTION, o->name,
+                                          MAILLIMIT_WINDOW_HOUR, &lim) == 0;
+    }
+    return maillimit__policy_deny_text(buf, size, unit, o->level, o->name, o->reason,
+                                       o->deny_level, o->deny_window, o->limit, o->count,
+                                       o->cost, o->retry_after, sub_is_name);
+}
+
+int maillimit__policy_action(const maillimit_policy *p)
+{
+    return p->action;
+}
+
+void maillimit__policy_code(const maillimit_policy *p, int action, char *buf, size_t size)
+{
+    if (action < 0 || action == p->action)
+        snprintf(buf, size, "%d %s ", p->code ? p->code : 450, p->dsn[0] ? p->dsn : "4.7.0");
+    else if (action == MAILLIMIT_ACTION_REJECT)
+        snprintf(buf, size, "550 5.7.1 ");
+    else
+        snprintf(buf, size, "450 4.7.0 ");
+}
+
 static size_t write_reply(const maillimit_policy *p, char *reply, size_t size,
                           const maillimit_policy_outcome *o)
 {
@@ -659,17 +689,8 @@ static size_t write_reply(const maillimit_policy *p, char *reply, size_t size,
         memcpy(reply, dunno, sizeof dunno - 1);
         return sizeof dunno - 1;
     }
-    int unit = MAILLIMIT_UNIT_MESSAGES, sub_is_name = 0;
-    maillimit_unit_get(p->ml, &unit);
-    if (o->level == MAILLIMIT_LEVEL_SUBSCRIPTION && o->deny_level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
-        int64_t lim;
-        sub_is_name = maillimit_limit_get(p->ml, MAILLIMIT_LEVEL_SUBSCRIPTION, o->name,
-                                          MAILLIMIT_WINDOW_HOUR, &lim) == 0;
-    }
     char text[600];
-    maillimit__policy_deny_text(text, sizeof text, unit, o->level, o->name, o->reason,
-                                o->deny_level, o->deny_window, o->limit, o->count, o->cost,
-                                o->retry_after, sub_is_name);
+    maillimit__policy_text(p, o, text, sizeof text);
     if (p->action == MAILLIMIT_ACTION_HOLD)
         appendf(reply, size, &len, "action=HOLD %s\n\n", text);
     else
@@ -831,6 +852,24 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
     return 0;
 }
 
+/* As maillimit_policy_outcome_init(), without clearing all of name[] (hot path). */
+static void outcome_reset(maillimit_policy_outcome *o)
+{
+    o->version = MAILLIMIT_POLICY_OUTCOME_VERSION;
+    o->result = o->pass = o->repeated = o->error = o->reserved_ = 0;
+    o->level = o->reason = o->deny_level = o->deny_window = -1;
+    o->cost = o->limit = o->count = o->retry_after = 0;
+    o->name[0] = '\0';
+    o->problem = NULL;
+}
+
+void maillimit__policy_decide(maillimit_policy *p, const maillimit__policy_req *r, int64_t now,
+                              maillimit_policy_outcome *o)
+{
+    outcome_reset(o);
+    decide_request(p, r, now ? now : (int64_t)time(NULL), o);
+}
+
 int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, int64_t now,
                              size_t *consumed, char *reply, size_t *replylen,
                              maillimit_policy_outcome *outcome)
@@ -846,13 +885,7 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
     }
     maillimit_policy_outcome local;
     maillimit_policy_outcome *o = outcome ? outcome : &local;
-    /* as maillimit_policy_outcome_init(), without clearing all of name[] (hot path) */
-    o->version = MAILLIMIT_POLICY_OUTCOME_VERSION;
-    o->result = o->pass = o->repeated = o->error = o->reserved_ = 0;
-    o->level = o->reason = o->deny_level = o->deny_window = -1;
-    o->cost = o->limit = o->count = o->retry_after = 0;
-    o->name[0] = '\0';
-    o->problem = NULL;
+    outcome_reset(o);
 
     maillimit__policy_req r;
     const char *problem;

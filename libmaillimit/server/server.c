@@ -40,10 +40,14 @@ typedef union {
     uv_pipe_t pipe;
 } stream_u;
 
+/* Milter listeners: SMTP mail (milter_listen) or local submissions (local_milter_listen). */
+enum { MILTER_NONE = 0, MILTER_SMTP = 1, MILTER_LOCAL = 2 };
+
 struct listener {
     stream_u u;
     maillimit_server *s;
     int admin;
+    int milter;           /* MILTER_* */
     maillimit__listen addr;
     struct listener *next;
 };
@@ -53,11 +57,13 @@ struct conn {
     maillimit_server *s;
     struct conn *prev, *next;
     int admin, closing, writing, reading;
+    int milter;           /* MILTER_*: a milter connection */
+    maillimit__milter_session *ms;
     uint64_t last_ms;
     uv_write_t wr;
     char *in;
     size_t inlen, incap;
-    char *out;            /* policy: OUT_CAP bytes; admin: the reply being written */
+    char *out;            /* policy, milter: OUT_CAP bytes; admin: the reply being written */
     size_t outlen, outoff;
     char peer[80];
 };
@@ -69,6 +75,7 @@ struct maillimit_server {
     maillimit *ml;
     int owns_ml;
     maillimit_policy *policy;
+    maillimit__milter_ctx milter;   /* settings of the milter connections */
 
     maillimit__conf conf;
     int conf_loaded;
@@ -114,9 +121,18 @@ struct maillimit_server {
     void (*log_cb)(int, const char *, void *);
     void *log_ud;
 
+    /* local_login_sender_maps: the text last written, and for which generation */
+    char *map_text;
+    size_t map_len;
+    uint64_t map_generation;
+    int map_failed;
+    char origin[256];     /* local_origin, or Postfix's myorigin read at start */
+
     /* counters for the admin "stats" method */
     uint64_t st_requests, st_allow, st_deny, st_pass, st_failopen, st_garbage, st_conns,
         st_refused, st_admin;
+    uint64_t st_milter_messages, st_milter_allow, st_milter_deny, st_milter_pass,
+        st_milter_aborted, st_milter_failopen, st_milter_unattributed;
     int64_t started_at;
 };
 
@@ -536,6 +552,87 @@ static void timers_apply(maillimit_server *s)
     }
 }
 
+/* ---- milters and the sender table ---------------------------------------------------------- */
+
+/* Postfix's myorigin (postconf -xh myorigin), or "" if postconf cannot say. */
+static void postfix_myorigin(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *f = popen("postconf -xh myorigin 2>/dev/null || "
+                    "/usr/sbin/postconf -xh myorigin 2>/dev/null", "r");
+    if (!f)
+        return;
+    if (fgets(buf, (int)size, f)) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        for (char *x = buf; *x; x++)
+            if (*x >= 'A' && *x <= 'Z')
+                *x = (char)(*x + 32);
+    }
+    pclose(f);
+}
+
+/* The milter settings from s->conf (the lists are borrowed from it). */
+static void milter_apply(maillimit_server *s)
+{
+    maillimit__milter_ctx *m = &s->milter;
+    m->ml = s->ml;
+    m->policy = s->policy;
+    m->local_action = s->conf.local_action;
+    m->exempt_users = s->conf.exempt_users;
+    m->nexempt_users = s->conf.nexempt_users < 0 ? 0 : s->conf.nexempt_users;
+    m->script_users = s->conf.script_users;
+    m->nscript_users = s->conf.nscript_users < 0 ? 0 : s->conf.nscript_users;
+    if (s->conf.local_origin)
+        snprintf(s->origin, sizeof s->origin, "%s", s->conf.local_origin);
+    else if (s->started && !s->origin[0] &&
+             (s->conf.nlocal_milter > 0 || s->conf.sender_map_file))
+        postfix_myorigin(s->origin, sizeof s->origin);
+    snprintf(m->origin, sizeof m->origin, "%s", s->origin);
+}
+
+/* Write local_login_sender_map_file if the hierarchy (or the settings: force) changed. */
+static void sendermap_refresh(maillimit_server *s, int force)
+{
+    const char *path = s->conf.sender_map_file;
+    if (!path)
+        return;
+    uint64_t g = 0;
+    maillimit_generation(s->ml, &g);
+    if (!force && !s->map_failed && s->map_text && g == s->map_generation)
+        return;
+    char *text = NULL, warn[512] = "", err[512] = "";
+    size_t len = 0;
+    int rc = maillimit__sendermap_build(s->ml, s->origin, s->milter.script_users,
+                                        s->milter.nscript_users, &text, &len, warn,
+                                        sizeof warn);
+    if (rc) {
+        slog(s, MAILLIMIT_LOG_ERR, "local_login_sender_map_file %s: %s", path,
+             maillimit_strerror(rc));
+        s->map_failed = 1;
+        return;
+    }
+    s->map_generation = g;
+    if (s->map_text && !s->map_failed && s->map_len == len && memcmp(s->map_text, text, len) == 0) {
+        free(text);
+        return;
+    }
+    if (warn[0] && (!s->map_text || force))
+        slog(s, MAILLIMIT_LOG_WARNING, "system users that are also script_users are not "
+             "restricted in %s: %s", path, warn);
+    rc = maillimit__sendermap_write(path, text, len, err, sizeof err);
+    if (rc) {
+        slog(s, MAILLIMIT_LOG_ERR, "cannot write local_login_sender_map_file: %s", err);
+        s->map_failed = 1;
+        free(text);
+        return;
+    }
+    s->map_failed = 0;
+    free(s->map_text);
+    s->map_text = text;
+    s->map_len = len;
+    slog(s, MAILLIMIT_LOG_INFO, "local_login_sender_map_file %s written (%zu bytes)", path, len);
+}
+
 /* Parse, load the core part, then take the daemon settings. */
 static int load_text(maillimit_server *s, const char *text, size_t len, const char *name,
                      char *err, size_t errlen)
@@ -566,21 +663,26 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
     policy_apply(s->policy, &c);
     if (s->started) {
         /* listeners stay as they are until a restart */
-        int np = c.npolicy < 0 ? -1 : c.npolicy, na = c.nadmin < 0 ? -1 : c.nadmin;
-        if (!listen_lists_equal(s->conf.policy, s->conf.npolicy, c.policy, np) ||
-            !listen_lists_equal(s->conf.admin, s->conf.nadmin, c.admin, na))
-            slog(s, MAILLIMIT_LOG_WARNING,
-                 "policy_listen/admin_listen changes take effect at the next restart");
-        /* keep the running listener settings in s->conf */
-        for (int i = 0; i < c.npolicy; i++)
-            maillimit__listen_free(&c.policy[i]);
-        for (int i = 0; i < c.nadmin; i++)
-            maillimit__listen_free(&c.admin[i]);
-        memcpy(c.policy, s->conf.policy, sizeof c.policy);
-        memcpy(c.admin, s->conf.admin, sizeof c.admin);
-        c.npolicy = s->conf.npolicy;
-        c.nadmin = s->conf.nadmin;
-        s->conf.npolicy = s->conf.nadmin = 0;
+        struct { maillimit__listen *now, *next; int *nnow, *nnext; } l[4] = {
+            { s->conf.policy, c.policy, &s->conf.npolicy, &c.npolicy },
+            { s->conf.admin, c.admin, &s->conf.nadmin, &c.nadmin },
+            { s->conf.milter, c.milter, &s->conf.nmilter, &c.nmilter },
+            { s->conf.local_milter, c.local_milter, &s->conf.nlocal_milter, &c.nlocal_milter },
+        };
+        int changed = 0;
+        for (int k = 0; k < 4; k++) {
+            int nn = *l[k].nnext < 0 ? -1 : *l[k].nnext;
+            changed |= !listen_lists_equal(l[k].now, *l[k].nnow, l[k].next, nn);
+            /* keep the running listener settings in s->conf */
+            for (int i = 0; i < *l[k].nnext; i++)
+                maillimit__listen_free(&l[k].next[i]);
+            memcpy(l[k].next, l[k].now, sizeof c.policy);
+            *l[k].nnext = *l[k].nnow;
+            *l[k].nnow = 0;
+        }
+        if (changed)
+            slog(s, MAILLIMIT_LOG_WARNING, "policy_listen, admin_listen, milter_listen and "
+                 "local_milter_listen changes take effect at the next restart");
         if (!c.state_file && s->conf.state_file) /* the resolved default stays */
             c.state_file = strdup(s->conf.state_file);
     }
@@ -591,7 +693,10 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
     s->core_text = core;
     if (c.log_target >= 0 && c.log_target != s->log_target)
         maillimit_server_log_set(s, c.log_target, NULL, s->verbose);
+    milter_apply(s);
     timers_apply(s);
+    if (s->started)
+        sendermap_refresh(s, 1);
     return 0;
 }
 
@@ -740,6 +845,8 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
         return MAILLIMIT_ENOMEM;
     }
     s->conf.npolicy = s->conf.nadmin = -1;
+    s->conf.local_action = MAILLIMIT__LOCAL_HOLD;
+    milter_apply(s);
     s->conf.snapshot_interval = 300;
     s->conf.idle_timeout = 600;
     s->conf.max_connections = 1024;
@@ -773,6 +880,7 @@ static void on_conn_closed(uv_handle_t *h)
     s->nconns--;
     free(c->in);
     free(c->out);
+    free(c->ms);
     free(c);
     if (s->stopping)
         finish_if_done(s);
@@ -790,6 +898,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
     (void)suggested;
+    if (c->milter && c->incap - c->inlen < 65536 &&
+        c->incap < MAILLIMIT__MILTER_PACKET_MAX + 4) {
+        size_t cap = c->incap * 2;
+        if (cap > MAILLIMIT__MILTER_PACKET_MAX + 4)
+            cap = MAILLIMIT__MILTER_PACKET_MAX + 4;
+        char *n = realloc(c->in, cap);
+        if (n) {
+            c->in = n;
+            c->incap = cap;
+        }
+    }
     if (c->admin && c->incap - c->inlen < 65536 && c->incap < MAILLIMIT__ADMIN_MSG_MAX + 65536) {
         size_t cap = c->incap ? c->incap * 2 : 65536;
         char *n = realloc(c->in, cap);
@@ -995,6 +1114,116 @@ static void policy_process(struct conn *c)
     }
 }
 
+static const char *who_text(const maillimit__milter_event *ev, char *buf, size_t size)
+{
+    switch (ev->who) {
+    case MAILLIMIT__WHO_SASL: snprintf(buf, size, "sasl_username=%s", ev->login); break;
+    case MAILLIMIT__WHO_SYSUSER:
+        snprintf(buf, size, "system user %s (subscription %s)", ev->login, ev->name);
+        break;
+    case MAILLIMIT__WHO_DOMAIN: snprintf(buf, size, "script mail of domain %s", ev->name); break;
+    case MAILLIMIT__WHO_UNATTRIBUTED: snprintf(buf, size, "unattributed"); break;
+    case MAILLIMIT__WHO_EXEMPT_USER:
+        snprintf(buf, size, "local_exempt_users login %s", ev->login);
+        break;
+    default: snprintf(buf, size, "not outgoing mail of ours"); break;
+    }
+    return buf;
+}
+
+static const char *const action_words[4] = { "hold", "reject", "defer", "discard" };
+
+static void milter_log(struct conn *c, const maillimit__milter_event *ev)
+{
+    maillimit_server *s = c->s;
+    const maillimit_policy_outcome *o = &ev->outcome;
+    const char *kind = c->milter == MILTER_LOCAL ? "local submission" : "milter";
+    char who[800];
+    who_text(ev, who, sizeof who);
+    switch (o->result) {
+    case MAILLIMIT_POLICY_DENY:
+        slog(s, MAILLIMIT_LOG_INFO, "%s: %s: queue id %s: %s: %s %s: %s %s count=%lld "
+             "limit=%lld retry_after=%lld; sender=<%s>; %s", action_words[ev->action & 3], kind,
+             ev->queue_id, who, level_word(o->level), o->name, level_word(o->deny_level),
+             o->deny_window == MAILLIMIT_WINDOW_DAY ? "day" : "hour", (long long)o->count,
+             (long long)o->limit, (long long)o->retry_after, ev->sender, ev->text);
+        break;
+    case MAILLIMIT_POLICY_FAILOPEN:
+        slog(s, MAILLIMIT_LOG_WARNING, "%s: queue id %s: decision failed for %s %s: %s; "
+             "accepted; sender=<%s>", kind, ev->queue_id, level_word(o->level), o->name,
+             maillimit_strerror(o->error), ev->sender);
+        break;
+    default:
+        if (ev->who == MAILLIMIT__WHO_UNATTRIBUTED && c->milter == MILTER_LOCAL)
+            slog(s, MAILLIMIT_LOG_INFO, "%s: queue id %s: unattributed (counted in the server "
+                 "total only): sender=<%s>", kind, ev->queue_id, ev->sender);
+        else
+            slog(s, MAILLIMIT_LOG_DEBUG, "%s: queue id %s: %s: %s cost=%lld count=%lld "
+                 "limit=%lld; sender=<%s>", kind, ev->queue_id, who,
+                 o->result == MAILLIMIT_POLICY_PASS ? "pass" : "allow", (long long)o->cost,
+                 (long long)o->count, (long long)o->limit, ev->sender);
+        break;
+    }
+}
+
+static void milter_process(struct conn *c)
+{
+    maillimit_server *s = c->s;
+    size_t off = 0;
+    maillimit__milter_event ev;
+    while (!c->closing && !c->writing) {
+        while (off < c->inlen && c->outlen + MAILLIMIT__MILTER_REPLY_MAX <= OUT_CAP) {
+            size_t used, rl = 0;
+            int rc = maillimit__milter_packet(&s->milter, c->ms, c->in + off, c->inlen - off,
+                                              0, &used, c->out + c->outlen, &rl, &ev);
+            if (rc != 0) {
+                s->st_garbage++;
+                slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
+                     ev.problem ? ev.problem : maillimit_strerror(rc));
+                conn_close(c);
+                return;
+            }
+            if (used == 0)
+                break;
+            off += used;
+            c->outlen += rl;
+            if (ev.aborted)
+                s->st_milter_aborted++;
+            if (ev.decided) {
+                s->st_milter_messages++;
+                switch (ev.outcome.result) {
+                case MAILLIMIT_POLICY_ALLOW: s->st_milter_allow++; break;
+                case MAILLIMIT_POLICY_DENY:
+                    s->st_milter_deny++;
+                    if (uv_now(s->loop) - s->events_polled_ms >= 1000)
+                        events_poll(s);
+                    break;
+                case MAILLIMIT_POLICY_FAILOPEN: s->st_milter_failopen++; break;
+                default: s->st_milter_pass++; break;
+                }
+                if (ev.who == MAILLIMIT__WHO_UNATTRIBUTED)
+                    s->st_milter_unattributed++;
+                milter_log(c, &ev);
+            }
+            if (ev.quit) {
+                c->inlen = 0;
+                off = 0;
+                conn_flush(c);
+                conn_close(c);
+                return;
+            }
+        }
+        if (off) {
+            memmove(c->in, c->in + off, c->inlen - off);
+            c->inlen -= off;
+            off = 0;
+        }
+        if (c->outlen == 0)
+            break;
+        conn_flush(c);
+    }
+}
+
 static int admin_reload(void *ctx, char *err, size_t errlen)
 {
     maillimit_server *s = ctx;
@@ -1009,12 +1238,12 @@ static int admin_snapshot(void *ctx, char *err, size_t errlen)
     return maillimit_server_snapshot_save(ctx, err, errlen);
 }
 
-static int admin_stats(void *ctx, uint64_t out[12])
+static int admin_stats(void *ctx, uint64_t out[MAILLIMIT__STATS])
 {
     return maillimit__server_stats(ctx, out);
 }
 
-int maillimit__server_stats(maillimit_server *s, uint64_t out[12])
+int maillimit__server_stats(maillimit_server *s, uint64_t out[MAILLIMIT__STATS])
 {
     out[0] = s->st_requests;
     out[1] = s->st_allow;
@@ -1027,7 +1256,13 @@ int maillimit__server_stats(maillimit_server *s, uint64_t out[12])
     out[8] = (uint64_t)s->npolicy_conns;
     out[9] = s->st_admin;
     out[10] = (uint64_t)s->started_at;
-    out[11] = 0;
+    out[11] = s->st_milter_messages;
+    out[12] = s->st_milter_allow;
+    out[13] = s->st_milter_deny;
+    out[14] = s->st_milter_pass;
+    out[15] = s->st_milter_aborted;
+    out[16] = s->st_milter_failopen;
+    out[17] = s->st_milter_unattributed;
     return 0;
 }
 
@@ -1049,6 +1284,7 @@ static void admin_process(struct conn *c)
         if (used == 0)
             break;
         s->st_admin++;
+        sendermap_refresh(s, 0); /* the request may have changed the hierarchy */
         memmove(c->in, c->in + used, c->inlen - used);
         c->inlen -= used;
         c->out = reply;
@@ -1062,6 +1298,8 @@ static void conn_process(struct conn *c)
 {
     if (c->admin)
         admin_process(c);
+    else if (c->milter)
+        milter_process(c);
     else
         policy_process(c);
     if (c->closing)
@@ -1092,8 +1330,8 @@ static void peer_name(struct conn *c, const struct listener *l)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
     }
-    snprintf(c->peer, sizeof c->peer, "%s[%s]:%d", l->admin ? "admin client" : "client", ip,
-             port);
+    snprintf(c->peer, sizeof c->peer, "%s[%s]:%d",
+             l->admin ? "admin client" : l->milter ? "milter client" : "client", ip, port);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -1111,6 +1349,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->s = s;
     c->admin = l->admin;
+    c->milter = l->milter;
     int rc = l->addr.unix_ ? uv_pipe_init(s->loop, &c->u.pipe, 0) : uv_tcp_init(s->loop, &c->u.tcp);
     if (rc) {
         free(c);
@@ -1147,10 +1386,12 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    c->incap = c->admin ? 0 : MAILLIMIT_POLICY_REQUEST_MAX;
+    c->incap = c->admin ? 0 : c->milter ? 65536 : MAILLIMIT_POLICY_REQUEST_MAX;
     c->in = c->admin ? NULL : malloc(c->incap);
     c->out = c->admin ? NULL : malloc(OUT_CAP);
-    if (!c->admin && (!c->in || !c->out)) {
+    if (c->milter && (c->ms = malloc(sizeof *c->ms)))
+        maillimit__milter_session_init(c->ms, c->milter == MILTER_LOCAL);
+    if (!c->admin && (!c->in || !c->out || (c->milter && !c->ms))) {
         slog(s, MAILLIMIT_LOG_ERR, "out of memory accepting a connection");
         conn_close(c);
         return;
@@ -1164,6 +1405,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_sweep(uv_timer_t *t)
 {
     maillimit_server *s = t->data;
+    sendermap_refresh(s, 0); /* the hierarchy may change through the library's API too */
     uint64_t now = uv_now(s->loop);
     uint64_t idle_ms = (uint64_t)s->conf.idle_timeout * 1000;
     for (struct conn *c = s->conns, *next; c; c = next) {
@@ -1211,14 +1453,15 @@ static void listeners_close(maillimit_server *s)
     s->listeners = NULL;
 }
 
-static int listener_open(maillimit_server *s, const maillimit__listen *a, int admin, char *err,
-                         size_t errlen)
+static int listener_open(maillimit_server *s, const maillimit__listen *a, int admin, int milter,
+                         char *err, size_t errlen)
 {
     struct listener *l = calloc(1, sizeof *l);
     if (!l)
         return MAILLIMIT_ENOMEM;
     l->s = s;
     l->admin = admin;
+    l->milter = milter;
     l->addr = *a;
     l->addr.spec = strdup(a->spec);
     l->addr.host = a->host ? strdup(a->host) : NULL;
@@ -1229,7 +1472,10 @@ static int listener_open(maillimit_server *s, const maillimit__listen *a, int ad
         return MAILLIMIT_ENOMEM;
     }
     int rc;
-    const char *what = admin ? "admin_listen" : "policy_listen";
+    const char *what = admin                    ? "admin_listen"
+                       : milter == MILTER_SMTP  ? "milter_listen"
+                       : milter == MILTER_LOCAL ? "local_milter_listen"
+                                                : "policy_listen";
     if (a->unix_) {
         rc = uv_pipe_init(s->loop, &l->u.pipe, 0);
         if (rc == 0) {
@@ -1269,7 +1515,11 @@ static int listener_open(maillimit_server *s, const maillimit__listen *a, int ad
         }
         return MAILLIMIT_EIO;
     }
-    slog(s, MAILLIMIT_LOG_INFO, "%s %s", admin ? "admin protocol on" : "policy service on",
+    slog(s, MAILLIMIT_LOG_INFO, "%s %s",
+         admin                    ? "admin protocol on"
+         : milter == MILTER_SMTP  ? "milter (SMTP mail) on"
+         : milter == MILTER_LOCAL ? "milter (local submissions) on"
+                                  : "policy service on",
          a->spec);
     return 0;
 }
@@ -1375,9 +1625,11 @@ static void snapshot_load_at_start(maillimit_server *s)
             return;
         }
         maillimit_policy_free(s->policy);
+        maillimit__milter_ctx_clear_sysusers(&s->milter);
         maillimit_free(s->ml);
         s->policy = np;
         s->ml = fresh;
+        milter_apply(s);
     } else if (s->core_text) {
         char cerr[512] = "";
         if (maillimit__conf_core_load(s->ml, s->core_text, NULL, s->conf.replace, cerr,
@@ -1399,9 +1651,13 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
         return rc;
     snapshot_load_at_start(s);
     for (int i = 0; i < s->conf.npolicy && !rc; i++)
-        rc = listener_open(s, &s->conf.policy[i], 0, err, errlen);
+        rc = listener_open(s, &s->conf.policy[i], 0, MILTER_NONE, err, errlen);
     for (int i = 0; i < s->conf.nadmin && !rc; i++)
-        rc = listener_open(s, &s->conf.admin[i], 1, err, errlen);
+        rc = listener_open(s, &s->conf.admin[i], 1, MILTER_NONE, err, errlen);
+    for (int i = 0; i < s->conf.nmilter && !rc; i++)
+        rc = listener_open(s, &s->conf.milter[i], 0, MILTER_SMTP, err, errlen);
+    for (int i = 0; i < s->conf.nlocal_milter && !rc; i++)
+        rc = listener_open(s, &s->conf.local_milter[i], 0, MILTER_LOCAL, err, errlen);
     if (rc) {
         listeners_close(s);
         uv_run(s->loop, UV_RUN_NOWAIT); /* let the closes finish */
@@ -1422,6 +1678,11 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
     uv_unref((uv_handle_t *)&s->notify_timer);
     s->started = 1;
     s->started_at = (int64_t)time(NULL);
+    milter_apply(s); /* Postfix's myorigin is read now */
+    if ((s->conf.nlocal_milter > 0 || s->conf.sender_map_file) && !s->origin[0])
+        slog(s, MAILLIMIT_LOG_WARNING, "local_origin is not set and postconf could not tell "
+             "Postfix's myorigin: system users are recognised by no sender address");
+    sendermap_refresh(s, 1);
     timers_apply(s);
     uv_unref((uv_handle_t *)&s->sweep);
     uv_unref((uv_handle_t *)&s->snap_timer);
@@ -1581,9 +1842,11 @@ void maillimit_server_free(maillimit_server *s)
     if (s->has_own_loop)
         uv_loop_close(&s->own_loop);
     maillimit_policy_free(s->policy);
+    maillimit__milter_ctx_free(&s->milter);
     if (s->owns_ml)
         maillimit_free(s->ml);
     maillimit__conf_free(&s->conf);
+    free(s->map_text);
     free(s->conf_path);
     free(s->conf_text);
     free(s->conf_name);

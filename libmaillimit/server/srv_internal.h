@@ -45,10 +45,125 @@ MAILLIMIT__HIDDEN size_t maillimit__policy_deny_text(char *buf, size_t size, int
                                                      int64_t retry_after,
                                                      int subscription_is_name);
 
+/* Decide on a parsed request (the policy's attribution and message table); o is reset. */
+MAILLIMIT__HIDDEN void maillimit__policy_decide(maillimit_policy *p,
+                                                const maillimit__policy_req *r, int64_t now,
+                                                maillimit_policy_outcome *o);
+/* The text of a denial outcome ("Message limit reached: ..."), without code or action. */
+MAILLIMIT__HIDDEN size_t maillimit__policy_text(const maillimit_policy *p,
+                                                const maillimit_policy_outcome *o, char *buf,
+                                                size_t size);
+/* The policy's action (a maillimit_policy_action). */
+MAILLIMIT__HIDDEN int maillimit__policy_action(const maillimit_policy *p);
+/* "CODE DSN " of a refusal: the policy's own for action -1 or its action, else the default
+ * of the action given (450 4.7.0 defer, 550 5.7.1 reject). */
+MAILLIMIT__HIDDEN void maillimit__policy_code(const maillimit_policy *p, int action, char *buf,
+                                              size_t size);
+
 /* Parse "ADDR[/PREFIX]" (IPv4 or IPv6, optional brackets) into a 16-byte address (IPv4 as
  * ::ffff:a.b.c.d) and a prefix length counted on those 128 bits. Returns 0 or EINVAL. */
 MAILLIMIT__HIDDEN int maillimit__cidr_parse(const char *text, uint8_t addr[16],
                                             unsigned *prefix);
+
+/* ---- milter.c: the milter protocol, without I/O -------------------------------------------- */
+
+enum {
+    MAILLIMIT__MILTER_PACKET_MAX = 262144, /* bytes of one packet (command byte and data) */
+    MAILLIMIT__MILTER_REPLY_MAX = 1400     /* bytes of the replies to one packet */
+};
+
+/* What a local submission over its limit gets (local_action); also what a milter did. */
+enum { MAILLIMIT__LOCAL_HOLD = 0, MAILLIMIT__LOCAL_REJECT = 1, MAILLIMIT__LOCAL_DEFER = 2,
+       MAILLIMIT__LOCAL_DISCARD = 3 };
+
+/* Whom a message was attributed to. */
+enum { MAILLIMIT__WHO_NONE = 0, MAILLIMIT__WHO_SASL = 1, MAILLIMIT__WHO_SYSUSER = 2,
+       MAILLIMIT__WHO_DOMAIN = 3, MAILLIMIT__WHO_UNATTRIBUTED = 4,
+       MAILLIMIT__WHO_EXEMPT_USER = 5 };
+
+struct maillimit__sysuser {
+    char *login, *subscription;
+};
+
+/* Settings shared by the milter connections (the server owns them). */
+typedef struct maillimit__milter_ctx {
+    maillimit *ml;
+    maillimit_policy *policy;     /* SMTP attribution, action and texts */
+    int local_action;             /* MAILLIMIT__LOCAL_* */
+    char origin[256];             /* lower case; "" until known */
+    char **exempt_users;          /* local_exempt_users (lower case; borrowed) */
+    int nexempt_users;
+    char **script_users;          /* script_users (lower case; borrowed) */
+    int nscript_users;
+    struct maillimit__sysuser *sysusers; /* sorted by login; listed again when the */
+    size_t nsysusers;                    /* handle's generation changes */
+    uint64_t generation;
+} maillimit__milter_ctx;
+
+/* One connection's state. */
+typedef struct maillimit__milter_session {
+    int local;                    /* 1: local_milter_listen (local submissions) */
+    int negotiated;
+    uint32_t version, actions, proto;
+    int in_message, sender_bad;
+    int64_t rcpts;
+    char client[64];
+    char auth[MAILLIMIT_NAME_MAX + 4];
+    char sender[MAILLIMIT_NAME_MAX + 4];
+    char queue_id[64];
+} maillimit__milter_session;
+
+/* What one packet amounted to. */
+typedef struct maillimit__milter_event {
+    char cmd;
+    int decided;                  /* an END-OF-MESSAGE was decided (see outcome) */
+    int aborted;                  /* a message was abandoned before its end */
+    int quit;                     /* SMFIC_QUIT: close the connection */
+    int who;                      /* MAILLIMIT__WHO_* */
+    int level;                    /* the level decided on, or -1 */
+    int action;                   /* a denial's MAILLIMIT__LOCAL_* */
+    char name[MAILLIMIT_NAME_MAX + 4];  /* the entity decided on */
+    char login[MAILLIMIT_NAME_MAX + 4]; /* SASL login or system user, "" if none */
+    char sender[MAILLIMIT_NAME_MAX + 4];
+    char queue_id[64];
+    char text[700];               /* a denial's text */
+    maillimit_policy_outcome outcome;
+    const char *problem;          /* EFORMAT: what was wrong (static text) */
+} maillimit__milter_event;
+
+/* Cut the packet at data[0..len): 0 with *consumed = its size (length word included), 0 with
+ * *consumed = 0 if incomplete, EFORMAT (*problem) for a length of 0 or over the maximum. */
+MAILLIMIT__HIDDEN int maillimit__milter_frame(const char *data, size_t len, char *cmd,
+                                              const char **payload, size_t *plen,
+                                              size_t *consumed, const char **problem);
+MAILLIMIT__HIDDEN void maillimit__milter_session_init(maillimit__milter_session *s, int local);
+/* Handle the packet at data[0..len) (nothing if incomplete: *consumed 0); the replies go to
+ * reply (MAILLIMIT__MILTER_REPLY_MAX bytes). Returns 0 or EFORMAT (ev->problem; close). */
+MAILLIMIT__HIDDEN int maillimit__milter_packet(maillimit__milter_ctx *c,
+                                               maillimit__milter_session *s, const char *data,
+                                               size_t len, int64_t now, size_t *consumed,
+                                               char *reply, size_t *replylen,
+                                               maillimit__milter_event *ev);
+/* Attribute a local submission by its envelope sender (no brackets): ev->who, level, name,
+ * login. Returns 0 or an error listing the system users. */
+MAILLIMIT__HIDDEN int maillimit__milter_local_attribute(maillimit__milter_ctx *c,
+                                                        const char *sender,
+                                                        maillimit__milter_event *ev);
+MAILLIMIT__HIDDEN void maillimit__milter_ctx_clear_sysusers(maillimit__milter_ctx *c);
+MAILLIMIT__HIDDEN void maillimit__milter_ctx_free(maillimit__milter_ctx *c);
+
+/* ---- sendermap.c: Postfix's local_login_sender_maps table ------------------------------ */
+
+/* The table's text: each system user (not a script user) may use its own address (LOGIN and
+ * LOGIN@origin) and any address in its subscription's domains. A malloc'ed text in *out.
+ * warn (optional) receives a note about system users that are also script users. */
+MAILLIMIT__HIDDEN int maillimit__sendermap_build(maillimit *ml, const char *origin,
+                                                 char *const *script_users, int nscript,
+                                                 char **out, size_t *outlen, char *warn,
+                                                 size_t warnlen);
+/* Replace path atomically by text (mode 0644): temporary file, fsync, rename, fsync dir. */
+MAILLIMIT__HIDDEN int maillimit__sendermap_write(const char *path, const char *text,
+                                                 size_t len, char *err, size_t errlen);
 
 /* ---- conf.c: daemon directives ---------------------------------------------------------- */
 
@@ -83,6 +198,18 @@ typedef struct maillimit__conf {
     int64_t idle_timeout;    /* seconds */
     int64_t max_connections;
     int replace;             /* reload replace: maillimit_config_apply, else config_load */
+    /* milters (docs/milter.md) */
+    maillimit__listen milter[MAILLIMIT__LISTEN_MAX];       /* milter_listen */
+    int nmilter;
+    maillimit__listen local_milter[MAILLIMIT__LISTEN_MAX]; /* local_milter_listen */
+    int nlocal_milter;
+    char *sender_map_file;   /* local_login_sender_map_file; NULL: none */
+    char *local_origin;      /* NULL: Postfix's myorigin (postconf) */
+    char **exempt_users;     /* local_exempt_users */
+    int nexempt_users;
+    char **script_users;     /* script_users (default www-data) */
+    int nscript_users;
+    int local_action;        /* MAILLIMIT__LOCAL_* (default hold) */
 } maillimit__conf;
 
 /* Parse the daemon directives of a configuration text. Lines that are daemon directives are
@@ -114,7 +241,7 @@ typedef struct maillimit__admin_host {
     maillimit *ml;
     int (*reload)(void *ctx, char *err, size_t errlen);
     int (*snapshot)(void *ctx, char *err, size_t errlen);
-    int (*stats)(void *ctx, uint64_t out[12]); /* the server's counters, or NULL */
+    int (*stats)(void *ctx, uint64_t *out); /* MAILLIMIT__STATS counters, or NULL */
     /* the recent events the server logged, seq > since, packed as an array; or NULL */
     int (*events)(void *ctx, uint64_t since, void *packer);
     void *ctx;
@@ -152,7 +279,10 @@ MAILLIMIT__HIDDEN int maillimit__msgpack_scan(const char *data, size_t len, size
                                               size_t *msglen);
 
 /* server.c: counters for the admin "stats" method: requests, allow, deny, pass, failopen,
- * garbage, connections, refused, open policy connections, admin requests, started_at. */
-MAILLIMIT__HIDDEN int maillimit__server_stats(maillimit_server *s, uint64_t out[12]);
+ * garbage, connections, refused, open policy connections, admin requests, started_at;
+ * milter messages, allow, deny, pass, aborted, failopen, unattributed. */
+enum { MAILLIMIT__STATS = 18 };
+MAILLIMIT__HIDDEN int maillimit__server_stats(maillimit_server *s,
+                                              uint64_t out[MAILLIMIT__STATS]);
 
 #endif
