@@ -12,9 +12,9 @@
  * What the milter asks for at negotiation (SMFIC_OPTNEG): no HELO, DATA, header, end of
  * header, body or unknown-command events, and no replies to CONNECT, MAIL and RCPT (the
  * NR_* flags, where the MTA offers them), so that a message costs Postfix one round trip:
- * END-OF-MESSAGE. Actions: quarantine (hold) and, with protocol 6, the macro list per stage
- * (SMFIR_SETSYMLIST): `{auth_authen}` at MAIL, `i` (the queue id) at END-OF-MESSAGE, so
- * main.cf needs no milter_*_macros lines.
+ * END-OF-MESSAGE. Actions: quarantine (hold) and, with protocol 6, the macros wanted per
+ * stage (SMFIF_SETSYMLIST: appended to the negotiation reply): `{auth_authen}` at MAIL, `i`
+ * (the queue id) at END-OF-MESSAGE, so main.cf needs no milter_*_macros lines.
  *
  * Counting: one decision per message at END-OF-MESSAGE; cost 1, or with `unit recipients`
  * the recipients the milter saw (Postfix passes a milter only the recipients it accepted).
@@ -40,7 +40,7 @@ enum {
 };
 /* Replies (milter to MTA) */
 enum {
-    SMFIR_CONTINUE = 'c', SMFIR_DISCARD = 'd', SMFIR_SETSYMLIST = 'l', SMFIR_QUARANTINE = 'q',
+    SMFIR_CONTINUE = 'c', SMFIR_DISCARD = 'd', SMFIR_QUARANTINE = 'q',
     SMFIR_REPLYCODE = 'y'
 };
 /* Actions */
@@ -235,22 +235,23 @@ static int optneg(maillimit__milter_session *s, const char *p, size_t n, char *r
     s->actions = actions & want_actions;
     s->proto = proto & (skip | noreply);
     s->negotiated = 1;
-    char b[12];
+    char b[64];
+    size_t bn = 12;
     put32(b, version);
     put32(b + 4, s->actions);
     put32(b + 8, s->proto);
-    reply_add(reply, rl, SMFIC_OPTNEG, b, sizeof b);
     if (s->actions & SMFIF_SETSYMLIST) {
+        /* the macros wanted per stage follow in the same packet: stage, list, NUL */
         static const struct { uint32_t stage; const char *list; } sym[2] = {
             { SMFIM_ENVFROM, "{auth_authen}" }, { SMFIM_EOM, "i" } };
         for (int i = 0; i < 2; i++) {
-            char m[32];
             size_t ln = strlen(sym[i].list);
-            put32(m, sym[i].stage);
-            memcpy(m + 4, sym[i].list, ln + 1);
-            reply_add(reply, rl, SMFIR_SETSYMLIST, m, 4 + ln + 1);
+            put32(b + bn, sym[i].stage);
+            memcpy(b + bn + 4, sym[i].list, ln + 1);
+            bn += 4 + ln + 1;
         }
     }
+    reply_add(reply, rl, SMFIC_OPTNEG, b, bn);
     return 0;
 }
 

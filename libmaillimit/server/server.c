@@ -322,7 +322,8 @@ static void events_poll(maillimit_server *s)
     s->events_polled_ms = uv_now(s->loop);
     int unit = MAILLIMIT_UNIT_MESSAGES;
     maillimit_unit_get(s->ml, &unit);
-    const char *units = unit == MAILLIMIT_UNIT_RECIPIENTS ? "recipients" : "messages";
+    int rcpt = unit == MAILLIMIT_UNIT_RECIPIENTS;
+#define UNITS(n) ((n) == 1 ? (rcpt ? "recipient" : "message") : (rcpt ? "recipients" : "messages"))
     for (int i = 0; i < 100000; i++) {
         maillimit_event ev;
         maillimit_event_init(&ev);
@@ -339,11 +340,11 @@ static void events_poll(maillimit_server *s)
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
         if (ev.type == MAILLIMIT_EVENT_LIMIT_REACHED)
             snprintf(line, sizeof line, "limit reached: %s reached its limit of %lld %s per %s",
-                     entity, (long long)ev.limit, units,
+                     entity, (long long)ev.limit, UNITS(ev.limit),
                      ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
         else
             snprintf(line, sizeof line, "back to normal: %s (%lld %s denied while over its "
-                     "limit of %lld per %s)", entity, (long long)ev.denied, units,
+                     "limit of %lld per %s)", entity, (long long)ev.denied, UNITS(ev.denied),
                      (long long)ev.limit, ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
         slog(s, ev.type == MAILLIMIT_EVENT_LIMIT_REACHED ? MAILLIMIT_LOG_WARNING
                                                          : MAILLIMIT_LOG_INFO, "%s", line);
@@ -360,6 +361,7 @@ static void events_poll(maillimit_server *s)
         }
     }
 }
+#undef UNITS
 
 static int admin_events(void *ctx, uint64_t since, void *packer)
 {
@@ -1144,7 +1146,7 @@ static void milter_log(struct conn *c, const maillimit__milter_event *ev)
     case MAILLIMIT_POLICY_DENY:
         slog(s, MAILLIMIT_LOG_INFO, "%s: %s: queue id %s: %s: %s %s: %s %s count=%lld "
              "limit=%lld retry_after=%lld; sender=<%s>; %s", action_words[ev->action & 3], kind,
-             ev->queue_id, who, level_word(o->level), o->name, level_word(o->deny_level),
+             ev->queue_id, who, level_word(o->level), ev->name, level_word(o->deny_level),
              o->deny_window == MAILLIMIT_WINDOW_DAY ? "day" : "hour", (long long)o->count,
              (long long)o->limit, (long long)o->retry_after, ev->sender, ev->text);
         break;

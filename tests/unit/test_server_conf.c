@@ -125,6 +125,70 @@ Test(server_conf, none_values)
     cr_assert_null(c.notify_command);
 }
 
+Test(server_conf, milter_directives)
+{
+    cr_assert_eq(parse("server mailbox=10\n"), 0, "%s", err);
+    cr_assert_eq(c.nmilter, 0);
+    cr_assert_eq(c.nlocal_milter, 0);
+    cr_assert_null(c.sender_map_file);
+    cr_assert_null(c.local_origin);
+    cr_assert_eq(c.nexempt_users, 0);
+    cr_assert_eq(c.nscript_users, 1);
+    cr_assert_str_eq(c.script_users[0], "www-data");
+    cr_assert_eq(c.local_action, MAILLIMIT__LOCAL_HOLD);
+
+    const char text[] =
+        "milter_listen inet:127.0.0.1:10032\n"
+        "local_milter_listen unix:/var/spool/postfix/private/maillimit-local\n"
+        "local_milter_listen inet:[::1]:10033\n"
+        "local_login_sender_map_file /etc/postfix/maillimit_senders\n"
+        "local_origin MX.Example.NET\n"
+        "local_exempt_users backup Nagios\n"
+        "local_exempt_users root\n"
+        "script_users www-data php-fpm\n"
+        "local_action discard\n"
+        "server mailbox=10\n";
+    cr_assert_eq(parse(text), 0, "%s", err);
+    cr_assert_eq(c.nmilter, 1);
+    cr_assert_str_eq(c.milter[0].host, "127.0.0.1");
+    cr_assert_eq(c.milter[0].port, 10032);
+    cr_assert_eq(c.nlocal_milter, 2);
+    cr_assert_str_eq(c.local_milter[0].path, "/var/spool/postfix/private/maillimit-local");
+    cr_assert_eq(c.local_milter[0].mode, 0660);
+    cr_assert_str_eq(c.local_milter[1].host, "::1");
+    cr_assert_str_eq(c.sender_map_file, "/etc/postfix/maillimit_senders");
+    cr_assert_str_eq(c.local_origin, "mx.example.net");
+    cr_assert_eq(c.nexempt_users, 3);
+    cr_assert_str_eq(c.exempt_users[0], "backup");
+    cr_assert_str_eq(c.exempt_users[1], "nagios");
+    cr_assert_str_eq(c.exempt_users[2], "root");
+    cr_assert_eq(c.nscript_users, 2);
+    cr_assert_str_eq(c.script_users[1], "php-fpm");
+    cr_assert_eq(c.local_action, MAILLIMIT__LOCAL_DISCARD);
+    /* the core sees blank lines in their place: 9 lines of spaces, then its own line */
+    size_t nl = 0;
+    for (const char *x = core; *x; x++) {
+        cr_assert(*x == ' ' || *x == '\n' || x >= strstr(core, "server"), "core: %s", core);
+        nl += *x == '\n';
+    }
+    cr_assert_eq(nl, 10);
+    cr_assert_str_eq(strstr(core, "server"), "server mailbox=10\n");
+
+    cr_assert_eq(parse("script_users none\nlocal_exempt_users none\nmilter_listen none\n"
+                       "local_login_sender_map_file none\nlocal_action reject\n"), 0, "%s", err);
+    cr_assert_eq(c.nscript_users, 0);
+    cr_assert_eq(c.nexempt_users, 0);
+    cr_assert_eq(c.nmilter, 0);
+    cr_assert_null(c.sender_map_file);
+    cr_assert_eq(c.local_action, MAILLIMIT__LOCAL_REJECT);
+    cr_assert_eq(parse("local_action defer\n"), 0, "%s", err);
+    cr_assert_eq(c.local_action, MAILLIMIT__LOCAL_DEFER);
+    cr_assert_eq(parse("local_action hold\nlocal_milter_listen unix:/run/m.sock mode=0666\n"), 0,
+                 "%s", err);
+    cr_assert_eq(c.local_action, MAILLIMIT__LOCAL_HOLD);
+    cr_assert_eq(c.local_milter[0].mode, 0666);
+}
+
 static void bad(const char *text, const char *want)
 {
     cr_assert_eq(parse(text), MAILLIMIT_EFORMAT, "accepted: %s", text);
@@ -166,6 +230,26 @@ Test(server_conf, errors_name_the_file_and_line)
     bad("policy_max_connections 0\n",
         "test.conf:1: policy_max_connections needs a number (1..1000000)");
     bad("notify_command\n", "test.conf:1: notify_command needs a command (or none)");
+    bad("milter_listen 127.0.0.1:10032\n",
+        "test.conf:1: listen address must be inet:HOST:PORT or unix:/PATH: 127.0.0.1:10032");
+    bad("local_milter_listen inet:127.0.0.1:1 mode=0600\n",
+        "test.conf:1: local_milter_listen: bad option mode=0600 (unix sockets take mode=OCTAL)");
+    bad("local_login_sender_map_file senders\n",
+        "test.conf:1: local_login_sender_map_file needs an absolute path or none");
+    bad("local_origin user@example.net\n",
+        "test.conf:1: local_origin needs a domain name (Postfix's myorigin)");
+    bad("local_origin\n", "test.conf:1: local_origin needs a domain name (Postfix's myorigin)");
+    bad("local_origin a.example b.example\n",
+        "test.conf:1: local_origin needs a domain name (Postfix's myorigin)");
+    bad("script_users\n", "test.conf:1: script_users needs one or more logins (or none)");
+    bad("script_users www-data none\n", "test.conf:1: script_users none stands alone");
+    bad("local_exempt_users bad/login\n", "test.conf:1: local_exempt_users: bad login bad/login");
+    bad("local_exempt_users -rf\n", "test.conf:1: local_exempt_users: bad login -rf");
+    bad("local_action bounce\n",
+        "test.conf:1: local_action needs hold, reject, defer or discard");
+    bad("local_action hold\nlocal_action defer\n", "test.conf:2: local_action given twice");
+    bad("local_origin a.example\nlocal_origin b.example\n",
+        "test.conf:2: local_origin given twice");
 }
 
 Test(server_conf, core_errors_keep_their_line_and_name_the_file)
