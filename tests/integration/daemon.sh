@@ -7,7 +7,7 @@
 set -u
 MAILLIMITD=${1:?usage: daemon.sh MAILLIMITD MAILLIMITCTL}
 MAILLIMITCTL=${2:?usage: daemon.sh MAILLIMITD MAILLIMITCTL}
-command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit 77; }
+command -v python3 >/dev/null || { echo "FAIL (cannot run): needs python3"; exit 1; }
 
 T=$(mktemp -d /tmp/maillimitd-test.XXXXXX)
 PID=
