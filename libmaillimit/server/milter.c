@@ -425,6 +425,53 @@ int maillimit__milter_local_attribute(maillimit__milter_ctx *c, const char *send
     return 0;
 }
 
+static void unattributed(maillimit__milter_event *ev)
+{
+    ev->who = MAILLIMIT__WHO_UNATTRIBUTED;
+    ev->level = MAILLIMIT_LEVEL_DOMAIN;
+    snprintf(ev->name, sizeof ev->name, "%s", UNATTRIBUTED);
+}
+
+int maillimit__local_attribute_login(maillimit__milter_ctx *c, const char *login,
+                                     const char *sender, maillimit__milter_event *ev)
+{
+    char low[MAILLIMIT_NAME_MAX + 1];
+    size_t n = login ? strlen(login) : 0;
+    if (n == 0 || n > MAILLIMIT_NAME_MAX) {
+        unattributed(ev);
+        return 0;
+    }
+    lower_copy(low, login, n);
+    snprintf(ev->login, sizeof ev->login, "%s", low);
+    if (in_list(c->script_users, c->nscript_users, low, n)) {
+        const char *at = strrchr(sender, '@');
+        if (!at || !at[1] || strlen(at + 1) >= sizeof ev->name) {
+            unattributed(ev);
+            return 0;
+        }
+        ev->who = MAILLIMIT__WHO_DOMAIN;
+        ev->level = MAILLIMIT_LEVEL_DOMAIN;
+        lower_copy(ev->name, at + 1, strlen(at + 1));
+        return 0;
+    }
+    int rc = sysusers_refresh(c);
+    if (rc)
+        return rc;
+    const struct maillimit__sysuser *u = sysuser_find(c, low);
+    if (u) {
+        ev->who = MAILLIMIT__WHO_SYSUSER;
+        ev->level = MAILLIMIT_LEVEL_SUBSCRIPTION;
+        snprintf(ev->name, sizeof ev->name, "%s", u->subscription);
+        return 0;
+    }
+    if (in_list(c->exempt_users, c->nexempt_users, low, n)) {
+        ev->who = MAILLIMIT__WHO_EXEMPT_USER;
+        return 0;
+    }
+    unattributed(ev);
+    return 0;
+}
+
 /* The local submission at END-OF-MESSAGE. */
 static void decide_local(maillimit__milter_ctx *c, maillimit__milter_session *s, int64_t now,
                          maillimit__milter_event *ev)

@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ struct maillimit_policy {
     struct inst *inst;   /* INST_CAP entries, allocated on first use */
     uint64_t *buckets;   /* 2 * INST_CAP buckets (see bucket_group()) */
     uint32_t seq;        /* last sequence number given out */
+    struct maillimit__milter_ctx *local; /* attribution of caller_uid requests, or NULL */
 };
 
 /* ---- parsing ------------------------------------------------------------------------------ */
@@ -147,6 +149,10 @@ int maillimit__policy_parse(const char *data, size_t len, maillimit__policy_req 
         case 9:
             if (NAME_IS(line, kn, "recipient"))
                 dst = &req->recipient;
+            break;
+        case 10:
+            if (NAME_IS(line, kn, "caller_uid"))
+                dst = &req->caller_uid;
             break;
         case 13:
             if (NAME_IS(line, kn, "sasl_username"))
@@ -378,6 +384,11 @@ int maillimit_policy_network_add(maillimit_policy *p, int list, const char *cidr
     if (!p || !cidr || (list != MAILLIMIT_NETLIST_EXEMPT && list != MAILLIMIT_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     return netlist_add(&p->nets[list], cidr);
+}
+
+void maillimit__policy_local_set(maillimit_policy *p, struct maillimit__milter_ctx *ctx)
+{
+    p->local = ctx;
 }
 
 int maillimit_policy_network_clear(maillimit_policy *p, int list)
@@ -706,8 +717,46 @@ static int pass(maillimit_policy_outcome *o, int why)
     return 0;
 }
 
+/* Attribution by caller_uid: 1 with *level and o->name set, 0 for a login whose mail is not
+ * counted (local_exempt_users), -1 with o set to FAILOPEN. */
+static int local_attribution(maillimit_policy *p, const maillimit__policy_req *r,
+                             maillimit_policy_outcome *o, int *level)
+{
+    char sender[MAILLIMIT_NAME_MAX + 1] = "";
+    if (r->sender.p && r->sender.n <= MAILLIMIT_NAME_MAX) {
+        memcpy(sender, r->sender.p, r->sender.n);
+        sender[r->sender.n] = '\0';
+    }
+    /* the uid's login (Exim takes the uid from the kernel); an unknown uid: nobody */
+    char login[256] = "", pwbuf[4096];
+    uint64_t uid = 0;
+    int ok = r->caller_uid.n > 0 && r->caller_uid.n <= 10;
+    for (size_t i = 0; ok && i < r->caller_uid.n; i++) {
+        char ch = r->caller_uid.p[i];
+        ok = ch >= '0' && ch <= '9';
+        uid = uid * 10 + (uint64_t)(ch - '0');
+    }
+    struct passwd pw, *res = NULL;
+    if (ok && uid <= 0xffffffffu && getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 &&
+        res && strlen(res->pw_name) < sizeof login)
+        snprintf(login, sizeof login, "%s", res->pw_name);
+    maillimit__milter_event ev;
+    memset(&ev, 0, sizeof ev);
+    int rc = maillimit__local_attribute_login(p->local, login[0] ? login : NULL, sender, &ev);
+    if (rc) {
+        o->result = MAILLIMIT_POLICY_FAILOPEN;
+        o->error = rc;
+        return -1;
+    }
+    if (ev.who == MAILLIMIT__WHO_EXEMPT_USER)
+        return 0;
+    *level = ev.level;
+    snprintf(o->name, sizeof o->name, "%s", ev.name);
+    return 1;
+}
+
 static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, int64_t now,
-                           maillimit_policy_outcome *o)
+                          maillimit_policy_outcome *o)
 {
     if (!r->request.p || !NAME_IS(r->request.p, r->request.n, "smtpd_access_policy"))
         return pass(o, MAILLIMIT_PASS_NOT_POLICY);
@@ -723,7 +772,12 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
     maillimit__str dom = sender_domain(r->sender);
     int level;
     size_t nlen;
-    if (r->sasl_username.p && r->sasl_username.n) {
+    if (r->caller_uid.p && p->local) {
+        /* a local submission that names its submitter (Exim's $caller_uid) */
+        int rc = local_attribution(p, r, o, &level);
+        if (rc <= 0)
+            return rc < 0 ? 0 : pass(o, MAILLIMIT_PASS_EXEMPT);
+    } else if (r->sasl_username.p && r->sasl_username.n) {
         maillimit__str u = r->sasl_username;
         if (has_byte(u, '@')) {
             level = MAILLIMIT_LEVEL_MAILBOX;

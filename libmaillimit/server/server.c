@@ -58,6 +58,7 @@ struct conn {
     struct conn *prev, *next;
     int admin, closing, writing, reading;
     int milter;           /* MILTER_*: a milter connection */
+    int eof;              /* the client shut down its side: close once answered */
     maillimit__milter_session *ms;
     uint64_t last_ms;
     uv_write_t wr;
@@ -579,6 +580,7 @@ static void milter_apply(maillimit_server *s)
     maillimit__milter_ctx *m = &s->milter;
     m->ml = s->ml;
     m->policy = s->policy;
+    maillimit__policy_local_set(s->policy, m); /* Exim's caller_uid requests */
     m->local_action = s->conf.local_action;
     m->exempt_users = s->conf.exempt_users;
     m->nexempt_users = s->conf.nexempt_users < 0 ? 0 : s->conf.nexempt_users;
@@ -926,6 +928,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct conn *c = st->data;
     (void)buf;
+    if (n == UV_EOF && !c->admin && !c->milter && c->inlen && c->inlen < c->incap &&
+        c->in[c->inlen - 1] == '\n') {
+        /* one request per connection (Exim's ${readsocket}): the client shut down its write
+         * side after the request; the end of its data ends the request */
+        c->in[c->inlen++] = '\n';
+        c->eof = 1;
+        conn_process(c);
+        if (!c->closing && !c->writing)
+            conn_close(c);
+        return;
+    }
     if (n < 0) {
         if (n != UV_EOF)
             slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: read error: %s", c->peer, uv_strerror((int)n));
@@ -971,6 +984,10 @@ static void on_write(uv_write_t *w, int status)
     if (c->admin) {
         free(c->out);
         c->out = NULL;
+    }
+    if (c->eof) {
+        conn_close(c);
+        return;
     }
     conn_process(c);
 }
@@ -1039,8 +1056,13 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
     maillimit__policy_parse(req, reqlen, &r, &used, &problem);
 #define F(x) (int)(r.x.p ? (r.x.n > 200 ? 200 : r.x.n) : 1), (r.x.p ? r.x.p : "-")
     char who[900];
-    snprintf(who, sizeof who, "instance=%.*s client=%.*s sasl_username=%.*s sender=<%.*s> state=%.*s",
-             F(instance), F(client_address), F(sasl_username), F(sender), F(protocol_state));
+    if (r.caller_uid.p)
+        snprintf(who, sizeof who, "instance=%.*s caller_uid=%.*s sender=<%.*s> state=%.*s",
+                 F(instance), F(caller_uid), F(sender), F(protocol_state));
+    else
+        snprintf(who, sizeof who, "instance=%.*s client=%.*s sasl_username=%.*s sender=<%.*s> "
+                 "state=%.*s", F(instance), F(client_address), F(sasl_username), F(sender),
+                 F(protocol_state));
 #undef F
     size_t rl = replylen >= 2 ? replylen - 2 : replylen; /* without the empty line */
     switch (o->result) {

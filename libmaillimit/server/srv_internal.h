@@ -12,6 +12,8 @@
 
 #define MAILLIMIT__HIDDEN __attribute__((visibility("hidden")))
 
+struct maillimit__milter_ctx;
+
 /* ---- policy.c: the request parser (a pure function) ------------------------------------ */
 
 /* A value inside the parsed buffer: not NUL-terminated; p == NULL when absent. */
@@ -23,7 +25,7 @@ typedef struct maillimit__str {
 /* The attributes the policy uses; every other attribute is skipped. */
 typedef struct maillimit__policy_req {
     maillimit__str request, protocol_state, instance, sender, recipient, recipient_count,
-        client_address, sasl_username;
+        client_address, sasl_username, caller_uid;
     unsigned attrs; /* attribute lines in the request */
 } maillimit__policy_req;
 
@@ -49,6 +51,10 @@ MAILLIMIT__HIDDEN size_t maillimit__policy_deny_text(char *buf, size_t size, int
 MAILLIMIT__HIDDEN void maillimit__policy_decide(maillimit_policy *p,
                                                 const maillimit__policy_req *r, int64_t now,
                                                 maillimit_policy_outcome *o);
+/* Local submissions that name their submitter (Exim's caller_uid attribute) are attributed
+ * with these settings (borrowed; NULL: caller_uid is ignored). */
+MAILLIMIT__HIDDEN void maillimit__policy_local_set(maillimit_policy *p,
+                                                   struct maillimit__milter_ctx *ctx);
 /* The text of a denial outcome ("Message limit reached: ..."), without code or action. */
 MAILLIMIT__HIDDEN size_t maillimit__policy_text(const maillimit_policy *p,
                                                 const maillimit_policy_outcome *o, char *buf,
@@ -149,6 +155,13 @@ MAILLIMIT__HIDDEN int maillimit__milter_packet(maillimit__milter_ctx *c,
 MAILLIMIT__HIDDEN int maillimit__milter_local_attribute(maillimit__milter_ctx *c,
                                                         const char *sender,
                                                         maillimit__milter_event *ev);
+/* Attribute a local submission by the login that submitted it (Exim's caller_uid): a system
+ * user → its subscription; a script user → script mail of the sender's domain; a
+ * local_exempt_users login → MAILLIMIT__WHO_EXEMPT_USER; anyone else (login NULL: an unknown
+ * uid) → unattributed. sender: the envelope sender (no brackets; may be empty). */
+MAILLIMIT__HIDDEN int maillimit__local_attribute_login(maillimit__milter_ctx *c,
+                                                       const char *login, const char *sender,
+                                                       maillimit__milter_event *ev);
 MAILLIMIT__HIDDEN void maillimit__milter_ctx_clear_sysusers(maillimit__milter_ctx *c);
 MAILLIMIT__HIDDEN void maillimit__milter_ctx_free(maillimit__milter_ctx *c);
 
