@@ -663,6 +663,69 @@ Test(policy, request_api_errors)
     maillimit_policy_free(NULL);
 }
 
+/* Local submissions that name their submitter (Exim's caller_uid): root (uid 0) is made a
+ * system user of beta, daemon (uid 1) a local_exempt_users login, nobody (uid 65534) a
+ * script user; other uids are unattributed. */
+Test(policy, caller_uid_attributes_local_submissions)
+{
+    char *exempt[] = { "daemon" }, *script[] = { "nobody" };
+    maillimit__milter_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.ml = ml;
+    ctx.policy = pol;
+    ctx.exempt_users = exempt;
+    ctx.nexempt_users = 1;
+    ctx.script_users = script;
+    ctx.nscript_users = 1;
+    cr_assert_eq(maillimit_sysuser_add(ml, "root", "beta"), 0);
+    cr_assert_eq(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta",
+                                     MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_HOUR, 2), 0);
+#define LOCAL(uid, inst, sender)                                                              \
+    ask(POLICY, "protocol_state=END-OF-MESSAGE", "instance=" inst, "caller_uid=" uid,          \
+        "sender=" sender, "recipient_count=1")
+    /* without the settings, caller_uid is not looked at: no client address, so inbound */
+    cr_assert_str_eq(LOCAL("0", "e0", "root@mx.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
+    cr_assert_eq(out.pass, MAILLIMIT_PASS_INBOUND);
+    maillimit__policy_local_set(pol, &ctx);
+    /* root: system user of beta (limit 2), whatever its sender */
+    cr_assert_str_eq(LOCAL("0", "e1", "root@mx.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.result, MAILLIMIT_POLICY_ALLOW);
+    cr_assert_eq(out.level, MAILLIMIT_LEVEL_SUBSCRIPTION);
+    cr_assert_str_eq(out.name, "beta");
+    cr_assert_str_eq(LOCAL("0", "e2", "info@acme.example"), "action=DUNNO\n\n");
+    cr_assert_str_eq(out.name, "beta");
+    cr_assert_str_eq(LOCAL("0", "e3", "root@mx.example"),
+                     "action=450 4.7.0 Message limit reached: subscription beta reached its "
+                     "limit of 2 messages per hour; retry in 60 minutes\n\n");
+    cr_assert_eq(count_of(MAILLIMIT_LEVEL_SUBSCRIPTION, "beta"), 2);
+    cr_assert_eq(count_of(MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"), 0);
+    /* the same message asked again is the same answer, not a new count */
+    cr_assert_str_eq(LOCAL("0", "e1", "root@mx.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.repeated, 1);
+    /* daemon: exempt, not counted */
+    cr_assert_str_eq(LOCAL("1", "e4", "daemon@mx.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
+    cr_assert_eq(out.pass, MAILLIMIT_PASS_EXEMPT);
+    /* nobody: script user, charged to the sender's domain */
+    cr_assert_str_eq(LOCAL("65534", "e5", "contact@ACME.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.level, MAILLIMIT_LEVEL_DOMAIN);
+    cr_assert_str_eq(out.name, "acme.example");
+    cr_assert_eq(count_of(MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 1);
+    /* a script user with no sender domain, an unknown uid, a uid that is not a number:
+     * unattributed (allowed, reason UNKNOWN, not charged to anyone) */
+    cr_assert_str_eq(LOCAL("65534", "e6", ""), "action=DUNNO\n\n");
+    cr_assert_eq(out.reason, MAILLIMIT_REASON_UNKNOWN);
+    cr_assert_str_eq(LOCAL("3999999999", "e7", "x@acme.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.reason, MAILLIMIT_REASON_UNKNOWN);
+    cr_assert_str_eq(LOCAL("12x", "e8", "x@acme.example"), "action=DUNNO\n\n");
+    cr_assert_eq(out.reason, MAILLIMIT_REASON_UNKNOWN);
+    cr_assert_eq(count_of(MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 1);
+#undef LOCAL
+    maillimit__policy_local_set(pol, NULL);
+    maillimit__milter_ctx_clear_sysusers(&ctx);
+}
+
 Test(policy, cidr_parsing)
 {
     uint8_t a[16];
