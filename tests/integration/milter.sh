@@ -134,6 +134,14 @@ EOF
 grep -v '^#' "$T/sender_logins" > "$T/sender_logins.body"
 diff -u "$T/sender_logins.expected" "$T/sender_logins.body" || fail "local_login_sender_map_file"
 [ "$(stat -c %a "$T/sender_logins")" = 644 ] || fail "the sender table is not mode 0644"
+# a change through the admin protocol rewrites it at once; undone the same way
+ctl add domain extra.example beta >/dev/null || fail "maillimitctl add domain"
+grep -qx "mlt_beta	mlt_beta, mlt_beta@$ORIGIN, @beta.example, @extra.example" "$T/sender_logins" ||
+    fail "the table was not rewritten after 'add domain': $(cat "$T/sender_logins")"
+ctl remove domain extra.example >/dev/null || fail "maillimitctl remove domain"
+grep -v '^#' "$T/sender_logins" > "$T/sender_logins.body"
+diff -u "$T/sender_logins.expected" "$T/sender_logins.body" ||
+    fail "the table was not rewritten after 'remove domain'"
 
 # ---- a private Postfix ------------------------------------------------------------------------
 mkdir -p "$T/etc" "$T/spool" "$T/data"
