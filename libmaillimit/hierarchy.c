@@ -693,7 +693,11 @@ struct maillimit__live *maillimit__live_new(void)
         atomic_init(&fresh->exempt[i], 0);
         atomic_init(&fresh->reset[i], 0);
     }
-    atomic_init(&fresh->lock, 0);
+    atomic_init(&fresh->ep_start, 0);
+    atomic_init(&fresh->ep_free_at, 0);
+    atomic_init(&fresh->ep_denied, 0);
+    atomic_init(&fresh->ep_limit, 0);
+    atomic_init(&fresh->ep_window, 0);
     return fresh;
 }
 

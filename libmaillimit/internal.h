@@ -136,12 +136,14 @@ struct maillimit__live {
     _Atomic uint64_t denied[MAILLIMIT__DAY_SLOTS];
     _Atomic uint64_t exempt[MAILLIMIT__DAY_SLOTS];
     _Atomic uint64_t reset[MAILLIMIT__DAY_SLOTS];  /* sent units a reset took off the rings */
-    _Atomic int lock;          /* spin flag guarding ep_* (taken only by denials and ticks) */
-    int32_t ep_window;
-    int64_t ep_start;          /* 0: no episode open */
-    int64_t ep_free_at;        /* when one unit fits again; INT64_MAX: not by itself */
-    int64_t ep_denied, ep_limit;
+    /* The open episode, lock-free (report.c): ep_start is its identity and the word that
+     * changes hands: 0 none, MAILLIMIT__EP_BUSY while a denial opens a new one. */
+    _Atomic int64_t ep_start;
+    _Atomic int64_t ep_free_at; /* when one unit fits again; INT64_MAX: not by itself */
+    _Atomic int64_t ep_denied, ep_limit;
+    _Atomic int32_t ep_window;
 };
+enum { MAILLIMIT__EP_BUSY = -1 };
 
 struct maillimit__hrec {       /* one hour of history; counts saturate at UINT32_MAX */
     uint32_t hour, sent, denied, exempt;

@@ -5,11 +5,14 @@
  *   denied, exempt   per-entity live blocks, 24 hour slots each, written by deciders;
  *   older hours      harvested into per-entity history arrays by maillimit_tick() and the
  *                    readers (under the report lock), kept for the retention period;
- *   episodes the open one in the live block (a spin flag shared only by denials of that
- *            entity and the report lock's holder); closed ones in the history arrays.
+ *   episodes the open one in the live block (lock-free: see maillimit__episode_deny());
+ *            closed ones in the history arrays.
  * Deciders push episode edges into a bounded lock-free queue; the report lock's holder
- * drains it into history and the event queue. Deciders never take the report lock.
+ * drains it into history and the event queue. Deciders never take a lock: when the queue is
+ * full (nobody has called a reader or maillimit_tick() for a while) an edge is dropped and
+ * counted in maillimit_events_dropped().
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,18 +54,39 @@ void maillimit__count_hourly(struct maillimit__live *lv, int which, int64_t now,
     }
 }
 
-static void spin_lock(_Atomic int *l)
+/* relaxed atomics on the episode fields: ep_start's acquire/release orders them */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+
+static void max_store(_Atomic int64_t *a, int64_t v)
 {
-    /* acquire: pairs with the release store in spin_unlock() */
-    while (atomic_exchange_explicit(l, 1, memory_order_acquire))
-        while (atomic_load_explicit(l, memory_order_relaxed))
-            ;
+    int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+    while (cur < v && !atomic_compare_exchange_weak_explicit(a, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
 }
 
-static void spin_unlock(_Atomic int *l)
+/* A copy of the open episode for readers (report lock held): start 0 if none. Readers may
+ * wait for a denial that is opening an episode (a few instructions); deciders never wait. */
+static void episode_read(struct maillimit__live *lv, int64_t ep[4], int32_t *window)
 {
-    /* release: pairs with the acquire exchange in spin_lock() */
-    atomic_store_explicit(l, 0, memory_order_release);
+    for (;;) {
+        /* acquire: pairs with the release store that ends maillimit__episode_deny()'s
+         * opening, so the fields below are at least the opener's */
+        int64_t s = atomic_load_explicit(&lv->ep_start, memory_order_acquire);
+        if (s == MAILLIMIT__EP_BUSY) {
+            sched_yield();
+            continue;
+        }
+        ep[0] = s;
+        ep[1] = LD(lv->ep_free_at);
+        ep[2] = LD(lv->ep_denied);
+        ep[3] = LD(lv->ep_limit);
+        *window = LD(lv->ep_window);
+        /* acquire: the fields were read before this load (a changed start means retry) */
+        if (atomic_load_explicit(&lv->ep_start, memory_order_acquire) == s)
+            return;
+    }
 }
 
 static void drain(maillimit *ml);
@@ -107,14 +131,8 @@ static void push_edge(maillimit *ml, const struct maillimit__edge *ed)
                                                       memory_order_relaxed))
                 break;
         } else if (dif < 0) {
-            /* Full: nobody has drained for a while. Drain now if the report lock is free
-             * (never wait for it); otherwise its holder is draining, and this edge is lost. */
-            if (pthread_mutex_trylock(&ml->report_lock) == 0) {
-                drain(ml);
-                pthread_mutex_unlock(&ml->report_lock);
-                pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-                continue;
-            }
+            /* Full: no reader or tick has drained it for a while. A decider never waits
+             * for one: the edge is dropped and counted. */
             atomic_fetch_add_explicit(&ml->edges_dropped, 1, memory_order_relaxed);
             return;
         } else {
@@ -126,34 +144,46 @@ static void push_edge(maillimit *ml, const struct maillimit__edge *ed)
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }
 
+/* The open episode of an entity, without a lock. ep_start is the episode's identity: a
+ * denial that finds the episode still running (now < ep_free_at, or an opening in progress)
+ * adds its units and raises ep_free_at; one that finds none, or one that has ended by itself,
+ * takes ep_start to MAILLIMIT__EP_BUSY with a CAS, reads the old episode (its end edge),
+ * writes the new one's fields and publishes its start with a release store. The report lock's
+ * holder closes an episode with a CAS from its start to 0. Denials racing with an edge may be
+ * counted in the episode on the other side of it (a unit or two at the boundary); no unit is
+ * lost and no edge is emitted twice (only the CAS winner emits it). */
 void maillimit__episode_deny(maillimit *ml, struct maillimit__entity *e, int window,
                              int64_t limit, int64_t now, int64_t cost, int64_t free_at)
 {
     struct maillimit__live *lv = maillimit__entity_live(ml, e);
     if (!lv)
         return;
-    struct maillimit__edge end = {0}, start = {e, now, now, limit, 0, MAILLIMIT__EDGE_START,
-                                               window};
-    spin_lock(&lv->lock);
-    if (lv->ep_start && now < lv->ep_free_at) {
-        lv->ep_denied += cost;
-        if (free_at > lv->ep_free_at)
-            lv->ep_free_at = free_at;
-        spin_unlock(&lv->lock);
-        return;
+    /* acquire: pairs with the release store of an opening (the fields are the opener's) */
+    int64_t s = atomic_load_explicit(&lv->ep_start, memory_order_acquire);
+    for (;;) {
+        if (s == MAILLIMIT__EP_BUSY || (s != 0 && now < LD(lv->ep_free_at))) {
+            atomic_fetch_add_explicit(&lv->ep_denied, cost, memory_order_relaxed);
+            max_store(&lv->ep_free_at, free_at);
+            return;
+        }
+        /* acq_rel: on success, acquire the old episode's fields (released by its opener);
+         * on failure, s is reloaded with acquire and the loop looks again */
+        if (atomic_compare_exchange_weak_explicit(&lv->ep_start, &s, MAILLIMIT__EP_BUSY,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            break;
     }
-    int had = lv->ep_start != 0;
-    if (had)
-        end = (struct maillimit__edge){e, lv->ep_free_at, lv->ep_start, lv->ep_limit,
-                                       lv->ep_denied, MAILLIMIT__EDGE_END, lv->ep_window};
-    lv->ep_start = now;
-    lv->ep_free_at = free_at;
-    lv->ep_denied = cost;
-    lv->ep_limit = limit;
-    lv->ep_window = window;
-    spin_unlock(&lv->lock);
-    if (had)
+    struct maillimit__edge end = {e, LD(lv->ep_free_at), s, LD(lv->ep_limit),
+                                  atomic_exchange_explicit(&lv->ep_denied, cost,
+                                                           memory_order_relaxed),
+                                  MAILLIMIT__EDGE_END, LD(lv->ep_window)};
+    ST(lv->ep_limit, limit);
+    ST(lv->ep_window, window);
+    ST(lv->ep_free_at, free_at); /* the old end is at most now < free_at */
+    /* release: publishes the fields above with the start (pairs with the acquire loads) */
+    atomic_store_explicit(&lv->ep_start, now, memory_order_release);
+    if (s != 0)
         push_edge(ml, &end);
+    struct maillimit__edge start = {e, now, now, limit, 0, MAILLIMIT__EDGE_START, window};
     push_edge(ml, &start);
 }
 
@@ -384,18 +414,23 @@ static void maintain(maillimit *ml, int64_t now)
     for (size_t i = 0; i < ml->nopen;) {
         struct maillimit__entity *e = ml->open[i];
         struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
-        spin_lock(&lv->lock);
-        int closed = lv->ep_start == 0;
-        if (!closed && (now >= lv->ep_free_at || fits_one(ml, e, lv->ep_window))) {
-            int64_t end = now >= lv->ep_free_at ? lv->ep_free_at : now;
-            int64_t start = lv->ep_start, limit = lv->ep_limit, denied = lv->ep_denied;
-            int window = lv->ep_window;
-            lv->ep_start = 0;
-            spin_unlock(&lv->lock);
-            close_episode(ml, e, start, end, limit, denied, window);
-            closed = 1;
-        } else {
-            spin_unlock(&lv->lock);
+        int64_t ep[4];
+        int32_t window;
+        episode_read(lv, ep, &window);
+        int closed = ep[0] == 0;
+        if (!closed && (now >= ep[1] || fits_one(ml, e, window))) {
+            int64_t start = ep[0];
+            /* acq_rel: only the winner emits the end; a denial that reopened it meanwhile
+             * makes this fail (its episode stays open) */
+            if (atomic_compare_exchange_strong_explicit(&lv->ep_start, &start, 0,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                int64_t denied =
+                    atomic_exchange_explicit(&lv->ep_denied, 0, memory_order_relaxed);
+                close_episode(ml, e, ep[0], now >= ep[1] ? ep[1] : now, ep[3], denied,
+                              window);
+                closed = 1;
+            }
         }
         if (closed)
             ml->open[i] = ml->open[--ml->nopen];
@@ -425,13 +460,7 @@ int maillimit__report_open_add(maillimit *ml, struct maillimit__entity *e)
 
 void maillimit__live_episode(struct maillimit__live *lv, int64_t ep[4], int32_t *window)
 {
-    spin_lock(&lv->lock);
-    ep[0] = lv->ep_start;
-    ep[1] = lv->ep_free_at;
-    ep[2] = lv->ep_denied;
-    ep[3] = lv->ep_limit;
-    *window = lv->ep_window;
-    spin_unlock(&lv->lock);
+    episode_read(lv, ep, window);
 }
 
 void maillimit__live_set(struct maillimit__live *dst, const struct maillimit__live *src)
@@ -451,13 +480,25 @@ void maillimit__live_set(struct maillimit__live *dst, const struct maillimit__li
                                   : 0,
                               memory_order_relaxed);
     }
-    spin_lock(&dst->lock);
-    dst->ep_start = src ? src->ep_start : 0;
-    dst->ep_free_at = src ? src->ep_free_at : 0;
-    dst->ep_denied = src ? src->ep_denied : 0;
-    dst->ep_limit = src ? src->ep_limit : 0;
-    dst->ep_window = src ? src->ep_window : 0;
-    spin_unlock(&dst->lock);
+    /* take the episode over as an opening denial does (a loader may wait; deciders don't) */
+    int64_t s = atomic_load_explicit(&dst->ep_start, memory_order_relaxed);
+    for (;;) {
+        if (s == MAILLIMIT__EP_BUSY) {
+            sched_yield();
+            s = atomic_load_explicit(&dst->ep_start, memory_order_relaxed);
+            continue;
+        }
+        /* acquire: orders the stores below after the takeover */
+        if (atomic_compare_exchange_weak_explicit(&dst->ep_start, &s, MAILLIMIT__EP_BUSY,
+                                                  memory_order_acquire, memory_order_relaxed))
+            break;
+    }
+    ST(dst->ep_free_at, src ? LD(src->ep_free_at) : 0);
+    ST(dst->ep_denied, src ? LD(src->ep_denied) : 0);
+    ST(dst->ep_limit, src ? LD(src->ep_limit) : 0);
+    ST(dst->ep_window, src ? LD(src->ep_window) : 0);
+    /* release: publishes the fields with the start (pairs with the acquire loads) */
+    atomic_store_explicit(&dst->ep_start, src ? LD(src->ep_start) : 0, memory_order_release);
 }
 
 void maillimit__report_free(maillimit *ml)
@@ -725,10 +766,10 @@ static int entity_episodes(struct maillimit__entity *e, int64_t from, int64_t to
     struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
     if (!lv)
         return 0;
-    spin_lock(&lv->lock);
-    struct ep_item x = {e, {lv->ep_start, lv->ep_free_at, lv->ep_limit, lv->ep_denied,
-                            lv->ep_window, 0}, 1};
-    spin_unlock(&lv->lock);
+    int64_t ep[4];
+    int32_t window;
+    episode_read(lv, ep, &window);
+    struct ep_item x = {e, {ep[0], ep[1], ep[3], ep[2], window, 0}, 1};
     if (!x.ep.start)
         return 0;
     if (now >= x.ep.end)

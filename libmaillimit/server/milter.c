@@ -588,6 +588,7 @@ static void eom_reply(maillimit__milter_ctx *c, maillimit__milter_session *s,
                      : action == MAILLIMIT_ACTION_REJECT ? MAILLIMIT__LOCAL_REJECT
                                                          : MAILLIMIT__LOCAL_DEFER;
     }
+    snprintf(ev->text, sizeof ev->text, "%s", text);
     switch (action) {
     case MAILLIMIT_ACTION_HOLD:
         if (s->actions & SMFIF_QUARANTINE) {
@@ -610,7 +611,6 @@ static void eom_reply(maillimit__milter_ctx *c, maillimit__milter_session *s,
         reply_add(reply, rl, SMFIR_DISCARD, NULL, 0);
         break;
     }
-    snprintf(ev->text, sizeof ev->text, "%s", text);
 }
 
 int maillimit__milter_packet(maillimit__milter_ctx *c, maillimit__milter_session *s,
