@@ -659,8 +659,10 @@ MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, si
  * Events (#MAILLIMIT_EVENT_LIMIT_REACHED, #MAILLIMIT_EVENT_BACK_TO_NORMAL) are one per episode
  * edge, queued in the handle (at most 4096 waiting; when full the oldest is dropped and
  * counted) and pulled with maillimit_event_next(). Deciders hand edges over through a
- * lock-free queue of 16384 that every report call drains; only if that fills up while a
- * report call holds the report lock is an edge lost (and counted as a dropped event).
+ * lock-free queue of 16384 that every report call and maillimit_tick() drains; deciders
+ * never wait for it: an edge that finds it full (more than 16384 episode edges since the
+ * last report call or tick) is lost and counted as a dropped event. Its episode is still in
+ * the episode reports; only its events are missing.
  *
  * The library has no thread of its own: closed hours are moved into history and "back to
  * normal" edges are noticed by maillimit_tick() and by every reader below. Call
