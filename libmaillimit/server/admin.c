@@ -48,6 +48,30 @@
  *   events   (since)                             -> [{seq, type, level, name, window, time,
  *                                                     limit, denied}] with seq > since
  *   retention (hours)                            -> hours of history kept (sets it if given)
+ *   generation                                   -> a number that grows whenever the
+ *                                                   hierarchy changes (not limits or flags)
+ *   list (level, scope_level, scope_name, implicit, offset, count, details, window, now)
+ *        -> {generation, total, entities: [{level, name, parent, implicit}]}
+ *        level: plan, subscription, domain, mailbox or sysuser, in bytewise order of the
+ *        names; scope (default the server): a plan, subscription or domain's subtree;
+ *        implicit: true to list implicit mailboxes too; a page: `count` (default and at
+ *        most 100000) entities from `offset`; `total` counts them all. With details
+ *        true, each entity also has
+ *          limits {TARGET: {hour, day}}  the values as set (-2 default) of the limits the
+ *                                        level sets (README table; none for a sysuser)
+ *          flags  {sendmail, exempt}     as set (0, 1, -2 default), those the level has
+ *          status {...as status...}      its own counter in `window` at `now` (not for
+ *                                        plans and system users)
+ *        (a value or status of an entity removed while the page was read is nil)
+ *   status.many (items, window, now)             -> [status...] for items [[level, name]...]
+ *                                                   all or nothing: one error names the
+ *                                                   first entity that failed
+ *
+ * Errors name the object and the reason, without the method: "mailbox joe@x.example: not
+ * found", "subscription acme: not found" (the missing parent of an added domain), "value:
+ * ...", "domain x.example: has no subscription limit (a domain sets domain and mailbox)".
+ * Flag values are also accepted as the configuration file spells them (yes/no/on/off/1/0)
+ * and "true"/"false"; names may be bin (bytes that are not UTF-8) as well as str.
  *
  * Report ranges: the last `hours` hours (default 24) up to `now` (default the clock), the
  * current hour included; with named params, "from" and "to" (Unix seconds) may replace them.
@@ -67,7 +91,7 @@
 
 #include "srv_internal.h"
 
-enum { SCAN_DEPTH = 32, SYSUSER = 100 };
+enum { SCAN_DEPTH = 32, SYSUSER = 100, LIST_PAGE_MAX = 100000 };
 
 /* ---- the pre-scan ------------------------------------------------------------------------- */
 
@@ -271,12 +295,15 @@ static int get_name(call *c, const msgpack_object *o, const char *what, char *bu
         }
         return fail(c, MAILLIMIT_EINVAL, "%s: a name is needed", what);
     }
-    if (o->type != MSGPACK_OBJECT_STR)
+    /* names are bytes: a str, or a bin for names that are not UTF-8 */
+    if (o->type != MSGPACK_OBJECT_STR && o->type != MSGPACK_OBJECT_BIN)
         return fail(c, MAILLIMIT_EINVAL, "%s: a string is needed", what);
-    if (o->via.str.size >= size || memchr(o->via.str.ptr, '\0', o->via.str.size))
+    const char *p = o->type == MSGPACK_OBJECT_STR ? o->via.str.ptr : o->via.bin.ptr;
+    uint32_t n = o->type == MSGPACK_OBJECT_STR ? o->via.str.size : o->via.bin.size;
+    if (n >= size || memchr(p, '\0', n))
         return fail(c, MAILLIMIT_EINVAL, "%s: too long or contains a NUL byte", what);
-    memcpy(buf, o->via.str.ptr, o->via.str.size);
-    buf[o->via.str.size] = '\0';
+    memcpy(buf, p, n);
+    buf[n] = '\0';
     *out = buf;
     return 0;
 }
@@ -294,8 +321,12 @@ static int get_value(call *c, const msgpack_object *o, const char *what, int64_t
     return get_int(c, o, what, out);
 }
 
-static int get_flagvalue(call *c, const msgpack_object *o, int *out)
+/* A flag value, as the configuration file spells it (yes/on/1, no/off/0, default) or as
+ * msgpack (a boolean, the integers 0, 1 and -2). */
+static int get_flagvalue(call *c, const msgpack_object *o, const char *what, int *out)
 {
+    static const char *const yes[] = { "yes", "on", "1", "true" }, *const no[] = { "no", "off",
+                                                                                   "0", "false" };
     if (o && o->type == MSGPACK_OBJECT_BOOLEAN) {
         *out = o->via.boolean ? 1 : 0;
         return 0;
@@ -304,28 +335,92 @@ static int get_flagvalue(call *c, const msgpack_object *o, int *out)
         *out = MAILLIMIT_DEFAULT;
         return 0;
     }
-    if (str_is(o, "yes") || str_is(o, "on")) {
-        *out = 1;
+    for (int i = 0; i < 4; i++) {
+        if (str_is(o, yes[i]) || str_is(o, no[i])) {
+            *out = str_is(o, yes[i]);
+            return 0;
+        }
+    }
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= 1) {
+        *out = (int)o->via.u64;
         return 0;
     }
-    if (str_is(o, "no") || str_is(o, "off")) {
-        *out = 0;
+    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == MAILLIMIT_DEFAULT) {
+        *out = MAILLIMIT_DEFAULT;
         return 0;
     }
-    int64_t v = -1;
-    if (o && get_int(c, o, "value", &v) == 0 && (v == 0 || v == 1 || v == MAILLIMIT_DEFAULT)) {
-        *out = (int)v;
-        return 0;
-    }
-    return fail(c, MAILLIMIT_EINVAL, "value: 0, 1, true, false or default");
+    return fail(c, MAILLIMIT_EINVAL, "%s: yes, no or default (or on, off, 1, 0, true, false)",
+                what);
 }
 
-/* The core's result code; its message names the call. */
+/* The core's result code for a call that names no entity: "what: reason". */
 static int core(call *c, int rc, const char *what)
 {
     if (rc == 0)
         return 0;
     return fail(c, rc, "%s: %s", what, maillimit_strerror(rc));
+}
+
+static const char *level_word(int l)
+{
+    static const char *const names[] = { "server", "plan", "subscription", "domain", "mailbox" };
+    return l == SYSUSER ? "sysuser" : l >= 0 && l <= 4 ? names[l] : "?";
+}
+
+/* The core's result code for a call on one entity; the message names it and the reason:
+ * "mailbox joe@example.com: not found", "server: invalid argument". */
+static int core_on(call *c, int rc, int level, const char *name)
+{
+    if (rc == 0)
+        return 0;
+    if (!name)
+        return fail(c, rc, "%s: %s", level_word(level), maillimit_strerror(rc));
+    return fail(c, rc, "%s %s: %s", level_word(level), name, maillimit_strerror(rc));
+}
+
+/* Does the entity exist? (Every level may set the mailbox limit: a cheap lookup.) */
+static int exists(maillimit *ml, int level, const char *name)
+{
+    int64_t v;
+    return maillimit_limit_value(ml, level, name, MAILLIMIT_LEVEL_MAILBOX,
+                                 MAILLIMIT_WINDOW_HOUR, &v) == 0;
+}
+
+/* The server has no name; every other entity has one. */
+static int check_entity(call *c, int level, const char *name)
+{
+    if (level == MAILLIMIT_LEVEL_SERVER && name)
+        return fail(c, MAILLIMIT_EINVAL, "server: has no name (pass nil)");
+    if (level != MAILLIMIT_LEVEL_SERVER && !name)
+        return fail(c, MAILLIMIT_EINVAL, "%s: a name is needed", level_word(level));
+    return 0;
+}
+
+/* Which limits each level sets (README, "How limits are inherited"). */
+static int limit_settable(int level, int target)
+{
+    if (level == MAILLIMIT_LEVEL_SERVER)
+        return target != MAILLIMIT_LEVEL_PLAN;
+    if (target == MAILLIMIT_LEVEL_SERVER || target == MAILLIMIT_LEVEL_PLAN)
+        return 0;
+    return level <= MAILLIMIT_LEVEL_SUBSCRIPTION || target >= level;
+}
+
+static const char *settable_text(int level)
+{
+    switch (level) {
+    case MAILLIMIT_LEVEL_SERVER: return "the server sets server, subscription, domain and mailbox";
+    case MAILLIMIT_LEVEL_PLAN: return "a plan sets subscription, domain and mailbox";
+    case MAILLIMIT_LEVEL_SUBSCRIPTION: return "a subscription sets subscription, domain and mailbox";
+    case MAILLIMIT_LEVEL_DOMAIN: return "a domain sets domain and mailbox";
+    default: return "a mailbox sets mailbox";
+    }
+}
+
+static int flag_applies(int level, int flag)
+{
+    return flag == MAILLIMIT_FLAG_SENDMAIL ? level <= MAILLIMIT_LEVEL_SUBSCRIPTION
+                                           : level >= MAILLIMIT_LEVEL_PLAN;
 }
 
 /* ---- packing helpers --------------------------------------------------------------------- */
@@ -356,6 +451,22 @@ static void pk_kv_level(msgpack_packer *pk, const char *k, int l)
         pk_str(pk, level_name(l));
     else
         msgpack_pack_nil(pk);
+}
+
+static void pk_status(msgpack_packer *pk, const maillimit_status *st)
+{
+    msgpack_pack_map(pk, 7);
+    pk_str(pk, "sending");
+    if (st->sending)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    pk_kv_level(pk, "blocked_by", st->blocked_by);
+    pk_kv_int(pk, "count", st->count);
+    pk_kv_int(pk, "limit", st->limit);
+    pk_kv_int(pk, "remaining", st->remaining);
+    pk_kv_int(pk, "retry_after", st->retry_after);
+    pk_kv_int(pk, "reset_after", st->reset_after);
 }
 
 /* ---- reports ------------------------------------------------------------------------------ */
@@ -453,7 +564,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         rc = maillimit_top(ml, level, metric, from, to, slevel, sname, now, rows, &n);
         if (rc) {
             free(rows);
-            return core(c, rc, m);
+            return rc == MAILLIMIT_ENOTFOUND ? core_on(c, rc, slevel, sname) : core(c, rc, m);
         }
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++) {
@@ -479,7 +590,8 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
     if (strcmp(m, "summary") == 0) {
         maillimit_summary sm;
         maillimit_summary_init(&sm);
-        if ((rc = core(c, maillimit_summary_get(ml, level, name, from, to, now, &sm), m)))
+        if ((rc = core_on(c, maillimit_summary_get(ml, level, name, from, to, now, &sm), level,
+                          name)))
             return rc;
         msgpack_pack_map(pk, 7);
         pk_kv_int(pk, "from", from);
@@ -499,7 +611,8 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
     size_t n = 0;
     if (m[0] == 'h') {
         maillimit_history *it = NULL;
-        if ((rc = core(c, maillimit_history_open(ml, level, name, from, to, now, &it), m))) {
+        if ((rc = core_on(c, maillimit_history_open(ml, level, name, from, to, now, &it), level,
+                          name))) {
             msgpack_sbuffer_destroy(&items);
             return rc;
         }
@@ -515,7 +628,8 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         maillimit_history_close(it);
     } else {
         maillimit_episodes *it = NULL;
-        if ((rc = core(c, maillimit_episodes_open(ml, level, name, from, to, now, &it), m))) {
+        if ((rc = core_on(c, maillimit_episodes_open(ml, level, name, from, to, now, &it),
+                          level, name))) {
             msgpack_sbuffer_destroy(&items);
             return rc;
         }
@@ -547,13 +661,224 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
     return 0;
 }
 
+/* ---- listing ------------------------------------------------------------------------------ */
+
+/* The limits an entity of `level` sets, as set (maps of {hour, day}), and its flags. */
+static void pk_limits_flags(maillimit *ml, msgpack_packer *pk, int level, const char *name)
+{
+    int first = level == MAILLIMIT_LEVEL_SUBSCRIPTION || level == MAILLIMIT_LEVEL_PLAN
+                    ? MAILLIMIT_LEVEL_SUBSCRIPTION
+                    : level;
+    pk_str(pk, "limits");
+    msgpack_pack_map(pk, (size_t)(MAILLIMIT_LEVEL_MAILBOX - first + 1));
+    for (int t = first; t <= MAILLIMIT_LEVEL_MAILBOX; t++) {
+        pk_str(pk, level_word(t));
+        msgpack_pack_map(pk, 2);
+        for (int w = MAILLIMIT_WINDOW_HOUR; w <= MAILLIMIT_WINDOW_DAY; w++) {
+            int64_t v = MAILLIMIT_DEFAULT;
+            pk_str(pk, window_name(w));
+            if (maillimit_limit_value(ml, level, name, t, w, &v) == 0)
+                msgpack_pack_int64(pk, v);
+            else
+                msgpack_pack_nil(pk); /* removed since the listing was taken */
+        }
+    }
+    int sendmail = flag_applies(level, MAILLIMIT_FLAG_SENDMAIL);
+    pk_str(pk, "flags");
+    msgpack_pack_map(pk, sendmail ? 2 : 1);
+    for (int f = sendmail ? MAILLIMIT_FLAG_SENDMAIL : MAILLIMIT_FLAG_EXEMPT;
+         f <= MAILLIMIT_FLAG_EXEMPT; f++) {
+        int v = MAILLIMIT_DEFAULT;
+        pk_str(pk, f == MAILLIMIT_FLAG_SENDMAIL ? "sendmail" : "exempt");
+        if (maillimit_flag_value(ml, level, name, f, &v) == 0)
+            msgpack_pack_int64(pk, v);
+        else
+            msgpack_pack_nil(pk);
+    }
+}
+
+/* list (level, scope_level, scope_name, implicit, offset, count, details, window, now)
+ *   -> {generation, total, entities: [{level, name, parent, implicit[, limits, flags,
+ *       status]}]} */
+static int list_method(const maillimit__admin_host *h, const args *a, call *c,
+                       msgpack_packer *pk)
+{
+    maillimit *ml = h->ml;
+    char sb[MAILLIMIT_NAME_MAX + 8];
+    const char *sname = NULL;
+    int level, slevel = MAILLIMIT_LEVEL_SERVER, window = MAILLIMIT_WINDOW_HOUR, rc;
+    int64_t offset = 0, count = LIST_PAGE_MAX, now = 0;
+    int implicit = 0, details = 0;
+    const msgpack_object *o;
+    if ((rc = get_level(c, arg(a, 0, "level"), &level, 1)))
+        return rc;
+    if (level == MAILLIMIT_LEVEL_SERVER)
+        return fail(c, MAILLIMIT_EINVAL, "level: plan, subscription, domain, mailbox or sysuser");
+    if ((o = arg(a, 1, "scope_level")) && o->type != MSGPACK_OBJECT_NIL &&
+        (rc = get_level(c, o, &slevel, 0)))
+        return rc;
+    if ((rc = get_name(c, arg(a, 2, "scope_name"), "scope_name", sb, sizeof sb, &sname, 1)))
+        return rc;
+    if ((o = arg(a, 3, "implicit")) && o->type != MSGPACK_OBJECT_NIL) {
+        if (o->type != MSGPACK_OBJECT_BOOLEAN)
+            return fail(c, MAILLIMIT_EINVAL, "implicit: true or false");
+        implicit = o->via.boolean;
+    }
+    if ((o = arg(a, 4, "offset")) && o->type != MSGPACK_OBJECT_NIL &&
+        (rc = get_int(c, o, "offset", &offset)))
+        return rc;
+    if ((o = arg(a, 5, "count")) && o->type != MSGPACK_OBJECT_NIL &&
+        (rc = get_int(c, o, "count", &count)))
+        return rc;
+    if (offset < 0)
+        return fail(c, MAILLIMIT_EINVAL, "offset: 0 or more");
+    if (count < 0 || count > LIST_PAGE_MAX)
+        return fail(c, MAILLIMIT_EINVAL, "count: 0..%d", (int)LIST_PAGE_MAX);
+    if ((o = arg(a, 6, "details")) && o->type != MSGPACK_OBJECT_NIL) {
+        if (o->type != MSGPACK_OBJECT_BOOLEAN)
+            return fail(c, MAILLIMIT_EINVAL, "details: true or false");
+        details = o->via.boolean;
+    }
+    if ((rc = get_window(c, arg(a, 7, "window"), &window)))
+        return rc;
+    if ((o = arg(a, 8, "now")) && o->type != MSGPACK_OBJECT_NIL &&
+        (rc = get_int(c, o, "now", &now)))
+        return rc;
+    if (slevel == MAILLIMIT_LEVEL_SERVER && sname)
+        return fail(c, MAILLIMIT_EINVAL, "scope_name: none with a server scope");
+    if (slevel == MAILLIMIT_LEVEL_MAILBOX)
+        return fail(c, MAILLIMIT_EINVAL, "scope_level: server, plan, subscription or domain");
+    if (slevel != MAILLIMIT_LEVEL_SERVER && !sname)
+        return fail(c, MAILLIMIT_EINVAL, "scope_name: a name is needed");
+    int clevel = level == SYSUSER ? MAILLIMIT_LIST_SYSUSER : level;
+    uint64_t gen = 0;
+    maillimit_list *it = NULL;
+    /* the generation first: a change during the listing shows as a newer one next time */
+    maillimit_generation(ml, &gen);
+    rc = maillimit_list_open(ml, clevel, slevel, sname, implicit, &it);
+    if (rc)
+        return rc == MAILLIMIT_ENOTFOUND ? core_on(c, rc, slevel, sname) : core(c, rc, "list");
+    size_t total = 0;
+    maillimit_list_count(it, &total);
+    maillimit_entity e;
+    maillimit_entity_init(&e);
+    for (int64_t i = 0; i < offset && maillimit_list_next(it, &e) == 0; i++)
+        ;
+    size_t n = total > (size_t)offset ? total - (size_t)offset : 0;
+    if (n > (size_t)count)
+        n = (size_t)count;
+    msgpack_pack_map(pk, 3);
+    pk_kv_int(pk, "generation", (int64_t)gen);
+    pk_kv_int(pk, "total", (int64_t)total);
+    pk_str(pk, "entities");
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        if (maillimit_list_next(it, &e) != 0)
+            break; /* cannot happen: n <= what is left */
+        int counter = level != SYSUSER && level != MAILLIMIT_LEVEL_PLAN;
+        msgpack_pack_map(pk, details ? (counter ? 7 : 6) : 4);
+        pk_str(pk, "level");
+        pk_str(pk, level_word(level));
+        pk_str(pk, "name");
+        pk_str(pk, e.name);
+        pk_str(pk, "parent");
+        pk_str(pk, e.parent);
+        pk_str(pk, "implicit");
+        if (e.implicit)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        if (!details)
+            continue;
+        if (level == SYSUSER) {
+            /* a system user is an alias: no limits, flags or counter of its own */
+            pk_str(pk, "limits");
+            msgpack_pack_map(pk, 0);
+            pk_str(pk, "flags");
+            msgpack_pack_map(pk, 0);
+            continue;
+        }
+        pk_limits_flags(ml, pk, level, e.name);
+        if (!counter)
+            continue;
+        maillimit_status st;
+        maillimit_status_init(&st);
+        pk_str(pk, "status");
+        if (maillimit_status_get(ml, level, e.name, window, now, &st) == 0)
+            pk_status(pk, &st);
+        else
+            msgpack_pack_nil(pk); /* removed since the listing was taken */
+    }
+    maillimit_list_close(it);
+    return 0;
+}
+
+/* status.many (items, window, now) -> [status...]: items are [level, name] pairs (or maps
+ * {level, name}); all or nothing: the first entity that fails is the error. */
+static int status_many(const maillimit__admin_host *h, const args *a, call *c,
+                       msgpack_packer *pk)
+{
+    int window, rc;
+    int64_t now = 0;
+    const msgpack_object *items = arg(a, 0, "items"), *o;
+    if (!items || items->type != MSGPACK_OBJECT_ARRAY)
+        return fail(c, MAILLIMIT_EINVAL, "items: an array of [level, name] pairs");
+    if ((rc = get_window(c, arg(a, 1, "window"), &window)))
+        return rc;
+    if ((o = arg(a, 2, "now")) && o->type != MSGPACK_OBJECT_NIL &&
+        (rc = get_int(c, o, "now", &now)))
+        return rc;
+    uint32_t n = items->via.array.size;
+    maillimit_status *st = calloc(n ? n : 1, sizeof *st);
+    if (!st)
+        return fail(c, MAILLIMIT_ENOMEM, "status.many: out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *it = &items->via.array.ptr[i];
+        args ia = { NULL, 0, NULL };
+        if (it->type == MSGPACK_OBJECT_ARRAY) {
+            ia.pos = it->via.array.ptr;
+            ia.npos = it->via.array.size;
+        } else if (it->type == MSGPACK_OBJECT_MAP) {
+            ia.named = &it->via.map;
+        } else {
+            free(st);
+            return fail(c, MAILLIMIT_EINVAL, "items[%u]: a [level, name] pair", i);
+        }
+        char nb[MAILLIMIT_NAME_MAX + 8];
+        const char *name = NULL;
+        int level;
+        if ((rc = get_level(c, arg(&ia, 0, "level"), &level, 0)) ||
+            (rc = get_name(c, arg(&ia, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = check_entity(c, level, name))) {
+            free(st);
+            return rc;
+        }
+        if (level == MAILLIMIT_LEVEL_PLAN) {
+            free(st);
+            return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own", name);
+        }
+        maillimit_status_init(&st[i]);
+        if ((rc = core_on(c, maillimit_status_get(h->ml, level, name, window, now, &st[i]),
+                          level, name))) {
+            free(st);
+            return rc;
+        }
+    }
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        pk_status(pk, &st[i]);
+    free(st);
+    return 0;
+}
+
 /* ---- methods ------------------------------------------------------------------------------ */
 
 static const char *const method_names[] = {
     "ping", "version", "stats", "methods", "entity.add", "entity.remove", "entity.move",
     "limit.set", "limit.get", "limit.value", "flag.set", "flag.get", "enable", "enabled",
     "unit.set", "unit.get", "status", "reset", "decide", "config.reload", "snapshot.save",
-    "history", "episodes", "top", "summary", "events", "retention",
+    "history", "episodes", "top", "summary", "events", "retention", "generation", "list",
+    "status.many",
 };
 enum { NMETHODS = sizeof method_names / sizeof method_names[0] };
 
@@ -606,19 +931,24 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 0)))
             return rc;
         if (level == MAILLIMIT_LEVEL_SERVER)
-            return fail(c, MAILLIMIT_EINVAL, "the server cannot be added, moved or removed");
+            return fail(c, MAILLIMIT_EINVAL, "server: cannot be added, moved or removed");
         if (!add && !move) {
             rc = level == SYSUSER ? maillimit_sysuser_remove(ml, name)
                                   : maillimit_remove(ml, level, name);
             if (rc)
-                return core(c, rc, m);
+                return core_on(c, rc, level, name);
             msgpack_pack_nil(pk);
             return 0;
         }
-        int parent_needed = level == MAILLIMIT_LEVEL_DOMAIN || level == SYSUSER;
+        int parent_needed = level == MAILLIMIT_LEVEL_DOMAIN || level == SYSUSER ||
+                            (move && level != MAILLIMIT_LEVEL_SUBSCRIPTION);
         if ((rc = get_name(c, arg(a, 2, "parent"), "parent", pb, sizeof pb, &parent,
                            !parent_needed)))
             return rc;
+        /* the level of the parent (for messages) */
+        int plevel = level == MAILLIMIT_LEVEL_SUBSCRIPTION ? MAILLIMIT_LEVEL_PLAN
+                     : level == MAILLIMIT_LEVEL_MAILBOX    ? MAILLIMIT_LEVEL_DOMAIN
+                                                           : MAILLIMIT_LEVEL_SUBSCRIPTION;
         if (add) {
             switch (level) {
             case MAILLIMIT_LEVEL_PLAN: rc = maillimit_plan_add(ml, name); break;
@@ -634,10 +964,26 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         } else if (level == SYSUSER) {
             rc = maillimit_sysuser_move(ml, name, parent);
         } else {
-            return fail(c, MAILLIMIT_EINVAL, "only domains, subscriptions and system users move");
+            return fail(c, MAILLIMIT_EINVAL,
+                        "%s %s: only domains, subscriptions and system users move",
+                        level_word(level), name);
+        }
+        if (rc == MAILLIMIT_EINVAL)
+            return fail(c, rc, "%s %s: not a valid name%s", level_word(level), name,
+                        level == MAILLIMIT_LEVEL_MAILBOX ? " (local@domain)" : "");
+        if (rc == MAILLIMIT_EEXISTS)
+            return fail(c, rc, "%s %s: already exists in another %s (move it instead)",
+                        level_word(level), name, level_word(plevel));
+        if (rc == MAILLIMIT_ENOTFOUND) {
+            /* which one is missing: the entity (move) or its new parent? */
+            const char *pn = parent;
+            if (level == MAILLIMIT_LEVEL_MAILBOX)
+                pn = strchr(name, '@') ? strchr(name, '@') + 1 : name;
+            if (pn && !exists(ml, plevel, pn))
+                return core_on(c, rc, plevel, pn);
         }
         if (rc)
-            return core(c, rc, m);
+            return core_on(c, rc, level, name);
         msgpack_pack_nil(pk);
         return 0;
     }
@@ -646,26 +992,44 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         int window, target = 0, get = m[6] == 'g';
         int64_t v = 0;
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
-            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)))
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = check_entity(c, level, name)))
             return rc;
         if (get) {
             if ((rc = get_window(c, arg(a, 2, "window"), &window)))
                 return rc;
-            if ((rc = core(c, maillimit_limit_get(ml, level, name, window, &v), m)))
+            if (level == MAILLIMIT_LEVEL_PLAN)
+                return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own "
+                            "(use limit.value)", name);
+            if ((rc = core_on(c, maillimit_limit_get(ml, level, name, window, &v), level,
+                              name)))
                 return rc;
         } else {
             if ((rc = get_level(c, arg(a, 2, "target"), &target, 0)) ||
                 (rc = get_window(c, arg(a, 3, "window"), &window)))
                 return rc;
+            if (!limit_settable(level, target))
+                return fail(c, MAILLIMIT_EINVAL, "%s%s%s: has no %s limit (%s)",
+                            level_word(level), name ? " " : "", name ? name : "",
+                            level_word(target), settable_text(level));
             if (m[6] == 's') {
                 if ((rc = get_value(c, arg(a, 4, "value"), "value", &v)))
                     return rc;
-                if ((rc = core(c, maillimit_limit_set(ml, level, name, target, window, v), m)))
+                if (v < MAILLIMIT_DEFAULT)
+                    return fail(c, MAILLIMIT_EINVAL, "value %lld: a number >= 0, "
+                                "\"unlimited\" or \"default\"", (long long)v);
+                if (v == MAILLIMIT_DEFAULT && level == MAILLIMIT_LEVEL_SERVER)
+                    return fail(c, MAILLIMIT_EINVAL, "server: \"default\" is not allowed (the "
+                                "server has nothing to inherit from; use a number or "
+                                "\"unlimited\")");
+                if ((rc = core_on(c, maillimit_limit_set(ml, level, name, target, window, v),
+                                  level, name)))
                     return rc;
                 msgpack_pack_nil(pk);
                 return 0;
             }
-            if ((rc = core(c, maillimit_limit_value(ml, level, name, target, window, &v), m)))
+            if ((rc = core_on(c, maillimit_limit_value(ml, level, name, target, window, &v),
+                              level, name)))
                 return rc;
         }
         msgpack_pack_int64(pk, v);
@@ -675,7 +1039,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         int flag, v = 0, eff = 0;
         const msgpack_object *fo = arg(a, 2, "flag");
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
-            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)))
+            (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = check_entity(c, level, name)))
             return rc;
         if (str_is(fo, "sendmail"))
             flag = MAILLIMIT_FLAG_SENDMAIL;
@@ -683,15 +1048,25 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             flag = MAILLIMIT_FLAG_EXEMPT;
         else
             return fail(c, MAILLIMIT_EINVAL, "flag: sendmail or exempt");
+        if (!flag_applies(level, flag))
+            return fail(c, MAILLIMIT_EINVAL, "%s%s%s: has no %s flag (%s)", level_word(level),
+                        name ? " " : "", name ? name : "", str_is(fo, "sendmail") ? "sendmail"
+                        : "exempt", flag == MAILLIMIT_FLAG_SENDMAIL
+                        ? "sendmail is set on the server, plans and subscriptions"
+                        : "exempt is set on plans, subscriptions, domains and mailboxes");
         if (m[5] == 's') {
-            if ((rc = get_flagvalue(c, arg(a, 3, "value"), &v)) ||
-                (rc = core(c, maillimit_flag_set(ml, level, name, flag, v), m)))
+            if ((rc = get_flagvalue(c, arg(a, 3, "value"), "value", &v)))
+                return rc;
+            if (v == MAILLIMIT_DEFAULT && level == MAILLIMIT_LEVEL_SERVER)
+                return fail(c, MAILLIMIT_EINVAL, "server: \"default\" is not allowed (use yes "
+                            "or no)");
+            if ((rc = core_on(c, maillimit_flag_set(ml, level, name, flag, v), level, name)))
                 return rc;
             msgpack_pack_nil(pk);
             return 0;
         }
-        if ((rc = core(c, maillimit_flag_get(ml, level, name, flag, &eff), m)) ||
-            (rc = core(c, maillimit_flag_value(ml, level, name, flag, &v), m)))
+        if ((rc = core_on(c, maillimit_flag_get(ml, level, name, flag, &eff), level, name)) ||
+            (rc = core_on(c, maillimit_flag_value(ml, level, name, flag, &v), level, name)))
             return rc;
         msgpack_pack_map(pk, 2);
         pk_kv_int(pk, "effective", eff);
@@ -700,7 +1075,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
     }
     if (strcmp(m, "enable") == 0) {
         int v;
-        if ((rc = get_flagvalue(c, arg(a, 0, "on"), &v)))
+        if ((rc = get_flagvalue(c, arg(a, 0, "on"), "on", &v)))
             return rc;
         if (v == MAILLIMIT_DEFAULT)
             return fail(c, MAILLIMIT_EINVAL, "on: true or false");
@@ -745,33 +1120,30 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         int64_t now = 0;
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
             (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
+            (rc = check_entity(c, level, name)) ||
             (rc = get_window(c, arg(a, 2, "window"), &window)))
             return rc;
+        if (level == MAILLIMIT_LEVEL_PLAN)
+            return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own", name);
         const msgpack_object *no = arg(a, 3, "now");
         if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
             return rc;
         maillimit_status st;
         maillimit_status_init(&st);
-        if ((rc = core(c, maillimit_status_get(ml, level, name, window, now, &st), m)))
+        if ((rc = core_on(c, maillimit_status_get(ml, level, name, window, now, &st), level,
+                          name)))
             return rc;
-        msgpack_pack_map(pk, 7);
-        pk_str(pk, "sending");
-        if (st.sending)
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
-        pk_kv_level(pk, "blocked_by", st.blocked_by);
-        pk_kv_int(pk, "count", st.count);
-        pk_kv_int(pk, "limit", st.limit);
-        pk_kv_int(pk, "remaining", st.remaining);
-        pk_kv_int(pk, "retry_after", st.retry_after);
-        pk_kv_int(pk, "reset_after", st.reset_after);
+        pk_status(pk, &st);
         return 0;
     }
     if (strcmp(m, "reset") == 0) {
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
             (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
-            (rc = core(c, maillimit_reset(ml, level, name), m)))
+            (rc = check_entity(c, level, name)))
+            return rc;
+        if (level == MAILLIMIT_LEVEL_PLAN)
+            return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own", name);
+        if ((rc = core_on(c, maillimit_reset(ml, level, name), level, name)))
             return rc;
         msgpack_pack_nil(pk);
         return 0;
@@ -788,7 +1160,10 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             return rc;
         maillimit_verdict v;
         maillimit_verdict_init(&v);
-        if ((rc = core(c, maillimit_decide(ml, level, name, cost, now, &v), m)))
+        rc = maillimit_decide(ml, level, name, cost, now, &v);
+        if (rc == MAILLIMIT_ERANGE)
+            return fail(c, rc, "cost %lld: 1..%d", (long long)cost, (int)MAILLIMIT_COST_MAX);
+        if ((rc = core_on(c, rc, level, name)))
             return rc;
         static const char *const reasons[] = { "none", "limit", "exempt", "disabled",
                                                "unknown", "not_allowed" };
@@ -848,6 +1223,17 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             maillimit__admin_pack_event(pk, &evs[i]);
         return 0;
     }
+    if (strcmp(m, "generation") == 0) {
+        uint64_t g = 0;
+        if ((rc = core(c, maillimit_generation(ml, &g), m)))
+            return rc;
+        msgpack_pack_uint64(pk, g);
+        return 0;
+    }
+    if (strcmp(m, "list") == 0)
+        return list_method(h, a, c, pk);
+    if (strcmp(m, "status.many") == 0)
+        return status_many(h, a, c, pk);
     if (strcmp(m, "retention") == 0) {
         int64_t hours;
         const msgpack_object *ho = arg(a, 0, "hours");

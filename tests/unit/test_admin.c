@@ -143,6 +143,16 @@ static int str_eq(const msgpack_object *o, const char *s)
            memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
+/* The error's message (the test fails if there is none). */
+static const char *msg(const msgpack_object *e)
+{
+    static char buf[512];
+    cr_assert_not_null(e, "an error was expected");
+    const msgpack_object *m = field(e, "message");
+    snprintf(buf, sizeof buf, "%.*s", (int)m->via.str.size, m->via.str.ptr);
+    return buf;
+}
+
 /* ---- the pre-scan -------------------------------------------------------------------------- */
 
 Test(admin, scan_finds_complete_messages)
@@ -266,7 +276,10 @@ Test(admin, ping_version_methods)
     cr_assert(str_eq(field(r, "library"), maillimit_version_string()));
     cr_assert_null(CALL("methods", &r));
     cr_assert_eq(r->type, MSGPACK_OBJECT_ARRAY);
-    cr_assert_eq(r->via.array.size, 27);
+    cr_assert_eq(r->via.array.size, 30);
+    cr_assert(str_eq(&r->via.array.ptr[27], "generation"));
+    cr_assert(str_eq(&r->via.array.ptr[28], "list"));
+    cr_assert(str_eq(&r->via.array.ptr[29], "status.many"));
 }
 
 Test(admin, hierarchy_limits_and_status)
@@ -388,14 +401,16 @@ Test(admin, errors_carry_the_code_and_a_message)
                      "level: server, plan, subscription, domain, mailbox"));
     e = CALL("limit.get", &r, "s:domain", "s:nosuch.example");
     cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ENOTFOUND);
-    cr_assert(str_eq(field(e, "message"), "limit.get: not found") ||
-              field(e, "message")->type == MSGPACK_OBJECT_STR);
+    cr_assert(str_eq(field(e, "message"), "domain nosuch.example: not found"));
     e = CALL("limit.set", &r, "s:server", "n", "s:mailbox", "s:week", "i:1");
     cr_assert(str_eq(field(e, "message"), "window: hour or day"));
     e = CALL("entity.add", &r, "s:domain", "s:x.example");
     cr_assert(str_eq(field(e, "message"), "parent: a name is needed"));
     e = CALL("decide", &r, "s:domain", "i:5");
     cr_assert(str_eq(field(e, "message"), "sender: a string is needed"));
+    e = CALL("decide", &r, "s:domain", "s:x.example", "i:0");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ERANGE);
+    cr_assert(str_eq(field(e, "message"), "cost 0: 1..1000000"));
     e = CALL("snapshot.save", &r);
     cr_assert(str_eq(field(e, "message"), "snapshot.save: not available here"));
     cr_assert_null(CALL("config.reload", &r));
@@ -454,6 +469,292 @@ Test(admin, reports)
     cr_assert(str_eq(field(e, "message"), "hours: 1..87600"));
     e = CALL("top", &r, "s:domain", "s:most");
     cr_assert(str_eq(field(e, "message"), "metric: sent or denied"));
+}
+
+Test(admin, errors_name_the_object_and_the_reason)
+{
+    const msgpack_object *r, *e;
+    cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:acme"));
+    cr_assert_null(CALL("entity.add", &r, "s:domain", "s:x.example", "s:acme"));
+    cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:beta"));
+    e = CALL("limit.set", &r, "s:mailbox", "s:nosuch@x.example", "s:mailbox", "s:hour", "i:5");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ENOTFOUND);
+    cr_assert_str_eq(msg(e), "mailbox nosuch@x.example: not found");
+    /* the missing parent is named, not the entity being added */
+    e = CALL("entity.add", &r, "s:domain", "s:y.example", "s:nosuch");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ENOTFOUND);
+    cr_assert_str_eq(msg(e), "subscription nosuch: not found");
+    e = CALL("entity.add", &r, "s:mailbox", "s:joe@nosuch.example");
+    cr_assert_str_eq(msg(e), "domain nosuch.example: not found");
+    e = CALL("entity.add", &r, "s:subscription", "s:gamma", "s:noplan");
+    cr_assert_str_eq(msg(e), "plan noplan: not found");
+    e = CALL("entity.move", &r, "s:domain", "s:nosuch.example", "s:acme");
+    cr_assert_str_eq(msg(e), "domain nosuch.example: not found");
+    e = CALL("entity.move", &r, "s:domain", "s:x.example", "s:nosuch");
+    cr_assert_str_eq(msg(e), "subscription nosuch: not found");
+    e = CALL("entity.add", &r, "s:domain", "s:x.example", "s:beta");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_EEXISTS);
+    cr_assert_str_eq(msg(e), "domain x.example: already exists in another subscription "
+                             "(move it instead)");
+    e = CALL("entity.add", &r, "s:mailbox", "s:nobody");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_EINVAL);
+    cr_assert_str_eq(msg(e), "mailbox nobody: not a valid name (local@domain)");
+    e = CALL("entity.remove", &r, "s:sysuser", "s:web1");
+    cr_assert_str_eq(msg(e), "sysuser web1: not found");
+    e = CALL("entity.move", &r, "s:mailbox", "s:a@x.example", "s:y.example");
+    cr_assert_str_eq(msg(e), "mailbox a@x.example: only domains, subscriptions and system "
+                             "users move");
+    /* limits a level does not set, values, the server's "default" */
+    e = CALL("limit.set", &r, "s:domain", "s:x.example", "s:subscription", "s:hour", "i:5");
+    cr_assert_str_eq(msg(e), "domain x.example: has no subscription limit (a domain sets "
+                             "domain and mailbox)");
+    e = CALL("limit.set", &r, "s:domain", "s:x.example", "s:domain", "s:hour", "i:-3");
+    cr_assert_str_eq(msg(e), "value -3: a number >= 0, \"unlimited\" or \"default\"");
+    e = CALL("limit.set", &r, "s:domain", "s:x.example", "s:domain", "s:hour", "s:lots");
+    cr_assert_str_eq(msg(e), "value: an integer is needed");
+    e = CALL("limit.set", &r, "s:server", "n", "s:mailbox", "s:hour", "s:default");
+    cr_assert_str_eq(msg(e), "server: \"default\" is not allowed (the server has nothing to "
+                             "inherit from; use a number or \"unlimited\")");
+    e = CALL("limit.set", &r, "s:server", "s:x", "s:mailbox", "s:hour", "i:1");
+    cr_assert_str_eq(msg(e), "server: has no name (pass nil)");
+    e = CALL("limit.get", &r, "s:domain", "n");
+    cr_assert_str_eq(msg(e), "domain: a name is needed");
+    e = CALL("status", &r, "s:plan", "s:basic");
+    cr_assert_str_eq(msg(e), "plan basic: a plan has no counter of its own");
+    /* flags: the values the configuration file takes, and true/false */
+    e = CALL("flag.set", &r, "s:domain", "s:x.example", "s:sendmail", "s:no");
+    cr_assert_str_eq(msg(e), "domain x.example: has no sendmail flag (sendmail is set on the "
+                             "server, plans and subscriptions)");
+    e = CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", "s:maybe");
+    cr_assert_str_eq(msg(e), "value: yes, no or default (or on, off, 1, 0, true, false)");
+    const char *yes[] = { "s:yes", "s:on", "s:1", "s:true", "t", "i:1" };
+    const char *no[] = { "s:no", "s:off", "s:0", "s:false", "f", "i:0" };
+    for (int i = 0; i < 6; i++) {
+        cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", yes[i]));
+        cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
+        cr_assert_eq(ival(field(r, "value")), 1, "%s", yes[i]);
+        cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", no[i]));
+        cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
+        cr_assert_eq(ival(field(r, "value")), 0, "%s", no[i]);
+    }
+    cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", "i:-2"));
+    cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
+    cr_assert_eq(ival(field(r, "value")), MAILLIMIT_DEFAULT);
+    e = CALL("flag.set", &r, "s:server", "n", "s:sendmail", "s:default");
+    cr_assert_str_eq(msg(e), "server: \"default\" is not allowed (use yes or no)");
+    e = CALL("history", &r, "s:mailbox", "s:nosuch@x.example");
+    cr_assert_str_eq(msg(e), "mailbox nosuch@x.example: not found");
+    e = CALL("top", &r, "s:mailbox", "s:sent", "n", "n", "n", "s:domain", "s:nosuch.example");
+    cr_assert_str_eq(msg(e), "domain nosuch.example: not found");
+}
+
+/* A hierarchy for the listing tests: plan basic; subscriptions acme (in basic) and beta;
+ * domains a.example, b.example (acme), c.example (beta); mailboxes; a system user. */
+static void make_hierarchy(void)
+{
+    const msgpack_object *r;
+    cr_assert_null(CALL("entity.add", &r, "s:plan", "s:basic"));
+    cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:acme", "s:basic"));
+    cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:beta"));
+    cr_assert_null(CALL("entity.add", &r, "s:domain", "s:b.example", "s:acme"));
+    cr_assert_null(CALL("entity.add", &r, "s:domain", "s:a.example", "s:acme"));
+    cr_assert_null(CALL("entity.add", &r, "s:domain", "s:c.example", "s:beta"));
+    cr_assert_null(CALL("entity.add", &r, "s:mailbox", "s:zed@a.example"));
+    cr_assert_null(CALL("entity.add", &r, "s:mailbox", "s:ann@a.example"));
+    cr_assert_null(CALL("entity.add", &r, "s:mailbox", "s:bob@b.example"));
+    cr_assert_null(CALL("entity.add", &r, "s:mailbox", "s:cy@c.example"));
+    cr_assert_null(CALL("entity.add", &r, "s:sysuser", "s:acme_web", "s:acme"));
+}
+
+static const msgpack_object *row(const msgpack_object *r, uint32_t i)
+{
+    const msgpack_object *ents = field(r, "entities");
+    cr_assert_eq(ents->type, MSGPACK_OBJECT_ARRAY);
+    cr_assert_lt(i, ents->via.array.size);
+    return &ents->via.array.ptr[i];
+}
+
+Test(admin, list_levels_scopes_and_pages)
+{
+    const msgpack_object *r, *e;
+    cr_assert_null(CALL("generation", &r));
+    int64_t g0 = ival(r);
+    make_hierarchy();
+    cr_assert_null(CALL("generation", &r));
+    cr_assert_eq(ival(r), g0 + 11); /* 11 entities added */
+    /* every mailbox, sorted by name, placement included, no details */
+    cr_assert_null(CALL("list", &r, "s:mailbox"));
+    cr_assert_eq(ival(field(r, "generation")), g0 + 11);
+    cr_assert_eq(ival(field(r, "total")), 4);
+    cr_assert_eq(field(r, "entities")->via.array.size, 4);
+    const char *names[] = { "ann@a.example", "bob@b.example", "cy@c.example", "zed@a.example" };
+    const char *parents[] = { "a.example", "b.example", "c.example", "a.example" };
+    for (uint32_t i = 0; i < 4; i++) {
+        cr_assert(str_eq(field(row(r, i), "level"), "mailbox"));
+        cr_assert(str_eq(field(row(r, i), "name"), names[i]), "%u", i);
+        cr_assert(str_eq(field(row(r, i), "parent"), parents[i]), "%u", i);
+        cr_assert_eq(field(row(r, i), "implicit")->via.boolean, false);
+        cr_assert_eq(row(r, i)->via.map.size, 4); /* no details asked */
+    }
+    /* within a subscription, a domain, a plan */
+    cr_assert_null(CALL("list", &r, "s:mailbox", "s:subscription", "s:acme"));
+    cr_assert_eq(ival(field(r, "total")), 3);
+    cr_assert(str_eq(field(row(r, 2), "name"), "zed@a.example"));
+    cr_assert_null(CALL("list", &r, "s:mailbox", "s:domain", "s:a.example"));
+    cr_assert_eq(ival(field(r, "total")), 2);
+    cr_assert_null(CALL("list", &r, "s:domain", "s:plan", "s:basic"));
+    cr_assert_eq(ival(field(r, "total")), 2);
+    cr_assert(str_eq(field(row(r, 0), "name"), "a.example"));
+    cr_assert(str_eq(field(row(r, 0), "parent"), "acme"));
+    cr_assert_null(CALL("list", &r, "s:subscription"));
+    cr_assert(str_eq(field(row(r, 0), "parent"), "basic"));
+    cr_assert(str_eq(field(row(r, 1), "parent"), ""));
+    cr_assert_null(CALL("list", &r, "s:sysuser"));
+    cr_assert_eq(ival(field(r, "total")), 1);
+    cr_assert(str_eq(field(row(r, 0), "level"), "sysuser"));
+    cr_assert(str_eq(field(row(r, 0), "parent"), "acme"));
+    /* pages: offset 1, count 2 of 4; past the end: an empty page, the total still there */
+    cr_assert_null(CALL("list", &r, "s:mailbox", "n", "n", "n", "i:1", "i:2"));
+    cr_assert_eq(ival(field(r, "total")), 4);
+    cr_assert_eq(field(r, "entities")->via.array.size, 2);
+    cr_assert(str_eq(field(row(r, 0), "name"), "bob@b.example"));
+    cr_assert(str_eq(field(row(r, 1), "name"), "cy@c.example"));
+    cr_assert_null(CALL("list", &r, "s:mailbox", "n", "n", "n", "i:9", "i:2"));
+    cr_assert_eq(ival(field(r, "total")), 4);
+    cr_assert_eq(field(r, "entities")->via.array.size, 0);
+    /* implicit mailboxes only when asked */
+    cr_assert_null(CALL("decide", &r, "s:mailbox", "s:new@a.example", "i:1", "i:1700000040"));
+    cr_assert_null(CALL("list", &r, "s:mailbox", "s:domain", "s:a.example"));
+    cr_assert_eq(ival(field(r, "total")), 2);
+    cr_assert_null(CALL("list", &r, "s:mailbox", "s:domain", "s:a.example", "t"));
+    cr_assert_eq(ival(field(r, "total")), 3);
+    cr_assert(str_eq(field(row(r, 1), "name"), "new@a.example"));
+    cr_assert_eq(field(row(r, 1), "implicit")->via.boolean, true);
+    /* errors */
+    e = CALL("list", &r, "s:server");
+    cr_assert_str_eq(msg(e), "level: plan, subscription, domain, mailbox or sysuser");
+    e = CALL("list", &r, "s:mailbox", "s:domain", "s:nosuch.example");
+    cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ENOTFOUND);
+    cr_assert_str_eq(msg(e), "domain nosuch.example: not found");
+    e = CALL("list", &r, "s:mailbox", "s:domain");
+    cr_assert_str_eq(msg(e), "scope_name: a name is needed");
+    e = CALL("list", &r, "s:mailbox", "n", "n", "n", "i:-1");
+    cr_assert_str_eq(msg(e), "offset: 0 or more");
+    e = CALL("list", &r, "s:mailbox", "n", "n", "n", "n", "i:100001");
+    cr_assert_str_eq(msg(e), "count: 0..100000");
+}
+
+Test(admin, list_with_limits_flags_and_status_in_one_call)
+{
+    const msgpack_object *r, *x;
+    make_hierarchy();
+    cr_assert_null(CALL("limit.set", &r, "s:plan", "s:basic", "s:mailbox", "s:hour", "i:2"));
+    cr_assert_null(CALL("limit.set", &r, "s:mailbox", "s:zed@a.example", "s:mailbox", "s:hour",
+                        "i:5"));
+    cr_assert_null(CALL("limit.set", &r, "s:mailbox", "s:zed@a.example", "s:mailbox", "s:day",
+                        "s:unlimited"));
+    cr_assert_null(CALL("flag.set", &r, "s:mailbox", "s:bob@b.example", "s:exempt", "t"));
+    /* ann sends 2 at 10:00:40 (her plan's limit): blocked by her own mailbox limit */
+    for (int i = 0; i < 2; i++)
+        cr_assert_null(CALL("decide", &r, "s:mailbox", "s:ann@a.example", "i:1",
+                            "i:1700000040"));
+    /* a page of the acme mailboxes with details, at a given time */
+    cr_assert_null(CALL("list", &r, "s:mailbox", "s:subscription", "s:acme", "n", "n", "n", "t",
+                        "s:hour", "i:1700000100"));
+    cr_assert_eq(ival(field(r, "total")), 3);
+    const msgpack_object *ann = row(r, 0), *bob = row(r, 1), *zed = row(r, 2);
+    cr_assert_eq(ann->via.map.size, 7);
+    x = field(field(ann, "limits"), "mailbox");
+    cr_assert_eq(ival(field(x, "hour")), MAILLIMIT_DEFAULT);
+    cr_assert_eq(ival(field(x, "day")), MAILLIMIT_DEFAULT);
+    cr_assert_eq(field(ann, "limits")->via.map.size, 1); /* a mailbox sets only its own */
+    x = field(ann, "status");
+    cr_assert_eq(field(x, "sending")->via.boolean, false);
+    cr_assert(str_eq(field(x, "blocked_by"), "mailbox"));
+    cr_assert_eq(ival(field(x, "count")), 2);
+    cr_assert_eq(ival(field(x, "limit")), 2);
+    cr_assert_eq(ival(field(x, "remaining")), 0);
+    cr_assert_eq(ival(field(x, "retry_after")), 3540); /* minute 10:00 leaves at 11:00 */
+    cr_assert_eq(field(field(ann, "flags"), "exempt")->via.i64, MAILLIMIT_DEFAULT);
+    cr_assert_eq(field(field(ann, "flags"), "exempt")->type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    cr_assert_eq(field(ann, "flags")->via.map.size, 1);
+    cr_assert_eq(ival(field(field(bob, "flags"), "exempt")), 1);
+    cr_assert_eq(field(field(bob, "status"), "sending")->via.boolean, true);
+    cr_assert_eq(ival(field(field(bob, "status"), "count")), 0);
+    x = field(field(zed, "limits"), "mailbox");
+    cr_assert_eq(ival(field(x, "hour")), 5);
+    cr_assert_eq(ival(field(x, "day")), MAILLIMIT_UNLIMITED);
+    cr_assert_eq(ival(field(field(zed, "status"), "limit")), 5);
+    /* a domain sets domain and mailbox limits; a subscription three; a plan has no status */
+    cr_assert_null(CALL("list", &r, "s:domain", "n", "n", "n", "n", "i:1", "t"));
+    cr_assert_eq(field(r, "entities")->via.array.size, 1);
+    cr_assert_eq(field(row(r, 0), "limits")->via.map.size, 2);
+    cr_assert(str_eq(&field(row(r, 0), "limits")->via.map.ptr[0].key, "domain"));
+    cr_assert(str_eq(&field(row(r, 0), "limits")->via.map.ptr[1].key, "mailbox"));
+    cr_assert_null(CALL("list", &r, "s:subscription", "n", "n", "n", "n", "n", "t", "s:hour",
+                        "i:1700000100"));
+    cr_assert_eq(field(row(r, 0), "limits")->via.map.size, 3);
+    cr_assert_eq(field(row(r, 0), "flags")->via.map.size, 2);
+    cr_assert_eq(ival(field(field(row(r, 0), "flags"), "sendmail")), MAILLIMIT_DEFAULT);
+    cr_assert_eq(ival(field(field(row(r, 0), "status"), "count")), 2);
+    cr_assert_null(CALL("list", &r, "s:plan", "n", "n", "n", "n", "n", "t"));
+    cr_assert_eq(row(r, 0)->via.map.size, 6);
+    cr_assert_eq(ival(field(field(field(row(r, 0), "limits"), "mailbox"), "hour")), 2);
+    cr_assert_null(CALL("list", &r, "s:sysuser", "n", "n", "n", "n", "n", "t"));
+    cr_assert_eq(row(r, 0)->via.map.size, 6);
+    cr_assert_eq(field(row(r, 0), "limits")->via.map.size, 0);
+}
+
+Test(admin, status_of_many_entities_in_one_call)
+{
+    const msgpack_object *r, *e;
+    make_hierarchy();
+    cr_assert_null(CALL("limit.set", &r, "s:plan", "s:basic", "s:mailbox", "s:hour", "i:2"));
+    for (int i = 0; i < 3; i++)
+        cr_assert_null(CALL("decide", &r, "s:mailbox", "s:ann@a.example", "i:1",
+                            "i:1700000040"));
+    /* [[mailbox, ann@a.example], [domain, a.example], [server, nil]] */
+    msgpack_sbuffer b;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&b);
+    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint32(&pk, 0);
+    msgpack_pack_uint32(&pk, 9);
+    msgpack_pack_str_with_body(&pk, "status.many", 11);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "mailbox", 7);
+    msgpack_pack_str_with_body(&pk, "ann@a.example", 13);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "domain", 6);
+    msgpack_pack_str_with_body(&pk, "a.example", 9);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "server", 6);
+    msgpack_pack_str_with_body(&pk, "hour", 4);
+    msgpack_pack_int64(&pk, 1700000100);
+    size_t used, rl;
+    char *reply;
+    cr_assert_eq(maillimit__admin_handle(&host, b.data, b.size, &used, &reply, &rl), 0);
+    msgpack_sbuffer_destroy(&b);
+    msgpack_unpacked_destroy(&res);
+    msgpack_unpacked_init(&res);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&res, reply, rl, &off), MSGPACK_UNPACK_SUCCESS);
+    free(res_buf);
+    res_buf = reply;
+    cr_assert_eq(res.data.via.array.ptr[2].type, MSGPACK_OBJECT_NIL);
+    r = &res.data.via.array.ptr[3];
+    cr_assert_eq(r->via.array.size, 3);
+    cr_assert_eq(ival(field(&r->via.array.ptr[0], "count")), 2);
+    cr_assert_eq(field(&r->via.array.ptr[0], "sending")->via.boolean, false);
+    cr_assert_eq(ival(field(&r->via.array.ptr[1], "count")), 2);
+    cr_assert_eq(ival(field(&r->via.array.ptr[1], "limit")), MAILLIMIT_UNLIMITED);
+    cr_assert_eq(ival(field(&r->via.array.ptr[2], "count")), 2);
+    /* one bad item: the whole call fails and names it */
+    e = CALL("status.many", &r, "s:mailbox");
+    cr_assert_str_eq(msg(e), "items: an array of [level, name] pairs");
 }
 
 Test(admin, stats_without_a_server)
