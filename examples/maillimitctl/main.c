@@ -3,8 +3,9 @@
  *   maillimitctl [-s SOCKET | -H HOST:PORT] [--json] COMMAND [ARGS...]
  *
  * Human-readable output by default, JSON with --json. Exit status 0 on success, 1 when the
- * daemon answers with an error (its message on stderr), 2 for usage errors, 3 when the
- * daemon cannot be reached. The socket is, in order: -s, -H, $MAILLIMITCTL_SOCKET, then
+ * daemon answers with an error ("maillimitctl: COMMAND: OBJECT: reason" on stderr), 2 for
+ * usage errors (values are checked here as the configuration file's parser checks them),
+ * 3 when the daemon cannot be reached. The socket is, in order: -s, -H, $MAILLIMITCTL_SOCKET, then
  * maillimitd.sock in /var/lib/maillimit, $XDG_RUNTIME_DIR/maillimit or /tmp/maillimit-UID
  * (the first that exists: the places maillimitd's built-in configuration uses).
  */
@@ -14,6 +15,8 @@
 #include <errno.h>
 #include <msgpack.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +33,12 @@ static const char usage_text[] =
     "\n"
     "LEVEL is server, plan, subscription, domain, mailbox or sysuser; the server has no NAME.\n"
     "TARGET is subscription, domain, mailbox or server, with .day for the daily window.\n"
-    "VALUE is a number, unlimited or default.\n"
+    "VALUE is a number, unlimited or default (not on the server); FLAG VALUE is yes, no or\n"
+    "default (also on, off, 1, 0), as in the configuration file.\n"
     "\n"
+    "  list LEVEL [in LEVEL NAME] [--implicit]   the entities of a level (plan, subscription,\n"
+    "                                      domain, mailbox, sysuser), optionally inside one\n"
+    "                                      plan, subscription or domain, with their status\n"
     "  status LEVEL [NAME] [hour|day]      sending or not, count, limit, remaining\n"
     "  reset LEVEL [NAME]                  forget the entity's own window counts (unblock)\n"
     "  add plan NAME | add subscription NAME [PLAN] | add domain NAME SUBSCRIPTION\n"
@@ -55,7 +62,11 @@ static const char usage_text[] =
     "  reload                              re-read maillimitd's configuration file\n"
     "  snapshot                            save the state file now\n"
     "  stats | ping | version | methods\n"
-    "  call METHOD [ARG...]                any method; numeric ARGs are sent as integers\n";
+    "  call METHOD [ARG...]                any method; numeric ARGs are sent as integers\n"
+    "\n"
+    "Exit status: 0 success; 1 the daemon refused (its reason on stderr, e.g. \"limit set:\n"
+    "mailbox joe@example.com: not found\"); 2 usage (a bad command, argument or value);\n"
+    "3 the daemon cannot be reached.\n";
 
 static int json_out;
 
@@ -444,21 +455,42 @@ static void print_table(const msgpack_object *r)
 
 /* ---- requests ------------------------------------------------------------------------------- */
 
+/* What the command is called in messages: "limit set", "add", ... */
+static char title[64] = "maillimitctl";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "maillimitctl: %s: ", title);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
 typedef struct req {
     msgpack_sbuffer buf;
     msgpack_packer pk;
     const char *method;
     int nparams;
     const char *params[8];
-    int kinds[8]; /* 0 string, 1 integer, 2 nil, 3 integer-or-string (guess) */
+    int kinds[8]; /* K_* */
 } req;
+
+enum {
+    K_STR,  /* a string */
+    K_INT,  /* an integer, checked already */
+    K_NIL,  /* nil */
+    K_GUESS, /* call: an integer if it looks like one, else a string */
+    K_BOOL  /* "1" true, "0" false */
+};
 
 static void add(req *r, const char *v, int kind)
 {
-    if (r->nparams == 8) {
-        fprintf(stderr, "maillimitctl: too many arguments\n");
-        exit(2);
-    }
+    if (r->nparams == 8)
+        usage_error("too many arguments");
     r->params[r->nparams] = v;
     r->kinds[r->nparams++] = kind;
 }
@@ -475,6 +507,73 @@ static int is_int(const char *s)
     return 1;
 }
 
+/* Digits only, at most INT64_MAX: the configuration file's rule for numbers (config.c).
+ * Returns 0 and the number, -1 for not a number, -2 for too large. */
+static int parse_digits(const char *v, int64_t *out)
+{
+    int64_t n = 0;
+    const char *p = v;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        int d = *p - '0';
+        if (n > (INT64_MAX - d) / 10)
+            return -2;
+        n = n * 10 + d;
+    }
+    if (*p || p == v)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* A limit VALUE for TARGET, checked exactly as the configuration file's parser checks it:
+ * a number (digits, at most INT64_MAX), "unlimited", or "default" except on the server. */
+static void check_limit(const char *key, const char *v, int server)
+{
+    int64_t n;
+    if (strcmp(v, "unlimited") == 0)
+        return;
+    if (strcmp(v, "default") == 0) {
+        if (server)
+            usage_error("\"default\" is not allowed for key \"%s\" on the server (the server "
+                        "has nothing to inherit from; use a number or \"unlimited\")", key);
+        return;
+    }
+    int rc = parse_digits(v, &n);
+    if (rc == -2)
+        usage_error("value \"%s\" for key \"%s\" is too large (at most %lld)", v, key,
+                    (long long)INT64_MAX);
+    if (rc)
+        usage_error("bad value \"%s\" for key \"%s\" (expected a number%s)", v, key,
+                    server ? " or \"unlimited\"" : ", \"unlimited\" or \"default\"");
+}
+
+/* A flag VALUE as the configuration file spells it: yes/on/1, no/off/0, default (not on the
+ * server). Returns the argument to send: "1", "0" (K_BOOL) or "default". */
+static const char *check_flag(const char *key, const char *v, int server)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+        return "1";
+    if (!strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+        return "0";
+    if (strcmp(v, "default") == 0) {
+        if (server)
+            usage_error("\"default\" is not allowed for key \"%s\" on the server (use yes or "
+                        "no)", key);
+        return "default";
+    }
+    usage_error("bad value \"%s\" for key \"%s\" (expected yes, no%s)", v, key,
+                server ? "" : " or default");
+}
+
+/* A count argument (HOURS, K, COST, SINCE): digits, min..max. */
+static const char *check_count(const char *what, const char *v, int64_t min, int64_t max)
+{
+    int64_t n = 0;
+    if (parse_digits(v, &n) != 0 || n < min || n > max)
+        usage_error("%s \"%s\": a number %lld..%lld", what, v, (long long)min, (long long)max);
+    return v;
+}
+
 static void pack(req *r)
 {
     msgpack_sbuffer_init(&r->buf);
@@ -488,16 +587,22 @@ static void pack(req *r)
     for (int i = 0; i < r->nparams; i++) {
         const char *v = r->params[i];
         int kind = r->kinds[i];
-        if (kind == 3)
-            kind = is_int(v) ? 1 : 0;
-        if (kind == 2) {
+        if (kind == K_GUESS)
+            kind = is_int(v) ? K_INT : K_STR;
+        if (kind == K_NIL) {
             msgpack_pack_nil(&r->pk);
-        } else if (kind == 1) {
-            if (!is_int(v)) {
-                fprintf(stderr, "maillimitctl: %s: a number is needed\n", v);
-                exit(2);
-            }
-            msgpack_pack_int64(&r->pk, strtoll(v, NULL, 10));
+        } else if (kind == K_BOOL) {
+            if (v[0] == '1')
+                msgpack_pack_true(&r->pk);
+            else
+                msgpack_pack_false(&r->pk);
+        } else if (kind == K_INT) {
+            int64_t n = 0;
+            int neg = v[0] == '-';
+            if (parse_digits(v + neg, &n) != 0)
+                usage_error("\"%s\": a number from -%lld to %lld is needed", v,
+                            (long long)INT64_MAX, (long long)INT64_MAX);
+            msgpack_pack_int64(&r->pk, neg ? -n : n);
         } else {
             msgpack_pack_str(&r->pk, strlen(v));
             msgpack_pack_str_body(&r->pk, v, strlen(v));
@@ -508,6 +613,7 @@ static void pack(req *r)
 static void need(int argc, int min, int max)
 {
     if (argc < min || argc > max) {
+        fprintf(stderr, "maillimitctl: %s: wrong number of arguments\n", title);
         fputs(usage_text, stderr);
         exit(2);
     }
@@ -517,34 +623,252 @@ static void need(int argc, int min, int max)
 static int level_name(req *r, int argc, char **argv)
 {
     need(argc, 1, 99);
-    add(r, argv[0], 0);
+    add(r, argv[0], K_STR);
     if (strcmp(argv[0], "server") == 0) {
-        add(r, NULL, 2);
+        add(r, NULL, K_NIL);
         return 1;
     }
     need(argc, 2, 99);
-    add(r, argv[1], 0);
+    add(r, argv[1], K_STR);
     return 2;
 }
 
 /* TARGET[.day] -> target, window */
 static void target_window(req *r, char *t)
 {
+    static const char *const targets[] = { "server", "subscription", "domain", "mailbox" };
     char *dot = strchr(t, '.');
-    if (dot) {
+    if (dot && strcmp(dot, ".day") != 0)
+        usage_error("bad TARGET \"%s\" (subscription, domain, mailbox or server, with .day "
+                    "for the daily window)", t);
+    if (dot)
         *dot = '\0';
-        add(r, t, 0);
-        add(r, dot + 1, 0);
-    } else {
-        add(r, t, 0);
-        add(r, "hour", 0);
+    int ok = 0;
+    for (int i = 0; i < 4; i++)
+        ok |= strcmp(t, targets[i]) == 0;
+    if (!ok) {
+        if (dot)
+            *dot = '.';
+        usage_error("bad TARGET \"%s\" (subscription, domain, mailbox or server, with .day "
+                    "for the daily window)", t);
     }
+    add(r, t, K_STR);
+    add(r, dot ? "day" : "hour", K_STR);
+}
+
+/* ---- list --------------------------------------------------------------------------------- */
+
+typedef struct list_args {
+    const char *level, *scope_level, *scope_name;
+    int implicit;
+} list_args;
+
+static void pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    if (v)
+        msgpack_pack_str_with_body(pk, v, strlen(v));
+    else
+        msgpack_pack_nil(pk);
+}
+
+/* One page of `list` (details, the hourly window). */
+static void list_page(int fd, const list_args *la, int64_t offset, msgpack_unpacked *res)
+{
+    msgpack_sbuffer b;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&b);
+    msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint32(&pk, 0);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "list", 4);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 6);
+    pack_kv_str(&pk, "level", la->level);
+    pack_kv_str(&pk, "scope_level", la->scope_level);
+    pack_kv_str(&pk, "scope_name", la->scope_name);
+    msgpack_pack_str_with_body(&pk, "implicit", 8);
+    if (la->implicit)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    msgpack_pack_str_with_body(&pk, "offset", 6);
+    msgpack_pack_int64(&pk, offset);
+    msgpack_pack_str_with_body(&pk, "details", 7);
+    msgpack_pack_true(&pk);
+    rpc(fd, &b, res);
+    msgpack_sbuffer_destroy(&b);
+}
+
+static void limit_text(char *buf, size_t size, const msgpack_object *v)
+{
+    if (!v || v->type == MSGPACK_OBJECT_NIL)
+        snprintf(buf, size, "-");
+    else if (ival(v) == MAILLIMIT_UNLIMITED)
+        snprintf(buf, size, "unlimited");
+    else if (ival(v) == MAILLIMIT_DEFAULT)
+        snprintf(buf, size, "default");
+    else
+        snprintf(buf, size, "%lld", (long long)ival(v));
+}
+
+enum { LIST_COLS = 8 };
+typedef struct list_table {
+    size_t n, cap;
+    char (*cell)[LIST_COLS][96];
+    int ncols;
+    int w[LIST_COLS];
+} list_table;
+
+static void table_add(list_table *t, char cells[LIST_COLS][96])
+{
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->cell = realloc(t->cell, t->cap * sizeof *t->cell);
+        if (!t->cell) {
+            fprintf(stderr, "maillimitctl: out of memory\n");
+            exit(3);
+        }
+    }
+    memcpy(t->cell[t->n++], cells, sizeof t->cell[0]);
+    for (int j = 0; j < t->ncols; j++)
+        if ((int)strlen(cells[j]) > t->w[j])
+            t->w[j] = (int)strlen(cells[j]);
+}
+
+/* One listed entity as a table row: its placement, state, count and limits. */
+static void list_row(list_table *t, const char *level, const msgpack_object *e)
+{
+    char c[LIST_COLS][96];
+    memset(c, 0, sizeof c);
+    const msgpack_object *name = field(e, "name"), *parent = field(e, "parent");
+    const msgpack_object *st = field(e, "status"), *lim = field(e, "limits");
+    const msgpack_object *imp = field(e, "implicit");
+    snprintf(c[0], sizeof c[0], "%.*s%s", name ? (int)name->via.str.size : 0,
+             name ? name->via.str.ptr : "",
+             imp && imp->type == MSGPACK_OBJECT_BOOLEAN && imp->via.boolean ? " (implicit)" : "");
+    snprintf(c[1], sizeof c[1], "%.*s", parent ? (int)parent->via.str.size : 0,
+             parent ? parent->via.str.ptr : "");
+    if (strcmp(level, "plan") == 0) {
+        /* the defaults a plan sets, per hour */
+        static const char *const tg[] = { "subscription", "domain", "mailbox" };
+        for (int i = 0; i < 3; i++) {
+            const msgpack_object *x = lim ? field(lim, tg[i]) : NULL;
+            limit_text(c[1 + i], sizeof c[1 + i], x ? field(x, "hour") : NULL);
+        }
+    } else if (st && st->type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *sending = field(st, "sending"), *by = field(st, "blocked_by");
+        int on = sending && sending->type == MSGPACK_OBJECT_BOOLEAN && sending->via.boolean;
+        if (on || !by || by->type != MSGPACK_OBJECT_STR)
+            snprintf(c[2], sizeof c[2], "%s", on ? "sending" : "not sending");
+        else
+            snprintf(c[2], sizeof c[2], "not sending (%.*s)", (int)by->via.str.size,
+                     by->via.str.ptr);
+        snprintf(c[3], sizeof c[3], "%lld", (long long)ival(field(st, "count")));
+        limit_text(c[4], sizeof c[4], field(st, "limit"));
+        const msgpack_object *own = lim ? field(lim, level) : NULL;
+        limit_text(c[5], sizeof c[5], own ? field(own, "hour") : NULL);
+        limit_text(c[6], sizeof c[6], own ? field(own, "day") : NULL);
+    } else if (st) {
+        snprintf(c[2], sizeof c[2], "(removed)");
+    }
+    table_add(t, c);
+}
+
+static int run_list(int fd, const list_args *la)
+{
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    list_table t;
+    memset(&t, 0, sizeof t);
+    int plan = strcmp(la->level, "plan") == 0, sysuser = strcmp(la->level, "sysuser") == 0;
+    static const char *const heads_plan[] = { "name", "subscription", "domain", "mailbox" };
+    static const char *const heads_sys[] = { "name", "subscription" };
+    static const char *const heads[] = { "name", "parent", "state", "count", "limit",
+                                         "set/hour", "set/day" };
+    const char *const *h = plan ? heads_plan : sysuser ? heads_sys : heads;
+    t.ncols = plan ? 4 : sysuser ? 2 : 7;
+    for (int j = 0; j < t.ncols; j++)
+        t.w[j] = (int)strlen(h[j]);
+    int64_t offset = 0, total = 0;
+    uint64_t gen = 0;
+    int pages = 0;
+    if (json_out)
+        fputs("{\"entities\":[", stdout);
+    for (;;) {
+        list_page(fd, la, offset, &res);
+        const msgpack_object *o = &res.data;
+        if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4) {
+            fprintf(stderr, "maillimitctl: malformed response from maillimitd\n");
+            exit(3);
+        }
+        const msgpack_object *err = &o->via.array.ptr[2], *r = &o->via.array.ptr[3];
+        if (err->type != MSGPACK_OBJECT_NIL) {
+            const msgpack_object *m = field(err, "message");
+            fprintf(stderr, "maillimitctl: %s: %.*s\n", title,
+                    m && m->type == MSGPACK_OBJECT_STR ? (int)m->via.str.size : 5,
+                    m && m->type == MSGPACK_OBJECT_STR ? m->via.str.ptr : "error");
+            exit(1);
+        }
+        const msgpack_object *ents = field(r, "entities");
+        uint64_t g = (uint64_t)ival(field(r, "generation"));
+        total = ival(field(r, "total"));
+        if (pages++ && g != gen) {
+            /* the hierarchy changed between two pages: the pages do not fit together */
+            fprintf(stderr, "maillimitctl: %s: the hierarchy changed while it was listed; "
+                            "run it again\n", title);
+            exit(1);
+        }
+        gen = g;
+        if (!ents || ents->type != MSGPACK_OBJECT_ARRAY)
+            break;
+        for (uint32_t i = 0; i < ents->via.array.size; i++) {
+            if (json_out) {
+                if (offset + i)
+                    putchar(',');
+                json(&ents->via.array.ptr[i]);
+            } else {
+                list_row(&t, la->level, &ents->via.array.ptr[i]);
+            }
+        }
+        offset += ents->via.array.size;
+        if (ents->via.array.size == 0 || offset >= total)
+            break;
+    }
+    msgpack_unpacked_destroy(&res);
+    if (json_out) {
+        printf("],\"total\":%lld,\"generation\":%llu}\n", (long long)total,
+               (unsigned long long)gen);
+        return 0;
+    }
+    if (t.n == 0) {
+        printf("(none)\n");
+        return 0;
+    }
+    /* names left-aligned, numbers right-aligned; nothing after the last column */
+    int numeric_from = plan || sysuser ? t.ncols : 3;
+    for (int j = 0; j < t.ncols; j++) {
+        if (j + 1 == t.ncols)
+            printf("%*s\n", j >= numeric_from ? t.w[j] : 0, h[j]);
+        else
+            printf(j >= numeric_from ? "%*s  " : "%-*s  ", t.w[j], h[j]);
+    }
+    for (size_t i = 0; i < t.n; i++)
+        for (int j = 0; j < t.ncols; j++) {
+            if (j + 1 == t.ncols)
+                printf("%*s\n", j >= numeric_from ? t.w[j] : 0, t.cell[i][j]);
+            else
+                printf(j >= numeric_from ? "%*s  " : "%-*s  ", t.w[j], t.cell[i][j]);
+        }
+    free(t.cell);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *sock = NULL, *hostport = NULL;
-    int i = 1;
+    int i = 1, implicit = 0;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
             sock = argv[++i];
@@ -565,19 +889,44 @@ int main(int argc, char **argv)
         return 2;
     }
     char *cmd = argv[i++];
-    int n = argc - i;
-    char **a = argv + i;
+    /* options may also follow the command: maillimitctl list mailbox --json */
+    char *words[64];
+    int n = 0;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+            json_out = 1;
+        else if (strcmp(argv[i], "--implicit") == 0 && strcmp(cmd, "list") == 0)
+            implicit = 1;
+        else if (n < 64)
+            words[n++] = argv[i];
+        else {
+            fprintf(stderr, "maillimitctl: too many arguments\n");
+            return 2;
+        }
+    }
+    char **a = words;
     req r;
     memset(&r, 0, sizeof r);
-    char title[800] = "";
+    char stitle[800] = "";
     int status_view = 0;
+    list_args la = { NULL, NULL, NULL, 0 };
+    snprintf(title, sizeof title, "%s", cmd);
 
-    if (strcmp(cmd, "status") == 0) {
+    if (strcmp(cmd, "list") == 0) {
+        /* list LEVEL [in LEVEL NAME] */
+        if (n != 1 && !(n == 4 && strcmp(a[1], "in") == 0))
+            need(n, 1, 1);
+        la.level = a[0];
+        la.scope_level = n == 4 ? a[2] : NULL;
+        la.scope_name = n == 4 ? a[3] : NULL;
+        la.implicit = implicit;
+        r.method = "list";
+    } else if (strcmp(cmd, "status") == 0) {
         r.method = "status";
         int used = level_name(&r, n, a);
         need(n, used, used + 1);
-        add(&r, n > used ? a[used] : "hour", 0);
-        snprintf(title, sizeof title, "%s%s%s (%s)", a[0], used == 2 ? " " : "",
+        add(&r, n > used ? a[used] : "hour", K_STR);
+        snprintf(stitle, sizeof stitle, "%s%s%s (%s)", a[0], used == 2 ? " " : "",
                  used == 2 ? a[1] : "", n > used ? a[used] : "hour");
         status_view = 1;
     } else if (strcmp(cmd, "reset") == 0) {
@@ -587,31 +936,36 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "add") == 0 || strcmp(cmd, "move") == 0) {
         r.method = cmd[0] == 'a' ? "entity.add" : "entity.move";
         need(n, 2, 3);
-        add(&r, a[0], 0);
-        add(&r, a[1], 0);
+        add(&r, a[0], K_STR);
+        add(&r, a[1], K_STR);
         if (n == 3)
-            add(&r, a[2], strcmp(a[2], "none") == 0 ? 2 : 0);
+            add(&r, a[2], strcmp(a[2], "none") == 0 ? K_NIL : K_STR);
     } else if (strcmp(cmd, "remove") == 0) {
         r.method = "entity.remove";
         need(n, 2, 2);
-        add(&r, a[0], 0);
-        add(&r, a[1], 0);
+        add(&r, a[0], K_STR);
+        add(&r, a[1], K_STR);
     } else if (strcmp(cmd, "limit") == 0 || strcmp(cmd, "flag") == 0) {
         need(n, 2, 99);
         int lim = cmd[0] == 'l';
         const char *sub = a[0];
+        snprintf(title, sizeof title, "%s %s", cmd, sub);
         n--;
         a++;
         int used = level_name(&r, n, a);
+        int server = strcmp(a[0], "server") == 0;
         if (lim && strcmp(sub, "set") == 0) {
             r.method = "limit.set";
             need(n, used + 2, used + 2);
+            char key[64];
+            snprintf(key, sizeof key, "%s", a[used]); /* as messages name it: mailbox.day */
             target_window(&r, a[used]);
-            add(&r, a[used + 1], 3);
+            check_limit(key, a[used + 1], server);
+            add(&r, a[used + 1], K_GUESS);
         } else if (lim && strcmp(sub, "get") == 0) {
             r.method = "limit.get";
             need(n, used, used + 1);
-            add(&r, n > used ? a[used] : "hour", 0);
+            add(&r, n > used ? a[used] : "hour", K_STR);
         } else if (lim && strcmp(sub, "value") == 0) {
             r.method = "limit.value";
             need(n, used + 1, used + 1);
@@ -619,39 +973,45 @@ int main(int argc, char **argv)
         } else if (!lim && strcmp(sub, "set") == 0) {
             r.method = "flag.set";
             need(n, used + 2, used + 2);
-            add(&r, a[used], 0);
-            add(&r, a[used + 1], 3);
+            add(&r, a[used], K_STR);
+            const char *v = check_flag(a[used], a[used + 1], server);
+            add(&r, v, strcmp(v, "default") == 0 ? K_STR : K_BOOL);
         } else if (!lim && strcmp(sub, "get") == 0) {
             r.method = "flag.get";
             need(n, used + 1, used + 1);
-            add(&r, a[used], 0);
+            add(&r, a[used], K_STR);
         } else {
-            fputs(usage_text, stderr);
+            fprintf(stderr, "maillimitctl: %s: unknown subcommand (set, get%s)\n", title,
+                    lim ? ", value" : "");
             return 2;
         }
     } else if (strcmp(cmd, "enable") == 0) {
         need(n, 0, 1);
         r.method = n ? "enable" : "enabled";
-        if (n)
-            add(&r, a[0], 0);
+        if (n) {
+            const char *v = check_flag("enable", a[0], 1);
+            add(&r, v, K_BOOL);
+        }
     } else if (strcmp(cmd, "unit") == 0) {
         need(n, 0, 1);
         r.method = n ? "unit.set" : "unit.get";
+        if (n && strcmp(a[0], "messages") != 0 && strcmp(a[0], "recipients") != 0)
+            usage_error("bad value \"%s\" (expected messages or recipients)", a[0]);
         if (n)
-            add(&r, a[0], 0);
+            add(&r, a[0], K_STR);
     } else if (strcmp(cmd, "decide") == 0) {
         need(n, 2, 3);
         r.method = "decide";
-        add(&r, a[0], 0);
-        add(&r, a[1], 0);
+        add(&r, a[0], K_STR);
+        add(&r, a[1], K_STR);
         if (n == 3)
-            add(&r, a[2], 1);
+            add(&r, check_count("COST", a[2], 1, MAILLIMIT_COST_MAX), K_INT);
     } else if (strcmp(cmd, "history") == 0) {
         r.method = "history";
         int used = level_name(&r, n, a);
         need(n, used, used + 1);
         if (n > used)
-            add(&r, a[used], 1);
+            add(&r, check_count("HOURS", a[used], 1, 87600), K_INT);
     } else if (strcmp(cmd, "episodes") == 0 || strcmp(cmd, "summary") == 0) {
         r.method = cmd;
         need(n, 0, 3);
@@ -659,44 +1019,44 @@ int main(int argc, char **argv)
         if (n >= 1 && !is_int(a[0]))
             used = level_name(&r, n, a);
         else {
-            add(&r, "server", 0);
-            add(&r, NULL, 2);
+            add(&r, "server", K_STR);
+            add(&r, NULL, K_NIL);
         }
         need(n, used, used + 1);
         if (n > used)
-            add(&r, a[used], 1);
+            add(&r, check_count("HOURS", a[used], 1, 87600), K_INT);
     } else if (strcmp(cmd, "top") == 0) {
         /* top LEVEL [sent|denied] [HOURS] [K] [SCOPE_LEVEL SCOPE_NAME] */
         r.method = "top";
         need(n, 1, 6);
-        add(&r, a[0], 0);
+        add(&r, a[0], K_STR);
         int k = 1;
         const char *metric = "sent", *hours = NULL, *count = "10";
         if (k < n && (strcmp(a[k], "sent") == 0 || strcmp(a[k], "denied") == 0))
             metric = a[k++];
         if (k < n && is_int(a[k]))
-            hours = a[k++];
+            hours = check_count("HOURS", a[k++], 1, 87600);
         if (k < n && is_int(a[k]))
-            count = a[k++];
-        add(&r, metric, 0);
-        add(&r, hours, hours ? 1 : 2);
-        add(&r, NULL, 2); /* now */
-        add(&r, count, 1);
+            count = check_count("K", a[k++], 1, 1000);
+        add(&r, metric, K_STR);
+        add(&r, hours, hours ? K_INT : K_NIL);
+        add(&r, NULL, K_NIL); /* now */
+        add(&r, count, K_INT);
         if (k < n) {
             need(n - k, 1, 2);
-            add(&r, a[k], 0);
-            add(&r, k + 1 < n ? a[k + 1] : NULL, k + 1 < n ? 0 : 2);
+            add(&r, a[k], K_STR);
+            add(&r, k + 1 < n ? a[k + 1] : NULL, k + 1 < n ? K_STR : K_NIL);
         }
     } else if (strcmp(cmd, "events") == 0) {
         need(n, 0, 1);
         r.method = "events";
         if (n)
-            add(&r, a[0], 1);
+            add(&r, check_count("SINCE", a[0], 0, INT64_MAX), K_INT);
     } else if (strcmp(cmd, "retention") == 0) {
         need(n, 0, 1);
         r.method = "retention";
         if (n)
-            add(&r, a[0], 1);
+            add(&r, check_count("HOURS", a[0], 1, 87600), K_INT);
     } else if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "snapshot") == 0) {
         need(n, 0, 0);
         r.method = cmd[0] == 'r' ? "config.reload" : "snapshot.save";
@@ -707,8 +1067,9 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "call") == 0) {
         need(n, 1, 9);
         r.method = a[0];
+        snprintf(title, sizeof title, "%s", a[0]);
         for (int k = 1; k < n; k++)
-            add(&r, a[k], strcmp(a[k], "nil") == 0 ? 2 : 3);
+            add(&r, a[k], strcmp(a[k], "nil") == 0 ? K_NIL : K_GUESS);
     } else {
         fprintf(stderr, "maillimitctl: unknown command %s\n", cmd);
         fputs(usage_text, stderr);
@@ -727,6 +1088,12 @@ int main(int argc, char **argv)
         }
         snprintf(path, sizeof path, "%s/maillimitd.sock", dir);
         sock = path;
+    }
+    if (la.level) {
+        int fd = connect_to(sock, hostport);
+        int rc = run_list(fd, &la);
+        close(fd);
+        return rc;
     }
     pack(&r);
     int fd = connect_to(sock, hostport);
@@ -748,7 +1115,7 @@ int main(int argc, char **argv)
             json(error);
             putchar('\n');
         }
-        fprintf(stderr, "maillimitctl: ");
+        fprintf(stderr, "maillimitctl: %s: ", title);
         if (m && m->type == MSGPACK_OBJECT_STR)
             fprintf(stderr, "%.*s\n", (int)m->via.str.size, m->via.str.ptr);
         else {
@@ -762,7 +1129,7 @@ int main(int argc, char **argv)
         json(result);
         putchar('\n');
     } else if (status_view) {
-        print_status(title, result);
+        print_status(stitle, result);
     } else if (strcmp(r.method, "limit.get") == 0 || strcmp(r.method, "limit.value") == 0) {
         print_limit(ival(result));
         putchar('\n');

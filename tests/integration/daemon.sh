@@ -164,7 +164,64 @@ grep -q "allow" "$T/dec" || fail "decide: $(cat "$T/dec")"
 CTL remove domain nosuch.example 2> "$T/err" && fail "ctl remove of a missing domain succeeded"
 rc=0; CTL remove domain nosuch.example 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "ctl exit status $rc on a daemon error"
-grep -q "maillimitctl: entity.remove: not found" "$T/err" || fail "ctl error text: $(cat "$T/err")"
+[ "$(cat "$T/err")" = "maillimitctl: remove: domain nosuch.example: not found" ] ||
+    fail "ctl error text: $(cat "$T/err")"
+# errors name the object and the reason; values are checked as the configuration file does
+ctl_fails() { # EXIT-STATUS EXPECTED-STDERR ARGS...
+    local want=$1 text=$2 rc=0
+    shift 2
+    CTL "$@" > /dev/null 2> "$T/err" || rc=$?
+    [ "$rc" = "$want" ] || fail "ctl $*: exit status $rc, not $want"
+    [ "$(head -1 "$T/err")" = "$text" ] || fail "ctl $*: stderr $(cat "$T/err")"
+}
+ctl_fails 1 "maillimitctl: limit set: mailbox nosuch@x.example: not found" \
+    limit set mailbox nosuch@x.example mailbox 5
+ctl_fails 1 "maillimitctl: add: subscription nosuch: not found" add domain x.example nosuch
+ctl_fails 2 "maillimitctl: limit set: value \"99999999999999999999\" for key \"mailbox\" is too large (at most 9223372036854775807)" \
+    limit set domain beta.example mailbox 99999999999999999999
+ctl_fails 2 "maillimitctl: limit set: bad value \"-1\" for key \"mailbox.day\" (expected a number, \"unlimited\" or \"default\")" \
+    limit set domain beta.example mailbox.day -1
+ctl_fails 2 "maillimitctl: limit set: \"default\" is not allowed for key \"server\" on the server (the server has nothing to inherit from; use a number or \"unlimited\")" \
+    limit set server server default
+ctl_fails 2 "maillimitctl: flag set: bad value \"true\" for key \"exempt\" (expected yes, no or default)" \
+    flag set domain beta.example exempt true
+ctl_fails 1 "maillimitctl: flag set: domain beta.example: has no sendmail flag (sendmail is set on the server, plans and subscriptions)" \
+    flag set domain beta.example sendmail no
+ctl_fails 2 "maillimitctl: history: HOURS \"0\": a number 1..87600" history domain beta.example 0
+[ "$(CTL limit value domain beta.example mailbox)" = 7 ] || fail "a refused value changed the limit"
+for v in yes on 1; do
+    CTL flag set domain beta.example exempt $v || fail "ctl flag set $v"
+    CTL --json flag get domain beta.example exempt | grep -q '"value":1}' || fail "flag $v"
+done
+for v in no off 0; do
+    CTL flag set domain beta.example exempt $v || fail "ctl flag set $v"
+    CTL --json flag get domain beta.example exempt | grep -q '"value":0}' || fail "flag $v"
+done
+CTL flag set domain beta.example exempt default || fail "ctl flag set default"
+CTL --help | grep -q "sendmail|exempt yes|no|default" || fail "help: flag values"
+CTL --help | grep -q "^Exit status: 0 success; 1 the daemon refused" || fail "help: exit status"
+# list: placement, state, count, limits; one round trip per page
+CTL list domain > "$T/list" || fail "ctl list domain"
+cat > "$T/want" <<'EOT'
+name          parent  state                 count  limit  set/hour  set/day
+acme.example  acme    not sending (domain)      3      3         3  default
+beta.example  acme    sending                   1    500   default  default
+EOT
+diff "$T/want" "$T/list" || fail "ctl list domain"
+CTL list mailbox in domain beta.example > "$T/list" || fail "ctl list mailbox in"
+[ "$(cat "$T/list")" = "(none)" ] || fail "ctl list mailbox in: $(cat "$T/list")"
+CTL list mailbox in subscription acme --implicit > "$T/list" || fail "ctl list --implicit"
+cat > "$T/want" <<'EOT'
+name                         parent        state    count  limit  set/hour  set/day
+joe@beta.example (implicit)  beta.example  sending      1      7   default  default
+EOT
+diff "$T/want" "$T/list" || fail "ctl list --implicit"
+CTL list subscription --json > "$T/list" || fail "ctl list --json"
+grep -q '^{"entities":\[{"level":"subscription","name":"acme","parent":"","implicit":false,"limits":{"subscription":{"hour":-2,"day":-2},"domain":{"hour":-2,"day":-2},"mailbox":{"hour":-2,"day":-2}},"flags":{"sendmail":0,"exempt":-2},"status":{"sending":true,"blocked_by":null,"count":4,"limit":1000,' "$T/list" ||
+    fail "ctl list --json: $(cat "$T/list")"
+grep -q '],"total":1,"generation":[0-9]*}$' "$T/list" || fail "ctl list --json: $(cat "$T/list")"
+ctl_fails 1 "maillimitctl: list: subscription nosuch: not found" list domain in subscription nosuch
+ctl_fails 2 "maillimitctl: list: wrong number of arguments" list domain in subscription
 rc=0; CTL bogus 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "ctl exit status $rc on a usage error"
 rc=0; "$MAILLIMITCTL" -s "$T/nosuch.sock" ping 2>/dev/null || rc=$?
