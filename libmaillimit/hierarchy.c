@@ -37,7 +37,35 @@ void maillimit__entity_init(struct maillimit__entity *e, int level)
     e->hist = NULL;
     e->active_next = NULL;
     e->hint = NULL;
+    e->child = e->sib_next = e->sib_prev = NULL;
     e->level = (uint8_t)level;
+}
+
+void maillimit__entity_link(struct maillimit__entity *p, struct maillimit__entity *e)
+{
+    e->sib_prev = NULL;
+    e->sib_next = NULL;
+    if (!p)
+        return;
+    e->sib_next = p->child;
+    if (p->child)
+        p->child->sib_prev = e;
+    p->child = e;
+}
+
+/* Take e off its parent's list of children (configuration lock held). */
+static void entity_unlink(struct maillimit__entity *e)
+{
+    struct maillimit__entity *p = maillimit__parent(e);
+    if (!p)
+        return;
+    if (e->sib_prev)
+        e->sib_prev->sib_next = e->sib_next;
+    else if (p->child == e)
+        p->child = e->sib_next;
+    if (e->sib_next)
+        e->sib_next->sib_prev = e->sib_prev;
+    e->sib_next = e->sib_prev = NULL;
 }
 
 void maillimit__config_begin(maillimit *ml)
@@ -198,6 +226,7 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     }
     e->all_next = ml->all;
     ml->all = e;
+    maillimit__entity_link(parent, e);
     return e;
 }
 
@@ -205,6 +234,8 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
 static void set_parent(maillimit *ml, struct maillimit__entity *e, struct maillimit__entity *p)
 {
     maillimit__changed(ml);
+    entity_unlink(e);
+    maillimit__entity_link(p, e);
     /* release: pairs with the acquire load in maillimit__parent() */
     atomic_store_explicit(&e->parent, p, memory_order_release);
 }
@@ -354,8 +385,17 @@ int maillimit__implicit_mailbox(maillimit *ml, const char *addr, size_t len, uin
 static void kill(maillimit *ml, struct maillimit__entity *e)
 {
     maillimit__changed(ml);
+    entity_unlink(e);
     maillimit__table_remove(ml, e);
     atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
+}
+
+/* Kill e and everything below it, children first: O(subtree). */
+static void kill_tree(maillimit *ml, struct maillimit__entity *e)
+{
+    while (e->child)
+        kill_tree(ml, e->child); /* kill() takes the child off e's list */
+    kill(ml, e);
 }
 
 int maillimit_remove(maillimit *ml, int level, const char *name)
@@ -366,26 +406,15 @@ int maillimit_remove(maillimit *ml, int level, const char *name)
     struct maillimit__entity *victim = NULL;
     int rc = need(ml, level, name, &victim);
     if (rc == 0) {
-        /* Children first, deepest level first, so every child still sees its parent chain
-         * while we look for descendants. Plans only detach their subscriptions. */
-        for (int pass = MAILLIMIT__LEVEL_SYSUSER; pass > level; pass--) {
-            for (struct maillimit__entity *e = ml->all; e; e = e->all_next) {
-                if (e->level != pass || atomic_load_explicit(&e->dead, memory_order_relaxed))
-                    continue;
-                struct maillimit__entity *a = e;
-                while (a && a != victim)
-                    a = maillimit__parent(a);
-                if (!a)
-                    continue;
-                if (level == MAILLIMIT_LEVEL_PLAN) {
-                    if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION)
-                        set_parent(ml, e, NULL);
-                } else {
-                    kill(ml, e);
-                }
-            }
+        /* Plans only detach their subscriptions; anything else goes with its subtree,
+         * children first. */
+        if (level == MAILLIMIT_LEVEL_PLAN) {
+            while (victim->child)
+                set_parent(ml, victim->child, NULL);
+            kill(ml, victim);
+        } else {
+            kill_tree(ml, victim);
         }
-        kill(ml, victim);
     }
     maillimit__config_end(ml);
     return rc;

@@ -103,6 +103,9 @@ struct maillimit__entity {
     struct maillimit__entity *active_next;      /* list of entities with traffic */
     struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
                                                    never trusted (moves do not update it) */
+    /* children index (configuration lock): first child, siblings; removals and moves walk
+     * a subtree, not every entity */
+    struct maillimit__entity *child, *sib_next, *sib_prev;
     _Atomic uint8_t active;                     /* on that list */
     char name[];                                /* lower case, NUL-terminated */
 };
@@ -247,6 +250,10 @@ static inline void maillimit__changed(maillimit *ml)
      * orders it after the change */
     atomic_fetch_add_explicit(&ml->generation, 1, memory_order_relaxed);
 }
+
+/* Put e on p's list of children (configuration lock held; p may be NULL: nothing). */
+MAILLIMIT__HIDDEN void maillimit__entity_link(struct maillimit__entity *p,
+                                              struct maillimit__entity *e);
 
 /* Configuration lock (recursive: public configuration calls may run inside). */
 MAILLIMIT__HIDDEN void maillimit__config_begin(maillimit *ml);

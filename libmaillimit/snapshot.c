@@ -1449,6 +1449,7 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
     s->st->all = e;
     if (!s->tail)
         s->tail = e;
+    maillimit__entity_link(parent, e);
     return e;
 }
 

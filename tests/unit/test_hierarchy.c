@@ -546,6 +546,63 @@ Test(hierarchy, removed_entity_readded_starts_empty)
     maillimit_free(ml);
 }
 
+/* Removal follows the placement as it is now: what moved away stays, what moved in goes. */
+Test(hierarchy, remove_follows_moves)
+{
+    maillimit *ml = fixture();
+    OK(maillimit_domain_move(ml, "shop.example", "beta"));   /* acme -> beta */
+    OK(maillimit_sysuser_move(ml, "acme_web", "beta"));
+    OK(maillimit_sysuser_add(ml, "beta_cron", "acme"));
+    OK(maillimit_sysuser_move(ml, "beta_cron", "beta"));
+    OK(maillimit_domain_move(ml, "beta.example", "acme"));   /* beta -> acme */
+    OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"));
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"), MAILLIMIT_ENOTFOUND);
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_DOMAIN, "beta.example"), MAILLIMIT_ENOTFOUND);
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example"), MAILLIMIT_ENOTFOUND);
+    OK(status_rc(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example"));
+    OK(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"));
+    EQ(maillimit_sysuser_move(ml, "acme_web", "beta"), 0);   /* still there */
+    EQ(maillimit_sysuser_move(ml, "beta_cron", "beta"), 0);
+    /* a plan removed after its subscriptions moved: only the current members detach */
+    OK(maillimit_plan_add(ml, "gold"));
+    OK(maillimit_subscription_plan_set(ml, "beta", "gold"));
+    OK(maillimit_subscription_plan_set(ml, "beta", "pro"));
+    OK(maillimit_remove(ml, MAILLIMIT_LEVEL_PLAN, "gold"));
+    int64_t v = 0;
+    OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "pro", MAILLIMIT_LEVEL_SUBSCRIPTION,
+                           MAILLIMIT_WINDOW_HOUR, 77));
+    OK(maillimit_limit_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, &v));
+    EQ(v, 77); /* still in pro */
+    OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta"));
+    EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_sysuser_move(ml, "acme_web", "beta"), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_sysuser_remove(ml, "beta_cron"), MAILLIMIT_ENOTFOUND);
+    maillimit_free(ml);
+}
+
+/* A loaded snapshot's subtrees are removable as the original's were. */
+Test(hierarchy, remove_after_snapshot_load)
+{
+    maillimit *ml = fixture(), *copy = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    OK(maillimit_snapshot_save_mem(ml, &buf, &len, NULL, 0));
+    OK(maillimit_new(&copy));
+    OK(maillimit_snapshot_load_mem(copy, buf, len, NULL, 0));
+    maillimit_buffer_free(buf);
+    OK(maillimit_remove(copy, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"));
+    EQ(status_rc(copy, MAILLIMIT_LEVEL_DOMAIN, "shop.example"), MAILLIMIT_ENOTFOUND);
+    EQ(status_rc(copy, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example"), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_sysuser_remove(copy, "acme_web"), MAILLIMIT_ENOTFOUND);
+    OK(status_rc(copy, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example"));
+    OK(maillimit_remove(copy, MAILLIMIT_LEVEL_PLAN, "basic"));
+    OK(maillimit_remove(copy, MAILLIMIT_LEVEL_DOMAIN, "beta.example"));
+    EQ(status_rc(copy, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example"), MAILLIMIT_ENOTFOUND);
+    maillimit_free(copy);
+    maillimit_free(ml);
+}
+
 Test(hierarchy, remove_bad_level_or_missing)
 {
     maillimit *ml = fixture();
