@@ -711,6 +711,8 @@ int maillimit__milter_packet(maillimit__milter_ctx *c, maillimit__milter_session
         ev->quit = 1;
         return 0;
     case SMFIC_QUIT_NC: {
+        if (s->in_message)
+            ev->aborted = 1; /* the message ends with the connection's state */
         int local = s->local;
         maillimit__milter_session_init(s, local);
         return 0;

@@ -1090,7 +1090,7 @@ Test(milter, quit_nc_resets_the_session_and_needs_optneg_again)
     cr_assert_eq(feed0(&smtp, 'K'), 0);
     NO_REPLY();
     cr_assert_eq(ev.quit, 0);
-    cr_assert_eq(ev.aborted, 0);
+    cr_assert_eq(ev.aborted, 1, "the message in progress ends unfinished");
     cr_assert_eq(smtp.negotiated, 0);
     cr_assert_eq(smtp.in_message, 0);
     cr_assert_eq(smtp.local, 0);
@@ -1103,6 +1103,7 @@ Test(milter, quit_nc_resets_the_session_and_needs_optneg_again)
     /* a local session stays local */
     NEGOTIATE(&loc);
     cr_assert_eq(feed0(&loc, 'K'), 0);
+    cr_assert_eq(ev.aborted, 0, "no message was in progress");
     cr_assert_eq(loc.local, 1);
     cr_assert_eq(loc.negotiated, 0);
     cr_assert_eq(SERVER_COUNT(), 0);
