@@ -35,7 +35,8 @@
  *                                                    remaining, retry_after, reset_after}
  *   reset         (level, name)                  -> nil
  *   decide        (level, sender, cost, now)     -> {decision, reason, level, window, limit,
- *                                                    count, retry_after}  (counts for real!)
+ *                                                    count, retry_after, token}
+ *                                                   (counts for real!)
  *   config.reload                                -> nil
  *   snapshot.save                                -> nil
  *   history  (level, name, hours, now)           -> [{hour_start, sent, denied, exempt}]
@@ -1167,7 +1168,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             return rc;
         static const char *const reasons[] = { "none", "limit", "exempt", "disabled",
                                                "unknown", "not_allowed" };
-        msgpack_pack_map(pk, 7);
+        msgpack_pack_map(pk, 8);
         pk_str(pk, "decision");
         pk_str(pk, v.decision == MAILLIMIT_DENY ? "deny" : "allow");
         pk_str(pk, "reason");
@@ -1181,6 +1182,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         pk_kv_int(pk, "limit", v.limit);
         pk_kv_int(pk, "count", v.count);
         pk_kv_int(pk, "retry_after", v.retry_after);
+        pk_str(pk, "token");
+        msgpack_pack_uint64(pk, v.token);
         return 0;
     }
     if (strcmp(m, "config.reload") == 0 || strcmp(m, "snapshot.save") == 0) {

@@ -10,23 +10,34 @@ subscription and server), in pure ctypes over the installed shared library.
 
 The library is found through MAILLIMIT_LIBRARY, pkg-config or the system path (see
 maillimit._native); its major version is checked at import.
+
+A panel that manages a running maillimitd uses ``Client`` instead of ``Limiter``: the same
+methods (the interface ``MaillimitAPI``) over the daemon's admin socket (needs msgpack)::
+
+    from maillimit import Client, Level
+    with Client("/var/lib/maillimit/maillimitd.sock") as ml:
+        page = ml.list_page(Level.MAILBOX, Level.SUBSCRIPTION, "acme", count=50)
 """
 from ._native import library_path
 from .constants import (COST_MAX, DEFAULT, ENTITY_VERSION, HEADER_VERSION_MAJOR,
                         HEADER_VERSION_MINOR, HEADER_VERSION_NUMBER, LIST_SYSUSER, NAME_MAX,
                         STATUS_VERSION, UNLIMITED, VERDICT_VERSION, Decision, ErrorCode,
                         EventType, Flag, Level, Metric, Reason, Unit, Window)
-from .errors import (Busy, BufferTooSmall, Done, Exists, FileError, FormatError,
-                     InvalidArgument, LibraryNotFound, MaillimitError, NotFound, OutOfMemory,
-                     RangeError, VersionError)
+from .errors import (Busy, BufferTooSmall, DaemonTimeout, DaemonUnavailable, Done, Exists,
+                     FileError, FormatError, InvalidArgument, LibraryNotFound, MaillimitError,
+                     NotFound, OutOfMemory, RangeError, VersionError)
+from .api import MaillimitAPI
 from .limiter import Limiter, Name, strerror, version_number, version_string
 from .iterators import EntityIterator, NativeIterator
-from .results import Entity, Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
+from .remote import Client, ListIterator, default_socket
+from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
+                      Summary, TopRow, Verdict)
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "Limiter", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
+    "MaillimitAPI", "Limiter", "Client", "ListIterator", "default_socket",
+    "EntityDetails", "ListPage", "DaemonUnavailable", "DaemonTimeout", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
     "Entity", "NativeIterator", "EntityIterator", "Name",
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
     "ENTITY_VERSION", "LIST_SYSUSER",

@@ -16,7 +16,7 @@ from .constants import ErrorCode
 __all__ = [
     "MaillimitError", "InvalidArgument", "OutOfMemory", "NotFound", "Exists", "RangeError",
     "FileError", "FormatError", "BufferTooSmall", "Done", "Busy", "VersionError",
-    "LibraryNotFound", "error_for",
+    "LibraryNotFound", "DaemonUnavailable", "DaemonTimeout", "error_for",
 ]
 
 
@@ -52,6 +52,10 @@ class MaillimitError(Exception):
         where = self.function or "maillimit"
         if self.context:
             where += f"({self.context})"
+        if self.detail and self.detail.endswith(self.message):
+            # a daemon's message names the object and ends with the reason already:
+            # "limit.set: mailbox joe@x.example: not found"
+            return f"{where}: {self.detail}"
         text = f"{where}: {self.message}"
         if self.detail:
             text += f": {self.detail}"
@@ -107,6 +111,19 @@ class Busy(MaillimitError):
 
 class VersionError(MaillimitError):
     """``MAILLIMIT_EVERSION``: an unsupported struct or file-format version."""
+
+
+class DaemonUnavailable(FileError, ConnectionError):
+    """:class:`maillimit.Client` only: maillimitd cannot be reached, or the connection broke
+    while a request was answered (``code`` is ``MAILLIMIT_EIO``; ``detail`` says why). A
+    request that was sent may have been executed."""
+
+
+class DaemonTimeout(FileError, TimeoutError):
+    """:class:`maillimit.Client` only: maillimitd did not answer within the client's timeout
+    (``code`` is ``MAILLIMIT_EIO``). The connection is closed (a late answer is never taken
+    for the next request's); the next call connects again. The request may have been
+    executed."""
 
 
 class LibraryNotFound(ImportError):

@@ -6,14 +6,16 @@ import os
 import weakref
 from ctypes import (byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer,
                     string_at)
-from typing import Any, Callable, Iterator, List, NoReturn, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 from ._native import (EntityC, EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC,
                       VerdictC, function, lib)
-from .constants import LIST_SYSUSER, ErrorCode, Flag, Level, Metric, Unit, Window
-from .errors import error_for
+from .api import MaillimitAPI
+from .constants import DEFAULT, LIST_SYSUSER, ErrorCode, Flag, Level, Metric, Unit, Window
+from .errors import NotFound, error_for
 from .iterators import EntityIterator, NativeIterator
-from .results import Entity, Episode, Event, HistoryRow, Status, Summary, TopRow, Verdict
+from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
+                      Summary, TopRow, Verdict)
 
 __all__ = ["Limiter", "strerror", "version_number", "version_string", "Name"]
 
@@ -106,8 +108,11 @@ def _free_handle(free: Callable[[Any], None], handle: int, children: "weakref.We
     free(c_void_p(handle))
 
 
-class Limiter:
+class Limiter(MaillimitAPI):
     """A libmaillimit handle: the hierarchy, limits, flags and counters.
+
+    It implements :class:`maillimit.MaillimitAPI`, as :class:`maillimit.Client` does for a
+    running maillimitd: a panel written against that interface takes either.
 
     Use it as a context manager, or call :meth:`close`; a limiter that is neither closed
     nor referenced is freed by the garbage collector or at interpreter exit. Methods mirror
@@ -361,6 +366,13 @@ class Limiter:
 
     status = status_get
 
+    def status_many(self, items: Iterable[Tuple[int, Optional[Name]]],
+                    window: int = Window.HOUR, now: int = 0) -> List[Status]:
+        """The status of each ``(level, name)`` in ``window`` at ``now``, in order (what
+        the admin protocol's ``status.many`` answers in one request). All or nothing: the
+        first entity that fails raises."""
+        return [self.status_get(level, name, window, now) for level, name in items]
+
     # -- reports and events --------------------------------------------------------------------
     def tick(self, now: int = 0) -> None:
         """Move closed hours into history, notice ended episodes and queue their events
@@ -504,6 +516,53 @@ class Limiter:
         """:meth:`list_open` as a list (the C iterator is closed before it returns)."""
         return self.list_open(level, scope_level, scope_name, implicit).to_list()
 
+    def list_page(self, level: int, scope_level: int = Level.SERVER,
+                  scope_name: Optional[Name] = None, implicit: bool = False, offset: int = 0,
+                  count: Optional[int] = None, window: int = Window.HOUR,
+                  now: int = 0) -> ListPage:
+        """A page of :meth:`list` with what a panel shows per entity: ``count`` entities
+        (None: all) from ``offset``, each with the limits and flags it sets as set and the
+        status of its own counter in ``window`` at ``now`` (:class:`EntityDetails`), the
+        ``total`` of the listing and its ``generation``. What the admin protocol's ``list``
+        answers in one request."""
+        offset = operator.index(offset)
+        if offset < 0:
+            _refuse(ErrorCode.EINVAL, f"offset={offset} < 0", "list_page")
+        if count is not None:
+            count = operator.index(count)
+            if count < 0:
+                _refuse(ErrorCode.EINVAL, f"count={count} < 0", "list_page")
+        window = _int(window, "window")
+        now = _i64(now, "now")
+        gen = self.generation()
+        rows: List[EntityDetails] = []
+        with self.list_open(level, scope_level, scope_name, implicit) as it:
+            total = it.count()
+            for i, e in enumerate(it):
+                if i < offset:
+                    continue
+                if count is not None and len(rows) == count:
+                    break
+                rows.append(self._details(e, window, now))
+        return ListPage(gen, total, offset, rows)
+
+    def _details(self, e: Entity, window: int, now: int) -> EntityDetails:
+        lv = e.level
+        limits: Dict[Tuple[Level, Window], Optional[int]] = {}
+        flags: Dict[Flag, Optional[int]] = {}
+        status: Optional[Status] = None
+        if lv != LIST_SYSUSER or type(lv) is not int:
+            first = Level.SUBSCRIPTION if lv <= Level.SUBSCRIPTION else Level(lv)
+            for t in range(first, Level.MAILBOX + 1):
+                for w in Window:
+                    limits[Level(t), w] = _gone(self.limit_value, lv, e.name, t, w)
+            for f in ((Flag.SENDMAIL, Flag.EXEMPT) if lv <= Level.SUBSCRIPTION
+                      else (Flag.EXEMPT,)):
+                flags[f] = _gone(self.flag_value, lv, e.name, f)
+            if lv != Level.PLAN:
+                status = _gone(self.status_get, lv, e.name, window, now)
+        return EntityDetails(lv, e.name, e.parent, e.implicit, limits, flags, status)
+
     def generation(self) -> int:
         """A number that grows whenever the hierarchy changes: an entity or system user
         added (implicit mailboxes excepted), removed or moved, a subscription's plan changed,
@@ -582,6 +641,14 @@ class Limiter:
         rc = function(cname)(self._handle(), data, len(data), err, _ERRLEN)
         if rc:
             _raise(rc, cname, None, err.value)
+
+
+def _gone(fn: Callable[..., Any], *args: Any) -> Any:
+    """A value of an entity that may have been removed since it was listed: None then."""
+    try:
+        return fn(*args)
+    except NotFound:
+        return None
 
 
 def _lvl(level: Any) -> str:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
-from .constants import Decision, EventType, Level, Reason, Window
+from .constants import Decision, EventType, Flag, Level, Reason, Window
 
 __all__ = ["Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
-           "Entity"]
+           "Entity", "EntityDetails", "ListPage"]
 
 
 # Enum members by value: indexing a tuple is ~20x faster than calling the enum class, and
@@ -214,3 +214,40 @@ class Entity:
     @classmethod
     def _from_c(cls, e) -> "Entity":
         return cls(_level(e.level), _text(e.name), _text(e.parent), bool(e.implicit))
+
+
+@dataclass(frozen=True)
+class EntityDetails:
+    """One entity of :meth:`Limiter.list_page`: its placement (as :class:`Entity`), the
+    limits and flags it sets as set, and the status of its own counter.
+
+    ``limits`` maps ``(target level, window)`` to the value as set there (:data:`DEFAULT`
+    -2 when it inherits, :data:`UNLIMITED` -1) for the limits the level sets: a mailbox its
+    mailbox limit; a domain its domain and mailbox limits; a plan or subscription the
+    subscription, domain and mailbox limits; a system user none. ``flags`` maps the flags
+    the level has (EXEMPT; SENDMAIL too for plans and subscriptions) to 0, 1 or DEFAULT.
+    ``status`` is None for plans and system users (no counter). A value, or the status, of
+    an entity removed while the page was read is None.
+    """
+    level: Union[Level, int]
+    name: str
+    parent: str
+    implicit: bool
+    limits: Dict[Tuple[Level, Window], Optional[int]]
+    flags: Dict[Flag, Optional[int]]
+    status: Optional[Status]
+
+    @property
+    def entity(self) -> Entity:
+        """The placement alone, as :meth:`Limiter.list` gives it."""
+        return Entity(self.level, self.name, self.parent, self.implicit)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A page of :meth:`Limiter.list_page`: ``entities`` from ``offset`` of ``total`` in
+    all, listed at hierarchy ``generation`` (pages of equal generation fit together)."""
+    generation: int
+    total: int
+    offset: int
+    entities: List[EntityDetails]
