@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install what is needed, build libmaillimit and run the embedding demo on its configuration
 # (fresh Debian 12, as root):
 #

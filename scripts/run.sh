@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install what is needed, build, and run maillimitd in the foreground on its built-in
 # configuration (fresh Debian 12, as root):
 #
