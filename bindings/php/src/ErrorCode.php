@@ -19,4 +19,26 @@ enum ErrorCode: int
     case EDONE = -9;
     case EBUSY = -10;
     case EVERSION = -11;
+
+    /**
+     * The library's text for the code, the same as Library::strerror() (a test keeps them
+     * equal) but without FFI: what Client's exceptions carry.
+     */
+    public function message(): string
+    {
+        return match ($this) {
+            self::OK => 'success',
+            self::EINVAL => 'invalid argument',
+            self::ENOMEM => 'out of memory',
+            self::ENOTFOUND => 'not found',
+            self::EEXISTS => 'already exists elsewhere',
+            self::ERANGE => 'value out of range',
+            self::EIO => 'input/output error',
+            self::EFORMAT => 'malformed input',
+            self::ENOBUFS => 'buffer too small',
+            self::EDONE => 'no more items',
+            self::EBUSY => 'resource busy',
+            self::EVERSION => 'unsupported version',
+        };
+    }
 }

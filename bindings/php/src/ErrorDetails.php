@@ -19,7 +19,13 @@ trait ErrorDetails
         $this->function = $function;
         $this->detail = ($detail === null || $detail === '') ? null : $detail;
         $where = ($function ?? 'maillimit') . ($context !== null ? "($context)" : '');
-        $text = "$where: $libraryMessage" . ($this->detail !== null ? ": {$this->detail}" : '');
+        if ($this->detail !== null && str_ends_with($this->detail, $libraryMessage)) {
+            // a daemon's message names the object and ends with the reason already:
+            // "limit.set: mailbox joe@x.example: not found"
+            $text = "$where: {$this->detail}";
+        } else {
+            $text = "$where: $libraryMessage" . ($this->detail !== null ? ": {$this->detail}" : '');
+        }
         parent::__construct($text, $code, $previous);
     }
 

@@ -122,7 +122,17 @@ final class Library
     public static function raise(int $rc, string $function, ?string $context = null,
                                  ?string $detail = null): never
     {
-        $class = match ($rc) {
+        $class = self::exceptionClass($rc);
+        throw new $class($rc, self::strerror($rc), $function, $context, $detail);
+    }
+
+    /**
+     * The exception class of a negative library code (LibraryException if unknown).
+     * @return class-string<MaillimitException>
+     */
+    public static function exceptionClass(int $rc): string
+    {
+        return match ($rc) {
             ErrorCode::EINVAL->value => InvalidArgumentException::class,
             ErrorCode::ENOMEM->value => OutOfMemoryException::class,
             ErrorCode::ENOTFOUND->value => NotFoundException::class,
@@ -136,7 +146,6 @@ final class Library
             ErrorCode::EVERSION->value => VersionException::class,
             default => LibraryException::class,
         };
-        throw new $class($rc, self::strerror($rc), $function, $context, $detail);
     }
 
     /** The cdef text FFI parses: the generated header, or maillimit.h preprocessed here. */

@@ -22,8 +22,11 @@ use FFI\CData;
  *     $ml->domainAdd('acme.example', 'acme');
  *     $ml->limitSet(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR, 100);
  *     $ok = $ml->decide(Level::MAILBOX, 'ceo@acme.example')->allowed();
+ *
+ * It implements MaillimitApi, as Client does for a running maillimitd: a panel written
+ * against that interface takes either.
  */
-final class Limiter
+final class Limiter implements MaillimitApi
 {
     /** A limit value: no limit (also what limitGet() and Status::$limit report). */
     public const UNLIMITED = -1;
@@ -316,6 +319,23 @@ final class Limiter
         return $this->status($level, $name, $window, $now);
     }
 
+    /**
+     * The status of each [level, name] pair in $window at $now, in order (what the admin
+     * protocol's status.many answers in one request). All or nothing: the first entity that
+     * fails throws.
+     * @param iterable<array{0: Level|int, 1: ?string}> $items
+     * @return list<Status>
+     */
+    public function statusMany(iterable $items, Window|int $window = Window::HOUR,
+                               int $now = 0): array
+    {
+        $out = [];
+        foreach ($items as [$level, $name]) {
+            $out[] = $this->status($level, $name, $window, $now);
+        }
+        return $out;
+    }
+
     // -- reports and events ------------------------------------------------------------------
 
     /** maillimit_tick(): move closed hours into history, notice ended episodes. */
@@ -495,6 +515,81 @@ final class Limiter
                          ?string $scopeName = null, bool $implicit = false): array
     {
         return $this->listOpen($level, $scopeLevel, $scopeName, $implicit)->toArray();
+    }
+
+    /**
+     * A page of list() with what a panel shows per entity: $count entities (null: all) from
+     * $offset, each with the limits and flags it sets as set and the status of its own
+     * counter in $window at $now (EntityDetails), the listing's $total and its $generation:
+     * what the admin protocol's list answers in one request.
+     */
+    public function listPage(Level|int $level, Level|int $scopeLevel = Level::SERVER,
+                             ?string $scopeName = null, bool $implicit = false,
+                             int $offset = 0, ?int $count = null,
+                             Window|int $window = Window::HOUR, int $now = 0): ListPage
+    {
+        if ($offset < 0 || ($count !== null && $count < 0)) {
+            throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                Library::strerror(ErrorCode::EINVAL->value), 'listPage', null,
+                "offset=$offset, count=" . ($count ?? 'null'));
+        }
+        $gen = $this->generation();
+        $it = $this->listOpen($level, $scopeLevel, $scopeName, $implicit);
+        $rows = [];
+        try {
+            $i = 0;
+            foreach ($it as $e) {
+                if ($i++ < $offset) {
+                    continue;
+                }
+                if ($count !== null && count($rows) === $count) {
+                    break;
+                }
+                $rows[] = $this->details($e, $window, $now);
+            }
+        } finally {
+            $it->close();
+        }
+        return new ListPage($gen, count($it), $offset, $rows);
+    }
+
+    private function details(Entity $e, Window|int $window, int $now): EntityDetails
+    {
+        $limits = [];
+        $flags = [];
+        $status = null;
+        $lv = $e->level;
+        if ($lv instanceof Level) {
+            $first = $lv->value <= Level::SUBSCRIPTION->value ? Level::SUBSCRIPTION->value
+                                                              : $lv->value;
+            for ($t = $first; $t <= Level::MAILBOX->value; $t++) {
+                foreach (Window::cases() as $w) {
+                    $key = strtolower(Level::from($t)->name) . '/' . strtolower($w->name);
+                    $limits[$key] = self::gone(fn () => $this->limitValue($lv, $e->name, $t, $w));
+                }
+            }
+            $fl = $lv->value <= Level::SUBSCRIPTION->value ? [Flag::SENDMAIL, Flag::EXEMPT]
+                                                           : [Flag::EXEMPT];
+            foreach ($fl as $f) {
+                $flags[strtolower($f->name)] = self::gone(fn () => $this->flagValue($lv, $e->name,
+                    $f));
+            }
+            if ($lv !== Level::PLAN) {
+                $status = self::gone(fn () => $this->status($lv, $e->name, $window, $now));
+            }
+        }
+        return new EntityDetails($lv, $e->name, $e->parent, $e->implicit, $limits, $flags,
+            $status);
+    }
+
+    /** A value of an entity that may have been removed since it was listed: null then. */
+    private static function gone(\Closure $fn): mixed
+    {
+        try {
+            return $fn();
+        } catch (NotFoundException) {
+            return null;
+        }
     }
 
     /**
