@@ -729,17 +729,36 @@ static int remove_undefined(struct cfg *c)
     maillimit *ml = c->ml;
     for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
         int dir = order[o];
+        /* the victims first: a removal takes its subtree off ml->all, so the walk and the
+         * removals cannot interleave (removed entities stay allocated until a tick) */
+        size_t n = 0, cap = 0;
+        struct maillimit__entity **v = NULL;
         for (struct maillimit__entity *e = ml->all; e; e = e->all_next) {
             if (e->level != dirdefs[dir].level ||
-                atomic_load_explicit(&e->dead, memory_order_relaxed) ||
                 (dir == D_MAILBOX && atomic_load_explicit(&e->implicit, memory_order_relaxed)) ||
                 def_find(c, dir, e->name))
                 continue;
-            int rc = dir == D_SYSUSER ? maillimit_sysuser_remove(ml, e->name)
-                                      : maillimit_remove(ml, dirdefs[dir].level, e->name);
-            if (rc)
-                return rc;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct maillimit__entity **nv = realloc(v, cap * sizeof *v);
+                if (!nv) {
+                    free(v);
+                    return MAILLIMIT_ENOMEM;
+                }
+                v = nv;
+            }
+            v[n++] = e;
         }
+        int rc = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            if (atomic_load_explicit(&v[i]->dead, memory_order_relaxed))
+                continue; /* went with an earlier victim's subtree */
+            rc = dir == D_SYSUSER ? maillimit_sysuser_remove(ml, v[i]->name)
+                                  : maillimit_remove(ml, dirdefs[dir].level, v[i]->name);
+        }
+        free(v);
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -527,13 +527,23 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
 int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                      maillimit_verdict *out)
 {
-    return decide(ml, level, sender, cost, now, out, 0);
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = decide(ml, level, sender, cost, now, out, 0);
+    maillimit__read_leave(ml, rs);
+    return rc;
 }
 
 int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                       maillimit_verdict *out)
 {
-    return decide(ml, level, sender, cost, now, out, 1);
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = decide(ml, level, sender, cost, now, out, 1);
+    maillimit__read_leave(ml, rs);
+    return rc;
 }
 
 static int finish(maillimit *ml, uint64_t token, int give_back)
@@ -568,12 +578,22 @@ static int finish(maillimit *ml, uint64_t token, int give_back)
 
 int maillimit_commit(maillimit *ml, uint64_t token)
 {
-    return finish(ml, token, 0);
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = finish(ml, token, 0);
+    maillimit__read_leave(ml, rs);
+    return rc;
 }
 
 int maillimit_release(maillimit *ml, uint64_t token)
 {
-    return finish(ml, token, 1);
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = finish(ml, token, 1);
+    maillimit__read_leave(ml, rs);
+    return rc;
 }
 
 /* ---- reset and status ----------------------------------------------------------------- */
@@ -600,7 +620,19 @@ static int counted_entity(maillimit *ml, int level, const char *name,
     return *out ? 0 : MAILLIMIT_ENOTFOUND;
 }
 
+static int reset(maillimit *ml, int level, const char *name);
+
 int maillimit_reset(maillimit *ml, int level, const char *name)
+{
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = reset(ml, level, name);
+    maillimit__read_leave(ml, rs);
+    return rc;
+}
+
+static int reset(maillimit *ml, int level, const char *name)
 {
     struct maillimit__entity *e = NULL;
     int rc = counted_entity(ml, level, name, &e);
@@ -633,8 +665,22 @@ void maillimit_status_init(maillimit_status *s)
     s->remaining = -1;
 }
 
+static int status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
+                      maillimit_status *out);
+
 int maillimit_status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
                          maillimit_status *out)
+{
+    if (!ml)
+        return MAILLIMIT_EINVAL;
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = status_get(ml, level, name, window, now, out);
+    maillimit__read_leave(ml, rs);
+    return rc;
+}
+
+static int status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
+                      maillimit_status *out)
 {
     if (!out || out->version != MAILLIMIT_STATUS_VERSION || !maillimit__valid_window(window) ||
         now < 0)

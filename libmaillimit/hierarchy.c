@@ -83,9 +83,18 @@ int maillimit_new(maillimit **out)
     if (!out)
         return MAILLIMIT_EINVAL;
     *out = NULL;
-    maillimit *ml = calloc(1, sizeof *ml);
+    /* cache-line aligned: each stripe of reader counters has a line of its own */
+    size_t size = (sizeof(maillimit) + 63) / 64 * 64;
+    maillimit *ml = aligned_alloc(64, size);
     if (!ml)
         return MAILLIMIT_ENOMEM;
+    memset(ml, 0, size);
+    atomic_init(&ml->epoch, 0);
+    for (int i = 0; i < MAILLIMIT__STRIPES; i++) {
+        atomic_init(&ml->stripe[i].active[0], 0);
+        atomic_init(&ml->stripe[i].active[1], 0);
+    }
+    ml->forget_scan_hour = -1;
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -150,6 +159,13 @@ void maillimit_free(maillimit *ml)
         free(atomic_load_explicit(&e->ring, memory_order_relaxed));
         free(e);
     }
+    struct maillimit__entity *lists[2] = {ml->retired.entities, ml->batch.entities};
+    for (int k = 0; k < 2; k++)
+        for (struct maillimit__entity *e = lists[k], *n; e; e = n) {
+            n = e->all_next;
+            maillimit__entity_free(e);
+        }
+    maillimit__table_free(ml->batch.tables);
     maillimit__table_free(atomic_load_explicit(&ml->table, memory_order_relaxed));
     for (int i = 0; i < MAILLIMIT__LANES; i++) {
         free(ml->lane[i]);
@@ -224,7 +240,10 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
         free(e);
         return NULL;
     }
+    e->all_prev = NULL;
     e->all_next = ml->all;
+    if (ml->all)
+        ml->all->all_prev = e;
     ml->all = e;
     maillimit__entity_link(parent, e);
     return e;
@@ -386,6 +405,7 @@ static void kill(maillimit *ml, struct maillimit__entity *e)
 {
     maillimit__changed(ml);
     entity_unlink(e);
+    maillimit__retire(ml, e); /* freed by a later maillimit_tick(), once no reader has it */
     maillimit__table_remove(ml, e);
     atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
 }
@@ -542,10 +562,12 @@ int maillimit_limit_value(maillimit *ml, int level, const char *name, int target
     if (rc || !out)
         return MAILLIMIT_EINVAL;
     struct maillimit__entity *e = NULL;
+    unsigned rs = maillimit__read_enter(ml);
     rc = resolve(ml, level, name, &e);
     if (rc == 0)
         *out = atomic_load_explicit(limit_cell(ml, e, target_level, window),
                                     memory_order_relaxed);
+    maillimit__read_leave(ml, rs);
     return rc;
 }
 
@@ -569,9 +591,11 @@ int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, 
     if (!ml || !out || !maillimit__valid_window(window) || level == MAILLIMIT_LEVEL_PLAN)
         return MAILLIMIT_EINVAL;
     struct maillimit__entity *e = NULL;
+    unsigned rs = maillimit__read_enter(ml);
     int rc = resolve(ml, level, name, &e);
     if (rc == 0)
         *out = maillimit__effective_limit(ml, e, window);
+    maillimit__read_leave(ml, rs);
     return rc;
 }
 
@@ -648,9 +672,11 @@ int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag, i
     if (rc || !out)
         return MAILLIMIT_EINVAL;
     struct maillimit__entity *e = NULL;
+    unsigned rs = maillimit__read_enter(ml);
     rc = resolve(ml, level, name, &e);
     if (rc == 0)
         *out = atomic_load_explicit(&e->flag[flag], memory_order_relaxed);
+    maillimit__read_leave(ml, rs);
     return rc;
 }
 
@@ -674,10 +700,12 @@ int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int
     if (rc || !out)
         return MAILLIMIT_EINVAL;
     struct maillimit__entity *e = NULL;
+    unsigned rs = maillimit__read_enter(ml);
     rc = resolve(ml, level, name, &e);
     if (rc == 0)
         *out = e == ml->server ? atomic_load_explicit(&e->flag[flag], memory_order_relaxed)
                                 : maillimit__effective_flag(ml, e, flag);
+    maillimit__read_leave(ml, rs);
     return rc;
 }
 

@@ -97,7 +97,8 @@ struct maillimit__entity {
     uint8_t level;
     uint16_t len;
     uint64_t hash;
-    struct maillimit__entity *all_next;         /* every entity ever made, for freeing */
+    struct maillimit__entity *all_next;         /* live entities (ml->all), or a retired list */
+    struct maillimit__entity *all_prev;         /* ml->all is doubly linked (writer only) */
     _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__hist *hist;               /* harvested history (report lock) */
     struct maillimit__entity *active_next;      /* list of entities with traffic */
@@ -190,6 +191,24 @@ struct maillimit__event_rec {
     int32_t type, window;
 };
 
+/* ---- safe reclamation (reclaim.c) -----------------------------------------------------------
+ * Readers that find entities without the configuration lock (decisions, status, the limit
+ * and flag getters, snapshot saves) run inside a read section: they count themselves in one
+ * of two counters of a stripe (chosen by thread), the one of the current epoch's parity.
+ * The reclaimer (maillimit_tick(), configuration lock held) takes what was removed since its
+ * last run as a batch, advances the epoch and frees the batch once the counters of the old
+ * parity are all zero: every reader that could have seen the batch has left. It never waits:
+ * a batch that is not free yet is looked at again at the next tick. */
+enum { MAILLIMIT__STRIPES = 16 };
+struct maillimit__stripe {
+    _Atomic uint64_t active[2];
+    char pad_[64 - 2 * sizeof(uint64_t)];
+};
+struct maillimit__retired {
+    struct maillimit__entity *entities;      /* chained by all_next */
+    struct maillimit__table *tables;         /* chained by retired */
+};
+
 /* ---- the handle -------------------------------------------------------------------------- */
 
 enum { MAILLIMIT__LANES = 16 };              /* server-total lanes while it is unlimited */
@@ -206,7 +225,7 @@ struct maillimit__reservation {
 struct maillimit {
     pthread_mutex_t lock;                    /* configuration lock (recursive) */
     _Atomic(struct maillimit__table *) table;
-    struct maillimit__entity *all;           /* every entity made (writer only) */
+    struct maillimit__entity *all;           /* the live entities (writer only) */
     struct maillimit__entity *server;        /* limits for its targets; flag SENDMAIL */
     _Atomic int64_t server_total[2];         /* the server total limit per window */
     _Atomic int enabled;
@@ -216,6 +235,14 @@ struct maillimit {
     _Atomic(struct maillimit__reservation *) reservations;
     _Atomic uint64_t next_token;
     _Atomic uint64_t generation;             /* grows with every hierarchy change */
+    /* Safe reclamation (reclaim.c): removed entities and replaced tables are freed once no
+     * reader that could have seen them is still running. */
+    _Atomic uint64_t epoch;
+    struct maillimit__retired retired;       /* waiting for the next batch (config lock) */
+    struct maillimit__retired batch;         /* waiting for readers of batch_epoch */
+    uint64_t batch_epoch;
+    int64_t forget_scan_hour;                /* implicit mailboxes last looked at */
+    struct maillimit__stripe stripe[MAILLIMIT__STRIPES];
     struct maillimit__entity *unattributed;  /* pseudo entity counting unknown senders */
     _Atomic(struct maillimit__entity *) active;   /* entities with traffic (push-only) */
     _Atomic(struct maillimit__edges *) edges;     /* lazy */
@@ -231,6 +258,54 @@ struct maillimit {
     size_t ev_head, ev_count;
     uint64_t ev_seq, ev_dropped;
 };
+
+static inline unsigned maillimit__stripe_of_thread(void)
+{
+    uintptr_t t = (uintptr_t)pthread_self();
+    t ^= t >> 17;
+    t *= 0x9e3779b97f4a7c15ull;
+    return (unsigned)(t >> 60) & (MAILLIMIT__STRIPES - 1);
+}
+
+/* Enter a read section; returns what maillimit__read_leave() needs. */
+static inline unsigned maillimit__read_enter(maillimit *ml)
+{
+    unsigned s = maillimit__stripe_of_thread();
+    for (;;) {
+        /* seq_cst, with the increment and the reload: either the reclaimer's sum sees this
+         * reader, or this reader sees the reclaimer's new epoch and counts itself there */
+        uint64_t g = atomic_load(&ml->epoch);
+        atomic_fetch_add(&ml->stripe[s].active[g & 1], 1);
+        if (atomic_load(&ml->epoch) == g)
+            return s << 1 | (unsigned)(g & 1);
+        /* release: nothing was read under this count */
+        atomic_fetch_sub_explicit(&ml->stripe[s].active[g & 1], 1, memory_order_release);
+    }
+}
+
+static inline void maillimit__read_leave(maillimit *ml, unsigned token)
+{
+    /* release: every read of the section happens before the reclaimer sees the count drop
+     * (pairs with the acquire loads of the reclaimer's sum) */
+    atomic_fetch_sub_explicit(&ml->stripe[token >> 1].active[token & 1], 1,
+                              memory_order_release);
+}
+
+/* Take a removed entity off ml->all into the retired list (configuration lock held). */
+MAILLIMIT__HIDDEN void maillimit__retire(maillimit *ml, struct maillimit__entity *e);
+/* Free what no reader can see any more, start a new batch, forget idle implicit mailboxes
+ * (configuration lock held; takes the report lock). now: for the implicit mailboxes. */
+MAILLIMIT__HIDDEN void maillimit__reclaim(maillimit *ml, int64_t now);
+/* Free an entity and everything it owns (nobody can see it). */
+MAILLIMIT__HIDDEN void maillimit__entity_free(struct maillimit__entity *e);
+/* Report side of a reclaim (report lock held): unlink the entities of the list (all_next)
+ * whose dead mark is 2 from the report structures; entities still referenced by queued
+ * events get mark 1 (kept for the next batch). */
+MAILLIMIT__HIDDEN void maillimit__report_forget(maillimit *ml);
+/* 1 if e may be forgotten at now: an implicit mailbox with nothing in any window, no
+ * history, no open episode (report lock held). */
+MAILLIMIT__HIDDEN int maillimit__report_idle(maillimit *ml, struct maillimit__entity *e,
+                                            int64_t now);
 
 /* Initialise a new entity's fields (limits and flags DEFAULT, no parent, ring or reports). */
 MAILLIMIT__HIDDEN void maillimit__entity_init(struct maillimit__entity *e, int level);

@@ -446,6 +446,78 @@ harvest:;
     }
 }
 
+/* ---- for reclaim.c (report lock held) ---------------------------------------------------- */
+
+static int being_freed(struct maillimit__entity *e)
+{
+    return atomic_load_explicit(&e->dead, memory_order_relaxed) == 2;
+}
+
+void maillimit__report_forget(maillimit *ml)
+{
+    drain(ml); /* the edges of the batch's entities become events or history first */
+    /* an entity named by a queued event waits for a later batch */
+    for (size_t i = 0; i < ml->ev_count; i++) {
+        struct maillimit__entity *e = ml->events[(ml->ev_head + i) % MAILLIMIT__EVENTS].e;
+        if (being_freed(e))
+            atomic_store_explicit(&e->dead, 1, memory_order_relaxed);
+    }
+    for (size_t i = 0; i < ml->nopen;) {
+        if (being_freed(ml->open[i]))
+            ml->open[i] = ml->open[--ml->nopen];
+        else
+            i++;
+    }
+    /* The list of entities with traffic: deciders push at its head (a CAS), so the head is
+     * taken off with a CAS and the others by their predecessor's link, which only the report
+     * lock's holder touches. */
+    struct maillimit__entity *head = active_head(ml);
+    while (head && being_freed(head)) {
+        /* acquire on failure: the new head's link was published by its pusher's release */
+        if (atomic_compare_exchange_weak_explicit(&ml->active, &head, head->active_next,
+                                                  memory_order_acquire, memory_order_acquire))
+            head = head->active_next;
+    }
+    for (struct maillimit__entity *prev = active_head(ml); prev;) {
+        struct maillimit__entity *x = prev->active_next;
+        if (x && being_freed(x))
+            prev->active_next = x->active_next;
+        else
+            prev = x;
+    }
+}
+
+int maillimit__report_idle(maillimit *ml, struct maillimit__entity *e, int64_t now)
+{
+    (void)ml;
+    if (atomic_load_explicit(&e->dead, memory_order_relaxed))
+        return 0;
+    int64_t minute = now / 60, hour = now / 3600;
+    struct maillimit__ring *r = atomic_load_explicit(&e->ring, memory_order_acquire);
+    if (r) {
+        /* the last minute it counted in is 25 hours old, and nothing is in its windows */
+        if ((int64_t)atomic_load_explicit(&r->head, memory_order_relaxed) > minute - 25 * 60)
+            return 0;
+        if (maillimit__ring_count(&r, 1, MAILLIMIT_WINDOW_DAY, now) != 0)
+            return 0;
+    }
+    struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
+    if (lv) {
+        if (atomic_load_explicit(&lv->ep_start, memory_order_acquire) != 0)
+            return 0;
+        for (int i = 0; i < MAILLIMIT__DAY_SLOTS; i++) {
+            _Atomic uint64_t *sl[3] = {&lv->denied[i], &lv->exempt[i], &lv->reset[i]};
+            for (int k = 0; k < 3; k++) {
+                uint64_t v = atomic_load_explicit(sl[k], memory_order_relaxed);
+                if ((v & HCOUNT) && (int64_t)(v >> 32) - 1 > hour - 25)
+                    return 0;
+            }
+        }
+    }
+    /* its history is past retention (harvest drops older rows) */
+    return !e->hist || (e->hist->n == 0 && e->hist->nep == 0);
+}
+
 /* ---- for snapshot.c (report lock held unless said otherwise) ----------------------------- */
 
 void maillimit__report_drain(maillimit *ml)
@@ -530,6 +602,12 @@ int maillimit_tick(maillimit *ml, int64_t now)
     pthread_mutex_lock(&ml->report_lock);
     maintain(ml, now);
     pthread_mutex_unlock(&ml->report_lock);
+    /* then the memory of removed entities and of idle implicit mailboxes (their closed hours
+     * are in history now); the configuration lock before the report lock, as every path
+     * takes them */
+    maillimit__config_begin(ml);
+    maillimit__reclaim(ml, now);
+    maillimit__config_end(ml);
     return 0;
 }
 

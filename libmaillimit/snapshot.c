@@ -900,7 +900,19 @@ static void pack_reports(maillimit *ml, msgpack_packer *pk, struct outbuf *o,
 }
 
 /* Encode the whole state into a malloc'd buffer with header and trailer. */
+static int encode_in_section(maillimit *ml, struct outbuf *o, const struct errbuf *eb);
+
+/* The entities listed under the configuration lock are read after it is released: a read
+ * section keeps a concurrent removal from freeing them meanwhile. */
 static int encode(maillimit *ml, struct outbuf *o, const struct errbuf *eb)
+{
+    unsigned rs = maillimit__read_enter(ml);
+    int rc = encode_in_section(ml, o, eb);
+    maillimit__read_leave(ml, rs);
+    return rc;
+}
+
+static int encode_in_section(maillimit *ml, struct outbuf *o, const struct errbuf *eb)
 {
     struct capture c;
     int rc = capture(ml, &c);
@@ -1445,7 +1457,10 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
         free(e);
         return NULL;
     }
+    e->all_prev = NULL;
     e->all_next = s->st->all;
+    if (s->st->all)
+        s->st->all->all_prev = e;
     s->st->all = e;
     if (!s->tail)
         s->tail = e;
@@ -2027,8 +2042,10 @@ static void install_reports(maillimit *ml, struct staged *s, struct maillimit__e
     install_special(ml, ml->unattributed, s->st->unattributed);
     for (struct maillimit__entity *e = s->active; e;
          e = e == s->active_tail ? NULL : e->active_next) {
-        struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_relaxed);
-        if (lv && lv->ep_start)
+        /* acquire: the entities are in the table already, so a decider may have made the
+         * live block (pairs with the acq_rel CAS of maillimit__entity_live()) */
+        struct maillimit__live *lv = atomic_load_explicit(&e->live, memory_order_acquire);
+        if (lv && atomic_load_explicit(&lv->ep_start, memory_order_acquire))
             maillimit__report_open_add(ml, e);
     }
     pthread_mutex_unlock(&ml->report_lock);
@@ -2112,11 +2129,9 @@ static void install(maillimit *ml, struct staged *s)
     atomic_store_explicit(&ml->enabled, s->enabled, memory_order_relaxed);
     atomic_store_explicit(&ml->unit, s->unit, memory_order_relaxed);
 
-    /* entities: the old ones stay in the list (dead) until maillimit_free() */
-    if (s->tail) {
-        s->tail->all_next = ml->all;
-        ml->all = st->all;
-    }
+    /* entities: the old ones are retired (freed by a later maillimit_tick(), once no reader
+     * has them) */
+    ml->all = st->all;
     st->all = NULL;
     struct maillimit__table *nt = atomic_load_explicit(&st->table, memory_order_relaxed);
     atomic_store_explicit(&st->table, NULL, memory_order_relaxed);
@@ -2134,6 +2149,13 @@ static void install(maillimit *ml, struct staged *s)
     if (u) /* made with the handle; deciders count unknown senders in it */
         ring_replace(u, &s->unattributed);
     install_reports(ml, s, old_all);
+    if (old_all) {
+        struct maillimit__entity *tail = old_all;
+        while (tail->all_next)
+            tail = tail->all_next;
+        tail->all_next = ml->retired.entities;
+        ml->retired.entities = old_all;
+    }
     if (s->active) {
         /* put the new entities with counters on the list of entities with traffic, as
          * maillimit__activate() does one at a time; the old ones stay on it, dead */
