@@ -43,6 +43,27 @@ internal=$(find "$prefix" -name '*internal*.h')
 [ -z "$internal" ] || { echo "FAIL: internal header(s) installed: $internal"; exit 1; }
 echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
 
+for f in "$prefix/share/man/man3/libmaillimit.3" "$prefix/share/doc/maillimit/LICENSE"; do
+  [ -f "$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+done
+if [ "$server" = 1 ]; then
+  step "maillimitd: unit, configuration and man pages of the install-time prefix"
+  for f in "$prefix/share/man/man8/maillimitd.8" "$prefix/share/man/man8/maillimitctl.8" \
+           "$prefix/share/man/man5/maillimit.conf.5" "$prefix/lib/sysusers.d/maillimit.conf" \
+           "$prefix/etc/maillimit/maillimit.conf" "$prefix/share/maillimit/maillimit.conf"; do
+    [ -f "$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+  done
+  unit="$prefix/lib/systemd/system/maillimitd.service"
+  want="ExecStart=$prefix/sbin/maillimitd -f -c $prefix/etc/maillimit/maillimit.conf"
+  grep -qxF "$want" "$unit" || { echo "FAIL: $unit has no line $want:"; cat "$unit"; exit 1; }
+  if grep -n '@[A-Z_]*@\|/usr/local' "$unit" "$prefix/share/man/man8/maillimitd.8"; then
+    echo "FAIL: placeholders or the configure-time prefix in the installed files (above)"
+    exit 1
+  fi
+  LD_LIBRARY_PATH="$libdir" "$prefix/sbin/maillimitd" --check-config \
+    -c "$prefix/etc/maillimit/maillimit.conf"
+fi
+
 step "CMake consumer: find_package(maillimit $version EXACT)"
 "$cmake" -S "$src" -B "$tmp/cmake-build" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$prefix" -DMAILLIMIT_EXPECT_VERSION="$version" \
