@@ -710,13 +710,14 @@ int maillimit__milter_packet(maillimit__milter_ctx *c, maillimit__milter_session
     case SMFIC_QUIT:
         ev->quit = 1;
         return 0;
-    case SMFIC_QUIT_NC: {
+    case SMFIC_QUIT_NC:
+        /* the MTA's connection ends, another follows on this socket with the options
+         * negotiated (as sendmail's libmilter keeps them): forget the client */
         if (s->in_message)
-            ev->aborted = 1; /* the message ends with the connection's state */
-        int local = s->local;
-        maillimit__milter_session_init(s, local);
+            ev->aborted = 1;
+        message_reset(s);
+        s->client[0] = '\0';
         return 0;
-    }
     case SMFIC_HELO:
     case SMFIC_DATA:
     case SMFIC_HEADER:

@@ -1081,7 +1081,7 @@ Test(milter, smtp_quit)
     cr_assert_eq(ev.decided, 0);
 }
 
-Test(milter, quit_nc_resets_the_session_and_needs_optneg_again)
+Test(milter, quit_nc_forgets_the_client_and_keeps_the_options)
 {
     NEGOTIATE(&smtp);
     CONNECT4("127.0.0.1");
@@ -1091,21 +1091,20 @@ Test(milter, quit_nc_resets_the_session_and_needs_optneg_again)
     NO_REPLY();
     cr_assert_eq(ev.quit, 0);
     cr_assert_eq(ev.aborted, 1, "the message in progress ends unfinished");
-    cr_assert_eq(smtp.negotiated, 0);
+    cr_assert_eq(smtp.negotiated, 1);
     cr_assert_eq(smtp.in_message, 0);
     cr_assert_eq(smtp.local, 0);
     cr_assert_str_eq(smtp.client, "");
     cr_assert_str_eq(smtp.auth, "");
-    cr_assert_eq(feed(&smtp, 'M', "<joe@acme.example>"), MAILLIMIT_EFORMAT);
-    cr_assert_str_eq(ev.problem, "the first milter packet is not SMFIC_OPTNEG");
-    NEGOTIATE(&smtp);
-    cr_assert_eq(smtp.negotiated, 1);
+    /* the next connection on the same socket starts without a new negotiation */
+    cr_assert_eq(feed(&smtp, 'M', "<joe@acme.example>"), 0);
+    cr_assert_eq(smtp.in_message, 1);
     /* a local session stays local */
     NEGOTIATE(&loc);
     cr_assert_eq(feed0(&loc, 'K'), 0);
     cr_assert_eq(ev.aborted, 0, "no message was in progress");
     cr_assert_eq(loc.local, 1);
-    cr_assert_eq(loc.negotiated, 0);
+    cr_assert_eq(loc.negotiated, 1);
     cr_assert_eq(SERVER_COUNT(), 0);
 }
 
