@@ -18,6 +18,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "internal.h"
 
@@ -119,10 +122,12 @@ static void batch_free(maillimit *ml)
     pthread_mutex_lock(&ml->report_lock);
     maillimit__report_forget(ml);
     pthread_mutex_unlock(&ml->report_lock);
+    size_t freed = 0;
     for (struct maillimit__entity *e = list, *n; e; e = n) {
         n = e->all_next;
         if (atomic_load_explicit(&e->dead, memory_order_relaxed) == 2) {
             maillimit__entity_free(e);
+            freed++;
         } else {
             e->all_next = ml->retired.entities; /* a later batch */
             ml->retired.entities = e;
@@ -135,6 +140,12 @@ static void batch_free(maillimit *ml)
     }
     ml->batch.entities = NULL;
     ml->batch.tables = NULL;
+#ifdef __GLIBC__
+    /* glibc keeps freed small blocks in its arenas; after a big batch (a customer removed,
+     * a snapshot load, a day of forgotten senders) give the whole free pages back */
+    if (freed >= 4096)
+        malloc_trim(0);
+#endif
 }
 
 /* Implicit mailboxes idle past their windows and history: removed like any entity. Looked
