@@ -768,10 +768,21 @@ typedef struct maillimit_episodes maillimit_episodes;
 
 /**
  * @brief Move closed hours into history, notice episodes that ended, queue their events,
- *        and forget history older than the retention.
+ *        forget history older than the retention, and give back memory.
+ *
+ * Memory: removed entities, grown name tables and the state a snapshot load replaced are
+ * freed by the first tick after every call that could have seen them has returned (an entity
+ * named by a queued event, or whose counters an outstanding reservation holds, waits until
+ * the event is read or the token finished). Implicit mailboxes (made by their first decision)
+ * are forgotten, once an hour of @p now, when they have counted nothing for 25 hours, hold
+ * nothing in their windows, have no open episode and no history within the retention; the
+ * next mail from the address makes a new one. A decision racing with that forgetting may
+ * count one unit in the forgotten mailbox (its domain and ancestors count it as usual).
+ *
  * @param[in] ml the handle. @param[in] now Unix seconds, 0 = clock.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM (history not extended; retried next time).
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders. It
+ *        also takes the configuration lock for a moment (after the report lock is released).
  */
 MAILLIMIT_API int maillimit_tick(maillimit *ml, int64_t now);
 
@@ -1059,8 +1070,8 @@ MAILLIMIT_API int maillimit_snapshot_save(maillimit *ml, const char *path, char 
  *        before anything changes: a load that fails changes nothing.
  *
  * Deciders may keep running: a decision concurrent with a load counts in the old state or
- * the new one. The memory of the replaced entities is kept until maillimit_free() (a decider
- * may still hold them), so load into a fresh handle when you can.
+ * the new one. The memory of the replaced entities is given back by a later maillimit_tick(),
+ * once no decider can still hold them.
  *
  * @param[in] ml the handle. @param[in] path the file.
  * @param[out] err optional buffer for a message ("PATH: problem"); may be NULL.
