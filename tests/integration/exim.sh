@@ -548,8 +548,11 @@ echo "unit recipients: $(tail -1 "$T/rcpt.out")"
 # ---- fail open ----------------------------------------------------------------------------------
 elapsed_since() { python3 -c 'import sys,time; print(round(time.time()-float(sys.argv[1]),2))' "$1"; }
 now() { python3 -c 'import time; print(time.time())'; }
-stop_pid "$MLPID"
+kill -TERM "$MLPID"
+wait "$MLPID"
+rc=$?
 MLPID=
+[ "$rc" = 0 ] || fail "maillimitd exited $rc on SIGTERM"
 before=$(nqueued '*')
 t0=$(now)
 submit mle_acme 2>>"$T/submit.err" || fail "maillimitd stopped: mle_acme's sendmail exited non-zero"
