@@ -90,6 +90,7 @@ int maillimit_new(maillimit **out)
         return MAILLIMIT_ENOMEM;
     memset(ml, 0, size);
     atomic_init(&ml->epoch, 0);
+    atomic_init(&ml->next_stripe, 0);
     for (int i = 0; i < MAILLIMIT__STRIPES; i++) {
         atomic_init(&ml->stripe[i].active[0], 0);
         atomic_init(&ml->stripe[i].active[1], 0);

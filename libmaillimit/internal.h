@@ -238,6 +238,7 @@ struct maillimit {
     /* Safe reclamation (reclaim.c): removed entities and replaced tables are freed once no
      * reader that could have seen them is still running. */
     _Atomic uint64_t epoch;
+    _Atomic unsigned next_stripe;            /* handed out to threads in turn */
     struct maillimit__retired retired;       /* waiting for the next batch (config lock) */
     struct maillimit__retired batch;         /* waiting for readers of batch_epoch */
     uint64_t batch_epoch;
@@ -259,18 +260,25 @@ struct maillimit {
     uint64_t ev_seq, ev_dropped;
 };
 
-static inline unsigned maillimit__stripe_of_thread(void)
+/* The calling thread's stripe of ml: handed out in turn (the first 16 threads that decide on
+ * a handle get a line each), remembered per thread for the handle it last used. */
+static inline unsigned maillimit__stripe_of_thread(maillimit *ml)
 {
-    uintptr_t t = (uintptr_t)pthread_self();
-    t ^= t >> 17;
-    t *= 0x9e3779b97f4a7c15ull;
-    return (unsigned)(t >> 60) & (MAILLIMIT__STRIPES - 1);
+    static _Thread_local maillimit *last;
+    static _Thread_local unsigned stripe;
+    if (last != ml) {
+        last = ml;
+        stripe = (unsigned)atomic_fetch_add_explicit(&ml->next_stripe, 1,
+                                                     memory_order_relaxed) %
+                 MAILLIMIT__STRIPES;
+    }
+    return stripe;
 }
 
 /* Enter a read section; returns what maillimit__read_leave() needs. */
 static inline unsigned maillimit__read_enter(maillimit *ml)
 {
-    unsigned s = maillimit__stripe_of_thread();
+    unsigned s = maillimit__stripe_of_thread(ml);
     for (;;) {
         /* seq_cst, with the increment and the reload: either the reclaimer's sum sees this
          * reader, or this reader sees the reclaimer's new epoch and counts itself there */
