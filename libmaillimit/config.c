@@ -721,42 +721,89 @@ static int reset_server(struct cfg *c)
     return rc;
 }
 
-/* Remove what the file does not define: explicit mailboxes, system users, domains,
- * subscriptions, plans, in that order. Implicit mailboxes stay while their domain does. */
-static int remove_undefined(struct cfg *c)
+/* What pass 3 of a load would otherwise allocate. */
+struct prepared {
+    void **block;                   /* per op: the new entity's memory, or NULL */
+    size_t *size;
+    struct maillimit__entity **victim; /* replace: what the file does not define, in order */
+    size_t nvictim;
+};
+
+static const int remove_order[] = {D_MAILBOX, D_SYSUSER, D_DOMAIN, D_SUBSCRIPTION, D_PLAN};
+
+static int is_victim(struct cfg *c, int dir, struct maillimit__entity *e)
 {
-    static const int order[] = {D_MAILBOX, D_SYSUSER, D_DOMAIN, D_SUBSCRIPTION, D_PLAN};
+    return e->level == dirdefs[dir].level &&
+           !(dir == D_MAILBOX && atomic_load_explicit(&e->implicit, memory_order_relaxed)) &&
+           !def_find(c, dir, e->name);
+}
+
+static void prepared_free(struct cfg *c, struct prepared *pr)
+{
+    for (size_t i = 0; pr->block && i < c->nops; i++)
+        free(pr->block[i]);
+    free(pr->block);
+    free(pr->size);
+    free(pr->victim);
+    memset(pr, 0, sizeof *pr);
+}
+
+static int prepare(struct cfg *c, struct prepared *pr)
+{
     maillimit *ml = c->ml;
-    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
-        int dir = order[o];
-        /* the victims first: a removal takes its subtree off ml->all, so the walk and the
-         * removals cannot interleave (removed entities stay allocated until a tick) */
-        size_t n = 0, cap = 0;
-        struct maillimit__entity **v = NULL;
-        for (struct maillimit__entity *e = ml->all; e; e = e->all_next) {
-            if (e->level != dirdefs[dir].level ||
-                (dir == D_MAILBOX && atomic_load_explicit(&e->implicit, memory_order_relaxed)) ||
-                def_find(c, dir, e->name))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                struct maillimit__entity **nv = realloc(v, cap * sizeof *v);
-                if (!nv) {
-                    free(v);
-                    return MAILLIMIT_ENOMEM;
-                }
-                v = nv;
-            }
-            v[n++] = e;
-        }
-        int rc = 0;
-        for (size_t i = 0; i < n && !rc; i++) {
-            if (atomic_load_explicit(&v[i]->dead, memory_order_relaxed))
-                continue; /* went with an earlier victim's subtree */
-            rc = dir == D_SYSUSER ? maillimit_sysuser_remove(ml, v[i]->name)
-                                  : maillimit_remove(ml, dirdefs[dir].level, v[i]->name);
-        }
-        free(v);
+    pr->block = calloc(c->nops ? c->nops : 1, sizeof *pr->block);
+    pr->size = calloc(c->nops ? c->nops : 1, sizeof *pr->size);
+    if (!pr->block || !pr->size)
+        goto oom;
+    size_t fresh = 0;
+    for (size_t i = 0; i < c->nops; i++) {
+        const struct cfg_op *op = &c->ops[i];
+        if (op->dir < D_PLAN || op->dir > D_SYSUSER || op->name == CFG_NONE)
+            continue;
+        int level = op->dir == D_SYSUSER ? MAILLIMIT__LEVEL_SYSUSER : dirdefs[op->dir].level;
+        const char *name = c->pool + op->name;
+        if (maillimit__lookup(ml, level, name))
+            continue;
+        pr->size[i] = maillimit__entity_size(strlen(name));
+        if (!(pr->block[i] = malloc(pr->size[i])))
+            goto oom;
+        fresh++;
+    }
+    if (maillimit__table_reserve(ml, fresh))
+        goto oom;
+    if (c->replace) {
+        /* the victims as they are now: the file's lines only move things into defined
+         * places, so nothing defined becomes a victim and no victim becomes defined */
+        size_t n = 0;
+        for (struct maillimit__entity *e = ml->all; e; e = e->all_next)
+            for (size_t o = 0; o < sizeof remove_order / sizeof remove_order[0]; o++)
+                n += is_victim(c, remove_order[o], e);
+        if (n && !(pr->victim = malloc(n * sizeof *pr->victim)))
+            goto oom;
+        for (size_t o = 0; o < sizeof remove_order / sizeof remove_order[0]; o++)
+            for (struct maillimit__entity *e = ml->all; e; e = e->all_next)
+                if (is_victim(c, remove_order[o], e))
+                    pr->victim[pr->nvictim++] = e;
+    }
+    return 0;
+oom:
+    prepared_free(c, pr);
+    return MAILLIMIT_ENOMEM;
+}
+
+/* Remove what the file does not define: explicit mailboxes, system users, domains,
+ * subscriptions, plans, in that order (listed by prepare()). Implicit mailboxes stay while
+ * their domain does. A victim that went with an earlier one's subtree is dead already (its
+ * memory stays until a tick). */
+static int remove_undefined(struct cfg *c, const struct prepared *pr)
+{
+    maillimit *ml = c->ml;
+    for (size_t i = 0; i < pr->nvictim; i++) {
+        struct maillimit__entity *e = pr->victim[i];
+        if (atomic_load_explicit(&e->dead, memory_order_relaxed))
+            continue;
+        int rc = e->level == MAILLIMIT__LEVEL_SYSUSER ? maillimit_sysuser_remove(ml, e->name)
+                                                      : maillimit_remove(ml, e->level, e->name);
         if (rc)
             return rc;
     }
@@ -805,9 +852,18 @@ static int load(maillimit *ml, const char *path, const char *text, size_t len, c
             rc = parse_line(c);
         }
     }
-    /* Pass 2: apply. After pass 1 only ENOMEM can fail here. */
+    /* Pass 2: everything pass 3 will allocate, allocated now (the new entities, a table big
+     * enough, what a replace removes); out of memory here changes nothing. */
+    struct prepared pr = {0};
+    if (rc == 0 && (rc = prepare(c, &pr)))
+        maillimit__errf(err, errlen, "%s: out of memory (nothing was changed)", path);
+    /* Pass 3: apply; nothing in it can fail after passes 1 and 2. */
     for (size_t i = 0; rc == 0 && i < c->nops; i++) {
+        if (pr.block[i])
+            maillimit__spare_set(ml, pr.block[i], pr.size[i]);
+        pr.block[i] = NULL;
         rc = apply_op(c, &c->ops[i]);
+        free(maillimit__spare_take(ml)); /* the entity existed after all (a repeated line) */
         if (rc == 0 && replace)
             rc = reset_unset(c, &c->ops[i]);
         if (rc)
@@ -815,9 +871,10 @@ static int load(maillimit *ml, const char *path, const char *text, size_t len, c
                             "%s:%lu: cannot apply: %s (the lines before it were applied)",
                             path, (unsigned long)c->ops[i].line, maillimit_strerror(rc));
     }
-    if (rc == 0 && replace && ((rc = reset_server(c)) || (rc = remove_undefined(c))))
+    if (rc == 0 && replace && ((rc = reset_server(c)) || (rc = remove_undefined(c, &pr))))
         maillimit__errf(err, errlen, "%s: cannot apply: %s (the file's lines were applied)",
                         path, maillimit_strerror(rc));
+    prepared_free(c, &pr);
     maillimit__config_end(ml);
 
     if (rc == 0 && err && errlen)

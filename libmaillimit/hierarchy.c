@@ -167,6 +167,7 @@ void maillimit_free(maillimit *ml)
             maillimit__entity_free(e);
         }
     maillimit__table_free(ml->batch.tables);
+    free(ml->spare);
     maillimit__table_free(atomic_load_explicit(&ml->table, memory_order_relaxed));
     for (int i = 0; i < MAILLIMIT__LANES; i++) {
         free(ml->lane[i]);
@@ -227,9 +228,14 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
                                              size_t len, uint64_t hash,
                                              struct maillimit__entity *parent, int implicit)
 {
-    struct maillimit__entity *e = malloc(sizeof *e + len + 1);
-    if (!e)
+    size_t need = maillimit__entity_size(len);
+    struct maillimit__entity *e;
+    if (ml->spare && ml->spare_size >= need) {
+        e = ml->spare; /* allocated ahead by the caller (config.c) */
+        ml->spare = NULL;
+    } else if (!(e = malloc(need))) {
         return NULL;
+    }
     maillimit__entity_init(e, level);
     e->len = (uint16_t)len;
     e->hash = hash;
@@ -250,6 +256,21 @@ static struct maillimit__entity *entity_make(maillimit *ml, int level, const cha
     return e;
 }
 
+
+void maillimit__spare_set(maillimit *ml, void *block, size_t size)
+{
+    free(ml->spare);
+    ml->spare = block;
+    ml->spare_size = block ? size : 0;
+}
+
+void *maillimit__spare_take(maillimit *ml)
+{
+    void *b = ml->spare;
+    ml->spare = NULL;
+    ml->spare_size = 0;
+    return b;
+}
 
 static void set_parent(maillimit *ml, struct maillimit__entity *e, struct maillimit__entity *p)
 {

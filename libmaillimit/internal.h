@@ -239,6 +239,8 @@ struct maillimit {
      * reader that could have seen them is still running. */
     _Atomic uint64_t epoch;
     _Atomic unsigned next_stripe;            /* handed out to threads in turn */
+    void *spare;                             /* a block for the next entity made (config) */
+    size_t spare_size;
     struct maillimit__retired retired;       /* waiting for the next batch (config lock) */
     struct maillimit__retired batch;         /* waiting for readers of batch_epoch */
     uint64_t batch_epoch;
@@ -332,6 +334,18 @@ static inline void maillimit__changed(maillimit *ml)
     /* relaxed: a reader that sees the new number lists under the configuration lock, which
      * orders it after the change */
     atomic_fetch_add_explicit(&ml->generation, 1, memory_order_relaxed);
+}
+
+/* Allocation ahead of a change that must not fail half-way (configuration lock held): the
+ * next entity made takes `block` (of `size` bytes) if it fits; maillimit__spare_take() hands
+ * back an unused one. maillimit__table_reserve() grows the name table for n more entities
+ * now. */
+MAILLIMIT__HIDDEN void maillimit__spare_set(maillimit *ml, void *block, size_t size);
+MAILLIMIT__HIDDEN void *maillimit__spare_take(maillimit *ml);
+MAILLIMIT__HIDDEN int maillimit__table_reserve(maillimit *ml, size_t n);
+static inline size_t maillimit__entity_size(size_t name_len)
+{
+    return sizeof(struct maillimit__entity) + name_len + 1;
 }
 
 /* Put e on p's list of children (configuration lock held; p may be NULL: nothing). */

@@ -96,6 +96,14 @@ int maillimit__table_insert(struct maillimit *ml, struct maillimit__entity *e)
     return 0;
 }
 
+int maillimit__table_reserve(struct maillimit *ml, size_t n)
+{
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_relaxed);
+    if ((t->used + n + 1) * 4 > (t->mask + 1) * 3)
+        return rebuild(ml, t->live + n + 1);
+    return 0;
+}
+
 void maillimit__table_remove(struct maillimit *ml, struct maillimit__entity *e)
 {
     struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_relaxed);
