@@ -62,6 +62,12 @@ if [ "$server" = 1 ]; then
   fi
   LD_LIBRARY_PATH="$libdir" "$prefix/sbin/maillimitd" --check-config \
     -c "$prefix/etc/maillimit/maillimit.conf"
+  # systemd's own check of the unit (works without systemd running; any output is a problem)
+  if command -v systemd-analyze >/dev/null; then
+    out=$(systemd-analyze verify --man=no "$unit" 2>&1)
+    [ -z "$out" ] || { echo "$out"; echo "FAIL: systemd-analyze verify $unit"; exit 1; }
+    echo "systemd-analyze verify: $unit is clean"
+  fi
 fi
 
 step "CMake consumer: find_package(maillimit $version EXACT)"
