@@ -22,6 +22,13 @@
  *   local_exempt_users LOGIN... | none (default none)
  *   script_users LOGIN... | none       (default www-data)
  *   local_action hold | reject | defer | discard   (default hold)
+ *   http_listen inet:HOST:PORT | none  (default none) the "Outgoing mail control" pages and
+ *                                      /metrics (http.c); any address, but only as written
+ *   http_auth_token TOKEN | none       (default none) 16..256 printable characters; every
+ *                                      HTTP request then needs it (Bearer, or Basic password)
+ *   log_denials episode | all | none   (default episode) the first refusal of a sender's
+ *                                      episode, then a summary a minute (denylog.c); all:
+ *                                      a line per refusal; none: no refusal lines
  *   reload merge | replace             (default merge) how the file's limits and entities
  *                                      are applied: merge (maillimit_config_load) adds and
  *                                      changes, so entities added through the admin protocol
@@ -42,7 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "srv_internal.h"
+#include "http.h"
 
 #define TEXT_MAX ((size_t)64 << 20)
 enum { TOK_MAX = 64 };
@@ -247,6 +254,8 @@ void maillimit__conf_free(maillimit__conf *c)
     for (int i = 0; i < c->nscript_users; i++)
         free(c->script_users[i]);
     free(c->script_users);
+    maillimit__listen_free(&c->http);
+    free(c->http_token);
     memset(c, 0, sizeof *c);
 }
 
@@ -282,14 +291,15 @@ enum dkey { K_POLICY_LISTEN, K_ADMIN_LISTEN, K_STATE_FILE, K_SNAPSHOT_INTERVAL, 
             K_EXEMPT_NETWORK, K_LOCAL_NETWORK, K_NOTIFY_COMMAND, K_NOTIFY_INTERVAL, K_LOG,
             K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_RELOAD, K_MILTER_LISTEN, K_LOCAL_MILTER_LISTEN,
             K_SENDER_MAP_FILE, K_LOCAL_ORIGIN, K_LOCAL_EXEMPT_USERS, K_SCRIPT_USERS,
-            K_LOCAL_ACTION, K_COUNT };
+            K_LOCAL_ACTION, K_HTTP_LISTEN, K_HTTP_AUTH_TOKEN, K_LOG_DENIALS, K_COUNT };
 
 static const char *const dnames[K_COUNT] = {
     "policy_listen", "admin_listen", "state_file", "snapshot_interval", "action",
     "exempt_network", "local_network", "notify_command", "notify_interval", "log",
     "policy_idle_timeout", "policy_max_connections", "reload", "milter_listen",
     "local_milter_listen", "local_login_sender_map_file", "local_origin",
-    "local_exempt_users", "script_users", "local_action",
+    "local_exempt_users", "script_users", "local_action", "http_listen", "http_auth_token",
+    "log_denials",
 };
 
 static int parse_seconds(const char *t, int64_t max, int64_t *out)
@@ -386,6 +396,57 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
         arr[(*n)++] = l;
         return 0;
     }
+    case K_HTTP_LISTEN: {
+        if (ntok != 2) {
+            msg(err, errlen, "http_listen needs inet:HOST:PORT or none");
+            return MAILLIMIT_EFORMAT;
+        }
+        maillimit__listen_free(&c->http);
+        c->nhttp = 0;
+        if (strcmp(tok[1], "none") == 0)
+            return 0;
+        rc = maillimit__listen_parse(tok[1], 0, &c->http, err, errlen);
+        if (rc == MAILLIMIT_ENOMEM)
+            return rc;
+        if (rc == 0 && c->http.unix_) {
+            maillimit__listen_free(&c->http);
+            msg(err, errlen, "http_listen needs inet:HOST:PORT (no unix socket)");
+            rc = MAILLIMIT_EINVAL;
+        }
+        if (rc != 0)
+            return MAILLIMIT_EFORMAT;
+        c->nhttp = 1;
+        return 0;
+    }
+    case K_HTTP_AUTH_TOKEN: {
+        size_t n = ntok == 2 ? strlen(tok[1]) : 0;
+        int ok = ntok == 2 && (strcmp(tok[1], "none") == 0 || (n >= 16 && n <= 256));
+        for (size_t i = 0; ok && i < n; i++)
+            if ((unsigned char)tok[1][i] <= 0x20 || (unsigned char)tok[1][i] >= 0x7f)
+                ok = 0;
+        if (!ok) {
+            msg(err, errlen, "http_auth_token needs 16 to 256 printable characters (or none)");
+            return MAILLIMIT_EFORMAT;
+        }
+        free(c->http_token);
+        c->http_token = NULL;
+        if (strcmp(tok[1], "none") == 0)
+            return 0;
+        c->http_token = strdup(tok[1]);
+        return c->http_token ? 0 : MAILLIMIT_ENOMEM;
+    }
+    case K_LOG_DENIALS:
+        if (ntok == 2 && strcmp(tok[1], "episode") == 0)
+            c->log_denials = MAILLIMIT__LOGDENY_EPISODE;
+        else if (ntok == 2 && strcmp(tok[1], "all") == 0)
+            c->log_denials = MAILLIMIT__LOGDENY_ALL;
+        else if (ntok == 2 && strcmp(tok[1], "none") == 0)
+            c->log_denials = MAILLIMIT__LOGDENY_NONE;
+        else {
+            msg(err, errlen, "log_denials needs episode, all or none");
+            return MAILLIMIT_EFORMAT;
+        }
+        return 0;
     case K_SENDER_MAP_FILE:
         if (ntok != 2 || (strcmp(tok[1], "none") != 0 && tok[1][0] != '/')) {
             msg(err, errlen, "local_login_sender_map_file needs an absolute path or none");

@@ -13,6 +13,10 @@
  * closed; other connections never notice. A sweeper timer (every second) closes connections
  * idle for policy_idle_timeout seconds, or stuck in the middle of a request for 30 seconds.
  * Connections over policy_max_connections are accepted and closed at once.
+ *
+ * http_listen adds a thread of libmicrohttpd's for the pages and /metrics (http.c); what the
+ * loop thread shares with it is described in http.h: the metrics (atomics written here) and
+ * the report gate (the loop never waits for a page to read a report).
  */
 #define _GNU_SOURCE
 
@@ -28,7 +32,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "srv_internal.h"
+#include "http.h"
 
 enum { OUT_CAP = 8192, PARTIAL_TIMEOUT_MS = 30000, DRAIN_MS = 2000, SWEEP_MS = 1000,
        TICK_MS = 60000, EVRING = 1024, DIGEST_MAX = 256 * 1024 };
@@ -57,6 +61,7 @@ struct conn {
     maillimit_server *s;
     struct conn *prev, *next;
     int admin, closing, writing, reading;
+    int counted;          /* in the metrics' open connections */
     int milter;           /* MILTER_*: a milter connection */
     int eof;              /* the client shut down its side: close once answered */
     maillimit__milter_session *ms;
@@ -135,7 +140,36 @@ struct maillimit_server {
     uint64_t st_milter_messages, st_milter_allow, st_milter_deny, st_milter_pass,
         st_milter_aborted, st_milter_failopen, st_milter_unattributed;
     int64_t started_at;
+
+    /* the HTTP pages and /metrics (http.h) */
+    maillimit__metrics metrics;
+    maillimit__gate gate;
+    maillimit__http *http;
+    uv_async_t http_async;  /* the HTTP thread has log lines for us */
+    int http_async_on;
+    maillimit__denylog *denylog; /* log_denials episode */
+    int tick_pending;       /* the minute's tick waits for a page to finish a report */
+    uint64_t snap_ns;       /* the background save's duration */
 };
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A save of the state file (rc 0: it succeeded) that took ns, for the metrics. */
+static void snap_record(maillimit_server *s, int rc, uint64_t ns)
+{
+    if (rc == 0) {
+        maillimit__inc(&s->metrics.snap_ok, 1);
+        maillimit__set(&s->metrics.snap_last_ok, (uint64_t)time(NULL));
+        maillimit__set(&s->metrics.snap_last_ns, ns);
+    } else {
+        maillimit__inc(&s->metrics.snap_failed, 1);
+    }
+}
 
 /* ---- logging ---------------------------------------------------------------------------- */
 
@@ -243,7 +277,9 @@ int maillimit_server_snapshot_save(maillimit_server *s, char *err, size_t errlen
         return MAILLIMIT_EBUSY;
     }
     char em[256] = "";
+    uint64_t t0 = mono_ns();
     int rc = snap_save(s->ml, f, em, sizeof em);
+    snap_record(s, rc, mono_ns() - t0);
     if (rc != 0)
         emsg(err, errlen, "%s", em[0] ? em : maillimit_strerror(rc));
     return rc;
@@ -257,13 +293,17 @@ static void finish_if_done(maillimit_server *s);
 static void snap_work(uv_work_t *w)
 {
     maillimit_server *s = w->data;
+    uint64_t t0 = mono_ns();
     s->snap_rc = snap_save(s->ml, s->snap_path, s->snap_err, sizeof s->snap_err);
+    s->snap_ns = mono_ns() - t0;
 }
 
 static void snap_after(uv_work_t *w, int status)
 {
     maillimit_server *s = w->data;
     s->snap_busy = 0;
+    if (status == 0)
+        snap_record(s, s->snap_rc, s->snap_ns);
     if (status == 0 && s->snap_rc != 0)
         slog(s, MAILLIMIT_LOG_ERR, "cannot save the snapshot to %s: %s", s->snap_path,
              s->snap_err[0] ? s->snap_err : maillimit_strerror(s->snap_rc));
@@ -349,6 +389,7 @@ static void events_poll(maillimit_server *s)
                      (long long)ev.limit, ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
         slog(s, ev.type == MAILLIMIT_EVENT_LIMIT_REACHED ? MAILLIMIT_LOG_WARNING
                                                          : MAILLIMIT_LOG_INFO, "%s", line);
+        maillimit__inc(&s->metrics.events[ev.type != MAILLIMIT_EVENT_LIMIT_REACHED], 1);
         char dline[760];
         snprintf(dline, sizeof dline, "%s  %s", when, line);
         digest_add(s, dline);
@@ -381,12 +422,31 @@ static int admin_events(void *ctx, uint64_t since, void *packer)
     return 0;
 }
 
-static void on_tick(uv_timer_t *t)
+/* The events, unless a page is reading a report (then the next denial or sweep does it). */
+static void events_poll_try(maillimit_server *s)
 {
-    maillimit_server *s = t->data;
+    if (pthread_mutex_trylock(&s->gate.mu) != 0)
+        return;
+    events_poll(s);
+    pthread_mutex_unlock(&s->gate.mu);
+}
+
+static void tick_try(maillimit_server *s)
+{
+    if (pthread_mutex_trylock(&s->gate.mu) != 0) {
+        s->tick_pending = 1; /* a page holds the report lock: the sweep retries in a second */
+        return;
+    }
+    s->tick_pending = 0;
     if (maillimit_tick(s->ml, 0) != 0)
         slog(s, MAILLIMIT_LOG_WARNING, "maillimit_tick: out of memory (retried next minute)");
     events_poll(s);
+    pthread_mutex_unlock(&s->gate.mu);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    tick_try(t->data);
 }
 
 static void notify_closed(uv_handle_t *h)
@@ -687,6 +747,16 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
         if (changed)
             slog(s, MAILLIMIT_LOG_WARNING, "policy_listen, admin_listen, milter_listen and "
                  "local_milter_listen changes take effect at the next restart");
+        if (c.nhttp != s->conf.nhttp ||
+            (c.nhttp && strcmp(c.http.spec, s->conf.http.spec) != 0))
+            slog(s, MAILLIMIT_LOG_WARNING, "http_listen changes take effect at the next "
+                 "restart");
+        maillimit__listen_free(&c.http);
+        c.http = s->conf.http; /* the running listener's */
+        c.nhttp = s->conf.nhttp;
+        memset(&s->conf.http, 0, sizeof s->conf.http);
+        s->conf.nhttp = 0;
+        maillimit__http_token_set(s->http, c.http_token);
         if (!c.state_file && s->conf.state_file) /* the resolved default stays */
             c.state_file = strdup(s->conf.state_file);
     }
@@ -761,17 +831,22 @@ int maillimit_server_reload(maillimit_server *s, char *err, size_t errlen)
 {
     if (!s || !s->conf_loaded)
         return MAILLIMIT_EINVAL;
+    int rc;
     if (s->conf_path) {
         char *text;
         size_t len;
-        int rc = maillimit__read_file(s->conf_path, &text, &len, err, errlen);
-        if (rc)
-            return rc;
-        rc = load_text(s, text, len, s->conf_path, err, errlen);
-        free(text);
-        return rc;
+        rc = maillimit__read_file(s->conf_path, &text, &len, err, errlen);
+        if (rc == 0) {
+            rc = load_text(s, text, len, s->conf_path, err, errlen);
+            free(text);
+        }
+    } else {
+        rc = load_text(s, s->conf_text, s->conf_len, s->conf_name, err, errlen);
     }
-    return load_text(s, s->conf_text, s->conf_len, s->conf_name, err, errlen);
+    maillimit__inc(rc == 0 ? &s->metrics.reload_ok : &s->metrics.reload_failed, 1);
+    if (rc == 0)
+        maillimit__set(&s->metrics.reload_last_ok, (uint64_t)time(NULL));
+    return rc;
 }
 
 int maillimit_server_config_check_mem(const char *text, size_t len, const char *name, char *err,
@@ -820,10 +895,16 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
         return MAILLIMIT_ENOMEM;
     snprintf(s->ident, sizeof s->ident, "maillimitd");
     s->log_target = MAILLIMIT_LOG_STDERR;
+    maillimit__metrics_init(&s->metrics);
+    if (pthread_mutex_init(&s->gate.mu, NULL) != 0) {
+        free(s);
+        return MAILLIMIT_ENOMEM;
+    }
     if (loop) {
         s->loop = loop;
     } else {
         if (uv_loop_init(&s->own_loop) != 0) {
+            pthread_mutex_destroy(&s->gate.mu);
             free(s);
             return MAILLIMIT_ENOMEM;
         }
@@ -835,6 +916,7 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
     } else if (maillimit_new(&s->ml) != 0) {
         if (s->has_own_loop)
             uv_loop_close(&s->own_loop);
+        pthread_mutex_destroy(&s->gate.mu);
         free(s);
         return MAILLIMIT_ENOMEM;
     } else {
@@ -845,6 +927,7 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
             maillimit_free(s->ml);
         if (s->has_own_loop)
             uv_loop_close(&s->own_loop);
+        pthread_mutex_destroy(&s->gate.mu);
         free(s);
         return MAILLIMIT_ENOMEM;
     }
@@ -869,6 +952,13 @@ maillimit *maillimit_server_handle(maillimit_server *s)
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 
+static int conn_proto(const struct conn *c)
+{
+    return c->admin ? MAILLIMIT__PROTO_ADMIN
+           : c->milter ? MAILLIMIT__PROTO_MILTER
+                       : MAILLIMIT__PROTO_POLICY;
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -882,6 +972,8 @@ static void on_conn_closed(uv_handle_t *h)
     if (!c->admin)
         s->npolicy_conns--;
     s->nconns--;
+    if (c->counted)
+        maillimit__inc(&s->metrics.conns_open[conn_proto(c)], (uint64_t)-1);
     free(c->in);
     free(c->out);
     free(c->ms);
@@ -1035,6 +1127,32 @@ static const char *level_word(int level)
     }
 }
 
+/* log_denials: whether this refusal gets its own line (else it is counted for a summary). */
+static int deny_logged(maillimit_server *s, int level, const char *name, int64_t retry_after)
+{
+    if (s->verbose || s->conf.log_denials == MAILLIMIT__LOGDENY_ALL)
+        return 1;
+    if (s->conf.log_denials == MAILLIMIT__LOGDENY_EPISODE) {
+        if (!s->denylog && maillimit__denylog_new(&s->denylog) != 0)
+            return 1;
+        if (maillimit__denylog_hit(s->denylog, level, name, uv_now(s->loop), retry_after))
+            return 1;
+    }
+    maillimit__inc(&s->metrics.denial_lines_suppressed, 1);
+    return 0;
+}
+
+static void deny_summary(void *ud, int level, const char *name, uint64_t n, uint64_t secs)
+{
+    maillimit_server *s = ud;
+    if (name)
+        slog(s, MAILLIMIT_LOG_INFO, "deny: %s %s: %llu more refused in the last %llu s",
+             level_word(level), name, (unsigned long long)n, (unsigned long long)secs);
+    else
+        slog(s, MAILLIMIT_LOG_INFO, "deny: %llu more refused for other senders in the last "
+             "%llu s", (unsigned long long)n, (unsigned long long)secs);
+}
+
 static void log_outcome(struct conn *c, const char *req, size_t reqlen,
                         const maillimit_policy_outcome *o, const char *reply, size_t replylen)
 {
@@ -1049,6 +1167,8 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
     default: prio = MAILLIMIT_LOG_DEBUG; break;
     }
     if (prio == MAILLIMIT_LOG_DEBUG && !s->verbose)
+        return;
+    if (o->result == MAILLIMIT_POLICY_DENY && !deny_logged(s, o->level, o->name, o->retry_after))
         return;
     maillimit__policy_req r;
     size_t used;
@@ -1100,10 +1220,12 @@ static void policy_process(struct conn *c)
     while (!c->closing && !c->writing) {
         while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = OUT_CAP - c->outlen;
+            uint64_t t0 = mono_ns();
             int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, &used,
                                               c->out + c->outlen, &rl, &o);
             if (rc != 0) {
                 s->st_garbage++;
+                maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_POLICY], 1);
                 slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
                      rc == MAILLIMIT_EFORMAT && o.problem ? o.problem : maillimit_strerror(rc));
                 conn_close(c);
@@ -1112,12 +1234,13 @@ static void policy_process(struct conn *c)
             if (used == 0)
                 break;
             s->st_requests++;
+            maillimit__metrics_outcome(&s->metrics, MAILLIMIT__PROTO_POLICY, &o, mono_ns() - t0);
             switch (o.result) {
             case MAILLIMIT_POLICY_ALLOW: s->st_allow++; break;
             case MAILLIMIT_POLICY_DENY:
                 s->st_deny++;
                 if (uv_now(s->loop) - s->events_polled_ms >= 1000)
-                    events_poll(s); /* "limit reached" in the log right away */
+                    events_poll_try(s); /* "limit reached" in the log right away */
                 break;
             case MAILLIMIT_POLICY_FAILOPEN: s->st_failopen++; break;
             default: s->st_pass++; break;
@@ -1166,6 +1289,8 @@ static void milter_log(struct conn *c, const maillimit__milter_event *ev)
     who_text(ev, who, sizeof who);
     switch (o->result) {
     case MAILLIMIT_POLICY_DENY:
+        if (!deny_logged(s, o->level, ev->name, o->retry_after))
+            break;
         slog(s, MAILLIMIT_LOG_INFO, "%s: %s: queue id %s: %s: %s %s: %s %s count=%lld "
              "limit=%lld retry_after=%lld; sender=<%s>; %s", action_words[ev->action & 3], kind,
              ev->queue_id, who, level_word(o->level), ev->name, level_word(o->deny_level),
@@ -1198,10 +1323,12 @@ static void milter_process(struct conn *c)
     while (!c->closing && !c->writing) {
         while (off < c->inlen && c->outlen + MAILLIMIT__MILTER_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = 0;
+            uint64_t t0 = mono_ns();
             int rc = maillimit__milter_packet(&s->milter, c->ms, c->in + off, c->inlen - off,
                                               0, &used, c->out + c->outlen, &rl, &ev);
             if (rc != 0) {
                 s->st_garbage++;
+                maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_MILTER], 1);
                 slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
                      ev.problem ? ev.problem : maillimit_strerror(rc));
                 conn_close(c);
@@ -1211,16 +1338,20 @@ static void milter_process(struct conn *c)
                 break;
             off += used;
             c->outlen += rl;
-            if (ev.aborted)
+            if (ev.aborted) {
                 s->st_milter_aborted++;
+                maillimit__inc(&s->metrics.milter_aborted, 1);
+            }
             if (ev.decided) {
                 s->st_milter_messages++;
+                maillimit__metrics_outcome(&s->metrics, MAILLIMIT__PROTO_MILTER, &ev.outcome,
+                                           mono_ns() - t0);
                 switch (ev.outcome.result) {
                 case MAILLIMIT_POLICY_ALLOW: s->st_milter_allow++; break;
                 case MAILLIMIT_POLICY_DENY:
                     s->st_milter_deny++;
                     if (uv_now(s->loop) - s->events_polled_ms >= 1000)
-                        events_poll(s);
+                        events_poll_try(s);
                     break;
                 case MAILLIMIT_POLICY_FAILOPEN: s->st_milter_failopen++; break;
                 default: s->st_milter_pass++; break;
@@ -1300,6 +1431,7 @@ static void admin_process(struct conn *c)
         char *reply = NULL;
         int rc = maillimit__admin_handle(&host, c->in, c->inlen, &used, &reply, &rl);
         if (rc != 0) {
+            maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_ADMIN], 1);
             slog(s, MAILLIMIT_LOG_WARNING, "%s: admin protocol: %s; closing the connection",
                  c->peer, rc == MAILLIMIT_EFORMAT ? "not a msgpack-RPC request" : maillimit_strerror(rc));
             conn_close(c);
@@ -1308,6 +1440,7 @@ static void admin_process(struct conn *c)
         if (used == 0)
             break;
         s->st_admin++;
+        maillimit__inc(&s->metrics.admin_requests, 1);
         sendermap_refresh(s, 0); /* the request may have changed the hierarchy */
         memmove(c->in, c->in + used, c->inlen - used);
         c->inlen -= used;
@@ -1400,6 +1533,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (!c->admin && s->npolicy_conns > s->conf.max_connections) {
         s->st_refused++;
+        maillimit__inc(&s->metrics.conns_refused[conn_proto(c)], 1);
         uint64_t now = uv_now(s->loop);
         if (now - s->refused_logged_ms >= 10000 || s->refused_logged_ms == 0) {
             s->refused_logged_ms = now ? now : 1;
@@ -1421,6 +1555,9 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     s->st_conns++;
+    maillimit__inc(&s->metrics.conns_accepted[conn_proto(c)], 1);
+    maillimit__inc(&s->metrics.conns_open[conn_proto(c)], 1);
+    c->counted = 1;
     c->last_ms = uv_now(s->loop);
     slog(s, MAILLIMIT_LOG_DEBUG, "connect from %s", c->peer);
     read_state(c);
@@ -1430,6 +1567,10 @@ static void on_sweep(uv_timer_t *t)
 {
     maillimit_server *s = t->data;
     sendermap_refresh(s, 0); /* the hierarchy may change through the library's API too */
+    if (s->denylog)
+        maillimit__denylog_flush(s->denylog, uv_now(s->loop), deny_summary, s);
+    if (s->tick_pending)
+        tick_try(s);
     uint64_t now = uv_now(s->loop);
     uint64_t idle_ms = (uint64_t)s->conf.idle_timeout * 1000;
     for (struct conn *c = s->conns, *next; c; c = next) {
@@ -1546,6 +1687,58 @@ static int listener_open(maillimit_server *s, const maillimit__listen *a, int ad
                                   : "policy service on",
          a->spec);
     return 0;
+}
+
+/* ---- the HTTP listener (http.c) ------------------------------------------------------------ */
+
+static void http_emit(void *ud, int prio, const char *text)
+{
+    slog(ud, prio, "%s", text);
+}
+
+static void on_http_async(uv_async_t *a)
+{
+    maillimit_server *s = a->data;
+    maillimit__http_log_drain(s->http, http_emit, s);
+}
+
+/* Runs on the HTTP thread: uv_async_send() is the one libuv call safe from another thread. */
+static void http_wake(void *ud)
+{
+    maillimit_server *s = ud;
+    uv_async_send(&s->http_async);
+}
+
+static int http_open(maillimit_server *s, char *err, size_t errlen)
+{
+    if (!s->conf.nhttp)
+        return 0;
+    if (uv_async_init(s->loop, &s->http_async, on_http_async) != 0)
+        return MAILLIMIT_ENOMEM;
+    s->http_async.data = s;
+    s->http_async_on = 1;
+    uv_unref((uv_handle_t *)&s->http_async);
+    int rc = maillimit__http_start(&s->http, &s->conf.http, s->ml, &s->metrics, &s->gate,
+                                   s->conf.http_token, http_wake, s, err, errlen);
+    if (rc)
+        return rc;
+    slog(s, MAILLIMIT_LOG_INFO, "pages and metrics on %s (port %d)%s", s->conf.http.spec,
+         maillimit__http_port(s->http), s->conf.http_token ? ", with a token" : "");
+    return 0;
+}
+
+static void close_handle(maillimit_server *s, uv_handle_t *h);
+
+static void http_close(maillimit_server *s)
+{
+    if (s->http) {
+        maillimit__http_stop(s->http); /* waits for a page being made */
+        s->http = NULL;
+    }
+    if (s->http_async_on) {
+        s->http_async_on = 0;
+        close_handle(s, (uv_handle_t *)&s->http_async);
+    }
 }
 
 /* ---- start / stop ------------------------------------------------------------------------ */
@@ -1682,8 +1875,11 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
         rc = listener_open(s, &s->conf.milter[i], 0, MILTER_SMTP, err, errlen);
     for (int i = 0; i < s->conf.nlocal_milter && !rc; i++)
         rc = listener_open(s, &s->conf.local_milter[i], 0, MILTER_LOCAL, err, errlen);
+    if (!rc)
+        rc = http_open(s, err, errlen);
     if (rc) {
         listeners_close(s);
+        http_close(s);
         uv_run(s->loop, UV_RUN_NOWAIT); /* let the closes finish */
         return rc;
     }
@@ -1702,6 +1898,7 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
     uv_unref((uv_handle_t *)&s->notify_timer);
     s->started = 1;
     s->started_at = (int64_t)time(NULL);
+    maillimit__set(&s->metrics.started_at, (uint64_t)s->started_at);
     milter_apply(s); /* Postfix's myorigin is read now */
     if ((s->conf.nlocal_milter > 0 || s->conf.sender_map_file) && !s->origin[0])
         slog(s, MAILLIMIT_LOG_WARNING, "local_origin is not set and postconf could not tell "
@@ -1748,7 +1945,9 @@ static void finish_if_done(maillimit_server *s)
 #ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (state_file(s)) {
         char em[256] = "";
+        uint64_t t0 = mono_ns();
         int rc = snap_save(s->ml, state_file(s), em, sizeof em);
+        snap_record(s, rc, mono_ns() - t0);
         if (rc == 0)
             slog(s, MAILLIMIT_LOG_INFO, "state saved to %s", state_file(s));
         else
@@ -1790,6 +1989,7 @@ int maillimit_server_stop(maillimit_server *s)
     s->stopping = 1;
     slog(s, MAILLIMIT_LOG_INFO, "stopping");
     listeners_close(s);
+    http_close(s);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->closing && c->inlen == 0 && !c->writing)
@@ -1848,6 +2048,7 @@ void maillimit_server_free(maillimit_server *s)
         return;
     /* close whatever is open, without a snapshot */
     listeners_close(s);
+    http_close(s);
     for (struct conn *c = s->conns; c; c = c->next)
         conn_close(c);
     if (s->timers_init) {
@@ -1877,6 +2078,8 @@ void maillimit_server_free(maillimit_server *s)
     free(s->core_text);
     free(s->evring);
     free(s->digest);
+    maillimit__denylog_free(s->denylog);
+    pthread_mutex_destroy(&s->gate.mu);
     if (s->log_target == MAILLIMIT_LOG_SYSLOG)
         closelog();
     free(s);

@@ -223,6 +223,11 @@ typedef struct maillimit__conf {
     char **script_users;     /* script_users (default www-data) */
     int nscript_users;
     int local_action;        /* MAILLIMIT__LOCAL_* (default hold) */
+    /* the HTTP pages and /metrics (http.h) */
+    maillimit__listen http;  /* http_listen; nhttp 0: none */
+    int nhttp;
+    char *http_token;        /* http_auth_token; NULL: none */
+    int log_denials;         /* MAILLIMIT__LOGDENY_* (http.h; default episode) */
 } maillimit__conf;
 
 /* Parse the daemon directives of a configuration text. Lines that are daemon directives are

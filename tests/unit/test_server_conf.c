@@ -18,6 +18,11 @@
 #include "maillimit.h"
 #include "maillimit/server.h"
 #include "srv_internal.h"
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 static maillimit__conf c;
 static char *core;
@@ -503,6 +508,151 @@ Test(server_conf, default_dir_prefers_xdg_runtime_dir)
     cr_assert_eq(maillimit_server_default_dir(NULL, &len, 0), MAILLIMIT_EINVAL);
     unsetenv("XDG_RUNTIME_DIR");
     rmdir(dir);
+}
+
+Test(server_conf, http_directives)
+{
+    cr_assert_eq(parse("server mailbox=10\n"), 0, "%s", err);
+    cr_assert_eq(c.nhttp, 0, "no HTTP unless written");
+    cr_assert_null(c.http_token);
+    cr_assert_eq(c.log_denials, MAILLIMIT__LOGDENY_EPISODE);
+    cr_assert_eq(parse("http_listen inet:127.0.0.1:8025\nhttp_auth_token 0123456789abcdef\n"
+                       "log_denials all\n"), 0, "%s", err);
+    cr_assert_eq(c.nhttp, 1);
+    cr_assert_str_eq(c.http.host, "127.0.0.1");
+    cr_assert_eq(c.http.port, 8025);
+    cr_assert_str_eq(c.http_token, "0123456789abcdef");
+    cr_assert_eq(c.log_denials, MAILLIMIT__LOGDENY_ALL);
+    cr_assert_str_eq(core, "                               \n                                \n"
+                           "               \n");
+    /* any address, as written (a panel on another host) */
+    cr_assert_eq(parse("http_listen inet:[::]:9100\nlog_denials none\n"), 0, "%s", err);
+    cr_assert_str_eq(c.http.host, "::");
+    cr_assert_eq(c.log_denials, MAILLIMIT__LOGDENY_NONE);
+    cr_assert_eq(parse("http_listen none\nhttp_auth_token none\nlog_denials episode\n"), 0);
+    cr_assert_eq(c.nhttp, 0);
+    cr_assert_null(c.http_token);
+    cr_assert_eq(parse("http_listen unix:/run/m.sock\n"), MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:1: http_listen needs inet:HOST:PORT (no unix socket)");
+    cr_assert_eq(parse("http_listen inet:localhost:80\n"), MAILLIMIT_EFORMAT);
+    cr_assert_eq(parse("http_listen inet:127.0.0.1:80 inet:127.0.0.1:81\n"), MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:1: http_listen needs inet:HOST:PORT or none");
+    cr_assert_eq(parse("http_listen inet:127.0.0.1:80\nhttp_listen inet:127.0.0.1:81\n"),
+                 MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:2: http_listen given twice");
+    cr_assert_eq(parse("http_auth_token short\n"), MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:1: http_auth_token needs 16 to 256 printable characters "
+                          "(or none)");
+    cr_assert_eq(parse("http_auth_token 0123456789abcde\xc3\xa9\n"), MAILLIMIT_EFORMAT);
+    cr_assert_eq(parse("log_denials some\n"), MAILLIMIT_EFORMAT);
+    cr_assert_str_eq(err, "test.conf:1: log_denials needs episode, all or none");
+}
+
+/* One HTTP/1.0 request to 127.0.0.1:port; the whole answer (status line first). */
+static char *http_get(int port, const char *path, const char *auth)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: t\r\n%s%s%s\r\n", path,
+                     auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    size_t cap = 65536, len = 0;
+    char *out = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, out + len, cap - len - 1)) > 0) {
+        len += (size_t)r;
+        if (len + 1 == cap)
+            out = realloc(out, cap *= 2);
+    }
+    out[len] = '\0';
+    close(fd);
+    return out;
+}
+
+#ifdef MAILLIMIT_HAVE_HTTP /* built with libmicrohttpd */
+static int http_port_logged;
+static void find_port(int priority, const char *text, void *userdata)
+{
+    (void)priority;
+    (void)userdata;
+    const char *p = strstr(text, "pages and metrics on inet:127.0.0.1:0 (port ");
+    if (p)
+        http_port_logged = atoi(p + 44);
+}
+
+Test(server_conf, http_listener_answers_on_its_own_thread_with_a_token)
+{
+    maillimit_server *s;
+    cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
+    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    http_port_logged = 0;
+    maillimit_server_log_callback(s, find_port, NULL);
+    const char text[] = "policy_listen inet:127.0.0.1:0\nadmin_listen none\nstate_file none\n"
+                        "http_listen inet:127.0.0.1:0\nhttp_auth_token 0123456789abcdef\n"
+                        "subscription acme\ndomain acme.example subscription=acme\n";
+    char e[512];
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, sizeof text - 1, NULL, e, sizeof e), 0,
+                 "%s", e);
+    cr_assert_eq(maillimit_server_start(s, e, sizeof e), 0, "%s", e);
+    cr_assert_gt(http_port_logged, 0);
+    /* the loop is not running: the pages do not need it */
+    char *r = http_get(http_port_logged, "/metrics", NULL);
+    cr_assert_eq(atoi(r + 9), 401, "%.80s", r);
+    cr_assert(strstr(r, "WWW-Authenticate: Basic realm=\"maillimitd\""), "%s", r);
+    free(r);
+    r = http_get(http_port_logged, "/metrics", "Bearer 0123456789abcdef");
+    cr_assert_eq(atoi(r + 9), 200, "%.80s", r);
+    cr_assert(strstr(r, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+    cr_assert(strstr(r, "\nmaillimit_entities{level=\"domain\"} 1\n"), "%s", r);
+    cr_assert(strstr(r, "\nmaillimit_http_requests_total{code=\"401\"} 1\n"), "%s", r);
+    free(r);
+    r = http_get(http_port_logged, "/domain/acme.example", "Basic eDowMTIzNDU2Nzg5YWJjZGVm");
+    cr_assert_eq(atoi(r + 9), 200, "%.80s", r);
+    cr_assert(strstr(r, "Content-Security-Policy: default-src 'none'"), "%s", r);
+    cr_assert(strstr(r, "<h1 class=\"entity\" data-level=\"domain\">acme.example</h1>"));
+    free(r);
+    r = http_get(http_port_logged, "/", "Bearer 0123456789abcdeX");
+    cr_assert_eq(atoi(r + 9), 401, "%.80s", r);
+    free(r);
+    /* a reload replaces the token at once */
+    const char text2[] = "policy_listen inet:127.0.0.1:0\nadmin_listen none\nstate_file none\n"
+                         "http_listen inet:127.0.0.1:0\nhttp_auth_token fedcba9876543210\n";
+    cr_assert_eq(maillimit_server_config_load_mem(s, text2, sizeof text2 - 1, NULL, e, sizeof e),
+                 0, "%s", e);
+    r = http_get(http_port_logged, "/", "Bearer 0123456789abcdef");
+    cr_assert_eq(atoi(r + 9), 401, "%.80s", r);
+    free(r);
+    r = http_get(http_port_logged, "/", "Basic YWRtaW46ZmVkY2JhOTg3NjU0MzIxMA==");
+    cr_assert_eq(atoi(r + 9), 200, "%.80s", r);
+    free(r);
+    r = http_get(http_port_logged, "/mailboxes", "bearer   fedcba9876543210");
+    cr_assert_eq(atoi(r + 9), 200, "%.80s", r);
+    free(r);
+    cr_assert_eq(maillimit_server_stop(s), 0);
+    cr_assert_eq(maillimit_server_run(s), 0);
+    maillimit_server_free(s);
+}
+#endif
+
+Test(server_conf, http_authorization_header)
+{
+    cr_assert_eq(maillimit__http_authorized(NULL, NULL), 1);
+    cr_assert_eq(maillimit__http_authorized("", "anything"), 1);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", NULL), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Bearer 0123456789abcdef"), 1);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Bearer 0123456789abcde"), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Bearer 0123456789abcdefg"), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Token 0123456789abcdef"), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef",
+                                            "Basic eDowMTIzNDU2Nzg5YWJjZGVm"), 1);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Basic eDowMTIzNDU2Nzg5YWJj"), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Basic !!!!"), 0);
+    cr_assert_eq(maillimit__http_authorized("0123456789abcdef", "Basic MDEyMzQ1Njc4OWFiY2RlZg=="),
+                 0, "no user name and colon: not a Basic credential");
 }
 
 #else
