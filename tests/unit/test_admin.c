@@ -457,11 +457,16 @@ Test(admin, reports)
     cr_assert_eq(ival(field(ep, "limit")), 2);
     cr_assert_eq(ival(field(ep, "denied")), 1);
     cr_assert_eq(ival(field(ep, "started")), 1700000040);
-    /* events: the limit edge first */
+    /* events, read at the clock's time (years after 1700000040): the limit edge, then the
+     * end of the episode an hour after the first unit (1700000040 + 3600) */
     cr_assert_null(CALL("events", &r));
-    cr_assert_geq(r->via.array.size, 1);
+    cr_assert_eq(r->via.array.size, 2);
     cr_assert(str_eq(field(&r->via.array.ptr[0], "type"), "limit_reached"));
     cr_assert_eq(ival(field(&r->via.array.ptr[0], "seq")), 1);
+    cr_assert(str_eq(field(&r->via.array.ptr[1], "type"), "back_to_normal"));
+    cr_assert_eq(ival(field(&r->via.array.ptr[1], "seq")), 2);
+    cr_assert_eq(ival(field(&r->via.array.ptr[1], "time")), 1700000040 + 3600);
+    cr_assert_eq(ival(field(&r->via.array.ptr[1], "denied")), 1);
     /* retention */
     cr_assert_null(CALL("retention", &r, "i:48"));
     cr_assert_eq(ival(r), 48);
