@@ -48,11 +48,11 @@ function same_state(Limiter $a, Limiter $b, int $now): void
     eq($b->decide(Level::MAILBOX, CEO, 1, $now), $a->decide(Level::MAILBOX, CEO, 1, $now));
 }
 
+/* The library under test has snapshots: a library without them is a failure, not a skip. */
 function skip_without_snapshots(): bool
 {
     if (!Library::has('maillimit_snapshot_save')) {
-        echo "     (skipped: the loaded library has no snapshots)\n";
-        return true;
+        throw new RuntimeException('the loaded library has no maillimit_snapshot_save');
     }
     return false;
 }
