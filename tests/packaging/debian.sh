@@ -187,10 +187,18 @@ cc -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs maillimit) 
   fail "a program does not build with pkg-config maillimit"
 [ "$("$tmp/consumer")" = "$version" ] || fail "the consumer does not run"
 
-py=$(/usr/bin/python3 -c 'import maillimit; maillimit.Limiter(); print(maillimit.version_string(), maillimit.library_path)') ||
+# the package's module, not one pip put under /usr/local
+py=$(/usr/bin/python3 -I -c 'import sys
+sys.path = [p for p in sys.path if not p.startswith("/usr/local/")]
+import maillimit
+maillimit.Limiter()
+print(maillimit.version_string(), maillimit.__file__, maillimit.library_path)') ||
   fail "python3: import maillimit"
 echo "python3: maillimit $py"
-[ "${py%% *}" = "$version" ] || fail "python3: version $py"
+read -r pyv pyfile _ <<<"$py"
+[ "$pyv" = "$version" ] || fail "python3: version $pyv"
+[ "$pyfile" = /usr/lib/python3/dist-packages/maillimit/__init__.py ] ||
+  fail "python3: maillimit came from $pyfile"
 
 php_out=$(php -r 'require_once "Maillimit/autoload.php";
   foreach (["Maillimit\\Limiter", "Maillimit\\Client"] as $c) {
