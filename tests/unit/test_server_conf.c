@@ -438,6 +438,102 @@ Test(server_conf, embedded_in_the_callers_loop_with_a_borrowed_handle)
     maillimit_free(ml); /* borrowed: still ours */
 }
 
+/* What the file owns and what the state owns: a change made on the running handle (as the
+ * admin protocol makes it) survives reloads and restarts until the file changes that same
+ * setting; with "reload replace" the file is the whole truth. */
+static maillimit_server *prec_start(const char *dir, const char *extra, int replace)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "policy_listen none\nadmin_listen none\nstate_file %s/state.snap\n"
+             "snapshot_interval 0\n%s"
+             "subscription acme subscription=100\n%s", dir, replace ? "reload replace\n" : "",
+             extra);
+    maillimit_server *s = NULL;
+    char e[256] = "";
+    cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
+    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, strlen(text), "t.conf", e, sizeof e),
+                 0, "%s", e);
+    cr_assert_eq(maillimit_server_start(s, e, sizeof e), 0, "%s", e);
+    return s;
+}
+
+static void prec_reload(maillimit_server *s, const char *dir, const char *extra, int replace)
+{
+    char text[1024], e[256] = "";
+    snprintf(text, sizeof text,
+             "policy_listen none\nadmin_listen none\nstate_file %s/state.snap\n"
+             "snapshot_interval 0\n%s"
+             "subscription acme subscription=100\n%s", dir, replace ? "reload replace\n" : "",
+             extra);
+    cr_assert_eq(maillimit_server_config_load_mem(s, text, strlen(text), "t.conf", e, sizeof e),
+                 0, "%s", e);
+}
+
+static void prec_stop(maillimit_server *s)
+{
+    cr_assert_eq(maillimit_server_stop(s), 0);
+    cr_assert_eq(maillimit_server_run(s), 0); /* saves the state, closes everything */
+    maillimit_server_free(s);
+}
+
+static int64_t value_of(maillimit_server *s, int level, const char *name)
+{
+    int64_t v = 0;
+    cr_assert_eq(maillimit_limit_value(maillimit_server_handle(s), level, name, level,
+                                       MAILLIMIT_WINDOW_HOUR, &v), 0);
+    return v;
+}
+
+Test(server_conf, admin_changes_survive_until_the_file_changes_them)
+{
+    char dir[] = "/tmp/mlprec.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const int D = MAILLIMIT_LEVEL_DOMAIN, S = MAILLIMIT_LEVEL_SUBSCRIPTION;
+    const char *d50 = "domain acme.example subscription=acme domain=50\n";
+    maillimit_server *s = prec_start(dir, d50, 0);
+    maillimit *ml = maillimit_server_handle(s);
+    /* a panel's changes */
+    cr_assert_eq(maillimit_limit_set(ml, D, "acme.example", D, MAILLIMIT_WINDOW_HOUR, 7), 0);
+    cr_assert_eq(maillimit_limit_set(ml, S, "acme", S, MAILLIMIT_WINDOW_HOUR, 9), 0);
+    cr_assert_eq(maillimit_domain_add(ml, "panel.example", "acme"), 0);
+    /* a reload of the same file keeps them */
+    cr_assert_eq(maillimit_server_reload(s, NULL, 0), 0);
+    cr_assert_eq(value_of(s, D, "acme.example"), 7);
+    cr_assert_eq(value_of(s, S, "acme"), 9);
+    /* the file changes the domain's limit: the file wins for that setting only */
+    prec_reload(s, dir, "domain acme.example subscription=acme domain=60\n", 0);
+    cr_assert_eq(value_of(s, D, "acme.example"), 60);
+    cr_assert_eq(value_of(s, S, "acme"), 9);
+    cr_assert_eq(maillimit_limit_set(maillimit_server_handle(s), D, "acme.example", D,
+                                     MAILLIMIT_WINDOW_HOUR, 8), 0);
+    prec_stop(s);
+    /* a restart with the file as it was last applied: the state's values stay */
+    s = prec_start(dir, "domain acme.example subscription=acme domain=60\n", 0);
+    cr_assert_eq(value_of(s, D, "acme.example"), 8);
+    cr_assert_eq(value_of(s, S, "acme"), 9);
+    cr_assert_eq(value_of(s, D, "panel.example"), MAILLIMIT_DEFAULT);
+    prec_stop(s);
+    /* a restart with a file edited while maillimitd was stopped: the edit wins */
+    s = prec_start(dir, "domain acme.example subscription=acme domain=70\n", 0);
+    cr_assert_eq(value_of(s, D, "acme.example"), 70);
+    cr_assert_eq(value_of(s, S, "acme"), 9);
+    /* reload replace: the file is the whole configuration, applied whole */
+    prec_reload(s, dir, "domain acme.example subscription=acme domain=70\n", 1);
+    cr_assert_eq(value_of(s, S, "acme"), 100);
+    int64_t v;
+    cr_assert_eq(maillimit_limit_value(maillimit_server_handle(s), D, "panel.example", D,
+                                       MAILLIMIT_WINDOW_HOUR, &v), MAILLIMIT_ENOTFOUND);
+    prec_stop(s);
+    char path[300];
+    snprintf(path, sizeof path, "%s/state.snap", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/state.snap.conf", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 Test(server_conf, start_fails_cleanly_on_a_busy_address)
 {
     maillimit_server *a, *b;
