@@ -343,16 +343,19 @@ static void put_time(ctx *c, int64_t t)
     PRINTF(c, "<time datetime=\"%s\">%s</time>", iso, text);
 }
 
-/* 45 s, 52 min, 3 h 5 min, 2 d 3 h: minutes rounded up (a wait is never shown shorter) */
+/* 45 s, 52 min, 60 min, 3 h 5 min, 2 h, 2 d 3 h: minutes rounded up (a wait is never
+ * shown shorter than it is) */
 static void put_duration(ctx *c, int64_t s)
 {
     int64_t m = (s + 59) / 60;
     if (s < 60)
         PRINTF(c, "%lld s", (long long)s);
-    else if (m < 60)
+    else if (m <= 60)
         PRINTF(c, "%lld min", (long long)m);
-    else if (m < 1440)
+    else if (m < 1440 && m % 60)
         PRINTF(c, "%lld h %lld min", (long long)(m / 60), (long long)(m % 60));
+    else if (m < 1440)
+        PRINTF(c, "%lld h", (long long)(m / 60));
     else
         PRINTF(c, "%lld d %lld h", (long long)(m / 1440), (long long)(m % 1440 / 60));
 }
@@ -515,7 +518,7 @@ static const char css[] =
     "table.rows tr{border-bottom:1px solid var(--line);padding:4px 0}"
     "table.rows td{border:0;padding:2px 10px;text-align:left}"
     "table.rows td[data-label]::before{content:attr(data-label) ': ';color:var(--mute);"
-    "font-size:13px}}";
+    "font-size:13px}table.episodes tr:first-child{display:none}}";
 
 static void page_head(ctx *c, const char *title, int tab)
 {
@@ -849,15 +852,16 @@ static void top_table(ctx *c, int level, int64_t from)
                            c->scope, c->now, rows, &n);
     gate_out(c);
     PRINTF(c, "<div class=\"scroll\"><table class=\"top\" data-level=\"%s\"><tr><th>%s</th>"
-              "<th class=\"num\">Sent</th><th class=\"num\">Refused</th></tr>",
-           level_path[level], level_title[level]);
+              "<th class=\"num\">Sent</th><th class=\"num\">Refused</th>"
+              "<th class=\"num\">Exempt</th></tr>", level_path[level], level_title[level]);
     if (rc != 0 || n == 0)
-        PUTS(c, "<tr><td colspan=\"3\" class=\"note\">Nothing sent.</td></tr>");
+        PUTS(c, "<tr><td colspan=\"4\" class=\"note\">Nothing sent.</td></tr>");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         PUTS(c, "<tr><td>");
         put_entity(c, level, rows[i].name);
-        PRINTF(c, "</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td></tr>",
-               (long long)rows[i].sent, (long long)rows[i].denied);
+        PRINTF(c, "</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
+                  "<td class=\"num\">%lld</td></tr>", (long long)rows[i].sent,
+               (long long)rows[i].denied, (long long)rows[i].exempt);
     }
     PUTS(c, "</table></div>");
 }

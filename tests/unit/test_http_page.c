@@ -303,9 +303,11 @@ Test(http_pages, general_totals_and_who_reached_a_limit)
     cr_assert_eq(count(body(), "<tr class=\"episode"), 4);
     /* top senders */
     HAS("<table class=\"top\" data-level=\"mailbox\"><tr><th>Email address</th><th class=\"num\">"
-        "Sent</th><th class=\"num\">Refused</th></tr><tr><td><a class=\"name\" href=\"./mailbox/"
-        "ceo@acme.example\">ceo@acme.example</a></td><td class=\"num\">210</td><td class=\"num\">"
-        "12</td></tr>");
+        "Sent</th><th class=\"num\">Refused</th><th class=\"num\">Exempt</th></tr><tr><td><a "
+        "class=\"name\" href=\"./mailbox/ceo@acme.example\">ceo@acme.example</a></td><td "
+        "class=\"num\">210</td><td class=\"num\">12</td><td class=\"num\">0</td></tr>");
+    HAS("news@acme.example</a></td><td class=\"num\">0</td><td class=\"num\">0</td><td "
+        "class=\"num\">3</td></tr>");
     /* today's chart: hour 9 has 30 + 5 sent and 1 + 2 + 1 refused */
     HAS("data-hour=\"9\" data-sent=\"35\" data-denied=\"4\"");
     cr_assert_eq(count(body(), "<g class=\"bar\""), 24);
@@ -442,6 +444,24 @@ Test(http_pages, a_subscriptions_own_view_shows_only_its_objects)
     /* the global page of a subscription links to its own view */
     cr_assert_eq(get("GET", "/subscription/beta", now), 200);
     HAS("<a href=\"../subscription/beta/\">subscription/beta/</a>");
+}
+
+Test(http_pages, waits_are_rounded_up_to_the_minute)
+{
+    /* ceo's 30 leave the window at 10:30:00 */
+    static const struct { int64_t now; const char *text; } w[] = {
+        { NOW0 + 40, "(in 59 min)" },                     /* 09:31:00: 3540 s */
+        { NOW0 - 20, "(in 60 min)" },                     /* 09:30:00: 3600 s */
+        { DAY0 + 86400 + 10 * 3600 + 29 * 60 + 15, "(in 45 s)" },
+        { DAY0 + 86400 + 10 * 3600 + 28 * 60 + 59, "(in 2 min)" },
+    };
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+        cr_assert_eq(get("GET", "/mailbox/ceo@acme.example", w[i].now), 200);
+        char want[200];
+        snprintf(want, sizeof want, "2026-12-06 10:30:00</time> <span class=\"note\">%s</span>",
+                 w[i].text);
+        HAS(want);
+    }
 }
 
 Test(http_pages, routing_errors)
