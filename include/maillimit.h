@@ -8,13 +8,22 @@
  *
  * Times are Unix seconds; a `now` of 0 means "read the system clock once".
  *
- * Thread safety, in fixed phrases used on every function:
- * - "Hot path: safe from any number of threads on one handle, lock-free." The decision
- *   calls, status and the readers. They may run concurrently with configuration calls.
+ * Thread safety: every function says which of these it is, under "Thread safety", in these
+ * words:
+ * - "Hot path: safe from any number of threads on one handle, lock-free." Decisions,
+ *   status and the getters. They never take a lock and never wait (they count themselves in
+ *   a per-thread reader counter so that maillimit_tick() knows when removed entities can be
+ *   freed), with one exception said where it applies: the first decision for an address
+ *   never seen before in a known domain takes the configuration lock to make its implicit
+ *   mailbox. They may run concurrently with every call below but maillimit_free().
  * - "Configuration: safe from any thread; serialised by the handle's configuration lock,
- *   never blocks the hot path." Adds, removals, moves, limits, flags, config loading.
+ *   never blocks the hot path." Adds, removals, moves, limits, flags, config loading,
+ *   snapshots, listings.
+ * - "Reports: serialised by the handle's report lock; never blocks deciders." History,
+ *   episodes, top lists, summaries, events, maillimit_tick().
+ * - "Iterator: one thread at a time per iterator." The iterators' next and close calls.
+ * - "Pure: no handle, safe anywhere." Version, error texts, struct initialisers.
  * - "Not thread-safe." Only maillimit_free(), which must not race with anything.
- * - "Pure: no handle, safe anywhere."
  */
 #ifndef MAILLIMIT_H
 #define MAILLIMIT_H
@@ -178,21 +187,27 @@ enum maillimit_struct_version {
  * @brief Static text for an error code; never NULL ("unknown error" for unknown codes).
  * @param[in] err a `MAILLIMIT_E*` code or 0.
  * @return a string with static storage duration.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API const char *maillimit_strerror(int err);
 
 /**
  * @brief The run-time library version as `major*10000 + minor*100 + patch`.
  * @return the version number.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API uint32_t maillimit_version_number(void);
 
 /**
  * @brief The run-time library version as "major.minor.patch".
  * @return a static string.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API const char *maillimit_version_string(void);
 /**@}*/
@@ -206,14 +221,18 @@ MAILLIMIT_API const char *maillimit_version_string(void);
  *        unit "messages", no plans or subscriptions.
  * @param[out] out receives the handle; set to NULL on error.
  * @return 0, #MAILLIMIT_EINVAL if @p out is NULL, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Pure: no handle, safe anywhere. Free with maillimit_free().
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere. Free with maillimit_free().
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_new(maillimit **out);
 
 /**
  * @brief Free a handle and everything it owns. NULL is a no-op.
  * @param[in] ml the handle.
- * @since 0.1.0 Not thread-safe: nothing else may use @p ml during or after the call.
+ * @par Thread safety
+ *   Not thread-safe: nothing else may use @p ml during or after the call.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_free(maillimit *ml);
 /**@}*/
@@ -231,8 +250,10 @@ MAILLIMIT_API void maillimit_free(maillimit *ml);
  * @brief Add a plan (a named bundle of defaults; plans have no counter).
  * @param[in] ml the handle. @param[in] plan the plan's name.
  * @return 0, #MAILLIMIT_EINVAL (NULL or bad name), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_plan_add(maillimit *ml, const char *plan);
 
@@ -241,8 +262,10 @@ MAILLIMIT_API int maillimit_plan_add(maillimit *ml, const char *plan);
  * @param[in] ml the handle. @param[in] subscription its name. @param[in] plan a plan or NULL.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (plan), #MAILLIMIT_EEXISTS (in another
  *         plan), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_subscription_add(maillimit *ml, const char *subscription,
                                              const char *plan);
@@ -252,8 +275,10 @@ MAILLIMIT_API int maillimit_subscription_add(maillimit *ml, const char *subscrip
  * @param[in] ml the handle. @param[in] domain its name. @param[in] subscription its owner.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (subscription), #MAILLIMIT_EEXISTS
  *         (in another subscription), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_domain_add(maillimit *ml, const char *domain,
                                        const char *subscription);
@@ -263,8 +288,10 @@ MAILLIMIT_API int maillimit_domain_add(maillimit *ml, const char *domain,
  *        address becomes explicit (its counters stay).
  * @param[in] ml the handle. @param[in] address the address.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_mailbox_add(maillimit *ml, const char *address);
 
@@ -272,8 +299,10 @@ MAILLIMIT_API int maillimit_mailbox_add(maillimit *ml, const char *address);
  * @brief Add a system user (a login whose scripts and cron jobs send as a subscription).
  * @param[in] ml the handle. @param[in] login the login. @param[in] subscription its subscription.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_EEXISTS, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_sysuser_add(maillimit *ml, const char *login,
                                         const char *subscription);
@@ -285,8 +314,10 @@ MAILLIMIT_API int maillimit_sysuser_add(maillimit *ml, const char *login,
  * @param[in] ml the handle. @param[in] level a #maillimit_level other than SERVER.
  * @param[in] name the entity's name.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_remove(maillimit *ml, int level, const char *name);
 
@@ -294,8 +325,10 @@ MAILLIMIT_API int maillimit_remove(maillimit *ml, int level, const char *name);
  * @brief Remove a system user.
  * @param[in] ml the handle. @param[in] login the login.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_sysuser_remove(maillimit *ml, const char *login);
 
@@ -304,8 +337,10 @@ MAILLIMIT_API int maillimit_sysuser_remove(maillimit *ml, const char *login);
  * @param[in] ml the handle. @param[in] login the login.
  * @param[in] subscription the new subscription.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (login or subscription).
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_sysuser_move(maillimit *ml, const char *login,
                                          const char *subscription);
@@ -316,8 +351,10 @@ MAILLIMIT_API int maillimit_sysuser_move(maillimit *ml, const char *login,
  * @param[in] ml the handle. @param[in] domain the domain.
  * @param[in] subscription the new subscription.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (domain or subscription).
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_domain_move(maillimit *ml, const char *domain,
                                         const char *subscription);
@@ -327,8 +364,10 @@ MAILLIMIT_API int maillimit_domain_move(maillimit *ml, const char *domain,
  * @param[in] ml the handle. @param[in] subscription the subscription.
  * @param[in] plan the plan or NULL.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (subscription or plan).
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_subscription_plan_set(maillimit *ml, const char *subscription,
                                                   const char *plan);
@@ -353,8 +392,10 @@ MAILLIMIT_API int maillimit_subscription_plan_set(maillimit *ml, const char *sub
  *            #MAILLIMIT_DEFAULT (not at the server).
  * @return 0, #MAILLIMIT_EINVAL (target not settable there, value < -2, DEFAULT at the server),
  *         #MAILLIMIT_ENOTFOUND. Takes effect on the next decision; never resets counters.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_limit_set(maillimit *ml, int level, const char *name,
                                       int target_level, int window, int64_t value);
@@ -368,7 +409,9 @@ MAILLIMIT_API int maillimit_limit_set(maillimit *ml, int level, const char *name
  * @param[in] window a #maillimit_window.
  * @param[out] out the value.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *name,
                                         int target_level, int window, int64_t *out);
@@ -380,7 +423,9 @@ MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *na
  * @param[in] window a #maillimit_window.
  * @param[out] out the limit, or #MAILLIMIT_UNLIMITED.
  * @return 0, #MAILLIMIT_EINVAL (plans have no counter), #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name, int window,
                                       int64_t *out);
@@ -390,8 +435,10 @@ MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name
  *        still counted, so reports stay true.
  * @param[in] ml the handle. @param[in] on 1 or 0.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
 
@@ -400,7 +447,9 @@ MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
  * @param[in] ml the handle.
  * @param[out] out 1 or 0.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_enabled(maillimit *ml, int *out);
 
@@ -412,8 +461,10 @@ MAILLIMIT_API int maillimit_enabled(maillimit *ml, int *out);
  * @param[in] flag a #maillimit_flag.
  * @param[in] value 0, 1 or #MAILLIMIT_DEFAULT (not at the server).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_flag_set(maillimit *ml, int level, const char *name, int flag,
                                      int value);
@@ -425,7 +476,9 @@ MAILLIMIT_API int maillimit_flag_set(maillimit *ml, int level, const char *name,
  * @param[in] flag a #maillimit_flag.
  * @param[out] out 0 or 1.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag,
                                      int *out);
@@ -437,7 +490,9 @@ MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name,
  * @param[in] flag a #maillimit_flag.
  * @param[out] out the value.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag,
                                        int *out);
@@ -447,8 +502,10 @@ MAILLIMIT_API int maillimit_flag_value(maillimit *ml, int level, const char *nam
  *        read this to pass 1 per message or the number of recipients.
  * @param[in] ml the handle. @param[in] unit a #maillimit_unit.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_unit_set(maillimit *ml, int unit);
 
@@ -457,7 +514,9 @@ MAILLIMIT_API int maillimit_unit_set(maillimit *ml, int unit);
  * @param[in] ml the handle.
  * @param[out] out a #maillimit_unit.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_unit_get(maillimit *ml, int *out);
 /**@}*/
@@ -469,7 +528,9 @@ MAILLIMIT_API int maillimit_unit_get(maillimit *ml, int *out);
 /**
  * @brief Initialise a verdict (sets its version, clears the rest).
  * @param[out] v the verdict; NULL is ignored.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_verdict_init(maillimit_verdict *v);
 
@@ -503,7 +564,11 @@ MAILLIMIT_API void maillimit_verdict_init(maillimit_verdict *v);
  *         now < 0, uninitialised verdict), #MAILLIMIT_ERANGE (cost, or a counter's
  *         capacity: 16777215 units in one minute, 2147483648 in its daily window; nothing
  *         is counted then), #MAILLIMIT_ENOMEM (implicit mailbox).
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free; the first
+ *   decision for an address never seen before in a known domain takes the
+ *   configuration lock to make its implicit mailbox.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost,
                                    int64_t now, maillimit_verdict *out);
@@ -519,7 +584,11 @@ MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender,
  * @return as maillimit_decide(); @p out->token is the reservation's token when allowed and
  *         counted (an exempt sender's mail is not counted: its token is that of a decision,
  *         already final).
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free; the first
+ *   decision for an address never seen before in a known domain takes the
+ *   configuration lock to make its implicit mailbox.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost,
                                     int64_t now, maillimit_verdict *out);
@@ -529,7 +598,9 @@ MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender
  * @param[in] ml the handle. @param[in] token from maillimit_reserve().
  * @return 0, #MAILLIMIT_EINVAL (NULL handle, token 0), #MAILLIMIT_ENOTFOUND (unknown,
  *         already committed or released, or a token of maillimit_decide()).
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_commit(maillimit *ml, uint64_t token);
 
@@ -538,7 +609,9 @@ MAILLIMIT_API int maillimit_commit(maillimit *ml, uint64_t token);
  *        (nothing happens for slots that already left their window).
  * @param[in] ml the handle. @param[in] token from maillimit_reserve().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (as maillimit_commit()).
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
 
@@ -548,14 +621,18 @@ MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
  * @param[in] ml the handle.
  * @param[in] level the entity's level (not PLAN). @param[in] name its name; NULL: server.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_reset(maillimit *ml, int level, const char *name);
 
 /**
  * @brief Initialise a status (sets its version, clears the rest).
  * @param[out] s the status; NULL is ignored.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_status_init(maillimit_status *s);
 
@@ -568,7 +645,9 @@ MAILLIMIT_API void maillimit_status_init(maillimit_status *s);
  * @param[in] now Unix seconds, 0 = clock.
  * @param[out] out the status (initialised by maillimit_status_init()).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
                                        int64_t now, maillimit_status *out);
@@ -590,8 +669,10 @@ MAILLIMIT_API int maillimit_status_get(maillimit *ml, int level, const char *nam
  * @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO (unreadable; nothing changed),
  *         #MAILLIMIT_EFORMAT (an error in the text; nothing changed), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *err,
                                         size_t errlen);
@@ -602,8 +683,10 @@ MAILLIMIT_API int maillimit_config_load(maillimit *ml, const char *path, char *e
  * @param[in] text the text (need not be NUL-terminated). @param[in] len its length.
  * @param[out] err optional buffer for a message (may be NULL). @param[in] errlen its size.
  * @return as maillimit_config_load() without #MAILLIMIT_EIO.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len,
                                             char *err, size_t errlen);
@@ -620,8 +703,10 @@ MAILLIMIT_API int maillimit_config_load_mem(maillimit *ml, const char *text, siz
  * @param[in] ml the handle. @param[in] path the file.
  * @param[out] err optional buffer for a message (may be NULL). @param[in] errlen its size.
  * @return as maillimit_config_load().
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_config_apply(maillimit *ml, const char *path, char *err,
                                          size_t errlen);
@@ -632,8 +717,10 @@ MAILLIMIT_API int maillimit_config_apply(maillimit *ml, const char *path, char *
  * @param[in] len its length. @param[out] err optional buffer for a message (may be NULL).
  * @param[in] errlen its size.
  * @return as maillimit_config_load_mem().
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, size_t len,
                                              char *err, size_t errlen);
@@ -781,8 +868,10 @@ typedef struct maillimit_episodes maillimit_episodes;
  *
  * @param[in] ml the handle. @param[in] now Unix seconds, 0 = clock.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM (history not extended; retried next time).
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders. It
- *        also takes the configuration lock for a moment (after the report lock is released).
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders. It also takes the
+ *   configuration lock for a moment (after the report lock is released).
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_tick(maillimit *ml, int64_t now);
 
@@ -790,7 +879,9 @@ MAILLIMIT_API int maillimit_tick(maillimit *ml, int64_t now);
  * @brief Set how many hours of history are kept (1..87600; default 744 = 31 days).
  * @param[in] ml the handle. @param[in] hours the retention in hours.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
 
@@ -799,7 +890,9 @@ MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
  * @param[in] ml the handle.
  * @param[out] out the retention.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
 
@@ -812,8 +905,10 @@ MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
  * @param[in] from,to the range (Unix seconds). @param[in] now Unix seconds, 0 = clock.
  * @param[out] out the iterator; free it with maillimit_history_close().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
- *        The iterator is a copy: it may outlive changes to the handle, not the handle.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders. The iterator is a
+ *   copy: it may outlive changes to the handle, not the handle.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_history_open(maillimit *ml, int level, const char *name,
                                          int64_t from, int64_t to, int64_t now,
@@ -823,14 +918,18 @@ MAILLIMIT_API int maillimit_history_open(maillimit *ml, int level, const char *n
  * @brief The next hour of a history.
  * @param[in] it the iterator. @param[out] out the row.
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
- * @since 0.1.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_history_next(maillimit_history *it, maillimit_history_row *out);
 
 /**
  * @brief Free a history iterator. NULL is a no-op.
  * @param[in] it the iterator.
- * @since 0.1.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_history_close(maillimit_history *it);
 
@@ -843,7 +942,9 @@ MAILLIMIT_API void maillimit_history_close(maillimit_history *it);
  * @param[in] now Unix seconds, 0 = clock.
  * @param[out] out the iterator; free it with maillimit_episodes_close().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_episodes_open(maillimit *ml, int level, const char *name,
                                           int64_t from, int64_t to, int64_t now,
@@ -853,14 +954,18 @@ MAILLIMIT_API int maillimit_episodes_open(maillimit *ml, int level, const char *
  * @brief The next episode.
  * @param[in] it the iterator. @param[out] out the episode.
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
- * @since 0.1.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_episodes_next(maillimit_episodes *it, maillimit_episode *out);
 
 /**
  * @brief Free an episode iterator. NULL is a no-op.
  * @param[in] it the iterator.
- * @since 0.1.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
 
@@ -877,7 +982,9 @@ MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
  * @param[out] rows caller buffer. @param[in,out] n in: capacity of @p rows (K); out: rows
  *             written.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (scope), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to,
                                 int scope_level, const char *scope_name, int64_t now,
@@ -886,7 +993,9 @@ MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t fr
 /**
  * @brief Initialise a summary.
  * @param[out] s the summary.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_summary_init(maillimit_summary *s);
 
@@ -898,7 +1007,9 @@ MAILLIMIT_API void maillimit_summary_init(maillimit_summary *s);
  * @param[in] now Unix seconds, 0 = clock.
  * @param[out] out initialised by maillimit_summary_init().
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const char *scope_name,
                                         int64_t from, int64_t to, int64_t now,
@@ -907,7 +1018,9 @@ MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const ch
 /**
  * @brief Initialise an event.
  * @param[out] ev the event.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
 
@@ -917,7 +1030,9 @@ MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
  * @param[in] now Unix seconds, 0 = clock (ended episodes up to @p now are noticed first).
  * @param[out] out initialised by maillimit_event_init().
  * @return 0, #MAILLIMIT_EDONE when the queue is empty, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_event *out);
 
@@ -926,7 +1041,9 @@ MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_eve
  * @param[in] ml the handle.
  * @param[out] out the count since the handle was made.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Reports: serialised by the handle's report lock; never blocks deciders.
+ * @par Thread safety
+ *   Reports: serialised by the handle's report lock; never blocks deciders.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_events_dropped(maillimit *ml, uint64_t *out);
 /**@}*/
@@ -967,7 +1084,9 @@ typedef struct maillimit_list maillimit_list;
 /**
  * @brief Initialise an entity row (sets its version, clears the rest).
  * @param[out] e the row; NULL is ignored.
- * @since 0.2.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.2.0
  */
 MAILLIMIT_API void maillimit_entity_init(maillimit_entity *e);
 
@@ -987,8 +1106,10 @@ MAILLIMIT_API void maillimit_entity_init(maillimit_entity *e);
  * @param[out] out the iterator; free it with maillimit_list_close(). NULL on error.
  * @return 0, #MAILLIMIT_EINVAL (bad level or scope, a name with a SERVER scope),
  *         #MAILLIMIT_ENOTFOUND (no such scope entity), #MAILLIMIT_ENOMEM.
- * @since 0.2.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.2.0
  */
 MAILLIMIT_API int maillimit_list_open(maillimit *ml, int level, int scope_level,
                                       const char *scope_name, int implicit,
@@ -999,7 +1120,9 @@ MAILLIMIT_API int maillimit_list_open(maillimit *ml, int level, int scope_level,
  * @param[in] it the iterator.
  * @param[out] out initialised by maillimit_entity_init().
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL (NULL, uninitialised row).
- * @since 0.2.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.2.0
  */
 MAILLIMIT_API int maillimit_list_next(maillimit_list *it, maillimit_entity *out);
 
@@ -1007,14 +1130,18 @@ MAILLIMIT_API int maillimit_list_next(maillimit_list *it, maillimit_entity *out)
  * @brief How many entities the iterator holds in all (those already read included).
  * @param[in] it the iterator. @param[out] out the count.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.2.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.2.0
  */
 MAILLIMIT_API int maillimit_list_count(maillimit_list *it, size_t *out);
 
 /**
  * @brief Free a listing iterator. NULL is a no-op.
  * @param[in] it the iterator.
- * @since 0.2.0 An iterator is used by one thread at a time.
+ * @par Thread safety
+ *   Iterator: one thread at a time per iterator.
+ * @since 0.2.0
  */
 MAILLIMIT_API void maillimit_list_close(maillimit_list *it);
 
@@ -1025,7 +1152,9 @@ MAILLIMIT_API void maillimit_list_close(maillimit_list *it);
  *        listing is still true.
  * @param[in] ml the handle. @param[out] out the number.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.2.0 Hot path: safe from any number of threads on one handle, lock-free.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free.
+ * @since 0.2.0
  */
 MAILLIMIT_API int maillimit_generation(maillimit *ml, uint64_t *out);
 /**@}*/
@@ -1059,8 +1188,10 @@ MAILLIMIT_API int maillimit_generation(maillimit *ml, uint64_t *out);
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO (the message names the step and the system's
  *         error; the temporary file is removed and @p path is untouched, except when only
  *         syncing the directory failed), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_snapshot_save(maillimit *ml, const char *path, char *err,
                                           size_t errlen);
@@ -1081,8 +1212,10 @@ MAILLIMIT_API int maillimit_snapshot_save(maillimit *ml, const char *path, char 
  *         corrupt, or a field out of its range), #MAILLIMIT_EVERSION (written by a newer
  *         library in a newer format), #MAILLIMIT_ERANGE (a counter larger than this build
  *         can hold), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_snapshot_load(maillimit *ml, const char *path, char *err,
                                           size_t errlen);
@@ -1094,8 +1227,10 @@ MAILLIMIT_API int maillimit_snapshot_load(maillimit *ml, const char *path, char 
  * @param[out] outlen receives its length; 0 on error.
  * @param[out] err optional buffer for a message; may be NULL. @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_snapshot_save_mem(maillimit *ml, void **out, size_t *outlen,
                                               char *err, size_t errlen);
@@ -1105,8 +1240,10 @@ MAILLIMIT_API int maillimit_snapshot_save_mem(maillimit *ml, void **out, size_t 
  * @param[in] ml the handle. @param[in] data the snapshot. @param[in] len its length.
  * @param[out] err optional buffer for a message; may be NULL. @param[in] errlen its size.
  * @return as maillimit_snapshot_load() without #MAILLIMIT_ENOTFOUND and #MAILLIMIT_EIO.
- * @since 0.1.0 Configuration: safe from any thread; serialised by the handle's
- *        configuration lock, never blocks the hot path.
+ * @par Thread safety
+ *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
+ *   blocks the hot path.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_snapshot_load_mem(maillimit *ml, const void *data, size_t len,
                                               char *err, size_t errlen);
@@ -1114,7 +1251,9 @@ MAILLIMIT_API int maillimit_snapshot_load_mem(maillimit *ml, const void *data, s
 /**
  * @brief Free a buffer the library allocated for the caller (maillimit_snapshot_save_mem()).
  * @param[in] p the buffer; NULL is a no-op.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_buffer_free(void *p);
 /**@}*/
