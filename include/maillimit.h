@@ -194,6 +194,17 @@ enum maillimit_struct_version {
 MAILLIMIT_API const char *maillimit_strerror(int err);
 
 /**
+ * @brief The name of an error code, for logs and messages a program matches on:
+ *        "MAILLIMIT_ENOTFOUND" for #MAILLIMIT_ENOTFOUND; "MAILLIMIT_E?" for unknown codes.
+ * @param[in] err a `MAILLIMIT_E*` code or 0 ("MAILLIMIT_OK").
+ * @return a string with static storage duration, never NULL.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.2.0
+ */
+MAILLIMIT_API const char *maillimit_errname(int err);
+
+/**
  * @brief The run-time library version as `major*10000 + minor*100 + patch`.
  * @return the version number.
  * @par Thread safety

@@ -24,6 +24,25 @@ const char *maillimit_strerror(int err)
     }
 }
 
+const char *maillimit_errname(int err)
+{
+    switch (err) {
+    case MAILLIMIT_OK: return "MAILLIMIT_OK";
+    case MAILLIMIT_EINVAL: return "MAILLIMIT_EINVAL";
+    case MAILLIMIT_ENOMEM: return "MAILLIMIT_ENOMEM";
+    case MAILLIMIT_ENOTFOUND: return "MAILLIMIT_ENOTFOUND";
+    case MAILLIMIT_EEXISTS: return "MAILLIMIT_EEXISTS";
+    case MAILLIMIT_ERANGE: return "MAILLIMIT_ERANGE";
+    case MAILLIMIT_EIO: return "MAILLIMIT_EIO";
+    case MAILLIMIT_EFORMAT: return "MAILLIMIT_EFORMAT";
+    case MAILLIMIT_ENOBUFS: return "MAILLIMIT_ENOBUFS";
+    case MAILLIMIT_EDONE: return "MAILLIMIT_EDONE";
+    case MAILLIMIT_EBUSY: return "MAILLIMIT_EBUSY";
+    case MAILLIMIT_EVERSION: return "MAILLIMIT_EVERSION";
+    default: return "MAILLIMIT_E?";
+    }
+}
+
 uint32_t maillimit_version_number(void)
 {
     return MAILLIMIT_VERSION_NUMBER;

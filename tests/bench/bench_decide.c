@@ -100,7 +100,6 @@ int main(int argc, char **argv)
         seconds = 0.05;
     }
     size_t ndom = nmb / 10 ? nmb / 10 : 1, nsub = ndom / 5 ? ndom / 5 : 1;
-    char buf[128];
 
     long rss0 = rss_bytes();
     double build;

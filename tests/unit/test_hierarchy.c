@@ -704,8 +704,16 @@ Test(hierarchy, null_handle_einval_everywhere)
 
     EQ(maillimit_new(NULL), MAILLIMIT_EINVAL);
     maillimit_free(NULL); /* a no-op */
-    cr_assert(maillimit_strerror(MAILLIMIT_EINVAL) != NULL);
-    cr_assert(maillimit_strerror(-12345) != NULL);
+    cr_assert_str_eq(maillimit_strerror(MAILLIMIT_EINVAL), "invalid argument");
+    cr_assert_str_eq(maillimit_strerror(-12345), "unknown error");
+    static const char *const names[] = {
+        "MAILLIMIT_OK", "MAILLIMIT_EINVAL", "MAILLIMIT_ENOMEM", "MAILLIMIT_ENOTFOUND",
+        "MAILLIMIT_EEXISTS", "MAILLIMIT_ERANGE", "MAILLIMIT_EIO", "MAILLIMIT_EFORMAT",
+        "MAILLIMIT_ENOBUFS", "MAILLIMIT_EDONE", "MAILLIMIT_EBUSY", "MAILLIMIT_EVERSION"};
+    for (int code = 0; code >= -11; code--)
+        cr_assert_str_eq(maillimit_errname(code), names[-code]);
+    cr_assert_str_eq(maillimit_errname(-12), "MAILLIMIT_E?");
+    cr_assert_str_eq(maillimit_errname(1), "MAILLIMIT_E?");
     EQ(maillimit_version_number(), MAILLIMIT_VERSION_NUMBER);
     cr_assert_str_eq(maillimit_version_string(), MAILLIMIT_VERSION_STRING);
     maillimit_verdict_init(NULL); /* ignored */

@@ -109,6 +109,15 @@ final class Library
         return self::ffi()->maillimit_version_string();
     }
 
+    /** maillimit_errname(): the name of an error code ("MAILLIMIT_ENOTFOUND"). */
+    public static function errname(int $code): string
+    {
+        if ($code < -2147483648 || $code > 2147483647) {
+            $code = -2147483648; // "MAILLIMIT_E?", rather than a truncated code
+        }
+        return self::ffi()->maillimit_errname($code);
+    }
+
     /** maillimit_strerror(): the library's static text for an error code. */
     public static function strerror(int $code): string
     {

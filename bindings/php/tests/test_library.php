@@ -42,6 +42,16 @@ test('library: strerror of every code', function (): void {
     eq(Library::strerror(1 << 40), 'unknown error');
 });
 
+test('library: errname of every code', function (): void {
+    $names = ['OK', 'EINVAL', 'ENOMEM', 'ENOTFOUND', 'EEXISTS', 'ERANGE', 'EIO', 'EFORMAT',
+        'ENOBUFS', 'EDONE', 'EBUSY', 'EVERSION'];
+    foreach ($names as $i => $name) {
+        eq(Library::errname(-$i), 'MAILLIMIT_' . $name, "code -$i");
+    }
+    eq(Library::errname(-12), 'MAILLIMIT_E?');
+    eq(Library::errname(1 << 40), 'MAILLIMIT_E?');
+});
+
 test('library: the path loaded is MAILLIMIT_LIBRARY', function (): void {
     $env = getenv('MAILLIMIT_LIBRARY');
     if ($env !== false && $env !== '') {

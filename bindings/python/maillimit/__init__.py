@@ -27,7 +27,7 @@ from .errors import (Busy, BufferTooSmall, DaemonTimeout, DaemonUnavailable, Don
                      FileError, FormatError, InvalidArgument, LibraryNotFound, MaillimitError,
                      NotFound, OutOfMemory, RangeError, VersionError)
 from .api import MaillimitAPI
-from .limiter import Limiter, Name, strerror, version_number, version_string
+from .limiter import Limiter, Name, errname, strerror, version_number, version_string
 from .iterators import EntityIterator, NativeIterator
 from .remote import Client, ListIterator, default_socket
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
@@ -47,5 +47,5 @@ __all__ = [
     "MaillimitError", "InvalidArgument", "OutOfMemory", "NotFound", "Exists", "RangeError",
     "FileError", "FormatError", "BufferTooSmall", "Done", "Busy", "VersionError",
     "LibraryNotFound",
-    "strerror", "version_number", "version_string", "library_path",
+    "errname", "strerror", "version_number", "version_string", "library_path",
 ]

@@ -160,6 +160,7 @@ handle_p = c_void_p
 PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     # Library information
     "maillimit_strerror": (c_char_p, [c_int]),
+    "maillimit_errname": (c_char_p, [c_int]),
     "maillimit_version_number": (c_uint32, []),
     "maillimit_version_string": (c_char_p, []),
     # Lifecycle

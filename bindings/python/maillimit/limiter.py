@@ -17,7 +17,7 @@ from .iterators import EntityIterator, NativeIterator
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
                       Summary, TopRow, Verdict)
 
-__all__ = ["Limiter", "strerror", "version_number", "version_string", "Name"]
+__all__ = ["Limiter", "errname", "strerror", "version_number", "version_string", "Name"]
 
 #: A name as the C API takes it: text (encoded as UTF-8) or raw bytes (names may carry any
 #: byte >= 0x80). None names the server where a call takes a name.
@@ -29,6 +29,15 @@ _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _ERRLEN = 1024  # the (err, errlen) buffer for detailed messages
 _verdict_init = lib.maillimit_verdict_init
 _verdict_from_c = Verdict._from_c
+
+
+def errname(code: int) -> str:
+    """The name of an error code, e.g. ``"MAILLIMIT_ENOTFOUND"`` (``maillimit_errname()``);
+    ``"MAILLIMIT_E?"`` for unknown codes."""
+    code = operator.index(code)
+    if not _I32_MIN <= code <= _I32_MAX:
+        return lib.maillimit_errname(-(1 << 31)).decode()
+    return lib.maillimit_errname(code).decode()
 
 
 def strerror(code: int) -> str:

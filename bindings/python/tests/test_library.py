@@ -41,6 +41,15 @@ class TestInformation(unittest.TestCase):
         self.assertEqual(maillimit.strerror(1 << 40), "unknown error")  # not truncated to 0
         self.assertEqual(maillimit.strerror(ErrorCode.ENOTFOUND), "not found")
 
+    def test_errname_of_every_code(self):
+        names = ["OK", "EINVAL", "ENOMEM", "ENOTFOUND", "EEXISTS", "ERANGE", "EIO", "EFORMAT",
+                 "ENOBUFS", "EDONE", "EBUSY", "EVERSION"]
+        for i, name in enumerate(names):
+            self.assertEqual(maillimit.errname(-i), "MAILLIMIT_" + name)
+        self.assertEqual(maillimit.errname(-12), "MAILLIMIT_E?")
+        self.assertEqual(maillimit.errname(1 << 40), "MAILLIMIT_E?")
+        self.assertEqual(maillimit.errname(ErrorCode.EDONE), "MAILLIMIT_EDONE")
+
     def test_library_path_is_the_one_loaded(self):
         want = os.environ.get("MAILLIMIT_LIBRARY")
         if want:
