@@ -126,7 +126,7 @@ ls -l "$tmp"/*.deb | awk '{print $5, $NF}'
 
 # --- 2. lintian -----------------------------------------------------------------------------
 step "lintian"
-lintian --info --fail-on error,warning "$tmp"/*.changes >"$tmp/lintian.txt" 2>&1
+lintian --display-info --fail-on error,warning "$tmp"/*.changes >"$tmp/lintian.txt" 2>&1
 lintian_rc=$?
 grep -v '^running with root privileges' "$tmp/lintian.txt" | grep -E '^[EWIPX]:' || true
 [ "$lintian_rc" -eq 0 ] || fail "lintian reports errors or warnings (above)"
