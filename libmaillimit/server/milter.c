@@ -518,14 +518,7 @@ static void decide_local(maillimit__milter_ctx *c, maillimit__milter_session *s,
     }
     if (ev->who == MAILLIMIT__WHO_DOMAIN && v.reason == MAILLIMIT_REASON_UNKNOWN)
         ev->who = MAILLIMIT__WHO_UNATTRIBUTED;
-    o->cost = cost;
-    o->reason = v.reason;
-    o->deny_level = v.level;
-    o->deny_window = v.window;
-    o->limit = v.limit;
-    o->count = v.count;
-    o->retry_after = v.retry_after;
-    o->result = v.decision == MAILLIMIT_DENY ? MAILLIMIT_POLICY_DENY : MAILLIMIT_POLICY_ALLOW;
+    maillimit__outcome_verdict(o, &v, cost);
 }
 
 /* SMTP mail at END-OF-MESSAGE: the policy service's attribution and decision. */

@@ -877,14 +877,7 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
         o->error = rc;
         return 0;
     }
-    o->cost = cost;
-    o->reason = v.reason;
-    o->deny_level = v.level;
-    o->deny_window = v.window;
-    o->limit = v.limit;
-    o->count = v.count;
-    o->retry_after = v.retry_after;
-    o->result = v.decision == MAILLIMIT_DENY ? MAILLIMIT_POLICY_DENY : MAILLIMIT_POLICY_ALLOW;
+    maillimit__outcome_verdict(o, &v, cost);
     if (!have_inst)
         return 0;
     if (!e)
@@ -904,6 +897,19 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
         e->retry_at = v.retry_after < 0 ? -1 : now + v.retry_after;
     }
     return 0;
+}
+
+void maillimit__outcome_verdict(maillimit_policy_outcome *o, const maillimit_verdict *v,
+                                int64_t cost)
+{
+    o->cost = cost;
+    o->reason = v->reason;
+    o->deny_level = v->level;
+    o->deny_window = v->window;
+    o->limit = v->limit;
+    o->count = v->count;
+    o->retry_after = v->retry_after;
+    o->result = v->decision == MAILLIMIT_DENY ? MAILLIMIT_POLICY_DENY : MAILLIMIT_POLICY_ALLOW;
 }
 
 /* As maillimit_policy_outcome_init(), without clearing all of name[] (hot path). */

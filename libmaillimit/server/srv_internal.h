@@ -59,6 +59,9 @@ MAILLIMIT__HIDDEN void maillimit__policy_local_set(maillimit_policy *p,
 MAILLIMIT__HIDDEN size_t maillimit__policy_text(const maillimit_policy *p,
                                                 const maillimit_policy_outcome *o, char *buf,
                                                 size_t size);
+/* An outcome's decision fields from a verdict of `cost` units. */
+MAILLIMIT__HIDDEN void maillimit__outcome_verdict(maillimit_policy_outcome *o,
+                                                  const maillimit_verdict *v, int64_t cost);
 /* The policy's action (a maillimit_policy_action). */
 MAILLIMIT__HIDDEN int maillimit__policy_action(const maillimit_policy *p);
 /* "CODE DSN " of a refusal: the policy's own for action -1 or its action, else the default
