@@ -411,7 +411,9 @@ MAILLIMIT_API int maillimit_server_log_callback(maillimit_server *s,
  * @param[out] buf the path, NUL-terminated. @param[in,out] len its size in, the length
  *             needed (with the NUL) out.
  * @param[in] create 1 to create the directory if missing; 0 only to find an existing one
- *            (the first of the three that exists; the last one if none does).
+ *            (`/run/maillimit` if it holds a `maillimitd.sock`, as a packaged maillimitd's
+ *            does; else the first of the three that holds one, or exists; the last one if
+ *            none does).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOBUFS, #MAILLIMIT_EIO (no usable directory).
  * @since 0.1.0 Pure: no handle, safe anywhere.
  */

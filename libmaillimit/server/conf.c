@@ -823,6 +823,18 @@ int maillimit_server_default_dir(char *buf, size_t *len, int create)
         ours[1] = 1;
     int pick = -1;
     if (!create) {
+        /* the systemd unit's runtime directory holds the socket of a packaged maillimitd */
+        struct stat rst;
+        if (stat("/run/maillimit/maillimitd.sock", &rst) == 0 && S_ISSOCK(rst.st_mode)) {
+            static const char run[] = "/run/maillimit";
+            if (*len < sizeof run) {
+                *len = sizeof run;
+                return MAILLIMIT_ENOBUFS;
+            }
+            memcpy(buf, run, sizeof run);
+            *len = sizeof run;
+            return 0;
+        }
         for (int i = 0; i < n && pick < 0; i++) {
             char sock[300];
             struct stat st;

@@ -14,7 +14,8 @@ namespace Maillimit;
  *     $page = $ml->listPage(Level::MAILBOX, Level::SUBSCRIPTION, 'acme', count: 50);
  *
  * new Client() finds the socket as maillimitctl does ($MAILLIMITCTL_SOCKET, then
- * maillimitd.sock in /var/lib/maillimit, $XDG_RUNTIME_DIR/maillimit, /tmp/maillimit-UID);
+ * maillimitd.sock in /run/maillimit, /var/lib/maillimit, $XDG_RUNTIME_DIR/maillimit,
+ *     /tmp/maillimit-UID);
  * 'tcp://127.0.0.1:10032' reaches an `admin_listen inet:` socket. $timeout (seconds) bounds
  * connecting and each request.
  *
@@ -60,6 +61,9 @@ final class Client implements MaillimitApi
         $env = getenv('MAILLIMITCTL_SOCKET');
         if ($env !== false && $env !== '') {
             return $env;
+        }
+        if (file_exists('/run/maillimit/maillimitd.sock')) {
+            return '/run/maillimit/maillimitd.sock'; // the systemd unit's
         }
         $dirs = ['/var/lib/maillimit'];
         $xdg = getenv('XDG_RUNTIME_DIR');

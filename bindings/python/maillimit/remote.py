@@ -40,10 +40,14 @@ _PAGE = 10000  # entities per request when a whole listing is read
 def default_socket() -> str:
     """The admin socket maillimitd's built-in configuration uses, as maillimitctl finds it:
     ``$MAILLIMITCTL_SOCKET``, else ``maillimitd.sock`` in the first existing of
-    ``/var/lib/maillimit``, ``$XDG_RUNTIME_DIR/maillimit``, ``/tmp/maillimit-UID``."""
+    ``/run/maillimit`` (the systemd unit's), ``/var/lib/maillimit``,
+    ``$XDG_RUNTIME_DIR/maillimit``, ``/tmp/maillimit-UID``."""
     env = os.environ.get("MAILLIMITCTL_SOCKET")
     if env:
         return env
+    run = "/run/maillimit/maillimitd.sock"
+    if os.path.exists(run):
+        return run
     dirs = ["/var/lib/maillimit"]
     if os.environ.get("XDG_RUNTIME_DIR"):
         dirs.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "maillimit"))
