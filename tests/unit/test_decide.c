@@ -7,68 +7,23 @@
 
 #include <maillimit.h>
 
-/* 2026-01-01 10:00:00 UTC, a multiple of 3600 (so also of 60). */
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define PLN MAILLIMIT_LEVEL_PLAN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
+#include "fixture.h"
 
 /* The fixture: plan basic; acme (in basic) with acme.example {a, b}, shop.example {s} and
  * system user acme_web; beta (no plan) with beta.example {c}. No limits. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_plan_add(ml, "basic"));
-    OK(maillimit_subscription_add(ml, "acme", "basic"));
-    OK(maillimit_subscription_add(ml, "beta", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "shop.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "s@shop.example"));
-    OK(maillimit_mailbox_add(ml, "c@beta.example"));
-    OK(maillimit_sysuser_add(ml, "acme_web", "acme"));
-    return ml;
-}
-
-static maillimit_verdict dec(maillimit *ml, int level, const char *sender, int64_t cost,
-                             int64_t now)
-{
-    maillimit_verdict v;
-    maillimit_verdict_init(&v);
-    OK(maillimit_decide(ml, level, sender, cost, now, &v));
-    return v;
-}
-
-static void set(maillimit *ml, int level, const char *name, int target, int window,
-                int64_t value)
-{
-    OK(maillimit_limit_set(ml, level, name, target, window, value));
-}
-
-static int64_t cnt(maillimit *ml, int level, const char *name, int window, int64_t now)
-{
-    maillimit_status s;
-    maillimit_status_init(&s);
-    OK(maillimit_status_get(ml, level, name, window, now, &s));
-    return s.count;
+    return fixture_from("plan basic\n"
+                        "subscription acme plan=basic\n"
+                        "subscription beta\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain shop.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox s@shop.example\n"
+                        "mailbox c@beta.example\n"
+                        "sysuser acme_web subscription=acme\n");
 }
 
 /* An ALLOW with reason NONE, naming the sender's own hourly counter. */

@@ -10,51 +10,24 @@
 
 #include <maillimit.h>
 
-#define T 1767261600LL
+#include "fixture.h"
+
 #define H 3600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
 #define LR MAILLIMIT_EVENT_LIMIT_REACHED
 #define BTN MAILLIMIT_EVENT_BACK_TO_NORMAL
-
-#define AT(h, m, s) (T + ((h) - 10) * 3600LL + (m) * 60LL + (s))
 
 /* acme: acme.example {a, b}, shop.example {s}; beta: beta.example {x}. No limits. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_subscription_add(ml, "acme", NULL));
-    OK(maillimit_subscription_add(ml, "beta", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "shop.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "s@shop.example"));
-    OK(maillimit_mailbox_add(ml, "x@beta.example"));
-    return ml;
-}
-
-static void set(maillimit *ml, int level, const char *name, int target, int window,
-                int64_t value)
-{
-    OK(maillimit_limit_set(ml, level, name, target, window, value));
+    return fixture_from("subscription acme\n"
+                        "subscription beta\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain shop.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox s@shop.example\n"
+                        "mailbox x@beta.example\n");
 }
 
 static void expect_decision(maillimit *ml, int level, const char *sender, int64_t cost,

@@ -8,55 +8,24 @@
 
 #include <maillimit.h>
 
-/* 2026-01-01 10:00:00 UTC, a multiple of 3600. */
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
+#include "fixture.h"
 
 /* The fixture: plans basic and pro; acme (plan basic) with acme.example {a, b} and
  * shop.example {s}, system user acme_web; beta (no plan) with beta.example {c}. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_plan_add(ml, "basic"));
-    OK(maillimit_plan_add(ml, "pro"));
-    OK(maillimit_subscription_add(ml, "acme", "basic"));
-    OK(maillimit_subscription_add(ml, "beta", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "shop.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "s@shop.example"));
-    OK(maillimit_mailbox_add(ml, "c@beta.example"));
-    OK(maillimit_sysuser_add(ml, "acme_web", "acme"));
-    return ml;
-}
-
-static maillimit_verdict decide_ok(maillimit *ml, int level, const char *sender, int64_t cost,
-                                   int64_t now)
-{
-    maillimit_verdict v;
-    maillimit_verdict_init(&v);
-    OK(maillimit_decide(ml, level, sender, cost, now, &v));
-    return v;
-}
-
-static int64_t count_of(maillimit *ml, int level, const char *name, int window, int64_t now)
-{
-    maillimit_status s;
-    maillimit_status_init(&s);
-    OK(maillimit_status_get(ml, level, name, window, now, &s));
-    return s.count;
+    return fixture_from("plan basic\n"
+                        "plan pro\n"
+                        "subscription acme plan=basic\n"
+                        "subscription beta\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain shop.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox s@shop.example\n"
+                        "mailbox c@beta.example\n"
+                        "sysuser acme_web subscription=acme\n");
 }
 
 static int status_rc(maillimit *ml, int level, const char *name)
@@ -96,13 +65,13 @@ Test(hierarchy, names_are_case_insensitive)
     EQ(maillimit_subscription_add(ml, "ACME", "PRO"), MAILLIMIT_EEXISTS);
     EQ(maillimit_domain_add(ml, "ACME.EXAMPLE", "BETA"), MAILLIMIT_EEXISTS);
 
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "A@Acme.Example", 1, T);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, "A@Acme.Example", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_NONE);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@ACME.EXAMPLE", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "ACME.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "Acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@ACME.EXAMPLE", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "ACME.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "Acme", MAILLIMIT_WINDOW_HOUR, T), 1);
 
     /* A limit set through one spelling is seen through another. */
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "Basic", MAILLIMIT_LEVEL_MAILBOX,
@@ -150,10 +119,10 @@ Test(hierarchy, name_of_320_bytes_ok_321_einval)
     maillimit_verdict v;
     maillimit_verdict_init(&v);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, a321, 1, T, &v), MAILLIMIT_EINVAL);
-    v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, a320, 1, T);
+    v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, a320, 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_NONE);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, a320, MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, a320, MAILLIMIT_WINDOW_HOUR, T), 1);
     maillimit_free(ml);
 }
 
@@ -179,7 +148,7 @@ Test(hierarchy, empty_and_null_names_einval)
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "", 1, T, &v), MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, NULL, 1, T, &v), MAILLIMIT_EINVAL);
     /* Nothing was counted by the rejected calls. */
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     maillimit_free(ml);
 }
 
@@ -198,7 +167,7 @@ Test(hierarchy, spaces_einval)
        MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example ", 1, T, &v),
        MAILLIMIT_EINVAL);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     maillimit_free(ml);
 }
 
@@ -221,7 +190,7 @@ Test(hierarchy, control_characters_einval)
         maillimit_verdict_init(&v);
         EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, addr, 1, T, &v), MAILLIMIT_EINVAL);
     }
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     maillimit_free(ml);
 }
 
@@ -251,7 +220,7 @@ Test(hierarchy, address_needs_exactly_one_at)
        MAILLIMIT_EINVAL);
     EQ(maillimit_reserve(ml, MAILLIMIT_LEVEL_MAILBOX, "x@y@acme.example", 1, T, &v),
        MAILLIMIT_EINVAL);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     maillimit_free(ml);
 }
 
@@ -269,14 +238,13 @@ Test(hierarchy, bytes_above_0x7f_allowed_and_compared_bytewise)
     OK(maillimit_domain_add(ml, "B\xc3\x9c" "CHER.example", "acme"));
 
     maillimit_verdict v =
-        decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "J\xc3\xb6RG@B\xc3\xbc" "cher.Example", 1, T);
+        dec(ml, MAILLIMIT_LEVEL_MAILBOX, "J\xc3\xb6RG@B\xc3\xbc" "cher.Example", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_NONE);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
-                MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "b\xc3\x9c" "cher.example", MAILLIMIT_WINDOW_HOUR,
-                T), 0);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
+           MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "b\xc3\x9c" "cher.example", MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
 
     /* Any byte >= 0x80, not only valid UTF-8. */
     OK(maillimit_domain_add(ml, "\xff\xfe\x80.example", "beta"));
@@ -308,7 +276,7 @@ Test(hierarchy, readd_same_placement_is_noop)
                            MAILLIMIT_WINDOW_HOUR, 3));
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_LEVEL_DOMAIN,
                            MAILLIMIT_WINDOW_HOUR, 30));
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 2, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 2, T);
 
     OK(maillimit_plan_add(ml, "basic"));
     OK(maillimit_subscription_add(ml, "acme", "basic"));
@@ -318,9 +286,9 @@ Test(hierarchy, readd_same_placement_is_noop)
     OK(maillimit_sysuser_add(ml, "acme_web", "acme"));
 
     /* Counters and limits survive. */
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 2);
     int64_t val = 0;
     OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
                              MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &val));
@@ -344,12 +312,12 @@ Test(hierarchy, readd_other_placement_eexists)
     /* Placements unchanged. */
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), 5);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example"), MAILLIMIT_UNLIMITED);
-    decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
-    decide_ok(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", 1, T);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
+    dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
+    dec(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", 1, T);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
     maillimit_free(ml);
 }
 
@@ -358,30 +326,30 @@ Test(hierarchy, readd_other_placement_eexists)
 Test(hierarchy, sysuser_is_an_alias_of_its_subscription)
 {
     maillimit *ml = fixture();
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "ACME_web", 1, T);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "ACME_web", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_NONE);
     EQ(v.count, 0);
-    v = decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 2, T);
+    v = dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 2, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.count, 1); /* the subscription's own hourly counter before this request */
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 3);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 3);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 0);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 3);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 3);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 0);
 
     /* Removing the alias makes the login unknown. */
     OK(maillimit_sysuser_remove(ml, "Acme_Web"));
     EQ(maillimit_sysuser_remove(ml, "acme_web"), MAILLIMIT_ENOTFOUND);
-    v = decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
+    v = dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_UNKNOWN);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 3);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 3);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 4);
     /* It may now be added elsewhere. */
     OK(maillimit_sysuser_add(ml, "acme_web", "beta"));
-    decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
+    dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
     maillimit_free(ml);
 }
 
@@ -405,10 +373,10 @@ Test(hierarchy, remove_domain_removes_its_mailboxes)
     EQ(maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_remove(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
     /* Its former mailboxes are now unknown senders. */
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_UNKNOWN);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 0);
     /* Siblings are untouched. */
     EQ(status_rc(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example"), MAILLIMIT_OK);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), MAILLIMIT_OK);
@@ -419,7 +387,7 @@ Test(hierarchy, remove_domain_removes_its_mailboxes)
 Test(hierarchy, remove_domain_removes_its_implicit_mailboxes)
 {
     maillimit *ml = fixture();
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example"), MAILLIMIT_OK);
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"));
@@ -428,10 +396,10 @@ Test(hierarchy, remove_domain_removes_its_implicit_mailboxes)
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example"), MAILLIMIT_ENOTFOUND);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
     /* A new implicit mailbox, counted in the new domain's subscription. */
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", 1, T);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "new@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
     maillimit_free(ml);
 }
 
@@ -445,9 +413,9 @@ Test(hierarchy, remove_subscription_removes_domains_mailboxes_sysusers)
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_sysuser_remove(ml, "acme_web"), MAILLIMIT_ENOTFOUND);
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme_web", 1, T);
     EQ(v.reason, MAILLIMIT_REASON_UNKNOWN);
-    v = decide_ok(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", 1, T);
+    v = dec(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", 1, T);
     EQ(v.reason, MAILLIMIT_REASON_UNKNOWN);
     OK(maillimit_sysuser_add(ml, "acme_web", "beta"));
     OK(maillimit_domain_add(ml, "shop.example", "beta"));
@@ -468,7 +436,7 @@ Test(hierarchy, remove_plan_detaches_its_subscriptions)
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
                            MAILLIMIT_WINDOW_HOUR, 50));
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), 50);
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
 
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_PLAN, "basic"));
     EQ(maillimit_remove(ml, MAILLIMIT_LEVEL_PLAN, "basic"), MAILLIMIT_ENOTFOUND);
@@ -477,8 +445,8 @@ Test(hierarchy, remove_plan_detaches_its_subscriptions)
                              MAILLIMIT_WINDOW_HOUR, &val), MAILLIMIT_ENOTFOUND);
     /* The subscription, its domains, mailboxes and counts are still there. */
     EQ(status_rc(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"), MAILLIMIT_OK);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
     /* Now in no plan: inherits from the server; re-adding with NULL plan is the same
      * placement. */
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), 100);
@@ -495,32 +463,32 @@ Test(hierarchy, remove_plan_detaches_its_subscriptions)
 Test(hierarchy, removed_units_stay_in_ancestors)
 {
     maillimit *ml = fixture();
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 2, T);
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example", 1, T + 60);
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 1, T + 120);
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example", 5, T + 120);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 2, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example", 1, T + 60);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 1, T + 120);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example", 5, T + 120);
     /* mailbox a 2, b 1; acme.example 3; shop.example 1; acme 4; beta 5; server 9 */
 
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"));
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example", MAILLIMIT_WINDOW_HOUR, T + 180), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T + 180), 3);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 180), 4);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example", MAILLIMIT_WINDOW_HOUR, T + 180), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T + 180), 3);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 180), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
 
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"));
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 180), 4);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_DAY, T + 180), 4);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 180), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_DAY, T + 180), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
 
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"));
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_DAY, T + 180), 9);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 180), 5);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 180), 9);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_DAY, T + 180), 9);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 180), 5);
     /* and they leave the window like any other units: 2 at minute T, 1 at T+60, 6 at T+120 */
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3600), 7);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3660), 6);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3720), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3600), 7);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3660), 6);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 3720), 0);
     maillimit_free(ml);
 }
 
@@ -529,18 +497,18 @@ Test(hierarchy, removed_entity_readded_starts_empty)
     maillimit *ml = fixture();
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_LEVEL_MAILBOX,
                            MAILLIMIT_WINDOW_HOUR, 1));
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"));
     OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 0);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_DAY, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_DAY, T), 0);
     int64_t val = 0;
     OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
                              MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, MAILLIMIT_DEFAULT);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_UNLIMITED);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    maillimit_verdict v = decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    maillimit_verdict v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.count, 0);
     maillimit_free(ml);
@@ -629,23 +597,23 @@ Test(hierarchy, domain_move_keeps_old_units_counts_new_mail_in_new_subscription)
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
                            MAILLIMIT_WINDOW_HOUR, 5));
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), 5);
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 2, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 2, T);
 
     OK(maillimit_domain_move(ml, "SHOP.example", "Beta"));
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 30), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 30), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 30), 0);
     /* Inherits through beta (no plan) now. */
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), 100);
 
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 1, T + 60);
-    decide_ok(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", 3, T + 60);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", MAILLIMIT_WINDOW_HOUR, T + 60), 3);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", MAILLIMIT_WINDOW_HOUR, T + 60), 6);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 60), 2);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 60), 4);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 60), 6);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", 1, T + 60);
+    dec(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", 3, T + 60);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example", MAILLIMIT_WINDOW_HOUR, T + 60), 3);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "shop.example", MAILLIMIT_WINDOW_HOUR, T + 60), 6);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T + 60), 2);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 60), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T + 60), 6);
 
     /* Placement is now beta. */
     OK(maillimit_domain_add(ml, "shop.example", "beta"));
@@ -654,7 +622,7 @@ Test(hierarchy, domain_move_keeps_old_units_counts_new_mail_in_new_subscription)
     OK(maillimit_domain_move(ml, "shop.example", "beta"));
     EQ(maillimit_domain_move(ml, "nosuch.example", "beta"), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_domain_move(ml, "shop.example", "nosub"), MAILLIMIT_ENOTFOUND);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 60), 4);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, T + 60), 4);
     maillimit_free(ml);
 }
 
@@ -667,7 +635,7 @@ Test(hierarchy, subscription_plan_set_changes_inheritance_not_counts)
                            MAILLIMIT_WINDOW_HOUR, 5));
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "pro", MAILLIMIT_LEVEL_MAILBOX,
                            MAILLIMIT_WINDOW_HOUR, 7));
-    decide_ok(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
+    dec(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), 5);
 
     OK(maillimit_subscription_plan_set(ml, "ACME", "Pro"));
@@ -686,8 +654,8 @@ Test(hierarchy, subscription_plan_set_changes_inheritance_not_counts)
     EQ(maillimit_subscription_plan_set(ml, "acme", "noplan"), MAILLIMIT_ENOTFOUND);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), 100);
 
-    EQ(count_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 1);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 1);
     maillimit_free(ml);
 }
 
@@ -784,7 +752,7 @@ Test(hierarchy, null_out_and_uninitialised_verdict_einval)
     EQ(maillimit_reserve(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T, &v),
        MAILLIMIT_EINVAL);
     /* Nothing counted. */
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     /* Names NULL where an entity is needed. */
     int64_t i64 = 0;
     EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_MAILBOX, NULL, MAILLIMIT_WINDOW_HOUR, &i64),
@@ -862,7 +830,7 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
     OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, MAILLIMIT_DEFAULT);
-    EQ(count_of(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
+    EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, a), MAILLIMIT_OK);
     maillimit_free(ml);
 }

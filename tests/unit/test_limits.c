@@ -6,38 +6,19 @@
 
 #include <maillimit.h>
 
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define PLN MAILLIMIT_LEVEL_PLAN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
+#include "fixture.h"
 
 /* The fixture: plan basic; acme (in basic) with acme.example {a}; beta (no plan) with
  * beta.example {c}. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_plan_add(ml, "basic"));
-    OK(maillimit_subscription_add(ml, "acme", "basic"));
-    OK(maillimit_subscription_add(ml, "beta", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "c@beta.example"));
-    return ml;
+    return fixture_from("plan basic\n"
+                        "subscription acme plan=basic\n"
+                        "subscription beta\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox c@beta.example\n");
 }
 
 static int64_t get(maillimit *ml, int level, const char *name, int window)

@@ -8,38 +8,26 @@
 
 #include <maillimit.h>
 
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
+#include "fixture.h"
 
 /* plans basic, pro; acme (basic) with acme.example {a, b} and shop.example {s}, system users
  * acme_web and acme_cron; beta (no plan) with beta.example {c}, system user beta_web. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    OK(maillimit_plan_add(ml, "pro"));
-    OK(maillimit_plan_add(ml, "basic"));
-    OK(maillimit_subscription_add(ml, "beta", NULL));
-    OK(maillimit_subscription_add(ml, "acme", "basic"));
-    OK(maillimit_domain_add(ml, "shop.example", "acme"));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "s@shop.example"));
-    OK(maillimit_mailbox_add(ml, "c@beta.example"));
-    OK(maillimit_sysuser_add(ml, "acme_web", "acme"));
-    OK(maillimit_sysuser_add(ml, "ACME_cron", "acme"));
-    OK(maillimit_sysuser_add(ml, "beta_web", "beta"));
-    return ml;
+    return fixture_from("plan pro\n"
+                        "plan basic\n"
+                        "subscription beta\n"
+                        "subscription acme plan=basic\n"
+                        "domain shop.example subscription=acme\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox s@shop.example\n"
+                        "mailbox c@beta.example\n"
+                        "sysuser acme_web subscription=acme\n"
+                        "sysuser ACME_cron subscription=acme\n"
+                        "sysuser beta_web subscription=beta\n");
 }
 
 /* The listing as "name<parent>,name<parent>,..." */

@@ -10,27 +10,13 @@
 #include <maillimit.h>
 
 #include "internal.h"
+#include "fixture.h"
 
-#define T 1767261600LL /* 2026-01-01 10:00:00 UTC */
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
+/* acme with acme.example, whose mailboxes may send 1 an hour; no mailboxes. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    OK(maillimit_subscription_add(ml, "acme", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_LEVEL_MAILBOX,
-                           MAILLIMIT_WINDOW_HOUR, 1));
-    return ml;
+    return fixture_from("subscription acme\n"
+                        "domain acme.example subscription=acme mailbox=1\n");
 }
 
 static size_t count_list(struct maillimit__entity *e)

@@ -11,33 +11,12 @@
 
 #include <maillimit.h>
 
-#define T 1767261600LL
+#include "fixture.h"
+
 #define H 3600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-#define STREQ(actual, expected)                                                               \
-    cr_assert(strcmp((actual), (expected)) == 0, "%s: got \"%s\", expected \"%s\"", #actual,  \
-              (actual), (expected))
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define PLN MAILLIMIT_LEVEL_PLAN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
 #define SENT MAILLIMIT_METRIC_SENT
 #define DENIED MAILLIMIT_METRIC_DENIED
 
-/* hh:mm:ss of 2026-01-01 as Unix seconds (T is 10:00:00; hours past 23 run into Jan 2). */
-#define AT(h, m, s) (T + ((h) - 10) * 3600LL + (m) * 60LL + (s))
 /* Start of clock hour hh. */
 #define HR(h) AT(h, 0, 0)
 
@@ -47,46 +26,26 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static maillimit *new_handle(void)
-{
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    return ml;
-}
-
 /* The history fixture: plan gold with acme and beta; other (no plan).
  * acme: acme.example {a, b, news (exempt)}, shop.example {s}; system user acme_web.
  * beta: beta.example {x}.  other: other.example {o}.  No limits. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = new_handle();
-    OK(maillimit_plan_add(ml, "gold"));
-    OK(maillimit_subscription_add(ml, "acme", "gold"));
-    OK(maillimit_subscription_add(ml, "beta", "gold"));
-    OK(maillimit_subscription_add(ml, "other", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_domain_add(ml, "shop.example", "acme"));
-    OK(maillimit_domain_add(ml, "beta.example", "beta"));
-    OK(maillimit_domain_add(ml, "other.example", "other"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "news@acme.example"));
-    OK(maillimit_mailbox_add(ml, "s@shop.example"));
-    OK(maillimit_mailbox_add(ml, "x@beta.example"));
-    OK(maillimit_mailbox_add(ml, "o@other.example"));
-    OK(maillimit_sysuser_add(ml, "acme_web", "acme"));
-    OK(maillimit_flag_set(ml, MBX, "news@acme.example", MAILLIMIT_FLAG_EXEMPT, 1));
-    return ml;
-}
-
-static maillimit_verdict dec(maillimit *ml, int level, const char *sender, int64_t cost,
-                             int64_t now)
-{
-    maillimit_verdict v;
-    maillimit_verdict_init(&v);
-    OK(maillimit_decide(ml, level, sender, cost, now, &v));
-    return v;
+    return fixture_from("plan gold\n"
+                        "subscription acme plan=gold\n"
+                        "subscription beta plan=gold\n"
+                        "subscription other\n"
+                        "domain acme.example subscription=acme\n"
+                        "domain shop.example subscription=acme\n"
+                        "domain beta.example subscription=beta\n"
+                        "domain other.example subscription=other\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox news@acme.example exempt=yes\n"
+                        "mailbox s@shop.example\n"
+                        "mailbox x@beta.example\n"
+                        "mailbox o@other.example\n"
+                        "sysuser acme_web subscription=acme\n");
 }
 
 static void allow(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now)
@@ -101,12 +60,6 @@ static void deny(maillimit *ml, int level, const char *sender, int64_t cost, int
     maillimit_verdict v = dec(ml, level, sender, cost, now);
     cr_assert(v.decision == MAILLIMIT_DENY, "%s cost %lld at T%+lld: expected DENY", sender,
               (long long)cost, (long long)(now - T));
-}
-
-static void set(maillimit *ml, int level, const char *name, int target, int window,
-                int64_t value)
-{
-    OK(maillimit_limit_set(ml, level, name, target, window, value));
 }
 
 /* ---- history helpers ---- */

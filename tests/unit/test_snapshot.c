@@ -22,26 +22,8 @@
 #include <maillimit.h>
 
 #include "internal.h" /* the implicit mark and system users have no public reader */
+#include "fixture.h"
 
-/* 2026-01-01 10:00:00 UTC, a multiple of 3600. */
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define PLN MAILLIMIT_LEVEL_PLAN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
 #define DEF MAILLIMIT_DEFAULT
 #define UNL MAILLIMIT_UNLIMITED
 

@@ -6,36 +6,15 @@
 
 #include <maillimit.h>
 
-/* 2026-01-01 10:00:00 UTC, a multiple of 3600. */
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
+#include "fixture.h"
 
 /* The fixture: acme with acme.example {a, b}. No limits. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_subscription_add(ml, "acme", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    return ml;
+    return fixture_from("subscription acme\n"
+                        "domain acme.example subscription=acme\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n");
 }
 
 static maillimit_verdict reserve(maillimit *ml, const char *sender, int64_t cost, int64_t now)
@@ -52,14 +31,6 @@ static maillimit_verdict decide(maillimit *ml, const char *sender, int64_t cost,
     maillimit_verdict_init(&v);
     OK(maillimit_decide(ml, MBX, sender, cost, now, &v));
     return v;
-}
-
-static int64_t cnt(maillimit *ml, int level, const char *name, int window, int64_t now)
-{
-    maillimit_status s;
-    maillimit_status_init(&s);
-    OK(maillimit_status_get(ml, level, name, window, now, &s));
-    return s.count;
 }
 
 /* Counts of a, b, the domain, the subscription and the server in one window. */

@@ -7,47 +7,16 @@
 
 #include <maillimit.h>
 
-#define T 1767261600LL
-
-#define EQ(actual, expected)                                                                  \
-    do {                                                                                      \
-        int64_t got_ = (int64_t)(actual);                                                     \
-        int64_t exp_ = (int64_t)(expected);                                                   \
-        cr_assert(got_ == exp_, "%s: got %lld, expected %lld", #actual, (long long)got_,      \
-                  (long long)exp_);                                                           \
-    } while (0)
-#define OK(x) EQ((x), MAILLIMIT_OK)
-
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
-
-/* hh:mm:ss of 2026-01-01 as Unix seconds (T is 10:00:00). */
-#define AT(h, m, s) (T + ((h) - 10) * 3600LL + (m) * 60LL + (s))
+#include "fixture.h"
 
 /* The fixture: acme with acme.example {a, b, c}. No limits. */
 static maillimit *fixture(void)
 {
-    maillimit *ml = NULL;
-    OK(maillimit_new(&ml));
-    cr_assert(ml != NULL);
-    OK(maillimit_subscription_add(ml, "acme", NULL));
-    OK(maillimit_domain_add(ml, "acme.example", "acme"));
-    OK(maillimit_mailbox_add(ml, "a@acme.example"));
-    OK(maillimit_mailbox_add(ml, "b@acme.example"));
-    OK(maillimit_mailbox_add(ml, "c@acme.example"));
-    return ml;
-}
-
-static maillimit_verdict dec(maillimit *ml, const char *sender, int64_t cost, int64_t now)
-{
-    maillimit_verdict v;
-    maillimit_verdict_init(&v);
-    OK(maillimit_decide(ml, MBX, sender, cost, now, &v));
-    return v;
+    return fixture_from("subscription acme\n"
+                        "domain acme.example subscription=acme\n"
+                        "mailbox a@acme.example\n"
+                        "mailbox b@acme.example\n"
+                        "mailbox c@acme.example\n");
 }
 
 static maillimit_status st(maillimit *ml, int level, const char *name, int window, int64_t now)
@@ -56,12 +25,6 @@ static maillimit_status st(maillimit *ml, int level, const char *name, int windo
     maillimit_status_init(&s);
     OK(maillimit_status_get(ml, level, name, window, now, &s));
     return s;
-}
-
-static void set(maillimit *ml, int level, const char *name, int target, int window,
-                int64_t value)
-{
-    OK(maillimit_limit_set(ml, level, name, target, window, value));
 }
 
 #define EXPECT_ALLOW(v, count_)                                                               \
@@ -102,14 +65,14 @@ Test(window, unit_counted_until_end_of_its_minute_plus_hour)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 1);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 0, 30)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 30)), 0);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 59, 59)).count, 1);
-    maillimit_verdict v = dec(ml, "a@acme.example", 1, AT(10, 59, 59));
+    maillimit_verdict v = dec(ml, MBX, "a@acme.example", 1, AT(10, 59, 59));
     EXPECT_DENY(v, MBX, HOUR, 1, 1, 1);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 0, 0)).count, 0);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(11, 0, 0)).count, 0);
     EQ(st(ml, SRV, NULL, HOUR, AT(11, 0, 0)).count, 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(11, 0, 0)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(11, 0, 0)), 0);
     maillimit_free(ml);
 }
 
@@ -117,7 +80,7 @@ Test(window, late_second_of_a_minute_leaves_at_minute_start)
 {
     maillimit *ml = fixture();
     /* 10:00:59 is still minute 10:00: it leaves at 11:00:00, not 11:00:59. */
-    dec(ml, "a@acme.example", 1, AT(10, 0, 59));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 59));
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 59, 59)).count, 1);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 0, 0)).count, 0);
     maillimit_free(ml);
@@ -126,9 +89,9 @@ Test(window, late_second_of_a_minute_leaves_at_minute_start)
 Test(window, minutes_leave_one_by_one)
 {
     maillimit *ml = fixture();
-    dec(ml, "a@acme.example", 1, AT(10, 0, 10));
-    dec(ml, "a@acme.example", 1, AT(10, 1, 20));
-    dec(ml, "a@acme.example", 1, AT(10, 2, 30));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 10));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 1, 20));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 2, 30));
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 30, 0)).count, 3);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 59, 59)).count, 3);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 0, 0)).count, 2);
@@ -147,17 +110,17 @@ Test(window, decisions_follow_the_sliding_minutes)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "b@acme.example", MBX, HOUR, 3);
-    dec(ml, "b@acme.example", 1, AT(10, 0, 10));
-    dec(ml, "b@acme.example", 1, AT(10, 1, 20));
-    dec(ml, "b@acme.example", 1, AT(10, 2, 30));
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(10, 59, 59)), MBX, HOUR, 3, 3, 1);
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(11, 0, 0)), 2);
+    dec(ml, MBX, "b@acme.example", 1, AT(10, 0, 10));
+    dec(ml, MBX, "b@acme.example", 1, AT(10, 1, 20));
+    dec(ml, MBX, "b@acme.example", 1, AT(10, 2, 30));
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(10, 59, 59)), MBX, HOUR, 3, 3, 1);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(11, 0, 0)), 2);
     /* now 10:01, 10:02, 11:00: the next to leave is 10:01 at 11:01:00 */
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(11, 0, 1)), MBX, HOUR, 3, 3, 59);
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(11, 1, 0)), 2);
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(11, 1, 1)), MBX, HOUR, 3, 3, 59);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(11, 0, 1)), MBX, HOUR, 3, 3, 59);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(11, 1, 0)), 2);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(11, 1, 1)), MBX, HOUR, 3, 3, 59);
     /* cost 2 needs 10:02 and 11:00 to leave: 12:00:00 - 11:01:01 = 3539 */
-    EXPECT_DENY(dec(ml, "b@acme.example", 2, AT(11, 1, 1)), MBX, HOUR, 3, 3, 3539);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 2, AT(11, 1, 1)), MBX, HOUR, 3, 3, 3539);
     maillimit_free(ml);
 }
 
@@ -165,19 +128,19 @@ Test(window, retry_after_exact_values)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
-    dec(ml, "a@acme.example", 1, AT(10, 0, 30));
-    dec(ml, "a@acme.example", 1, AT(10, 20, 10));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 30));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 20, 10));
     /* One unit: 10:00 leaves at 11:00:00 → 1800. */
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(10, 30, 0)), MBX, HOUR, 2, 2, 1800);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, AT(10, 30, 0)), MBX, HOUR, 2, 2, 1800);
     /* Two units: both must leave, 10:20 at 11:20:00 → 3000. */
-    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(10, 30, 0)), MBX, HOUR, 2, 2, 3000);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 2, AT(10, 30, 0)), MBX, HOUR, 2, 2, 3000);
     /* Cost above the limit: never. */
-    EXPECT_DENY(dec(ml, "a@acme.example", 3, AT(10, 30, 0)), MBX, HOUR, 2, 2, -1);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 3, AT(10, 30, 0)), MBX, HOUR, 2, 2, -1);
     /* Limit 0: never. */
     set(ml, MBX, "b@acme.example", MBX, HOUR, 0);
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(10, 30, 0)), MBX, HOUR, 0, 0, -1);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(10, 30, 0)), MBX, HOUR, 0, 0, -1);
     /* And at the predicted instants it fits. */
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(11, 0, 0)), 1);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(11, 0, 0)), 1);
     maillimit_free(ml);
 }
 
@@ -185,11 +148,11 @@ Test(window, retry_after_for_cost_2_at_the_predicted_instant)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
-    dec(ml, "a@acme.example", 1, AT(10, 0, 30));
-    dec(ml, "a@acme.example", 1, AT(10, 20, 10));
-    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(10, 30, 0)), MBX, HOUR, 2, 2, 3000);
-    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(11, 19, 59)), MBX, HOUR, 1, 2, 1);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 2, AT(11, 20, 0)), 0);
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 30));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 20, 10));
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 2, AT(10, 30, 0)), MBX, HOUR, 2, 2, 3000);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 2, AT(11, 19, 59)), MBX, HOUR, 1, 2, 1);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 2, AT(11, 20, 0)), 0);
     maillimit_free(ml);
 }
 
@@ -199,16 +162,16 @@ Test(window, day_window_is_24_hour_slots)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, DAY, 1);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 15, 0)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 15, 0)), 0);
     /* Hour slot 10:00-10:59 stays until 09:59:59 next day. */
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 15, 0)).count, 0);
     EQ(st(ml, MBX, "a@acme.example", DAY, AT(11, 15, 0)).count, 1);
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86399).count, 1);
     EQ(st(ml, DOM, "acme.example", DAY, T + 86399).count, 1);
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, T + 86399), MBX, DAY, 1, 1, 1);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, T + 86399), MBX, DAY, 1, 1, 1);
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 0);
     EQ(st(ml, SRV, NULL, DAY, T + 86400).count, 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, T + 86400), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, T + 86400), 0);
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 1);
     maillimit_free(ml);
 }
@@ -217,13 +180,13 @@ Test(window, day_limit_retry_after)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, DAY, 2);
-    dec(ml, "a@acme.example", 1, AT(10, 15, 0));
-    dec(ml, "a@acme.example", 1, AT(14, 40, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 15, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(14, 40, 0));
     /* At 20:00: hour 10 leaves at 10:00 next day → 14 h. */
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(20, 0, 0)), MBX, DAY, 2, 2, 50400);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, AT(20, 0, 0)), MBX, DAY, 2, 2, 50400);
     /* Two units: hour 14 leaves at 14:00 next day → 18 h. */
-    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(20, 0, 0)), MBX, DAY, 2, 2, 64800);
-    EXPECT_DENY(dec(ml, "a@acme.example", 3, AT(20, 0, 0)), MBX, DAY, 2, 2, -1);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 2, AT(20, 0, 0)), MBX, DAY, 2, 2, 64800);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 3, AT(20, 0, 0)), MBX, DAY, 2, 2, -1);
     maillimit_status s = st(ml, MBX, "a@acme.example", DAY, AT(20, 0, 0));
     EXPECT_STATUS(s, 0, MBX, 2, 2, 0, 50400, 64800);
     maillimit_free(ml);
@@ -237,10 +200,10 @@ Test(window, status_fields_own_limit)
     set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
     maillimit_status s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 0, 0));
     EXPECT_STATUS(s, 1, -1, 0, 2, 2, 0, 0);
-    dec(ml, "a@acme.example", 1, AT(10, 0, 30));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 30));
     s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 10, 0));
     EXPECT_STATUS(s, 1, -1, 1, 2, 1, 0, 3000);
-    dec(ml, "a@acme.example", 1, AT(10, 20, 10));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 20, 10));
     s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 30, 0));
     /* blocked by itself; one unit fits at 11:00:00; empty at 11:20:00 */
     EXPECT_STATUS(s, 0, MBX, 2, 2, 0, 1800, 3000);
@@ -265,8 +228,8 @@ Test(window, status_blocked_by_ancestor)
     maillimit *ml = fixture();
     set(ml, DOM, "acme.example", DOM, HOUR, 2);
     set(ml, MBX, "b@acme.example", MBX, HOUR, 5);
-    dec(ml, "a@acme.example", 1, AT(10, 0, 30));
-    dec(ml, "a@acme.example", 1, AT(10, 20, 10));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 30));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 20, 10));
     maillimit_status s = st(ml, MBX, "b@acme.example", HOUR, AT(10, 30, 0));
     EXPECT_STATUS(s, 0, DOM, 0, 5, 5, 1800, 0);
     s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 30, 0));
@@ -289,8 +252,8 @@ Test(window, status_blocked_by_largest_retry_after)
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 1);
     set(ml, DOM, "acme.example", DOM, HOUR, 3);
-    dec(ml, "b@acme.example", 2, AT(10, 0, 0));
-    dec(ml, "a@acme.example", 1, AT(10, 10, 0));
+    dec(ml, MBX, "b@acme.example", 2, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 10, 0));
     /* mailbox: 11:10 - 10:20 = 3000; domain: 11:00 - 10:20 = 2400 → mailbox */
     maillimit_status s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 20, 0));
     EXPECT_STATUS(s, 0, MBX, 1, 1, 0, 3000, 3000);
@@ -300,7 +263,7 @@ Test(window, status_blocked_by_largest_retry_after)
 Test(window, remaining_never_negative)
 {
     maillimit *ml = fixture();
-    dec(ml, "a@acme.example", 3, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 3, AT(10, 0, 0));
     set(ml, MBX, "a@acme.example", MBX, HOUR, 1);
     maillimit_status s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 0, 0));
     EXPECT_STATUS(s, 0, MBX, 3, 1, 0, 3600, 3600);
@@ -312,7 +275,7 @@ Test(window, exempt_entity_is_always_sending)
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 0);
     OK(maillimit_flag_set(ml, MBX, "a@acme.example", MAILLIMIT_FLAG_EXEMPT, 1));
-    dec(ml, "a@acme.example", 1, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 0));
     maillimit_status s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 0, 0));
     EQ(s.sending, 1);
     EQ(s.blocked_by, -1);
@@ -326,8 +289,8 @@ Test(window, exempt_entity_is_always_sending)
 Test(window, server_status)
 {
     maillimit *ml = fixture();
-    dec(ml, "a@acme.example", 2, AT(10, 5, 0));
-    dec(ml, "x@unknown.example", 1, AT(10, 6, 0)); /* counted in the server total only */
+    dec(ml, MBX, "a@acme.example", 2, AT(10, 5, 0));
+    dec(ml, MBX, "x@unknown.example", 1, AT(10, 6, 0)); /* counted in the server total only */
     maillimit_status s = st(ml, SRV, NULL, HOUR, AT(10, 10, 0));
     EXPECT_STATUS(s, 1, -1, 3, -1, -1, 0, 3360);
     set(ml, SRV, NULL, SRV, HOUR, 3);
@@ -346,12 +309,12 @@ Test(window, small_backwards_step_keeps_counts_consistent)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 3);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 30, 0)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 30, 0)), 0);
     /* NTP steps back 20 minutes. */
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 10, 0)), 1);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 10, 5)), 2);
-    EQ(dec(ml, "a@acme.example", 1, AT(10, 10, 10)).decision, MAILLIMIT_DENY);
-    EQ(dec(ml, "a@acme.example", 1, AT(10, 10, 10)).count, 3);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 10, 0)), 1);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 10, 5)), 2);
+    EQ(dec(ml, MBX, "a@acme.example", 1, AT(10, 10, 10)).decision, MAILLIMIT_DENY);
+    EQ(dec(ml, MBX, "a@acme.example", 1, AT(10, 10, 10)).count, 3);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 31, 0)).count, 3);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(10, 31, 0)).count, 3);
     EQ(st(ml, SRV, NULL, HOUR, AT(10, 31, 0)).count, 3);
@@ -359,7 +322,7 @@ Test(window, small_backwards_step_keeps_counts_consistent)
     /* By 11:30:00 every one of them has left, wherever it was counted. */
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 30, 0)).count, 0);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(11, 30, 0)).count, 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(11, 30, 0)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(11, 30, 0)), 0);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(11, 30, 0)).count, 1);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(11, 30, 0)).count, 1);
     EQ(st(ml, MBX, "a@acme.example", DAY, AT(11, 30, 0)).count, 4);
@@ -370,22 +333,22 @@ Test(window, large_backwards_step_does_not_corrupt_slots)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "b@acme.example", MBX, HOUR, 3);
-    dec(ml, "b@acme.example", 2, AT(12, 0, 0));
+    dec(ml, MBX, "b@acme.example", 2, AT(12, 0, 0));
     /* Two hours back: the minute 10:00 maps to the same slot as 12:00. The unit must be
      * counted (it was allowed) and must not overwrite the 12:00 units. */
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(10, 0, 0)), 2);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(10, 0, 0)), 2);
     EQ(st(ml, MBX, "b@acme.example", HOUR, AT(12, 0, 30)).count, 3);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(12, 0, 30)).count, 3);
     EQ(st(ml, SRV, NULL, HOUR, AT(12, 0, 30)).count, 3);
-    EQ(dec(ml, "b@acme.example", 1, AT(10, 0, 10)).decision, MAILLIMIT_DENY);
-    EQ(dec(ml, "b@acme.example", 1, AT(12, 0, 40)).decision, MAILLIMIT_DENY);
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(12, 0, 40)), MBX, HOUR, 3, 3, 3560);
+    EQ(dec(ml, MBX, "b@acme.example", 1, AT(10, 0, 10)).decision, MAILLIMIT_DENY);
+    EQ(dec(ml, MBX, "b@acme.example", 1, AT(12, 0, 40)).decision, MAILLIMIT_DENY);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(12, 0, 40)), MBX, HOUR, 3, 3, 3560);
     /* After 13:00 the window is empty and works normally again. */
     EQ(st(ml, MBX, "b@acme.example", HOUR, AT(13, 0, 0)).count, 0);
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(13, 0, 0)), 0);
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(13, 1, 0)), 1);
-    EXPECT_ALLOW(dec(ml, "b@acme.example", 1, AT(13, 2, 0)), 2);
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(13, 3, 0)), MBX, HOUR, 3, 3, 3420);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(13, 0, 0)), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(13, 1, 0)), 1);
+    EXPECT_ALLOW(dec(ml, MBX, "b@acme.example", 1, AT(13, 2, 0)), 2);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(13, 3, 0)), MBX, HOUR, 3, 3, 3420);
     EQ(st(ml, MBX, "b@acme.example", HOUR, AT(14, 1, 0)).count, 1);
     maillimit_free(ml);
 }
@@ -396,21 +359,21 @@ Test(window, limit_change_takes_effect_without_resetting_counts)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 5);
-    dec(ml, "a@acme.example", 1, AT(10, 0, 0));
-    dec(ml, "a@acme.example", 1, AT(10, 0, 0));
-    dec(ml, "a@acme.example", 1, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 0, 0));
     set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(10, 1, 0)), MBX, HOUR, 3, 2, 3540);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, AT(10, 1, 0)), MBX, HOUR, 3, 2, 3540);
     maillimit_status s = st(ml, MBX, "a@acme.example", HOUR, AT(10, 1, 0));
     EXPECT_STATUS(s, 0, MBX, 3, 2, 0, 3540, 3540);
     set(ml, MBX, "a@acme.example", MBX, HOUR, 4);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 1, 0)), 3);
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(10, 1, 0)), MBX, HOUR, 4, 4, 3540);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 1, 0)), 3);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, AT(10, 1, 0)), MBX, HOUR, 4, 4, 3540);
     /* An inherited change too: the domain now caps at 4 for the whole domain. */
     set(ml, MBX, "a@acme.example", MBX, HOUR, MAILLIMIT_UNLIMITED);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, AT(10, 1, 0)), 4);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, AT(10, 1, 0)), 4);
     set(ml, SUB, "acme", DOM, HOUR, 5);
-    EXPECT_DENY(dec(ml, "b@acme.example", 1, AT(10, 2, 0)), DOM, HOUR, 5, 5, 3480);
+    EXPECT_DENY(dec(ml, MBX, "b@acme.example", 1, AT(10, 2, 0)), DOM, HOUR, 5, 5, 3480);
     EQ(st(ml, MBX, "a@acme.example", HOUR, AT(10, 2, 0)).count, 5);
     EQ(st(ml, DOM, "acme.example", HOUR, AT(10, 2, 0)).count, 5);
     maillimit_free(ml);
@@ -423,15 +386,15 @@ static void idle_gap_case(int64_t gap)
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, HOUR, 2);
     set(ml, MBX, "a@acme.example", MBX, DAY, 3);
-    dec(ml, "a@acme.example", 2, AT(10, 0, 30));
+    dec(ml, MBX, "a@acme.example", 2, AT(10, 0, 30));
     const int64_t later = AT(10, 0, 30) + gap;
     /* Nothing sent since: after a day or more the old units are gone from both windows. */
     EQ(st(ml, MBX, "a@acme.example", HOUR, later).count, 0);
     EQ(st(ml, MBX, "a@acme.example", DAY, later).count, 0);
     EQ(st(ml, SRV, NULL, HOUR, later).count, 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, later), 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 1, later), 1);
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, later), MBX, HOUR, 2, 2, 3600 - 30);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, later), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 1, later), 1);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, later), MBX, HOUR, 2, 2, 3600 - 30);
     EQ(st(ml, MBX, "a@acme.example", HOUR, later).count, 2);
     EQ(st(ml, MBX, "a@acme.example", DAY, later).count, 2);
     EQ(st(ml, DOM, "acme.example", DAY, later).count, 2);
@@ -453,14 +416,14 @@ Test(window, day_retry_and_reset_across_closed_hours)
 {
     maillimit *ml = fixture();
     set(ml, MBX, "a@acme.example", MBX, DAY, 3);
-    dec(ml, "a@acme.example", 1, AT(10, 15, 0));
-    dec(ml, "a@acme.example", 1, AT(10, 45, 0));
-    dec(ml, "a@acme.example", 1, AT(11, 5, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 15, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(10, 45, 0));
+    dec(ml, MBX, "a@acme.example", 1, AT(11, 5, 0));
     /* hour 10 (2 units) leaves at 10:00 tomorrow = 22 h 30 min after 11:30 */
-    EXPECT_DENY(dec(ml, "a@acme.example", 1, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
-    EXPECT_DENY(dec(ml, "a@acme.example", 2, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 1, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 2, AT(11, 30, 0)), MBX, DAY, 3, 3, 81000);
     /* all three: hour 11 leaves at 11:00 tomorrow */
-    EXPECT_DENY(dec(ml, "a@acme.example", 3, AT(11, 30, 0)), MBX, DAY, 3, 3, 84600);
+    EXPECT_DENY(dec(ml, MBX, "a@acme.example", 3, AT(11, 30, 0)), MBX, DAY, 3, 3, 84600);
     maillimit_status s = st(ml, MBX, "a@acme.example", DAY, AT(11, 30, 0));
     EXPECT_STATUS(s, 0, MBX, 3, 3, 0, 81000, 84600);
     s = st(ml, MBX, "a@acme.example", HOUR, AT(11, 30, 0));
@@ -469,7 +432,7 @@ Test(window, day_retry_and_reset_across_closed_hours)
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 1);
     EQ(st(ml, DOM, "acme.example", DAY, T + 86400).count, 1);
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400 + 3600).count, 0);
-    EXPECT_ALLOW(dec(ml, "a@acme.example", 2, T + 86400), 0);
+    EXPECT_ALLOW(dec(ml, MBX, "a@acme.example", 2, T + 86400), 0);
     EQ(st(ml, MBX, "a@acme.example", DAY, T + 86400).count, 3);
     maillimit_free(ml);
 }
