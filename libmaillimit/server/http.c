@@ -5,8 +5,8 @@
  * 64 connections (16 per client address), 32 KiB for a request's line and headers (more is
  * answered 431 by libmicrohttpd), 15 s of inactivity, GET and HEAD only (anything else is
  * answered 405 without reading a body). One thread renders the pages, one request at a
- * time, at nice +10: on a busy server the loop thread (policy and milter) gets the CPU
- * first. See http.h for what that thread may touch.
+ * time, at SCHED_IDLE (nice +10 where that is refused): on a busy server the loop thread
+ * (policy and milter) gets the CPU first. See http.h for what that thread may touch.
  *
  * With http_auth_token every request needs "Authorization: Bearer TOKEN", or HTTP Basic
  * authentication with the token as the password (a browser asks for it: any user name).
@@ -18,6 +18,8 @@
 #include <microhttpd.h>
 #endif
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -276,9 +278,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)con_cls;
     (void)upload_size;
     if (!h->niced) {
-        /* this thread only: the loop thread keeps its priority */
+        /* this thread only: it runs when the loop thread (and any other work of normal
+         * priority) does not need the CPU; where SCHED_IDLE is refused, at nice +10 */
         h->niced = 1;
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HTTP_NICE);
+        struct sched_param sp = { 0 };
+        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+            setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HTTP_NICE);
     }
     maillimit__buf body = { 0 };
     char token[TOKEN_MAX + 1];
@@ -358,6 +363,11 @@ int maillimit__http_start(maillimit__http **out, const maillimit__listen *addr, 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (maillimit__pages_reader_start(h->pages) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        maillimit__http_stop(h);
+        return MAILLIMIT_ENOMEM;
+    }
     h->d = MHD_start_daemon(flags, (uint16_t)addr->port, NULL, NULL, on_request, h,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)h,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

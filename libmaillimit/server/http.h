@@ -15,9 +15,15 @@
  *
  * The report gate. A core reader holds the handle's report lock for its whole call (top over
  * a million mailboxes: tens of milliseconds). The loop thread must never wait for a page, so
- * the HTTP thread takes the server's report gate around each reader call, and the loop
- * thread's own reader calls on the decision path (events polled after a denial, the minute
- * tick) only try the gate and, when a page holds it, are retried a second later.
+ * the pages take the server's report gate around each reader call, and the loop thread's own
+ * reader calls on the decision path (events polled after a denial, the minute tick) only try
+ * the gate and, when a page holds it, are retried a second later.
+ *
+ * Priorities. The thread that renders pages runs at SCHED_IDLE: it gets the CPU only when
+ * nothing else wants it. The calls that take a lock of the handle (the configuration lock in
+ * maillimit_list_open(), the report lock in the readers) are handed to a reader thread of
+ * normal priority (http_page.c), so a lock is never held by a thread that waits behind other
+ * work while the loop thread waits for that lock.
  */
 #ifndef MAILLIMIT_HTTP_H
 #define MAILLIMIT_HTTP_H
@@ -164,6 +170,9 @@ MAILLIMIT__HIDDEN int maillimit__pages_new(maillimit__pages **out, maillimit *ml
                                            const maillimit__metrics *metrics,
                                            maillimit__gate *gate);
 MAILLIMIT__HIDDEN void maillimit__pages_free(maillimit__pages *p);
+/* Make the calls that take a lock of the handle on a thread of normal priority started now
+ * (it inherits the caller's signal mask); without it they are made on the caller's thread. */
+MAILLIMIT__HIDDEN int maillimit__pages_reader_start(maillimit__pages *p);
 /* Answer one request at time now (Unix seconds, > 0). resp->body is the caller's to free. */
 MAILLIMIT__HIDDEN void maillimit__pages_handle(maillimit__pages *p,
                                                const maillimit__http_req *req, int64_t now,

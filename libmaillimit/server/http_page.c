@@ -22,6 +22,12 @@
  * implicit mailboxes (they do not change the generation). Reports (history, episodes, top,
  * summary) hold the report lock for their call; each is called inside the server's report
  * gate (http.h).
+ *
+ * The thread that renders runs at the lowest priority (http.c). A lock held by it could wait
+ * behind any other work (priority inversion) while the loop thread waits for the lock, so
+ * every call that takes one of the handle's locks (list_open and the report readers' open
+ * calls; their iterators are copies) is made on the reader thread, of normal priority,
+ * which the renderer hands it to and waits for (maillimit__pages_reader_start()).
  */
 #define _GNU_SOURCE
 
@@ -62,10 +68,22 @@ struct listing {
     char *names;
 };
 
+/* The reader thread: runs one call at a time for the renderer. */
+struct reader {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void (*fn)(void *);
+    void *arg;
+    int report;          /* inside the report gate */
+    int pending, quit;
+};
+
 struct maillimit__pages {
     maillimit *ml;
     const maillimit__metrics *metrics;
     maillimit__gate *gate;
+    struct reader *reader; /* NULL: calls are made on the caller's thread */
     struct listing cache[CACHE_N];
     uint64_t clock;
     char host[256];
@@ -95,10 +113,88 @@ int maillimit__pages_new(maillimit__pages **out, maillimit *ml, const maillimit_
     return 0;
 }
 
+static void call_now(maillimit__pages *p, int report, void (*fn)(void *), void *arg)
+{
+    if (report && p->gate)
+        pthread_mutex_lock(&p->gate->mu);
+    fn(arg);
+    if (report && p->gate)
+        pthread_mutex_unlock(&p->gate->mu);
+}
+
+static void *reader_main(void *arg)
+{
+    maillimit__pages *p = arg;
+    struct reader *r = p->reader;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->pending && !r->quit)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->quit)
+            break;
+        pthread_mutex_unlock(&r->mu);
+        call_now(p, r->report, r->fn, r->arg);
+        pthread_mutex_lock(&r->mu);
+        r->pending = 0;
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Make a call that takes a lock of the handle (report: one of the report readers). */
+static void locked_call(maillimit__pages *p, int report, void (*fn)(void *), void *arg)
+{
+    struct reader *r = p->reader;
+    if (!r) {
+        call_now(p, report, fn, arg);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->fn = fn;
+    r->arg = arg;
+    r->report = report;
+    r->pending = 1;
+    pthread_cond_broadcast(&r->cv);
+    while (r->pending)
+        pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int maillimit__pages_reader_start(maillimit__pages *p)
+{
+    struct reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return MAILLIMIT_ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    p->reader = r;
+    if (pthread_create(&r->th, NULL, reader_main, p) != 0) {
+        p->reader = NULL;
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return MAILLIMIT_ENOMEM;
+    }
+    pthread_setname_np(r->th, "maillimitd-read");
+    return 0;
+}
+
 void maillimit__pages_free(maillimit__pages *p)
 {
     if (!p)
         return;
+    if (p->reader) {
+        struct reader *r = p->reader;
+        pthread_mutex_lock(&r->mu);
+        r->quit = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->th, NULL);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+    }
     for (int i = 0; i < CACHE_N; i++)
         listing_clear(&p->cache[i]);
     free(p);
@@ -170,6 +266,17 @@ static int listing_build(maillimit *ml, struct listing *l)
     return 0;
 }
 
+struct build_call {
+    maillimit *ml;
+    struct listing *l;
+    int rc;
+};
+static void build_call_fn(void *arg)
+{
+    struct build_call *b = arg;
+    b->rc = listing_build(b->ml, b->l);
+}
+
 /* The listing of a level in a scope (scope_name NULL for the server), or NULL with *rc. */
 static struct listing *listing_get(maillimit__pages *p, int level, int scope_level,
                                    const char *scope_name, int implicit, int64_t now, int *rc)
@@ -211,7 +318,9 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
         }
         l->used = 1;
     }
-    if ((*rc = listing_build(p->ml, l)) != 0) {
+    struct build_call bc = { p->ml, l, 0 };
+    locked_call(p, 0, build_call_fn, &bc);
+    if ((*rc = bc.rc) != 0) {
         listing_clear(l);
         return NULL;
     }
@@ -253,6 +362,45 @@ static int parent_of(maillimit__pages *p, int level, const char *name, int64_t n
     return 0;
 }
 
+/* The report readers' calls that take the report lock. */
+enum { R_HISTORY, R_EPISODES, R_TOP, R_SUMMARY, R_DROPPED };
+struct report_call {
+    maillimit *ml;
+    int kind, level, metric, scope_level;
+    const char *name, *scope_name;
+    int64_t from, to, now;
+    maillimit_history *hist;
+    maillimit_episodes *ep;
+    maillimit_top_row *rows;
+    size_t n;
+    maillimit_summary *sum;
+    uint64_t dropped;
+    int rc;
+};
+
+static void report_call_fn(void *arg)
+{
+    struct report_call *r = arg;
+    switch (r->kind) {
+    case R_HISTORY:
+        r->rc = maillimit_history_open(r->ml, r->level, r->name, r->from, r->to, r->now, &r->hist);
+        break;
+    case R_EPISODES:
+        r->rc = maillimit_episodes_open(r->ml, r->level, r->name, r->from, r->to, r->now, &r->ep);
+        break;
+    case R_TOP:
+        r->rc = maillimit_top(r->ml, r->level, r->metric, r->from, r->to, r->scope_level,
+                              r->scope_name, r->now, r->rows, &r->n);
+        break;
+    case R_SUMMARY:
+        r->rc = maillimit_summary_get(r->ml, r->level, r->name, r->from, r->to, r->now, r->sum);
+        break;
+    default:
+        r->rc = maillimit_events_dropped(r->ml, &r->dropped);
+        break;
+    }
+}
+
 void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handle_figures *f)
 {
     memset(f, 0, sizeof *f);
@@ -276,15 +424,14 @@ void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handl
     }
     for (int l = 0; l < 5; l++)
         f->open_episodes[l] = -1;
-    maillimit_episodes *it = NULL;
-    if (p->gate)
-        pthread_mutex_lock(&p->gate->mu);
-    int rc = maillimit_episodes_open(p->ml, MAILLIMIT_LEVEL_SERVER, NULL, now, now + 1, now, &it);
-    uint64_t dropped = 0;
-    int drc = maillimit_events_dropped(p->ml, &dropped);
-    if (p->gate)
-        pthread_mutex_unlock(&p->gate->mu);
-    f->events_dropped = drc == 0 ? (int64_t)dropped : -1;
+    struct report_call rc_ = { .ml = p->ml, .kind = R_EPISODES, .level = MAILLIMIT_LEVEL_SERVER,
+                               .from = now, .to = now + 1, .now = now };
+    locked_call(p, 1, report_call_fn, &rc_);
+    maillimit_episodes *it = rc_.ep;
+    int rc = rc_.rc;
+    struct report_call dr = { .ml = p->ml, .kind = R_DROPPED };
+    locked_call(p, 1, report_call_fn, &dr);
+    f->events_dropped = dr.rc == 0 ? (int64_t)dr.dropped : -1;
     if (rc == 0) {
         for (int l = 0; l < 5; l++)
             f->open_episodes[l] = 0;
@@ -313,15 +460,10 @@ typedef struct ctx {
 #define ESC(c, s) maillimit__html_esc((c)->b, s)
 #define UESC(c, s) maillimit__url_esc((c)->b, s)
 
-static void gate_in(const ctx *c)
+static void report(const ctx *c, struct report_call *r)
 {
-    if (c->p->gate)
-        pthread_mutex_lock(&c->p->gate->mu);
-}
-static void gate_out(const ctx *c)
-{
-    if (c->p->gate)
-        pthread_mutex_unlock(&c->p->gate->mu);
+    r->ml = c->p->ml;
+    locked_call(c->p, 1, report_call_fn, r);
 }
 
 static const char *units(const ctx *c, int64_t n)
@@ -661,11 +803,12 @@ static void chart_section(ctx *c, int level, const char *name)
 {
     int64_t day = arg_day(c), today = c->now / 86400 * 86400;
     int64_t sent[24] = { 0 }, denied[24] = { 0 }, exempt[24] = { 0 };
-    maillimit_history *it = NULL;
-    gate_in(c);
-    int rc = maillimit_history_open(c->p->ml, level, level == MAILLIMIT_LEVEL_SERVER ? NULL : name,
-                                    day, day + 86400, c->now, &it);
-    gate_out(c);
+    struct report_call rq = { .kind = R_HISTORY, .level = level,
+                              .name = level == MAILLIMIT_LEVEL_SERVER ? NULL : name, .from = day,
+                              .to = day + 86400, .now = c->now };
+    report(c, &rq);
+    maillimit_history *it = rq.hist;
+    int rc = rq.rc;
     if (rc == 0) {
         maillimit_history_row row;
         while (maillimit_history_next(it, &row) == 0) {
@@ -770,11 +913,12 @@ static int ep_cmp(const void *a, const void *b)
  * newest. Returns how many there were. */
 static size_t episodes_table(ctx *c, int level, const char *name, int64_t from)
 {
-    maillimit_episodes *it = NULL;
-    gate_in(c);
-    int rc = maillimit_episodes_open(c->p->ml, level, level == MAILLIMIT_LEVEL_SERVER ? NULL : name,
-                                     from, c->now + 1, c->now, &it);
-    gate_out(c);
+    struct report_call rq = { .kind = R_EPISODES, .level = level,
+                              .name = level == MAILLIMIT_LEVEL_SERVER ? NULL : name, .from = from,
+                              .to = c->now + 1, .now = c->now };
+    report(c, &rq);
+    maillimit_episodes *it = rq.ep;
+    int rc = rq.rc;
     if (rc != 0) {
         PUTS(c, "<p class=\"note\">The episodes cannot be read now.</p>");
         return 0;
@@ -845,12 +989,14 @@ static const char *const period_text[4] = { "Last hour", "Last 24 hours", "Last 
 static void top_table(ctx *c, int level, int64_t from)
 {
     maillimit_top_row rows[TOP_K];
-    size_t n = TOP_K;
-    gate_in(c);
-    int rc = maillimit_top(c->p->ml, level, MAILLIMIT_METRIC_SENT, from, c->now + 1,
-                           c->scope ? MAILLIMIT_LEVEL_SUBSCRIPTION : MAILLIMIT_LEVEL_SERVER,
-                           c->scope, c->now, rows, &n);
-    gate_out(c);
+    struct report_call rq = { .kind = R_TOP, .level = level, .metric = MAILLIMIT_METRIC_SENT,
+                              .from = from, .to = c->now + 1,
+                              .scope_level = c->scope ? MAILLIMIT_LEVEL_SUBSCRIPTION
+                                                      : MAILLIMIT_LEVEL_SERVER,
+                              .scope_name = c->scope, .now = c->now, .rows = rows, .n = TOP_K };
+    report(c, &rq);
+    size_t n = rq.n;
+    int rc = rq.rc;
     PRINTF(c, "<div class=\"scroll\"><table class=\"top\" data-level=\"%s\"><tr><th>%s</th>"
               "<th class=\"num\">Sent</th><th class=\"num\">Refused</th>"
               "<th class=\"num\">Exempt</th></tr>", level_path[level], level_title[level]);
@@ -919,9 +1065,10 @@ static void page_general(ctx *c, maillimit__http_resp *r)
     PUTS(c, "</div>");
     maillimit_summary sm;
     maillimit_summary_init(&sm);
-    gate_in(c);
-    int rc = maillimit_summary_get(c->p->ml, slevel, c->scope, from, c->now + 1, c->now, &sm);
-    gate_out(c);
+    struct report_call rq = { .kind = R_SUMMARY, .level = slevel, .name = c->scope, .from = from,
+                              .to = c->now + 1, .now = c->now, .sum = &sm };
+    report(c, &rq);
+    int rc = rq.rc;
     if (rc == 0) {
         PRINTF(c, "<div class=\"cards totals\" data-hours=\"%ld\">"
                   "<div class=\"card\"><div class=\"v sent\">%lld</div><div class=\"k\">sent"

@@ -6,6 +6,7 @@
 #ifdef MAILLIMIT_HAVE_SERVER
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,33 @@ Test(http_pages, routing_errors)
     cr_assert_eq(get("HEAD", "/", now), 200);
     cr_assert_eq(get("GET", "/metrics", now), 200, "without metrics: the handle's figures");
     cr_assert_str_eq(resp.ctype, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+Test(http_pages, the_reader_thread_makes_the_same_pages)
+{
+    const char *urls[] = { "/", "/?hours=744", "/mailbox/ceo@acme.example?day=2026-12-05",
+                           "/domain/beta.example", "/subscription/acme/", "/mailboxes?sort=count",
+                           "/metrics" };
+    char *direct[7];
+    for (int i = 0; i < 7; i++) {
+        cr_assert_eq(get("GET", urls[i], NOW0 + 40), 200);
+        direct[i] = strdup(body());
+    }
+    /* the same pages with the locked calls made on the reader thread (as http.c does) */
+    maillimit__gate gate;
+    pthread_mutex_init(&gate.mu, NULL);
+    maillimit__pages_free(pages);
+    cr_assert_eq(maillimit__pages_new(&pages, ml, NULL, &gate), 0);
+    cr_assert_eq(maillimit__pages_reader_start(pages), 0);
+    for (int i = 0; i < 7; i++) {
+        cr_assert_eq(get("GET", urls[i], NOW0 + 40), 200);
+        cr_assert_str_eq(body(), direct[i], "%s", urls[i]);
+        free(direct[i]);
+    }
+    maillimit__pages_free(pages);
+    pages = NULL;
+    pthread_mutex_destroy(&gate.mu);
+    cr_assert_eq(maillimit__pages_new(&pages, ml, NULL, NULL), 0);
 }
 
 Test(http_pages, handle_figures_for_the_metrics)
