@@ -624,6 +624,7 @@ static const char css[] =
     "min-width:140px;flex:1}"
     ".card .v{font-size:24px;font-weight:600}"
     ".card .k{font-size:13px;color:var(--mute)}"
+    ".tops{display:flex;flex-wrap:wrap;gap:10px}.tops>div{flex:1 1 300px}"
     ".scroll{overflow-x:auto;background:#fff;border:1px solid var(--line);border-radius:8px}"
     "table{border-collapse:collapse;width:100%}"
     "th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);"
@@ -1085,8 +1086,9 @@ static void page_general(ctx *c, maillimit__http_resp *r)
     }
     PRINTF(c, "<h2>Reached a limit (%s)</h2>", period_text[pi]);
     episodes_table(c, slevel, c->scope, from);
+    chart_section(c, slevel, c->scope);
     PRINTF(c, "<h2>Top senders (%s)</h2>", period_text[pi]);
-    PUTS(c, "<div class=\"cards\"><div>");
+    PUTS(c, "<div class=\"tops\"><div>");
     top_table(c, MAILLIMIT_LEVEL_MAILBOX, from);
     PUTS(c, "</div><div>");
     top_table(c, MAILLIMIT_LEVEL_DOMAIN, from);
@@ -1097,7 +1099,6 @@ static void page_general(ctx *c, maillimit__http_resp *r)
         PUTS(c, "</div>");
     }
     PUTS(c, "</div>");
-    chart_section(c, slevel, c->scope);
     page_tail(c);
     r->status = 200;
 }
