@@ -39,7 +39,7 @@
 
 #include "http.h"
 
-enum { CACHE_N = 16, LIST_TTL = 30, PAGE_ROWS = 50, EPISODES_SHOWN = 100, EPISODES_READ = 5000,
+enum { CACHE_N = 16, LIST_TTL = 30, LIST_IDLE = 300, COUNT_TTL = 60, PAGE_ROWS = 50, EPISODES_SHOWN = 100, EPISODES_READ = 5000,
        TOP_K = 10, SEG_MAX = 8 };
 
 static const char *const plural_level[6] = { "servers", "plans", "subscriptions", "domains",
@@ -62,7 +62,7 @@ struct listing {
     int used, level, scope_level, implicit;
     char *scope_name;
     uint64_t generation, lru;
-    int64_t built;
+    int64_t built, used_at;
     size_t n;
     struct lrow *row;
     char *names;
@@ -79,11 +79,21 @@ struct reader {
     int pending, quit;
 };
 
+/* Entities per level for /metrics: counted (not copied) once per change of the hierarchy, at
+ * most every COUNT_TTL seconds for implicit mailboxes. */
+struct counts {
+    int valid;
+    uint64_t generation;
+    int64_t built;
+    int64_t n[6], implicit;
+};
+
 struct maillimit__pages {
     maillimit *ml;
     const maillimit__metrics *metrics;
     maillimit__gate *gate;
     struct reader *reader; /* NULL: calls are made on the caller's thread */
+    struct counts counts;
     struct listing cache[CACHE_N];
     uint64_t clock;
     char host[256];
@@ -286,6 +296,8 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
     struct listing *hit = NULL, *victim = &p->cache[0];
     for (int i = 0; i < CACHE_N; i++) {
         struct listing *l = &p->cache[i];
+        if (l->used && now - l->used_at >= LIST_IDLE)
+            listing_clear(l); /* nobody looked at it for a while: give the memory back */
         if (!l->used) {
             if (victim->used)
                 victim = l;
@@ -304,6 +316,7 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
     if (hit && hit->generation == gen && (!implicit || now - hit->built < LIST_TTL) &&
         now >= hit->built) {
         hit->lru = ++p->clock;
+        hit->used_at = now;
         return hit;
     }
     struct listing *l = hit ? hit : victim;
@@ -325,7 +338,7 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
         return NULL;
     }
     l->generation = gen;
-    l->built = now;
+    l->built = l->used_at = now;
     l->lru = ++p->clock;
     return l;
 }
@@ -401,6 +414,31 @@ static void report_call_fn(void *arg)
     }
 }
 
+/* How many entities each level has (a listing's count; nothing copied out of it). */
+struct count_call {
+    maillimit *ml;
+    int64_t n[6], implicit;
+    int rc;
+};
+static void count_call_fn(void *arg)
+{
+    struct count_call *c = arg;
+    for (int l = MAILLIMIT_LEVEL_PLAN; l <= MAILLIMIT_LIST_SYSUSER && c->rc == 0; l++) {
+        for (int imp = 0; imp <= (l == MAILLIMIT_LEVEL_MAILBOX); imp++) {
+            maillimit_list *it = NULL;
+            size_t n = 0;
+            c->rc = maillimit_list_open(c->ml, l, MAILLIMIT_LEVEL_SERVER, NULL, imp, &it);
+            if (c->rc == 0)
+                maillimit_list_count(it, &n);
+            maillimit_list_close(it);
+            if (imp)
+                c->implicit = (int64_t)n - c->n[l];
+            else
+                c->n[l] = (int64_t)n;
+        }
+    }
+}
+
 void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handle_figures *f)
 {
     memset(f, 0, sizeof *f);
@@ -408,20 +446,21 @@ void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handl
     int on = 0;
     if (maillimit_enabled(p->ml, &on) == 0)
         f->enabled = on;
-    for (int l = 0; l < 6; l++)
-        f->entities[l] = -1;
-    for (int l = MAILLIMIT_LEVEL_PLAN; l <= MAILLIMIT_LIST_SYSUSER; l++) {
-        int rc, imp = l == MAILLIMIT_LEVEL_MAILBOX;
-        struct listing *li = listing_get(p, l, MAILLIMIT_LEVEL_SERVER, NULL, imp, now, &rc);
-        if (!li)
-            continue;
-        int64_t implicit = 0;
-        for (size_t i = 0; imp && i < li->n; i++)
-            implicit += li->row[i].implicit != 0;
-        f->entities[l] = (int64_t)li->n - implicit;
-        if (imp)
-            f->implicit_mailboxes = implicit;
+    uint64_t gen = 0;
+    maillimit_generation(p->ml, &gen);
+    struct counts *k = &p->counts;
+    if (!k->valid || k->generation != gen || now - k->built >= COUNT_TTL || now < k->built) {
+        struct count_call cc = { p->ml, { 0 }, 0, 0 };
+        locked_call(p, 0, count_call_fn, &cc);
+        k->valid = cc.rc == 0;
+        k->generation = gen;
+        k->built = now;
+        memcpy(k->n, cc.n, sizeof k->n);
+        k->implicit = cc.implicit;
     }
+    for (int l = 0; l < 6; l++)
+        f->entities[l] = k->valid && l ? k->n[l] : -1;
+    f->implicit_mailboxes = k->valid ? k->implicit : -1;
     for (int l = 0; l < 5; l++)
         f->open_episodes[l] = -1;
     struct report_call rc_ = { .ml = p->ml, .kind = R_EPISODES, .level = MAILLIMIT_LEVEL_SERVER,
