@@ -39,7 +39,8 @@
 
 #include "http.h"
 
-enum { CACHE_N = 16, LIST_TTL = 30, LIST_IDLE = 300, COUNT_TTL = 60, PAGE_ROWS = 50, EPISODES_SHOWN = 100, EPISODES_READ = 5000,
+enum { CACHE_N = 16, LIST_TTL = 30, LIST_IDLE = 300, COUNT_TTL = 60, COUNT_MIN = 10,
+       PAGE_ROWS = 50, EPISODES_SHOWN = 100, EPISODES_READ = 5000,
        TOP_K = 10, SEG_MAX = 8 };
 
 static const char *const plural_level[6] = { "servers", "plans", "subscriptions", "domains",
@@ -62,6 +63,7 @@ struct listing {
     int used, level, scope_level, implicit;
     char *scope_name;
     uint64_t generation, lru;
+    uint64_t stamp;      /* a server-wide listing: its build; a scoped one: its bases' */
     int64_t built, used_at;
     size_t n;
     struct lrow *row;
@@ -79,8 +81,9 @@ struct reader {
     int pending, quit;
 };
 
-/* Entities per level for /metrics: counted (not copied) once per change of the hierarchy, at
- * most every COUNT_TTL seconds for implicit mailboxes. */
+/* Entities per level for /metrics: counted (not copied: each count still walks every entity
+ * under the configuration lock) every COUNT_TTL seconds, or COUNT_MIN seconds after the
+ * hierarchy changed, however often /metrics is scraped. */
 struct counts {
     int valid;
     uint64_t generation;
@@ -95,7 +98,7 @@ struct maillimit__pages {
     struct reader *reader; /* NULL: calls are made on the caller's thread */
     struct counts counts;
     struct listing cache[CACHE_N];
-    uint64_t clock;
+    uint64_t clock, builds;
     char host[256];
 };
 
@@ -287,59 +290,186 @@ static void build_call_fn(void *arg)
     b->rc = listing_build(b->ml, b->l);
 }
 
-/* The listing of a level in a scope (scope_name NULL for the server), or NULL with *rc. */
-static struct listing *listing_get(maillimit__pages *p, int level, int scope_level,
-                                   const char *scope_name, int implicit, int64_t now, int *rc)
+/* The cache's slot of a listing: *hit set if it holds it (perhaps out of date), else the
+ * least recently used slot (emptied). Listings nobody used for LIST_IDLE seconds are freed. */
+static struct listing *cache_slot(maillimit__pages *p, int level, int scope_level,
+                                  const char *scope_name, int implicit, int64_t now, int *hit)
 {
-    uint64_t gen = 0;
-    maillimit_generation(p->ml, &gen);
-    struct listing *hit = NULL, *victim = &p->cache[0];
+    struct listing *victim = NULL;
+    *hit = 0;
     for (int i = 0; i < CACHE_N; i++) {
         struct listing *l = &p->cache[i];
         if (l->used && now - l->used_at >= LIST_IDLE)
             listing_clear(l); /* nobody looked at it for a while: give the memory back */
-        if (!l->used) {
-            if (victim->used)
-                victim = l;
-            continue;
-        }
-        if (l->level == level && l->scope_level == scope_level && l->implicit == implicit &&
+        if (l->used && l->level == level && l->scope_level == scope_level &&
+            l->implicit == implicit &&
             ((!scope_name && !l->scope_name) ||
              (scope_name && l->scope_name && strcmp(scope_name, l->scope_name) == 0))) {
-            hit = l;
-            break;
+            *hit = 1;
+            return l;
         }
-        if (victim->used && l->lru < victim->lru)
+        if (!victim || (victim->used && (!l->used || l->lru < victim->lru)))
             victim = l;
     }
-    *rc = 0;
-    if (hit && hit->generation == gen && (!implicit || now - hit->built < LIST_TTL) &&
-        now >= hit->built) {
-        hit->lru = ++p->clock;
-        hit->used_at = now;
-        return hit;
+    listing_clear(victim);
+    return victim;
+}
+
+static int slot_init(struct listing *l, int level, int scope_level, const char *scope_name,
+                     int implicit)
+{
+    listing_clear(l);
+    l->level = level;
+    l->scope_level = scope_level;
+    l->implicit = implicit;
+    if (scope_name && !(l->scope_name = strdup(scope_name)))
+        return MAILLIMIT_ENOMEM;
+    l->used = 1;
+    return 0;
+}
+
+/* dst = the rows of src that keep() keeps, names copied. */
+static int listing_filter(struct listing *dst, const struct listing *src,
+                          int (*keep)(const char *parent, void *ud), void *ud)
+{
+    size_t n = 0, bytes = 0;
+    for (size_t i = 0; i < src->n; i++)
+        if (keep(lparent(src, i), ud)) {
+            n++;
+            bytes += strlen(lname(src, i)) + strlen(lparent(src, i)) + 2;
+        }
+    struct lrow *row = malloc((n ? n : 1) * sizeof *row);
+    char *names = malloc(bytes ? bytes : 1);
+    if (!row || !names) {
+        free(row);
+        free(names);
+        return MAILLIMIT_ENOMEM;
     }
-    struct listing *l = hit ? hit : victim;
-    if (!hit) {
-        listing_clear(l);
-        l->level = level;
-        l->scope_level = scope_level;
-        l->implicit = implicit;
-        if (scope_name && !(l->scope_name = strdup(scope_name))) {
+    size_t k = 0, used = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        if (!keep(lparent(src, i), ud))
+            continue;
+        size_t a = strlen(lname(src, i)) + 1, b = strlen(lparent(src, i)) + 1;
+        row[k].name = used;
+        memcpy(names + used, lname(src, i), a);
+        used += a;
+        row[k].parent = used;
+        memcpy(names + used, lparent(src, i), b);
+        used += b;
+        row[k++].implicit = src->row[i].implicit;
+    }
+    free(dst->row);
+    free(dst->names);
+    dst->row = row;
+    dst->names = names;
+    dst->n = n;
+    return 0;
+}
+
+static int keep_parent(const char *parent, void *ud)
+{
+    return strcmp(parent, ud) == 0;
+}
+
+struct name_set {
+    const char **v;
+    size_t n;
+};
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+static int keep_in_set(const char *parent, void *ud)
+{
+    const struct name_set *set = ud;
+    return set->n && bsearch(&parent, set->v, set->n, sizeof *set->v, name_cmp) != NULL;
+}
+
+/* The listing of a level in a scope (scope_name NULL for the server), or NULL with *rc.
+ * Only the server-wide listings are copied from the handle (under its configuration lock,
+ * on the reader thread); a subscription's or a domain's is filtered out of them, so browsing
+ * takes that lock at most once per level and change of the hierarchy (and every LIST_TTL
+ * seconds for the implicit mailboxes). */
+static struct listing *listing_get(maillimit__pages *p, int level, int scope_level,
+                                   const char *scope_name, int implicit, int64_t now, int *rc)
+{
+    int hit;
+    *rc = 0;
+    if (scope_level == MAILLIMIT_LEVEL_SERVER) {
+        uint64_t gen = 0;
+        maillimit_generation(p->ml, &gen);
+        struct listing *l = cache_slot(p, level, scope_level, NULL, implicit, now, &hit);
+        if (hit && l->generation == gen && (!implicit || now - l->built < LIST_TTL) &&
+            now >= l->built) {
+            l->lru = ++p->clock;
+            l->used_at = now;
+            return l;
+        }
+        if (!hit && (*rc = slot_init(l, level, scope_level, NULL, implicit)) != 0)
+            return NULL;
+        struct build_call bc = { p->ml, l, 0 };
+        locked_call(p, 0, build_call_fn, &bc);
+        if ((*rc = bc.rc) != 0) {
+            listing_clear(l);
+            return NULL;
+        }
+        l->generation = gen;
+        l->built = l->used_at = now;
+        l->lru = ++p->clock;
+        l->stamp = ++p->builds;
+        return l;
+    }
+    /* the scope must exist (a lock-free read) */
+    maillimit_status st;
+    maillimit_status_init(&st);
+    if ((scope_level != MAILLIMIT_LEVEL_DOMAIN && scope_level != MAILLIMIT_LEVEL_SUBSCRIPTION) ||
+        !scope_name) {
+        *rc = MAILLIMIT_EINVAL;
+        return NULL;
+    }
+    if ((*rc = maillimit_status_get(p->ml, scope_level, scope_name, MAILLIMIT_WINDOW_HOUR, now,
+                                    &st)) != 0)
+        return NULL;
+    struct listing *base = listing_get(p, level, MAILLIMIT_LEVEL_SERVER, NULL, implicit, now, rc);
+    if (!base)
+        return NULL;
+    struct listing *doms = NULL;
+    int by_domains = level == MAILLIMIT_LEVEL_MAILBOX && scope_level == MAILLIMIT_LEVEL_SUBSCRIPTION;
+    if (by_domains &&
+        !(doms = listing_get(p, MAILLIMIT_LEVEL_DOMAIN, MAILLIMIT_LEVEL_SERVER, NULL, 0, now, rc)))
+        return NULL;
+    uint64_t stamp = base->stamp * 1000003u + (doms ? doms->stamp : 0);
+    struct listing *l = cache_slot(p, level, scope_level, scope_name, implicit, now, &hit);
+    if (hit && l->stamp == stamp) {
+        l->lru = ++p->clock;
+        l->used_at = now;
+        return l;
+    }
+    if (!hit && (*rc = slot_init(l, level, scope_level, scope_name, implicit)) != 0)
+        return NULL;
+    if (by_domains) {
+        /* the subscription's domains (sorted: the listing is), then their mailboxes */
+        struct name_set set = { malloc((doms->n ? doms->n : 1) * sizeof *set.v), 0 };
+        if (!set.v) {
+            listing_clear(l);
             *rc = MAILLIMIT_ENOMEM;
             return NULL;
         }
-        l->used = 1;
+        for (size_t i = 0; i < doms->n; i++)
+            if (strcmp(lparent(doms, i), scope_name) == 0)
+                set.v[set.n++] = lname(doms, i);
+        *rc = listing_filter(l, base, keep_in_set, &set);
+        free(set.v);
+    } else {
+        *rc = listing_filter(l, base, keep_parent, (void *)scope_name);
     }
-    struct build_call bc = { p->ml, l, 0 };
-    locked_call(p, 0, build_call_fn, &bc);
-    if ((*rc = bc.rc) != 0) {
+    if (*rc) {
         listing_clear(l);
         return NULL;
     }
-    l->generation = gen;
     l->built = l->used_at = now;
     l->lru = ++p->clock;
+    l->stamp = stamp;
     return l;
 }
 
@@ -449,7 +579,8 @@ void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handl
     uint64_t gen = 0;
     maillimit_generation(p->ml, &gen);
     struct counts *k = &p->counts;
-    if (!k->valid || k->generation != gen || now - k->built >= COUNT_TTL || now < k->built) {
+    if (!k->valid || now - k->built >= COUNT_TTL || now < k->built ||
+        (k->generation != gen && now - k->built >= COUNT_MIN)) {
         struct count_call cc = { p->ml, { 0 }, 0, 0 };
         locked_call(p, 0, count_call_fn, &cc);
         k->valid = cc.rc == 0;

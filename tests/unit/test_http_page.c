@@ -526,10 +526,19 @@ Test(http_pages, handle_figures_for_the_metrics)
     cr_assert_eq(f.open_episodes[MAILLIMIT_LEVEL_SUBSCRIPTION], 0);
     cr_assert_eq(f.open_episodes[MAILLIMIT_LEVEL_SERVER], 0);
     cr_assert_eq(f.events_dropped, 0);
-    /* a listing is kept while the hierarchy stays: a new mailbox shows at once */
+    /* counts are kept 10 s after the hierarchy changed, 60 s otherwise */
     cr_assert_eq(maillimit_mailbox_add(ml, "new@beta.example"), 0);
-    maillimit__pages_figures(pages, NOW0 + 41, &f);
+    decide(MAILLIMIT_LEVEL_MAILBOX, "other@beta.example", 1, NOW0 + 45, MAILLIMIT_DENY);
+    maillimit__pages_figures(pages, NOW0 + 49, &f);
+    cr_assert_eq(f.entities[MAILLIMIT_LEVEL_MAILBOX], 2);
+    maillimit__pages_figures(pages, NOW0 + 50, &f);
     cr_assert_eq(f.entities[MAILLIMIT_LEVEL_MAILBOX], 3);
+    cr_assert_eq(f.implicit_mailboxes, 2);
+    decide(MAILLIMIT_LEVEL_MAILBOX, "third@beta.example", 1, NOW0 + 60, MAILLIMIT_DENY);
+    maillimit__pages_figures(pages, NOW0 + 109, &f);
+    cr_assert_eq(f.implicit_mailboxes, 2, "an implicit mailbox does not change the hierarchy");
+    maillimit__pages_figures(pages, NOW0 + 110, &f);
+    cr_assert_eq(f.implicit_mailboxes, 3);
 }
 
 /* ---- odd names through every page ------------------------------------------------------ */
