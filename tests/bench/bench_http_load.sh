@@ -1,18 +1,19 @@
 #!/bin/bash
 # Does a page view slow the policy path? bench_policy's load (realistic Postfix requests from
 # 10000 senders over 1000 domains, one outstanding request per connection) against maillimitd
-# three times:
+# four times:
 #   off     no http_listen
 #   idle    http_listen, nobody looks
-#   pages   http_listen and a client fetching pages back to back the whole time: General,
-#           the 10000 mailboxes sorted by count (a status read for each), domains sorted by
-#           count, an entity page with its chart, /metrics
+#   browse  http_listen and a client fetching 10 pages a second (a few admins and a scrape)
+#   pages   http_listen and a client fetching pages back to back the whole time
+# The pages: General, the 10000 mailboxes sorted by count (a status read for each), the
+# domains sorted by count, an entity page with its chart, /metrics.
 # round after round (the modes alternate, so load drifting on a shared machine falls on all
 # three), and prints per mode the medians of maillimitd's requests/s, p50/p99/max latency and
 # its throughput as a share of bench_policy's do-nothing server measured alongside, with the
 # page views/s the client got. The page client runs at nice 19
-# (an admin's browser is usually elsewhere); maillimitd renders on its HTTP thread at nice
-# +10. Figures are reported, not enforced.
+# (an admin's browser is usually elsewhere); maillimitd renders on its HTTP thread at
+# SCHED_IDLE. Figures are reported, not enforced.
 #
 #   bench_http_load.sh BENCH_POLICY MAILLIMITD [--seconds S] [--rounds N] [--conns 8,64] [--quick]
 set -u
@@ -54,7 +55,7 @@ chmod +x "$T/maillimitd-http"
 # the page client: waits for the listener, then fetches pages until killed
 cat > "$T/pages.py" <<'EOF'
 import http.client, sys, time
-port, out = int(sys.argv[1]), sys.argv[2]
+port, out, pause = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 paths = ["/", "/mailboxes?sort=count", "/domains?sort=count",
          "/mailbox/user17@dom17.example", "/metrics"]
 n, t0, c = 0, None, None
@@ -68,6 +69,8 @@ while True:
             t0 = time.monotonic()
         n += 1
         open(out, "w").write("%d %.3f\n" % (n, time.monotonic() - t0))
+        if pause:
+            time.sleep(pause)
     except (OSError, http.client.HTTPException):
         c = None
         time.sleep(0.05)
@@ -76,8 +79,9 @@ EOF
 run() { # mode round
     local mode=$1 server=$MAILLIMITD
     [ "$mode" != off ] && server=$T/maillimitd-http
-    if [ "$mode" = pages ]; then
-        nice -n 19 python3 "$T/pages.py" "$HPORT" "$T/views.$2" &
+    if [ "$mode" = pages ] || [ "$mode" = browse ]; then
+        nice -n 19 python3 "$T/pages.py" "$HPORT" "$T/views.$mode.$2" \
+            "$([ "$mode" = browse ] && echo 0.1 || echo 0)" &
         LOADER=$!
     fi
     "$BENCH" --maillimitd "$server" --seconds "$SECONDS_PER" --repeat 1 \
@@ -92,7 +96,7 @@ run() { # mode round
 }
 # the modes alternate, round after round: load drifting on a shared machine falls on all three
 for r in $(seq "$ROUNDS"); do
-    for mode in off idle pages; do
+    for mode in off idle browse pages; do
         run $mode "$r"
     done
 done
@@ -101,10 +105,10 @@ python3 - "$T" "$ROUNDS" "$SECONDS_PER" <<'PY'
 import glob, statistics, sys
 t, rounds, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 print("policy load with and without page views: bench_policy, %s s per point; medians of %d "
-      "rounds (off, idle, pages alternating)" % (secs, rounds))
+      "rounds (off, idle, browse, pages alternating)" % (secs, rounds))
 print("%-6s %6s %12s %9s %9s %9s %14s %17s" % ("mode", "conns", "requests/s", "p50 us",
       "p99 us", "max us", "of do-nothing", "do-nothing p99 us"))
-for mode in ("off", "idle", "pages"):
+for mode in ("off", "idle", "browse", "pages"):
     rows = {}
     for f in glob.glob("%s/%s.*.out" % (t, mode)):
         for line in open(f):
@@ -120,12 +124,14 @@ for mode in ("off", "idle", "pages"):
         dn = statistics.median(x[2] for x in rows.get(("do-nothing", conns), [[0, 0, 0, 0]]))
         print("%-6s %6d %12.0f %9.1f %9.1f %9.0f %13.1f%% %17.1f" % (mode, conns, med[0],
               med[1], med[2], med[3], ratio, dn))
-n = s = 0
-for f in glob.glob(t + "/views.*"):
-    a, b = open(f).read().split()
-    n, s = n + int(a), s + float(b)
-if n == 0:
-    print("page client: no page fetched")
-    sys.exit(1)
-print("page client: %d pages in %.1f s of load (%.0f pages/s)" % (n, s, n / s))
+for mode in ("browse", "pages"):
+    n = s = 0
+    for f in glob.glob("%s/views.%s.*" % (t, mode)):
+        a, b = open(f).read().split()
+        n, s = n + int(a), s + float(b)
+    if n == 0:
+        print("page client (%s): no page fetched" % mode)
+        sys.exit(1)
+    print("page client (%s): %d pages in %.1f s of load (%.0f pages/s)" % (mode, n, s,
+                                                                           n / max(s, 0.001)))
 PY
