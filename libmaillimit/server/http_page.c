@@ -434,7 +434,8 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
     if (!base)
         return NULL;
     struct listing *doms = NULL;
-    int by_domains = level == MAILLIMIT_LEVEL_MAILBOX && scope_level == MAILLIMIT_LEVEL_SUBSCRIPTION;
+    int by_domains = level == MAILLIMIT_LEVEL_MAILBOX &&
+                     scope_level == MAILLIMIT_LEVEL_SUBSCRIPTION;
     if (by_domains &&
         !(doms = listing_get(p, MAILLIMIT_LEVEL_DOMAIN, MAILLIMIT_LEVEL_SERVER, NULL, 0, now, rc)))
         return NULL;
@@ -1124,7 +1125,8 @@ static size_t episodes_table(ctx *c, int level, const char *name, int64_t from)
     for (size_t i = 0; i < n && i < EPISODES_SHOWN; i++) {
         const maillimit_episode *x = &v[i].e;
         PRINTF(c, "<tr class=\"episode%s\" data-level=\"%s\"><td>%s ",
-               x->ongoing ? " ongoing" : "", level_path[x->level >= 0 && x->level < 5 ? x->level : 0],
+               x->ongoing ? " ongoing" : "",
+               level_path[x->level >= 0 && x->level < 5 ? x->level : 0],
                level_lower[x->level >= 0 && x->level < 5 ? x->level : 0]);
         put_entity(c, x->level, x->name);
         PUTS(c, "</td><td data-label=\"Limit\">");
@@ -1345,7 +1347,8 @@ static void page_list(ctx *c, maillimit__http_resp *r, int level)
         if (sv && strcmp(sv, keys[i]) == 0)
             key = i;
     int desc = ov ? strcmp(ov, "desc") == 0 : key != 0;
-    char *q = arg_dup(c, "q"), *dom = level == MAILLIMIT_LEVEL_MAILBOX ? arg_dup(c, "domain") : NULL;
+    char *q = arg_dup(c, "q");
+    char *dom = level == MAILLIMIT_LEVEL_MAILBOX ? arg_dup(c, "domain") : NULL;
     char *sub = !c->scope && level != MAILLIMIT_LEVEL_SUBSCRIPTION ? arg_dup(c, "subscription")
                                                                    : NULL;
     if (dom && !*dom) {
@@ -1422,7 +1425,9 @@ static void page_list(ctx *c, maillimit__http_resp *r, int level)
     snprintf(title, sizeof title, "%s", level == MAILLIMIT_LEVEL_MAILBOX  ? "Email addresses"
                                         : level == MAILLIMIT_LEVEL_DOMAIN ? "Domains"
                                                                           : "Subscriptions");
-    page_head(c, title, level == MAILLIMIT_LEVEL_MAILBOX ? 1 : level == MAILLIMIT_LEVEL_DOMAIN ? 2 : 3);
+    page_head(c, title, level == MAILLIMIT_LEVEL_MAILBOX  ? 1
+                        : level == MAILLIMIT_LEVEL_DOMAIN ? 2
+                                                          : 3);
     PRINTF(c, "<h1>%s</h1><p class=\"sub\"><span class=\"total\">%zu</span> %s", title, n,
            n == 1 ? level_lower[level] : level == MAILLIMIT_LEVEL_MAILBOX ? "email addresses"
                                                                           : plural_level[level]);
@@ -1713,9 +1718,10 @@ static void page_entity(ctx *c, maillimit__http_resp *r, int level, const char *
     chart_section(c, level, name);
     int64_t retention = 744;
     maillimit_retention_get(c->p->ml, &retention);
-    PRINTF(c, "<h2>Reached a limit</h2><p class=\"note\">Periods during which %s or an object "
-              "inside it was over a limit, in the history kept (%lld days).</p>",
-           level == MAILLIMIT_LEVEL_MAILBOX ? "it" : "it", (long long)(retention / 24));
+    PRINTF(c, "<h2>Reached a limit</h2><p class=\"note\">Periods during which it%s was over a "
+              "limit, in the history kept (%lld days).</p>",
+           level == MAILLIMIT_LEVEL_MAILBOX ? "" : " or an object inside it",
+           (long long)(retention / 24));
     episodes_table(c, level, name, (c->now / 3600 - retention + 1) * 3600);
     limits_table(c, level, name);
     PUTS(c, "<h2>In the hierarchy</h2><ul class=\"place\">");

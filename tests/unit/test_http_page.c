@@ -138,10 +138,6 @@ static maillimit *ml;
 static maillimit__pages *pages;
 static maillimit__http_resp resp;
 
-struct qarg {
-    char q[2048];
-};
-
 /* The raw value of key in a query string "a=1&b=2" ('+' as a space, as libmicrohttpd does). */
 static const char *query_arg(void *ud, const char *key)
 {
