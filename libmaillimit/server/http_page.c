@@ -804,7 +804,7 @@ static const char css[] =
     "th a{color:inherit}"
     "td.num,th.num{text-align:right;white-space:nowrap}"
     "tr:last-child td{border-bottom:0}"
-    "td .name{overflow-wrap:anywhere}"
+    "td .name{overflow-wrap:break-word}"
     ".state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;"
     "font-weight:600;white-space:nowrap}"
     ".state.ok{background:#e3f4e8;color:var(--ok)}"

@@ -264,7 +264,7 @@ def cmd_pages(a):
 
     # General: the last 24 hours hold today's decisions only (the day of history is older)
     url = base
-    br.screenshot(url, os.path.join(a.shots, "general.png"), 1280, 1400)
+    br.screenshot(url, os.path.join(a.shots, "general.png"), 1280, 1700)
     br.screenshot(url, os.path.join(a.shots, "general-phone.png"), 390, 1600)
     d = parse(br.dom(url))
     totals = d.find("div", cls="totals")
