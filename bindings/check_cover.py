@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fail when a public C function is not wrapped by the Python and PHP bindings.
 
   check_cover.py --include-dir include --python bindings/python/maillimit \

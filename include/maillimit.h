@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file maillimit.h
  * @brief libmaillimit: limits on outgoing mail per mailbox, domain, subscription and server.

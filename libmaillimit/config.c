@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Configuration text: maillimit_config_load() and maillimit_config_load_mem().
  *
  * Format (SPEC §6). One directive per line; blank lines are fine; tokens are separated by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decisions: decide, reserve/commit/release, reset, status.
  *
  * A decision gathers the counters it touches (sender, its counted ancestors, the server)

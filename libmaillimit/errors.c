@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error texts, version, small shared helpers. */
 #include <stdarg.h>
 #include <stdio.h>

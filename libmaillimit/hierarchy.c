@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hierarchy: handle lifecycle, entities, placement, limits and flags.
  *
  * Entities are never freed while the handle lives: a removed entity is marked dead and taken

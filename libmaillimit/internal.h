@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations of libmaillimit. Never installed. */
 #ifndef MAILLIMIT_INTERNAL_H
 #define MAILLIMIT_INTERNAL_H

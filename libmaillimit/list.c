@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listing the hierarchy: maillimit_list_open() and friends, maillimit_generation().
  *
  * A listing is a copy made under the configuration lock: the names (and parent names) of the

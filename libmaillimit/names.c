@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names: validation, ASCII lower-casing and hashing. */
 #define _POSIX_C_SOURCE 200809L /* strnlen */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Safe reclamation: removed entities, replaced name tables and the state a snapshot load
  * replaced are freed once no reader can hold them (see the section comment in internal.h).
  *

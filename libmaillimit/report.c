@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reports: hourly history, episodes, top lists, summaries and events.
  *
  * Where the figures live:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Window counters: one ring of minute slots and one of hour slots, with running totals.
  *
  * Layout of a ring (448 bytes, 64-byte aligned):

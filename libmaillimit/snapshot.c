@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Snapshots: the whole state of a handle in one crash-safe, checksummed msgpack file.
  *
  * The format is documented for other tools in docs/snapshot-format.md. In short:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The name table: open addressing, linear probing, one writer, lock-free readers.
  *
  * Readers load the table pointer and then slots with acquire; the writer publishes an

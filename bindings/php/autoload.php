@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * Autoloader for use without Composer: `require 'bindings/php/autoload.php';`

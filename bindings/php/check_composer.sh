@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The PHP binding installs into a panel's project through a Composer path repository, offline
 # (Debian's composer; packagist disabled), and its autoloader gives Limiter and Client.
 #

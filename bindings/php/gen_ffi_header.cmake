@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Generate the header PHP's FFI::cdef() takes: include/maillimit.h run through the C
 # preprocessor (`cc -E -P`), with MAILLIMIT_API empty, no predefined macros and the two
 # standard headers it includes replaced by empty stubs (PHP FFI knows int64_t, size_t...).

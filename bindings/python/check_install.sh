@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # `pip install ./bindings/python` works offline on Debian (python3-pip, python3-setuptools,
 # python3-wheel; no build isolation, no index), and the installed package finds the library
 # and has both Limiter and Client. The source is copied first: setuptools writes build/ and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Run maillimit-demo on demo.conf and compare its output (after the version line) with the
 # hand-computed expected.txt.   check_demo.sh DEMO CONF EXPECTED
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * maillimit-demo: embed libmaillimit in a program.
  *

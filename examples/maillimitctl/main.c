@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitctl: the command-line client of maillimitd's admin protocol (msgpack-RPC).
  *
  *   maillimitctl [-s SOCKET | -H HOST:PORT] [--json] COMMAND [ARGS...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd: the Postfix policy server of libmaillimit, and its admin protocol.
  *
  *   maillimitd [-c FILE] [-f] [-v] [--check-config] [--print-default-config] [-V] [-h]

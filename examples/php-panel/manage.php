@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * A control panel managing a running maillimitd, in PHP: copy what you need.

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * A control panel's use of libmaillimit, in PHP: copy what you need.

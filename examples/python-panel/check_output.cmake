@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Run an example and compare its output with the expected text (a ctest smoke test).
 #   cmake -DCOMMAND="prog;args" -DEXPECTED=expected.txt -P check_output.cmake
 # Environment (MAILLIMIT_LIBRARY, PYTHONPATH...) comes from the test's ENVIRONMENT.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A control panel managing a running maillimitd, in Python: copy what you need.
 
 1. create a subscription with two domains and four mailboxes, and its default limits;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A control panel's use of libmaillimit, in Python: copy what you need.
 
 1. build the hierarchy: plans, subscriptions, domains, mailboxes, a system user;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Run a panel against a maillimitd of its own and compare the output with the expected text
 # (a ctest smoke test of examples/python-panel/manage.py and examples/php-panel/manage.php).
 #

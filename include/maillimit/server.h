@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file maillimit/server.h
  * @brief libmaillimit's server layer: the Postfix policy delegation protocol, the admin

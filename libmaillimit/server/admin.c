@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The admin protocol: msgpack-RPC over a stream (maillimitd's admin_listen sockets).
  *
  * Framing (the msgpack-RPC specification): a request is [0, msgid, method, params], a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Daemon directives of the configuration file (maillimitd), beside the core's (SPEC §6).
  *
  * The same lexical rules as the core: one directive per line, tokens separated by spaces and

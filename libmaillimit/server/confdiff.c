@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a configuration file changed since it was last applied (maillimit__conf_delta()).
  *
  * maillimitd applies its file on top of the state (snapshot) at start and on every reload. A

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* confdiff.c: what a configuration text changed since it was last applied. Internal. */
 #ifndef MAILLIMIT_CONFDIFF_H
 #define MAILLIMIT_CONFDIFF_H

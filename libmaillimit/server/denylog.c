@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Denial log lines an admin can afford (log_denials episode): a sender hammering its limit
  * makes one full `deny:` line when its episode starts and then one summary line a minute
  * ("1234 more refused in the last 60 s"), not a line per refusal. The metrics keep the exact

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A growable text buffer and the escapes of the HTTP side: HTML text and attributes, URL
  * path segments and query values, Prometheus label values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd's HTTP listener (http_listen): libmicrohttpd with its own polling thread, in
  * front of the pages and /metrics of http_page.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations of maillimitd's HTTP side (never installed): the metrics the loop
  * thread counts, the Prometheus text, the "Outgoing mail control" pages, the HTTP listener
  * (libmicrohttpd) and the throttling of denial log lines.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The "Outgoing mail control" pages (HTML and SVG drawn here: no script, no external asset)
  * and the routing of maillimitd's HTTP requests, without any I/O (http.c moves the bytes).
  *

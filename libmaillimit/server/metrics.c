@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd's metrics: what the loop thread counts (maillimit__metrics, see http.h for who
  * writes and who reads) and their Prometheus text format (version 0.0.4) for /metrics.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The milter protocol (Sendmail 8 "Milter" version 6, as Postfix speaks it), without I/O.
  *
  * Why a native implementation and not libmilter: docs/milter.md ("Why not libmilter"). In

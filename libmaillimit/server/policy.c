@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Postfix policy delegation protocol, without I/O: maillimit_policy_request().
  *
  * Parsing (maillimit__policy_parse, a pure function): a request is `name=value` lines ended by

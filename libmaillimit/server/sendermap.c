@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The table for Postfix's local_login_sender_maps (texthash format), which the set-gid
  * postdrop enforces on every local submission: a system user may submit mail only with its
  * own address or an address in one of its subscription's domains. That makes the envelope

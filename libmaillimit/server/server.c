@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The server: libuv listeners and connections for the policy and admin protocols, the daemon
  * configuration, snapshots, signals and logging (maillimit_server_*).
  *

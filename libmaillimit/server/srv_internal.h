@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations of the server layer (never installed). Hidden symbols are named
  * maillimit__*; the unit tests link the static library to reach them. */
 #ifndef MAILLIMIT_SRV_INTERNAL_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Shared libraries export exactly their committed symbol lists, and the lists are the headers'.
 
 One library against its list and header(s):

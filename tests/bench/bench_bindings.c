@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_bindings (C part): maillimit_decide() calls per second through the shared library,
  * the baseline for the Python and PHP bindings' per-call overhead (bench_bindings.sh runs
  * all three on the same workload in one run).

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * bench_bindings (PHP part): decide() calls per second through the FFI binding.

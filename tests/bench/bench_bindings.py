@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench_bindings (Python part): decide() calls per second through the ctypes binding.
 
 Same workload as bench_bindings.c (see there). Two figures:

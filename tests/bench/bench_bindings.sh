@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Per-call overhead of maillimit_decide() through the Python and PHP bindings versus C, on
 # the same workload in one run (see bench_bindings.c). Not a ctest test.
 #

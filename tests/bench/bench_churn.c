@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Management at scale: what a control panel's daily work costs on a big hierarchy.
  *
  *   bench_churn [--quick]

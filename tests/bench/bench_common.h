@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the benchmarks: clocks, memory readings, a small PRNG, and the SPEC §8
  * hierarchy (subscriptions in plan "standard", 5 domains each, 10 mailboxes per domain).
  * Include after defining _POSIX_C_SOURCE. */

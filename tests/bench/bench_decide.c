@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_decide: decisions per second on the SPEC §8 hierarchy.
  *
  * Builds 20k subscriptions, 100k domains (5 per subscription) and 1M mailboxes (10 per

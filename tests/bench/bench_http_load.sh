@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Does a page view slow the policy path? bench_policy's load (realistic Postfix requests from
 # 10000 senders over 1000 domains, one outstanding request per connection) against maillimitd
 # four times:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Load benchmark of the milter: maillimitd against a do-nothing milter.
  *
  *   bench_milter [--quick] [--seconds S] [--repeat N] [--conns C] [--mode M] [--auth]

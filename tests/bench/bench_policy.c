@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Load benchmark of the policy server: maillimitd against a do-nothing libuv server.
  *
  *   bench_policy [--quick] [--seconds S] [--maillimitd PATH] [--conns 1,8,64]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Throughput of a real Postfix with maillimitd as its milter, against the same Postfix without
 # milters (and, if bench_milter is given, with bench_milter's do-nothing milter, plain and with
 # TCP_QUICKACK), in one run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_report: the cost of reports (history, episodes, events) on the SPEC §8 hierarchy.
  *
  * (a) Decisions/s on 1M mailboxes / 100k domains / 20k subscriptions, Zipf senders, one

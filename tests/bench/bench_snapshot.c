@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_snapshot: save and load of the SPEC §8 hierarchy with counters, and what a save (or
  * a load) costs a thread that keeps deciding meanwhile.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocation failure: every configuration call, with its n-th allocation failing, for every
  * n until it succeeds, returns MAILLIMIT_ENOMEM (or succeeds), leaves the handle exactly as it
  * was (its snapshot is byte for byte the same) and usable, and leaks nothing (the ASan build

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared declaration of the libFuzzer entry point, for the targets and for replay.c. */
 #ifndef MAILLIMIT_FUZZ_H
 #define MAILLIMIT_FUZZ_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the admin protocol (maillimit__msgpack_scan, maillimit__admin_handle).
  *
  * The input is a byte stream from one admin client, handled message by message on a handle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the configuration text loader.
  *
  * Each input is loaded into a handle that already holds a small configuration (so the

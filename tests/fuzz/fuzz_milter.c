@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the milter protocol (maillimit__milter_frame and maillimit__milter_packet).
  *
  * The first byte picks settings (bit 0 unit recipients, bits 1-2 the local action, bit 3 a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the policy protocol (maillimit__policy_parse and maillimit_policy_request).
  *
  * The input is a byte stream from one client: every request in it is handled in turn, as the

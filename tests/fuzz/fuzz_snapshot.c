@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the snapshot loader (maillimit_snapshot_load_mem).
  *
  * Each input is loaded twice, each time into a handle that already holds a small state

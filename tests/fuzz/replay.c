@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replay a fuzz corpus without libFuzzer: runs LLVMFuzzerTestOneInput over every regular
  * file in the directories (or the files) named on the command line. Used by ctest for every
  * fuzz target (link it with the target's source). Exits 1 if an argument cannot be read or

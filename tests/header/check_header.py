@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks of the public header(s) that a compiler alone does not make.
 
   check_header.py --include-dir DIR --cc CC [--cxx CXX]

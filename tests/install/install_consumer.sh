@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install the build into a temporary prefix, then build and run a small program against it
 # three ways: CMake find_package (shared and static) and pkg-config (shared); with the
 # server layer, also a program linking maillimit::server.

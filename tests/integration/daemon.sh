@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Integration test of maillimitd itself (no MTA, no root): the policy protocol over TCP and a
 # unix socket, bad clients, bounds, the idle timeout, the connection cap, SIGHUP reload and
 # maillimitctl end to end.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Integration test of maillimitd's pages and /metrics (http_listen) in a real browser:
 # maillimitd gets a known history (decisions through the admin protocol at explicit times),
 # headless Chromium takes screenshots (kept in SHOTS) and dumps the DOM of the General page,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks of maillimitd's pages in a real browser, for tests/integration/http.sh.
 
     http_check.py pages   --port P --chromium PATH --shots DIR --day DAY0 --now T --odd FILE

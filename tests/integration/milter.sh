@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Integration test: maillimitd's milters in a real Postfix (Debian's package): script and cron
 # mail through Postfix's sendmail, attributed by Unix user, and SMTP mail at END-OF-MESSAGE.
 #

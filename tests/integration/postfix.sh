@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Integration test: maillimitd in front of a real Postfix (Debian's package).
 #
 #   postfix.sh MAILLIMITD MAILLIMITCTL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: many threads deciding on one handle, compared with exact or serial results.
  *
  *  (a) 4 threads hammer one mailbox with limit L at a fixed `now`: exactly L accepted,

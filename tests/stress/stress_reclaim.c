@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: memory is given back while threads decide.
  *
  *  (a) 3 decider threads decide, reserve and release over 8 domains of 32 mailboxes (and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: reports read while threads decide.
  *
  * (a) 3 decider threads send from 32 mailboxes, 4 domains (script mail), 2 subscriptions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: snapshots taken and loaded while threads decide on the same handle.
  *
  *  (a) 3 threads decide over 200 mailboxes (limit 40 each) at a fixed `now` while the main

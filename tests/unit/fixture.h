@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the core unit tests share: the assertion macros, the level and window shorthands, the
  * reference time T and AT(), and helpers that build a handle from configuration text, decide,
  * read a count and set a limit. Each test file describes its own hierarchy as configuration

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The admin protocol (msgpack-RPC): the pre-scan, request decoding and the methods. */
 #define _POSIX_C_SOURCE 200809L
 

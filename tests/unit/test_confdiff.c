@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimit__conf_delta(): what a configuration file changed since it was last applied. */
 #define _POSIX_C_SOURCE 200809L
 

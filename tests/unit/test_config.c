@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Configuration text: maillimit_config_load() and maillimit_config_load_mem(). */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #define _POSIX_C_SOURCE 200809L
 /* maillimit_config_apply(): the file becomes the whole configuration, counters stay. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decisions: limits per level, parents blocking children, cost, reasons and their
  * precedence, implicit mailboxes, verdict fields, which denial is named, reset.
  * Every expectation is hand-computed from SPEC.md §2, §3, §4.1. */

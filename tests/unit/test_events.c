@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Events: one LIMIT_REACHED per episode start and one BACK_TO_NORMAL per end, with exact
  * times, limits, denied counts and names; seq 1, 2, 3... in queue order; the bounded queue
  * (4096 waiting, the oldest dropped and counted). Hand-computed from include/maillimit.h

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hierarchy: names, adds, placements, system users, removal, moves, argument checking.
  * Every expectation is hand-computed from SPEC.md §1, §4.1 and include/maillimit.h. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log_denials episode (libmaillimit/server/denylog.c): which refusals get a line, and the
  * summaries, at explicit monotonic times. */
 #define _GNU_SOURCE

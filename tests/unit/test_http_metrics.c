@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd's /metrics (libmaillimit/server/metrics.c): what one outcome counts, and the
  * Prometheus text format of known figures, line by line. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd's pages (libmaillimit/server/http_page.c, escape.c): escaping, the SVG chart,
  * the routing, the pages' figures on a handle with a known history, and odd names thrown
  * through every page (a property test with a fixed seed). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Limits, flags and server settings: every cell of the inheritance table of SPEC §2,
  * illegal (level, target) pairs, special values, flags, the master switch and the unit. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listing: maillimit_list_open/next/count/close and maillimit_generation. Every expectation
  * is hand-computed from the fixture below. */
 #include <criterion/criterion.h>

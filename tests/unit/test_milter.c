@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The milter protocol without sockets: maillimit__milter_frame(), maillimit__milter_packet()
  * and maillimit__milter_local_attribute(). Packets are built by hand (a 4-byte big-endian
  * length of the command byte and the data, the command byte, the data) and the replies are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The policy protocol without sockets: maillimit__policy_parse() and maillimit_policy_*(). */
 #define _POSIX_C_SOURCE 200809L
 

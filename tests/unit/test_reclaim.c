@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Safe reclamation: removed entities and idle implicit mailboxes are freed by maillimit_tick()
  * once nothing can see them, and what still names them (queued events, reservations) keeps
  * them. Run under ASan in CI: a use after free fails there. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reports: hourly history (sent / denied / exempt per clock hour, parents include children,
  * plans, [from, to), retention, ticks), episodes (start, lazy exact end, scoping, order,
  * reset and limit changes), top-K (ranking, ties, capacity, scope, levels) and summaries.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The window ring against a reference model: every unit accepted at minute m is counted in
  * the hourly window while m > p - 60 and in the daily window while m / 60 > p / 60 - 24. */
 #include <criterion/criterion.h>

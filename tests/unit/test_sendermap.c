@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local_login_sender_maps table: maillimit__sendermap_build() and _write(). */
 #define _GNU_SOURCE
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* maillimitd's configuration: daemon directives (libmaillimit/server/conf.c) and the
  * configuration calls of maillimit_server_*. */
 #define _POSIX_C_SOURCE 200809L

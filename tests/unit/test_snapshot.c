@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Snapshots: a rich state survives a save and a load exactly (every value, flag, status in
  * both windows, and the decisions that follow); the encoding is deterministic; truncated,
  * corrupt, foreign, newer and invalid files are refused and leave the handle unchanged; a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two-phase use: reserve, commit, release, and what happens to tokens that are unknown,
  * already used, or whose minute has left the window. SPEC.md §3 "Two-phase", §4.1 "Tokens". */
 #include <criterion/criterion.h>

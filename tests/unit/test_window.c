@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Windows: the sliding hour (60 one-minute slots), the sliding day (24 one-hour slots),
  * retry_after and reset_after, status fields, time going backwards, limit changes.
  * Times are explicit: T = 2026-01-01 10:00:00 UTC (a multiple of 3600). */

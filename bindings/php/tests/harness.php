@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * A minimal test harness (no PHPUnit needed): test('name', fn) registers, run_tests() runs

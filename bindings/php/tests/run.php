@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** Run every test_*.php of this directory in one process; exit 1 if any failed. */
 

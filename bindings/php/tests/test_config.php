@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** configLoad, configLoadMem, configApply, configApplyMem. */
 

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** verdict_init, decide, reserve, commit, release, reset, status_init, status/statusGet. */
 

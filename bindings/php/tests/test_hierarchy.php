@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** planAdd, subscriptionAdd, domainAdd, mailboxAdd, sysuserAdd, remove, sysuserRemove,
  * domainMove, subscriptionPlanSet. */

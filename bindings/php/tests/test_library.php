@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** Library: strerror, version_number, version_string, loading, the cdef, the enums against
  * the header, and the Limiter's lifecycle (new/free) in any destruction order. */

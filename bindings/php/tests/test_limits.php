@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** limitSet, limitValue, limitGet, enable, enabled, flagSet, flagGet, flagValue, unitSet,
  * unitGet. */

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** listOpen/list (maillimit_list_open, _next, _count, _close, maillimit_entity_init) and
  * generation (maillimit_generation): every listing hand-computed from list_fixture(), as in

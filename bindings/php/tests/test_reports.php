@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** tick, retentionSet/Get, historyOpen/history, episodesOpen/episodes, top, summary,
  * eventNext/events, eventsDropped: one scripted hour of traffic (as the Python tests). */

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** snapshotSave, snapshotLoad, snapshotSaveMem, snapshotLoadMem (and maillimit_buffer_free):
  * the whole state survives a round trip; bad snapshots change nothing. */

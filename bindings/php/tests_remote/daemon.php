@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * A maillimitd started by a test: private temporary directory, unix admin socket, no policy

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * Limiter and Client pass the same tests (test_contract.php), and the Client's own tests

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /** What only the Client has: the daemon's messages, reconnecting, timeouts, one request per page. */
 

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * One interface, two implementations: every test here runs against the in-process Limiter

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: MIT
 
 /**
  * Print the header for PHP's `ffi.preload`, so that libmaillimit is declared once at PHP

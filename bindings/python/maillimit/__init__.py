@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """maillimit: Python binding of libmaillimit (outgoing mail limits per mailbox, domain,
 subscription and server), in pure ctypes over the installed shared library.
 

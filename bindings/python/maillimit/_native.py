@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libmaillimit with ctypes and declaring its functions.
 
 The library is looked up, first match wins, in:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The interface a control panel programs against: :class:`MaillimitAPI`.
 
 Two classes implement it with the same methods, arguments, results and exceptions:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Constants and enums of include/maillimit.h (values pinned by the C API)."""
 from __future__ import annotations
 

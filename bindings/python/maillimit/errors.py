@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions: every negative ``MAILLIMIT_E*`` code maps to one class.
 
 All of them derive from :class:`MaillimitError`, which carries the code (``.code``), the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pull iterators over the library's readers (history, episodes, the hierarchy listing)."""
 from __future__ import annotations
 

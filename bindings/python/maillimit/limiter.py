@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The :class:`Limiter`: one ``maillimit`` handle and a method per C function."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """:class:`Client`: the :class:`MaillimitAPI` of a running maillimitd, over its admin socket.
 
 The admin protocol is msgpack-RPC (examples/maillimitd/README.md, "Admin protocol"); this

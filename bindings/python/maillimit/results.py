@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Frozen dataclasses for what the library returns in its versioned structs."""
 from __future__ import annotations
 

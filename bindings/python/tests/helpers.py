@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures of the binding tests: an explicit clock and a small hierarchy."""
 import os
 import unittest

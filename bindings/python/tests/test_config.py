@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """config_load, config_load_mem, config_apply and config_apply_mem: the text format, and
 errors that change nothing."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """verdict_init, decide, reserve, commit, release, reset, status_init, status_get: exact
 verdicts and statuses with explicit times."""
 import unittest

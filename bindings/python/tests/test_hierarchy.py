@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """plan_add, subscription_add, domain_add, mailbox_add, sysuser_add, remove,
 sysuser_remove, domain_move, subscription_plan_set: placements and their errors."""
 import unittest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Library information, loading, constants and the ctypes layouts against the header."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """new/free through Limiter: context manager, close, use after close, finalizers in any
 order, verdict_init/status_init (the structs carry the version the library wants), and
 deciding from several threads."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """limit_set, limit_value, limit_get, enable, enabled, flag_set, flag_get, flag_value,
 unit_set, unit_get."""
 import unittest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """list_open/list (maillimit_list_open, _next, _count, _close, maillimit_entity_init) and
 generation (maillimit_generation): every listing hand-computed from the fixture below."""
 import unittest

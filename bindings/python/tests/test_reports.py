@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tick, retention_set/get, history_open/next/close, episodes_open/next/close, top,
 summary_init/get, event_init, event_next, events_dropped: one scripted hour of traffic."""
 import unittest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """snapshot_save, snapshot_load, snapshot_save_mem, snapshot_load_mem, buffer_free: the whole
 state survives a round trip; bad snapshots change nothing."""
 import os

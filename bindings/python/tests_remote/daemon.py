@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A maillimitd started by a test: private temporary directory, unix admin socket, no policy
 listener, no state file; always stopped (SIGTERM, then waited for)."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What only the Client has: the daemon's messages, reconnecting, timeouts, lost
 connections, and one request per page (against a live maillimitd started by each test)."""
 import os

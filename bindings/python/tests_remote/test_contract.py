@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """One interface, two implementations: every test here runs against the in-process
 Limiter and against a Client of a live maillimitd (started by the test), with the same
 exact expectations: the same results and the same exceptions."""

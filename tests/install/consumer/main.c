@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program built against an installed libmaillimit (see install_consumer.sh). */
 #include <maillimit.h>
 #include <stdio.h>

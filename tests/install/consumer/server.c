@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program built against an installed libmaillimit_server (see install_consumer.sh). */
 #include <maillimit.h>
 #include <maillimit/server.h>
