@@ -82,6 +82,10 @@ enum {
     MAILLIMIT__MILTER_REPLY_MAX = 1400     /* bytes of the replies to one packet */
 };
 
+/* The name unattributed mail without a sender domain is decided on (never a configured
+ * domain: .invalid is reserved, RFC 2606). */
+#define MAILLIMIT__UNATTRIBUTED "unattributed.invalid"
+
 /* What a local submission over its limit gets (local_action); also what a milter did. */
 enum { MAILLIMIT__LOCAL_HOLD = 0, MAILLIMIT__LOCAL_REJECT = 1, MAILLIMIT__LOCAL_DEFER = 2,
        MAILLIMIT__LOCAL_DISCARD = 3 };
