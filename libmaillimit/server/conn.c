@@ -55,7 +55,7 @@ static void on_conn_closed(uv_handle_t *h)
     free(c->ms);
     free(c);
     if (s->stopping)
-        maillimit__finish_if_done(s);
+        s->handles_closed(s);
 }
 
 void maillimit__conn_close(struct conn *c)
@@ -455,30 +455,12 @@ static void milter_process(struct conn *c)
     }
 }
 
-static int admin_reload(void *ctx, char *err, size_t errlen)
-{
-    maillimit_server *s = ctx;
-    int rc = maillimit_server_reload(s, err, errlen);
-    if (rc == 0)
-        slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded (admin request)");
-    return rc;
-}
-
-static int admin_snapshot(void *ctx, char *err, size_t errlen)
-{
-    return maillimit_server_snapshot_save(ctx, err, errlen);
-}
-
-static int admin_stats(void *ctx, uint64_t out[MAILLIMIT__STATS])
-{
-    return maillimit__server_stats(ctx, out);
-}
 static void admin_process(struct conn *c)
 {
     maillimit_server *s = c->s;
     while (!c->closing && !c->writing && c->inlen) {
-        maillimit__admin_host host = { s->ml, admin_reload, admin_snapshot, admin_stats,
-                                       maillimit__admin_events, s };
+        maillimit__admin_host host = s->admin;
+        host.ml = s->ml; /* the handle a snapshot load at start may have replaced */
         size_t used = 0, rl = 0;
         char *reply = NULL;
         int rc = maillimit__admin_handle(&host, c->in, c->inlen, &used, &reply, &rl);
@@ -493,7 +475,7 @@ static void admin_process(struct conn *c)
             break;
         s->st_admin++;
         maillimit__inc(&s->metrics.admin_requests, 1);
-        maillimit__sendermap_refresh(s, 0); /* the request may have changed the hierarchy */
+        s->maybe_changed(s); /* the request may have changed the hierarchy */
         memmove(c->in, c->in + used, c->inlen - used);
         c->inlen -= used;
         c->out = reply;
@@ -619,7 +601,7 @@ void maillimit__on_connection(uv_stream_t *server, int status)
 void maillimit__on_sweep(uv_timer_t *t)
 {
     maillimit_server *s = t->data;
-    maillimit__sendermap_refresh(s, 0); /* the hierarchy may change through the library's API too */
+    s->maybe_changed(s); /* the hierarchy may change through the library's API too */
     if (s->denylog)
         maillimit__denylog_flush(s->denylog, uv_now(s->loop), deny_summary, s);
     if (s->tick_pending)

@@ -25,7 +25,7 @@ static void on_listener_closed(uv_handle_t *h)
     free(l);
     s->closing_handles--;
     if (s->stopping)
-        maillimit__finish_if_done(s);
+        s->handles_closed(s);
 }
 
 void maillimit__listeners_close(maillimit_server *s)
@@ -155,5 +155,22 @@ void maillimit__http_close(maillimit_server *s)
     if (s->http_async_on) {
         s->http_async_on = 0;
         maillimit__close_handle(s, (uv_handle_t *)&s->http_async);
+    }
+}
+
+/* ---- closing the server's own handles ---------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    maillimit_server *s = h->data;
+    s->closing_handles--;
+}
+
+void maillimit__close_handle(maillimit_server *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        s->closing_handles++;
+        h->data = s;
+        uv_close(h, on_timer_closed);
     }
 }

@@ -509,6 +509,37 @@ int maillimit_server_config_check(const char *path, char *err, size_t errlen)
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+/* ---- what the lower modules call back ---------------------------------------------------- */
+
+static int admin_reload(void *ctx, char *err, size_t errlen)
+{
+    maillimit_server *s = ctx;
+    int rc = maillimit_server_reload(s, err, errlen);
+    if (rc == 0)
+        slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded (admin request)");
+    return rc;
+}
+
+static int admin_snapshot(void *ctx, char *err, size_t errlen)
+{
+    return maillimit_server_snapshot_save(ctx, err, errlen);
+}
+
+static int admin_stats(void *ctx, uint64_t out[MAILLIMIT__STATS])
+{
+    return maillimit__server_stats(ctx, out);
+}
+
+static void handles_closed(maillimit_server *s)
+{
+    maillimit__finish_if_done(s);
+}
+
+static void maybe_changed(maillimit_server *s)
+{
+    maillimit__sendermap_refresh(s, 0);
+}
+
 int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
 {
     if (!out)
@@ -518,6 +549,10 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
     if (!s)
         return MAILLIMIT_ENOMEM;
     snprintf(s->ident, sizeof s->ident, "maillimitd");
+    s->handles_closed = handles_closed;
+    s->maybe_changed = maybe_changed;
+    s->admin = (maillimit__admin_host){ NULL, admin_reload, admin_snapshot, admin_stats,
+                                        maillimit__admin_events, s };
     s->log_target = MAILLIMIT_LOG_STDERR;
     maillimit__metrics_init(&s->metrics);
     if (pthread_mutex_init(&s->gate.mu, NULL) != 0) {
@@ -779,21 +814,6 @@ int maillimit_server_run(maillimit_server *s)
         return MAILLIMIT_EINVAL;
     uv_run(s->loop, UV_RUN_DEFAULT);
     return 0;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    maillimit_server *s = h->data;
-    s->closing_handles--;
-}
-
-void maillimit__close_handle(maillimit_server *s, uv_handle_t *h)
-{
-    if (!uv_is_closing(h)) {
-        s->closing_handles++;
-        h->data = s;
-        uv_close(h, on_timer_closed);
-    }
 }
 
 void maillimit__finish_if_done(maillimit_server *s)

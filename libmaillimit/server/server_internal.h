@@ -66,6 +66,11 @@ struct maillimit_server {
     int has_own_loop;
     maillimit *ml;
     int owns_ml;
+    /* The upward calls of the lower modules (conn.c, listen.c), set by server.c: they
+     * notify the server without depending on it. */
+    void (*handles_closed)(maillimit_server *s);   /* a connection or listener is gone */
+    void (*maybe_changed)(maillimit_server *s);    /* the hierarchy may have changed */
+    maillimit__admin_host admin;                   /* reload, snapshot, stats, events */
     maillimit_policy *policy;
     maillimit__milter_ctx milter;   /* settings of the milter connections */
 
