@@ -625,7 +625,7 @@ Test(milter, local_hold_without_quarantine_defers)
     cr_assert_eq(ev.action, MAILLIMIT__LOCAL_DEFER);
 }
 
-/* The log line of a denial (server.c milter_log) prints ev.text: a hold turned into a
+/* The log line of a denial (conn.c milter_log) prints ev.text: a hold turned into a
  * deferral must carry the text like every other denial. */
 Test(milter, local_hold_without_quarantine_keeps_the_text)
 {
