@@ -82,6 +82,39 @@ MAILLIMIT__HIDDEN int64_t maillimit__ring_reset_after(struct maillimit__ring *co
 /* Forget every slot of the ring (reset). */
 MAILLIMIT__HIDDEN void maillimit__ring_clear(struct maillimit__ring *r);
 
+/* A counter by meaning, independent of how ring.c stores it (snapshots store this). */
+struct maillimit__counter {
+    int64_t latest;           /* newest minute the counter was brought to; -1: never */
+    int nmin, nhour;
+    uint32_t min_p[MAILLIMIT__HOUR_SLOTS]; /* live minutes of the hour window, ascending ... */
+    uint64_t min_c[MAILLIMIT__HOUR_SLOTS]; /* ... and their units (>= 1) */
+    uint32_t hour_p[MAILLIMIT__DAY_SLOTS]; /* live hours of the day window, ascending ... */
+    uint64_t hour_c[MAILLIMIT__DAY_SLOTS]; /* ... and their units, those of their minutes
+                                              included */
+};
+/* Read a counter summed over rings (the server's lanes, or one entity ring), at the newest
+ * minute any of them has seen. */
+MAILLIMIT__HIDDEN void maillimit__ring_export(struct maillimit__ring *const *rs, int nr,
+                                              struct maillimit__counter *out);
+/* Set r, a ring no other thread can see, to share k of nr of a validated counter (the
+ * server's lanes split every count evenly; an entity ring is share 0 of 1). Returns 0, or
+ * MAILLIMIT_ERANGE if the share exceeds what a ring can hold (r is then unchanged). */
+MAILLIMIT__HIDDEN int maillimit__ring_import(struct maillimit__ring *r,
+                                             const struct maillimit__counter *c, int k, int nr);
+/* A new ring holding a validated counter: 0, MAILLIMIT_ERANGE (checked first; nothing is
+ * allocated) or MAILLIMIT_ENOMEM. */
+MAILLIMIT__HIDDEN int maillimit__ring_import_new(const struct maillimit__counter *c,
+                                                 struct maillimit__ring **out);
+/* Replace the contents of r, a ring deciders may be using, by those of src, a ring no other
+ * thread can see (made by maillimit__ring_import()); see ring.c. */
+MAILLIMIT__HIDDEN void maillimit__ring_replace(struct maillimit__ring *r,
+                                               const struct maillimit__ring *src);
+
+/* ---- checksums (crc32c.c) ----------------------------------------------------------------- */
+
+/* CRC-32C (Castagnoli) of n bytes, as snapshot files carry it. */
+MAILLIMIT__HIDDEN uint32_t maillimit__crc32c(const void *data, size_t n);
+
 /* ---- entities and the name table (hierarchy.c, table.c) ------------------------------- */
 
 /* Limit targets an entity may carry, indexed by target level - SUBSCRIPTION. The server's
@@ -389,8 +422,8 @@ MAILLIMIT__HIDDEN void maillimit__ring_hours(struct maillimit__ring *const *rs, 
 MAILLIMIT__HIDDEN int maillimit__reader_rings(maillimit *ml, struct maillimit__entity *e,
                                               struct maillimit__ring **rs);
 MAILLIMIT__HIDDEN void maillimit__report_free(maillimit *ml);
-/* For snapshots (snapshot.c), report lock held: move queued edges into history; put e on
- * the list of entities with an open episode. */
+/* For snapshots (snapshot_write.c, snapshot_read.c), report lock held: move queued edges
+ * into history; put e on the list of entities with an open episode. */
 MAILLIMIT__HIDDEN void maillimit__report_drain(maillimit *ml);
 MAILLIMIT__HIDDEN int maillimit__report_open_add(maillimit *ml, struct maillimit__entity *e);
 /* Read a live block's open episode (start, free_at, denied, limit) under its spin flag. */

@@ -519,7 +519,7 @@ int maillimit__report_idle(maillimit *ml, struct maillimit__entity *e, int64_t n
     return !e->hist || (e->hist->n == 0 && e->hist->nep == 0);
 }
 
-/* ---- for snapshot.c (report lock held unless said otherwise) ----------------------------- */
+/* ---- for snapshots (report lock held unless said otherwise) ------------------------------ */
 
 void maillimit__report_drain(maillimit *ml)
 {

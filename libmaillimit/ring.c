@@ -38,6 +38,7 @@
  * minute slots, and once per hour the 3 lines of hour slots.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -457,4 +458,216 @@ void maillimit__ring_hours(struct maillimit__ring *const *rs, int nr, int64_t no
     gather(rs, nr, MAILLIMIT_WINDOW_DAY, now, all, first);
     for (int k = 0; k < NH; k++)
         units[k] = all[k];
+}
+
+/* ---- counters by meaning (snapshots) --------------------------------------------------------
+ *
+ * Snapshots store a counter by meaning (struct maillimit__counter), not by this file's layout;
+ * the code below is the only place that converts between the two, the one place to change
+ * when the ring changes. Units of the day window live in unrolled minute slots or in hour
+ * slots; a rolled minute's units are mirrored in its hour's slot. Invariant used by
+ * ring_replace(): hour total = the counts of all minute words, day total = counts of unrolled
+ * minute words + hour words (plus, in both, the units of decisions between their two phases).
+ */
+#define DAY_MAX (UINT64_C(1) << 31) /* a ring's day total (maillimit__ring_units_ok) */
+
+/* Read a counter summed over rings (the server's lanes, or one entity ring): what the
+ * readers above would count at the newest minute any of the rings has seen. */
+void maillimit__ring_export(struct maillimit__ring *const *rs, int nr,
+                            struct maillimit__counter *out)
+{
+    uint32_t ref[MAILLIMIT__LANES];
+    int64_t latest = -1;
+    for (int j = 0; j < nr; j++) {
+        /* acquire: pairs with the head CAS in maillimit__ring_advance() */
+        uint32_t h = atomic_load_explicit(&rs[j]->head, memory_order_acquire);
+        ref[j] = h;
+        if ((int64_t)h - 1 > latest)
+            latest = (int64_t)h - 1;
+    }
+    out->latest = latest;
+    out->nmin = out->nhour = 0;
+    if (latest < 0)
+        return;
+    int64_t first_m = latest - NM + 1, hour = latest / NM, first_h = hour - NH + 1;
+    uint64_t mins[NM] = {0}, hours[NH] = {0}, of_hour[NH] = {0};
+    for (int j = 0; j < nr; j++) {
+        if (!ref[j])
+            continue; /* never advanced: holds nothing */
+        for (uint32_t i = 0; i < NM; i++) {
+            uint32_t v = atomic_load_explicit(&rs[j]->minute[i], memory_order_relaxed);
+            if (!(v & M_COUNT))
+                continue;
+            int64_t m = minute_of(v, i, ref[j] - 1);
+            if (m > (int64_t)ref[j] - 1 || m > latest)
+                continue;
+            if (m >= first_m)
+                mins[m - first_m] += v & M_COUNT;
+            if (!(v & M_ROLLED) && m / NM >= first_h)
+                hours[m / NM - first_h] += v & M_COUNT;
+        }
+        for (int i = 0; i < NH; i++) {
+            uint64_t v = atomic_load_explicit(&rs[j]->hour[i], memory_order_relaxed);
+            int64_t h = (int64_t)(v >> 32) - 1;
+            if (h >= first_h && h <= hour)
+                hours[h - first_h] += v & H_COUNT;
+        }
+    }
+    for (int k = 0; k < NM; k++) {
+        if (!mins[k] || first_m + k < 0)
+            continue;
+        out->min_p[out->nmin] = (uint32_t)(first_m + k);
+        out->min_c[out->nmin++] = mins[k];
+        of_hour[(first_m + k) / NM - first_h] += mins[k];
+    }
+    for (int k = 0; k < NH; k++) {
+        /* An hour holds at least its minutes; a save racing with a roll may read a minute
+         * as rolled before its units reach the hour slot. */
+        if (hours[k] < of_hour[k])
+            hours[k] = of_hour[k];
+        if (!hours[k] || first_h + k < 0)
+            continue;
+        out->hour_p[out->nhour] = (uint32_t)(first_h + k);
+        out->hour_c[out->nhour++] = hours[k];
+    }
+}
+
+/* The words of one ring holding share k of nr (the server's lanes split every count evenly;
+ * an entity ring is share 0 of 1). The counter has been validated (see get_counter() in
+ * snapshot_read.c). Returns 0, or MAILLIMIT_ERANGE if a share exceeds what a ring can hold. */
+struct ring_words {
+    uint64_t totals;
+    uint32_t head, dhead;
+    uint32_t minute[NM];
+    uint64_t hour[NH];
+};
+
+static uint64_t share(uint64_t c, int k, int nr)
+{
+    return c / (uint64_t)nr + ((uint64_t)k < c % (uint64_t)nr);
+}
+
+static int ring_words(const struct maillimit__counter *c, int k, int nr, struct ring_words *w)
+{
+    memset(w, 0, sizeof *w);
+    if (c->latest < 0)
+        return 0;
+    uint32_t latest = (uint32_t)c->latest, hour = latest / NM;
+    uint64_t hour_total = 0, day_total = 0, cur_minutes = 0;
+    for (int i = 0; i < c->nmin; i++) {
+        uint32_t m = c->min_p[i];
+        if (m / NM == hour)
+            cur_minutes += c->min_c[i];
+        uint64_t s = share(c->min_c[i], k, nr);
+        if (!s)
+            continue;
+        if (s > M_COUNT)
+            return MAILLIMIT_ERANGE;
+        int rolled = m / NM < hour; /* minutes of closed hours are rolled into their hour */
+        w->minute[m % NM] = (m / NM % M_LAPS) << M_LAP_SHIFT | (rolled ? M_ROLLED : 0) |
+                            (uint32_t)s;
+        hour_total += s;
+        if (!rolled)
+            day_total += s;
+    }
+    for (int i = 0; i < c->nhour; i++) {
+        uint32_t h = c->hour_p[i];
+        /* the open hour's minutes carry their own day units; its slot holds the rest */
+        uint64_t s = share(h == hour ? c->hour_c[i] - cur_minutes : c->hour_c[i], k, nr);
+        if (!s)
+            continue;
+        if (s > H_COUNT)
+            return MAILLIMIT_ERANGE;
+        w->hour[h % NH] = ((uint64_t)h + 1) << 32 | s;
+        day_total += s;
+    }
+    if (day_total > DAY_MAX || hour_total > DAY_MAX)
+        return MAILLIMIT_ERANGE;
+    w->totals = hour_total | day_total << 32;
+    w->head = latest + 1;
+    w->dhead = hour + 1;
+    return 0;
+}
+
+/* Fill a ring that no other thread can see. */
+static void ring_fill(struct maillimit__ring *r, const struct ring_words *w)
+{
+    atomic_store_explicit(&r->totals, w->totals, memory_order_relaxed);
+    atomic_store_explicit(&r->head, w->head, memory_order_relaxed);
+    atomic_store_explicit(&r->dhead, w->dhead, memory_order_relaxed);
+    for (int i = 0; i < NM; i++)
+        atomic_store_explicit(&r->minute[i], w->minute[i], memory_order_relaxed);
+    for (int i = 0; i < NH; i++)
+        atomic_store_explicit(&r->hour[i], w->hour[i], memory_order_relaxed);
+}
+
+int maillimit__ring_import(struct maillimit__ring *r, const struct maillimit__counter *c,
+                           int k, int nr)
+{
+    struct ring_words w;
+    int rc = ring_words(c, k, nr, &w);
+    if (rc == 0)
+        ring_fill(r, &w);
+    return rc;
+}
+
+int maillimit__ring_import_new(const struct maillimit__counter *c, struct maillimit__ring **out)
+{
+    struct ring_words w;
+    *out = NULL;
+    /* the range is checked first: a counter that cannot be held allocates nothing */
+    if (ring_words(c, 0, 1, &w))
+        return MAILLIMIT_ERANGE;
+    struct maillimit__ring *r = maillimit__ring_new();
+    if (!r)
+        return MAILLIMIT_ENOMEM;
+    ring_fill(r, &w);
+    *out = r;
+    return 0;
+}
+
+static uint64_t minute_units(uint32_t v)
+{
+    uint64_t c = v & M_COUNT;
+    return (v & M_ROLLED) ? c : c | c << 32;
+}
+
+/* Replace the contents of a ring that deciders are using (a server lane). Each word is
+ * exchanged, and the totals move by the difference, new units added before old ones are
+ * taken away, so a total never drops below its slots plus the requests in flight: a check
+ * racing with this may deny, never over-admit. */
+static void ring_replace(struct maillimit__ring *r, const struct ring_words *w)
+{
+    /* release: pairs with the acquire loads of the heads above */
+    atomic_store_explicit(&r->head, w->head, memory_order_release);
+    atomic_store_explicit(&r->dhead, w->dhead, memory_order_release);
+    for (int i = 0; i < NM; i++) {
+        atomic_fetch_add_explicit(&r->totals, minute_units(w->minute[i]), memory_order_relaxed);
+        /* acq_rel: orders against the CASes of adds, subs and sweeps on this word */
+        uint32_t old = atomic_exchange_explicit(&r->minute[i], w->minute[i],
+                                                memory_order_acq_rel);
+        atomic_fetch_sub_explicit(&r->totals, minute_units(old), memory_order_relaxed);
+    }
+    for (int i = 0; i < NH; i++) {
+        atomic_fetch_add_explicit(&r->totals, (w->hour[i] & H_COUNT) << 32,
+                                  memory_order_relaxed);
+        /* acq_rel: orders against the CASes of the hour slot above */
+        uint64_t old = atomic_exchange_explicit(&r->hour[i], w->hour[i], memory_order_acq_rel);
+        atomic_fetch_sub_explicit(&r->totals, (old & H_COUNT) << 32, memory_order_relaxed);
+    }
+}
+
+void maillimit__ring_replace(struct maillimit__ring *r, const struct maillimit__ring *src)
+{
+    struct maillimit__ring *s = (struct maillimit__ring *)src;
+    struct ring_words w;
+    /* relaxed: src is private to the caller's thread */
+    w.totals = atomic_load_explicit(&s->totals, memory_order_relaxed);
+    w.head = atomic_load_explicit(&s->head, memory_order_relaxed);
+    w.dhead = atomic_load_explicit(&s->dhead, memory_order_relaxed);
+    for (int i = 0; i < NM; i++)
+        w.minute[i] = atomic_load_explicit(&s->minute[i], memory_order_relaxed);
+    for (int i = 0; i < NH; i++)
+        w.hour[i] = atomic_load_explicit(&s->hour[i], memory_order_relaxed);
+    ring_replace(r, &w);
 }
