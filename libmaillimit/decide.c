@@ -159,17 +159,6 @@ static int phase2(struct request *rq, int64_t cost)
 }
 
 /* Rings a reader should sum for counter c: the server's lanes, or the entity's ring. */
-int maillimit__reader_rings(maillimit *ml, struct maillimit__entity *e,
-                            struct maillimit__ring **rs)
-{
-    if (e == ml->server) {
-        memcpy(rs, ml->lane, sizeof ml->lane);
-        return MAILLIMIT__LANES;
-    }
-    rs[0] = atomic_load_explicit(&e->ring, memory_order_acquire);
-    return rs[0] ? 1 : 0;
-}
-
 static int64_t count_of(maillimit *ml, struct maillimit__entity *e, int w, int64_t now)
 {
     struct maillimit__ring *rs[MAILLIMIT__LANES];

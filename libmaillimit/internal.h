@@ -408,7 +408,16 @@ MAILLIMIT__HIDDEN struct maillimit__live *maillimit__entity_live(maillimit *ml,
 /* Put e on the list of entities with traffic (once). */
 MAILLIMIT__HIDDEN void maillimit__activate(maillimit *ml, struct maillimit__entity *e);
 
-/* Report bookkeeping on the decision path (report.c). */
+/* The open episode as readers see it (stats.c; readers may wait a few instructions for an
+ * opening, deciders never do). */
+MAILLIMIT__HIDDEN void maillimit__episode_read(struct maillimit__live *lv, int64_t ep[4],
+                                               int32_t *window);
+/* Take the oldest queued episode edge (report lock held): 1, or 0 if none. */
+MAILLIMIT__HIDDEN int maillimit__edge_pop(maillimit *ml, struct maillimit__edge *out);
+/* Drain edges, notice ended episodes, harvest closed hours (takes the report lock). */
+MAILLIMIT__HIDDEN void maillimit__report_maintain(maillimit *ml, int64_t now);
+
+/* Report bookkeeping on the decision path (stats.c). */
 enum { MAILLIMIT__STAT_DENIED, MAILLIMIT__STAT_EXEMPT, MAILLIMIT__STAT_RESET };
 MAILLIMIT__HIDDEN void maillimit__count_hourly(struct maillimit__live *lv, int which,
                                                int64_t now, int64_t units);

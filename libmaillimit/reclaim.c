@@ -25,19 +25,6 @@
 
 #include "internal.h"
 
-void maillimit__retire(maillimit *ml, struct maillimit__entity *e)
-{
-    if (e->all_prev)
-        e->all_prev->all_next = e->all_next;
-    else if (ml->all == e)
-        ml->all = e->all_next;
-    if (e->all_next)
-        e->all_next->all_prev = e->all_prev;
-    e->all_prev = NULL;
-    e->all_next = ml->retired.entities;
-    ml->retired.entities = e;
-}
-
 void maillimit__entity_free(struct maillimit__entity *e)
 {
     free(atomic_load_explicit(&e->ring, memory_order_relaxed));
@@ -215,4 +202,21 @@ void maillimit__reclaim(maillimit *ml, int64_t now)
         ml->batch_epoch = atomic_fetch_add(&ml->epoch, 1);
         /* a quiet handle frees at once; else at the next tick */
     }
+}
+
+/* ---- the public call ------------------------------------------------------------------ */
+
+int maillimit_tick(maillimit *ml, int64_t now)
+{
+    if (!ml || now < 0)
+        return MAILLIMIT_EINVAL;
+    now = maillimit__now(now);
+    maillimit__report_maintain(ml, now);
+    /* then the memory of removed entities and of idle implicit mailboxes (their closed hours
+     * are in history now); the configuration lock before the report lock, as every path
+     * takes them */
+    maillimit__config_begin(ml);
+    maillimit__reclaim(ml, now);
+    maillimit__config_end(ml);
+    return 0;
 }
