@@ -34,6 +34,7 @@
 # --quick: 1 round of 500 messages, 100 local submissions (well under a minute). Exit status
 # 0 unless something failed (targets are reported, not enforced).
 set -u
+. "$(dirname "$0")/../integration/postfix_private.sh"
 QUICK=
 ROUNDS=3
 MSGS=2000
@@ -76,14 +77,7 @@ cleanup() {
     [ -n "$MLPID" ] && kill -TERM "$MLPID" 2>/dev/null && wait "$MLPID" 2>/dev/null
     [ -n "$DNPID" ] && kill -TERM "$DNPID" 2>/dev/null && wait "$DNPID" 2>/dev/null
     [ -n "$DNQPID" ] && kill -TERM "$DNQPID" 2>/dev/null && wait "$DNQPID" 2>/dev/null
-    if [ -f "$T/spool/pid/master.pid" ]; then
-        postfix -c "$T/etc" stop >/dev/null 2>&1 || postfix -c "$T/etc" abort >/dev/null 2>&1
-        for _ in $(seq 50); do
-            pid=$(tr -d ' ' < "$T/spool/pid/master.pid" 2>/dev/null)
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    postfix_private_stop "$T"
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -154,47 +148,8 @@ if [ -n "$BENCH_MILTER" ]; then
 fi
 
 # ---- a private Postfix ------------------------------------------------------------------------
-mkdir -p "$T/etc" "$T/spool" "$T/data"
-chown postfix "$T/data"
-if [ -f /etc/postfix/master.cf ]; then
-    cp /etc/postfix/master.cf "$T/etc/master.cf"
-elif [ -f /usr/share/postfix/master.cf.dist ]; then
-    cp /usr/share/postfix/master.cf.dist "$T/etc/master.cf"
-else
-    fail "no master.cf to start from"
-fi
-grep -q "^postlog" "$T/etc/master.cf" ||
-    echo "postlog   unix-dgram n  -       n       -       1       postlogd" >> "$T/etc/master.cf"
-: > "$T/maillog"
-chmod 666 "$T/maillog"
-cat > "$T/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $T/spool
-data_directory = $T/data
-meta_directory = /etc/postfix
-maillog_file = $T/maillog
-maillog_file_prefixes = $T
-myhostname = $ORIGIN
-mydomain = bench.example
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mydestination =
-relay_domains =
-relayhost =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_transport = discard:
-default_transport = discard:
-relay_transport = discard:
-virtual_transport = discard:
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-biff = no
+postfix_private_init "$T" "$ORIGIN" bench.example
+cat >> "$T/etc/main.cf" <<EOF
 smtpd_milters =
 non_smtpd_milters =
 milter_default_action = tempfail
@@ -202,17 +157,13 @@ milter_connect_timeout = 5s
 milter_command_timeout = 10s
 milter_content_timeout = 10s
 EOF
-postconf -c "$T/etc" -F '*/*/chroot = n' >/dev/null
-postconf -c "$T/etc" -M# smtp/inet >/dev/null
 for t in $TARGETS; do
     p=${PORT[$t]}
     opt=
-    [ "$t" != none ] && opt=" -o smtpd_milters=inet:127.0.0.1:${MILTER[$t]}"
-    postconf -c "$T/etc" -M "127.0.0.1:$p/inet = 127.0.0.1:$p inet n - n - - smtpd$opt" \
-        >/dev/null || fail "postconf -M"
+    [ "$t" != none ] && opt="-o smtpd_milters=inet:127.0.0.1:${MILTER[$t]}"
+    postfix_private_smtpd "$T" "$p" $opt || fail "postconf -M"
 done
-postfix -c "$T/etc" check >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "postfix check"; }
-postfix -c "$T/etc" start >"$T/start.log" 2>&1 || { cat "$T/start.log"; fail "postfix start"; }
+postfix_private_start "$T"
 for t in $TARGETS; do
     wait_port "${PORT[$t]}"
 done

@@ -27,6 +27,7 @@
 # Needs root (users, Postfix's master) and postfix installed. A missing prerequisite is a
 # failure (exit 1), not a skip. Everything it starts or changes is undone on exit.
 set -u
+. "$(dirname "$0")/postfix_private.sh"
 MAILLIMITD=${1:?usage: milter.sh MAILLIMITD MAILLIMITCTL}
 MAILLIMITCTL=${2:?usage: milter.sh MAILLIMITD MAILLIMITCTL}
 N=5
@@ -48,14 +49,7 @@ fail() {
 }
 cleanup() {
     [ -n "$MLPID" ] && kill -TERM "$MLPID" 2>/dev/null && wait "$MLPID" 2>/dev/null
-    if [ -f "$T/spool/pid/master.pid" ]; then
-        postfix -c "$T/etc" stop >/dev/null 2>&1 || postfix -c "$T/etc" abort >/dev/null 2>&1
-        for _ in $(seq 50); do
-            pid=$(tr -d ' ' < "$T/spool/pid/master.pid" 2>/dev/null)
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    postfix_private_stop "$T"
     if [ -n "$MAINCF_MADE" ]; then
         rm -f "$MAINCF"
     elif [ -n "$ALT_SAVED" ]; then
@@ -145,47 +139,8 @@ diff -u "$T/sender_logins.expected" "$T/sender_logins.body" ||
     fail "the table was not rewritten after 'remove domain'"
 
 # ---- a private Postfix ------------------------------------------------------------------------
-mkdir -p "$T/etc" "$T/spool" "$T/data"
-chown postfix "$T/data"
-if [ -f /etc/postfix/master.cf ]; then
-    cp /etc/postfix/master.cf "$T/etc/master.cf"
-elif [ -f /usr/share/postfix/master.cf.dist ]; then
-    cp /usr/share/postfix/master.cf.dist "$T/etc/master.cf"
-else
-    fail "no master.cf to start from"
-fi
-grep -q "^postlog" "$T/etc/master.cf" ||
-    echo "postlog   unix-dgram n  -       n       -       1       postlogd" >> "$T/etc/master.cf"
-: > "$T/maillog"
-chmod 666 "$T/maillog"
-cat > "$T/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $T/spool
-data_directory = $T/data
-meta_directory = /etc/postfix
-maillog_file = $T/maillog
-maillog_file_prefixes = $T
-myhostname = $ORIGIN
-mydomain = test.example
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mydestination =
-relay_domains =
-relayhost =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_transport = discard:
-default_transport = discard:
-relay_transport = discard:
-virtual_transport = discard:
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-biff = no
+postfix_private_init "$T" "$ORIGIN" test.example
+cat >> "$T/etc/main.cf" <<EOF
 smtpd_milters = inet:127.0.0.1:$MILTER_PORT
 non_smtpd_milters = inet:127.0.0.1:$LOCAL_PORT
 milter_default_action = accept
@@ -194,10 +149,7 @@ milter_command_timeout = 10s
 milter_content_timeout = 10s
 local_login_sender_maps = texthash:$T/sender_logins, static:*
 EOF
-postconf -c "$T/etc" -F '*/*/chroot = n' >/dev/null
-postconf -c "$T/etc" -M# smtp/inet >/dev/null
-postconf -c "$T/etc" -M "127.0.0.1:$SMTP_PORT/inet = 127.0.0.1:$SMTP_PORT inet n - n - - smtpd" \
-    >/dev/null
+postfix_private_smtpd "$T" "$SMTP_PORT"
 # let non-root users run sendmail -C $T/etc (the one change to the default main.cf)
 if [ ! -f "$MAINCF" ]; then
     MAINCF_MADE=1
@@ -209,8 +161,7 @@ else
     postconf -e "alternate_config_directories = ${old:+$old, }$T/etc" ||
         fail "cannot list $T/etc in alternate_config_directories"
 fi
-postfix -c "$T/etc" check >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "postfix check"; }
-postfix -c "$T/etc" start >"$T/start.log" 2>&1 || { cat "$T/start.log"; fail "postfix start"; }
+postfix_private_start "$T"
 for _ in $(seq 50); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1',$SMTP_PORT),1).close()" \
         2>/dev/null && break

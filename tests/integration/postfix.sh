@@ -20,6 +20,7 @@
 # Needs root (Postfix's master runs as root) and postfix installed; without them it fails
 # (exit 1). Everything it starts is stopped on exit. Runs in a few seconds.
 set -u
+. "$(dirname "$0")/postfix_private.sh"
 MAILLIMITD=${1:?usage: postfix.sh MAILLIMITD MAILLIMITCTL}
 MAILLIMITCTL=${2:?usage: postfix.sh MAILLIMITD MAILLIMITCTL}
 N=5
@@ -43,15 +44,7 @@ fail() {
 }
 cleanup() {
     [ -n "$MLPID" ] && kill -TERM "$MLPID" 2>/dev/null && wait "$MLPID" 2>/dev/null
-    if [ -f "$T/spool/pid/master.pid" ]; then
-        postfix -c "$T/etc" stop >/dev/null 2>&1 || postfix -c "$T/etc" abort >/dev/null 2>&1
-        # master exits asynchronously: wait for it (at most 5 s)
-        for _ in $(seq 50); do
-            pid=$(tr -d ' ' < "$T/spool/pid/master.pid" 2>/dev/null)
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    postfix_private_stop "$T"
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -88,61 +81,16 @@ start_maillimitd() {
 start_maillimitd
 
 # ---- a private Postfix ------------------------------------------------------------------------
-mkdir -p "$T/etc" "$T/spool" "$T/data"
-chown postfix "$T/data"
-# the package's master.cf (installed at /etc/postfix unless debconf said "No configuration")
-if [ -f /etc/postfix/master.cf ]; then
-    cp /etc/postfix/master.cf "$T/etc/master.cf"
-elif [ -f /usr/share/postfix/master.cf.dist ]; then
-    cp /usr/share/postfix/master.cf.dist "$T/etc/master.cf"
-else
-    skip "no master.cf to start from"
-fi
-grep -q "^postlog" "$T/etc/master.cf" ||
-    echo "postlog   unix-dgram n  -       n       -       1       postlogd" >> "$T/etc/master.cf"
-: > "$T/maillog"
-chmod 666 "$T/maillog"
-cat > "$T/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $T/spool
-data_directory = $T/data
-meta_directory = /etc/postfix
-maillog_file = $T/maillog
-maillog_file_prefixes = $T
-myhostname = mx.test.example
-mydomain = test.example
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mydestination =
-relay_domains =
-relayhost =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_transport = discard:
-default_transport = discard:
-relay_transport = discard:
-virtual_transport = discard:
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
+postfix_private_init "$T" mx.test.example test.example
+cat >> "$T/etc/main.cf" <<EOF
 smtpd_client_restrictions =
 smtpd_helo_restrictions =
 smtpd_sender_restrictions =
-smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_recipient_restrictions = check_policy_service { inet:127.0.0.1:$POLICY_PORT, default_action=DUNNO }, permit_mynetworks, reject
 smtpd_end_of_data_restrictions = check_policy_service { inet:127.0.0.1:$POLICY_PORT, default_action=DUNNO }
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-biff = no
 EOF
-# no chroot (the private queue has no copy of /etc), smtpd on the test port only
-postconf -c "$T/etc" -F '*/*/chroot = n' >/dev/null
-postconf -c "$T/etc" -M# smtp/inet >/dev/null
-postconf -c "$T/etc" -M "127.0.0.1:$SMTP_PORT/inet = 127.0.0.1:$SMTP_PORT inet n - n - - smtpd" \
-    >/dev/null
-postfix -c "$T/etc" check >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "postfix check"; }
-postfix -c "$T/etc" start >"$T/start.log" 2>&1 || { cat "$T/start.log"; fail "postfix start"; }
+postfix_private_smtpd "$T" "$SMTP_PORT"
+postfix_private_start "$T"
 for _ in $(seq 50); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1',$SMTP_PORT),1).close()" \
         2>/dev/null && break
