@@ -231,15 +231,24 @@ static int placement_of(const char *directive, const char *key)
     return 0;
 }
 
+/* Whether key k differs between the applied and the new text (both merged over their lines). */
+static int differs(const struct entry *was, const struct entry *now, const char *k)
+{
+    const char *a = setting_of(was, k), *b = setting_of(now, k);
+    return !a || !b || strcmp(a, b) != 0;
+}
+
 int maillimit__conf_delta(const char *prev, const char *next, char **out)
 {
     *out = NULL;
     const char **tok = malloc(TOK_MAX * sizeof *tok);
     size_t *len = malloc(TOK_MAX * sizeof *len);
-    struct table old = {0};
+    struct table old = {0}, neu = {0};
     size_t n = strlen(next);
     char *res = malloc(n + 1), *w = res;
     int rc = !tok || !len || !res ? MAILLIMIT_ENOMEM : read_text(&old, prev, tok, len);
+    if (rc == 0)
+        rc = read_text(&neu, next, tok, len);
     for (size_t pos = 0; rc == 0 && pos < n;) {
         const char *line = next + pos;
         const char *nl = memchr(line, '\n', n - pos);
@@ -252,19 +261,14 @@ int maillimit__conf_delta(const char *prev, const char *next, char **out)
             memcpy(w, line, ln); /* a new entity or directive: the whole line */
             w += ln;
         } else if (rc == 0 && cur.n) {
-            const struct entry *now = &cur.v[0];
-            int changed = (now->word || was->word) &&
-                          (!now->word || !was->word || strcmp(now->word, was->word) != 0);
-            for (size_t i = 0; i < now->nset && !changed; i++) {
-                const char *v = setting_of(was, now->set[i].key);
-                changed = !placement_of(now->key, now->set[i].key) &&
-                          (!v || strcmp(v, now->set[i].value));
-            }
-            for (size_t i = 0; i < now->nset && !changed; i++) {
-                const char *v = setting_of(was, now->set[i].key);
-                changed = placement_of(now->key, now->set[i].key) &&
-                          (!v || strcmp(v, now->set[i].value));
-            }
+            /* what the line says, judged by the whole texts: a key repeated on several lines
+             * counts with its last value in each text, as the core applies it */
+            const struct entry *line_e = &cur.v[0], *now = find(&neu, line_e->key);
+            int word_changed = (now->word || was->word) &&
+                               (!now->word || !was->word || strcmp(now->word, was->word) != 0);
+            int changed = word_changed && line_e->word;
+            for (size_t i = 0; i < line_e->nset && !changed; i++)
+                changed = differs(was, now, line_e->set[i].key);
             if (changed) {
                 /* the directive (and name), the placement, and what changed */
                 int nt = tokens(line, ln, tok, len, TOK_MAX), named;
@@ -275,15 +279,11 @@ int maillimit__conf_delta(const char *prev, const char *next, char **out)
                     if (!keep) {
                         const char *eq = memchr(tok[i], '=', len[i]);
                         if (!eq) {
-                            keep = 1; /* enable / unit value */
+                            keep = word_changed; /* enable / unit value */
                         } else {
                             char *k = lower_dup(tok[i], (size_t)(eq - tok[i]));
-                            char *v = lower_dup(eq + 1, len[i] - (size_t)(eq - tok[i]) - 1);
-                            const char *pv = k ? setting_of(was, k) : NULL;
-                            keep = !k || !v || placement_of(now->key, k) || !pv ||
-                                   strcmp(pv, v) != 0;
+                            keep = !k || placement_of(line_e->key, k) || differs(was, now, k);
                             free(k);
-                            free(v);
                         }
                     }
                     if (keep) {
@@ -300,6 +300,7 @@ int maillimit__conf_delta(const char *prev, const char *next, char **out)
             *w++ = '\n';
     }
     table_free(&old);
+    table_free(&neu);
     free(tok);
     free(len);
     if (rc) {

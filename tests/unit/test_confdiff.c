@@ -74,6 +74,21 @@ Test(confdiff, new_lines_whole_and_moves_kept)
           "unit recipients\n");
 }
 
+Test(confdiff, keys_repeated_over_lines_count_with_their_last_value)
+{
+    const char text[] = "domain a.example subscription=s domain=1\n"
+                        "domain a.example subscription=s domain=2 mailbox=3\n"
+                        "unit messages\nunit recipients\n";
+    delta(text, text, "\n\n\n\n");
+    /* the last value changed: both lines carry it, applied in order the last one wins */
+    delta(text,
+          "domain a.example subscription=s domain=1\n"
+          "domain a.example subscription=s domain=4 mailbox=3\n"
+          "unit messages\nunit recipients\n",
+          "domain a.example subscription=s domain=1\ndomain a.example subscription=s domain=4\n"
+          "\n\n");
+}
+
 Test(confdiff, a_first_apply_is_the_whole_file)
 {
     delta("", base, base);
