@@ -309,18 +309,10 @@ static void policy_process(struct conn *c)
             }
             if (used == 0)
                 break;
-            s->st_requests++;
             maillimit__metrics_outcome(&s->metrics, MAILLIMIT__PROTO_POLICY, &o, mono_ns() - t0);
-            switch (o.result) {
-            case MAILLIMIT_POLICY_ALLOW: s->st_allow++; break;
-            case MAILLIMIT_POLICY_DENY:
-                s->st_deny++;
-                if (uv_now(s->loop) - s->events_polled_ms >= 1000)
-                    maillimit__events_poll_try(s); /* "limit reached" in the log right away */
-                break;
-            case MAILLIMIT_POLICY_FAILOPEN: s->st_failopen++; break;
-            default: s->st_pass++; break;
-            }
+            if (o.result == MAILLIMIT_POLICY_DENY &&
+                uv_now(s->loop) - s->events_polled_ms >= 1000)
+                maillimit__events_poll_try(s); /* "limit reached" in the log right away */
             if (o.result != MAILLIMIT_POLICY_ALLOW || s->verbose)
                 log_outcome(c, c->in + off, used, &o, c->out + c->outlen, rl);
             off += used;
@@ -414,24 +406,14 @@ static void milter_process(struct conn *c)
                 break;
             off += used;
             c->outlen += rl;
-            if (ev.aborted) {
-                s->st_milter_aborted++;
+            if (ev.aborted)
                 maillimit__inc(&s->metrics.milter_aborted, 1);
-            }
             if (ev.decided) {
-                s->st_milter_messages++;
                 maillimit__metrics_outcome(&s->metrics, MAILLIMIT__PROTO_MILTER, &ev.outcome,
                                            mono_ns() - t0);
-                switch (ev.outcome.result) {
-                case MAILLIMIT_POLICY_ALLOW: s->st_milter_allow++; break;
-                case MAILLIMIT_POLICY_DENY:
-                    s->st_milter_deny++;
-                    if (uv_now(s->loop) - s->events_polled_ms >= 1000)
-                        maillimit__events_poll_try(s);
-                    break;
-                case MAILLIMIT_POLICY_FAILOPEN: s->st_milter_failopen++; break;
-                default: s->st_milter_pass++; break;
-                }
+                if (ev.outcome.result == MAILLIMIT_POLICY_DENY &&
+                    uv_now(s->loop) - s->events_polled_ms >= 1000)
+                    maillimit__events_poll_try(s);
                 if (ev.who == MAILLIMIT__WHO_UNATTRIBUTED)
                     s->st_milter_unattributed++;
                 milter_log(c, &ev);

@@ -609,23 +609,27 @@ maillimit *maillimit_server_handle(maillimit_server *s)
 
 int maillimit__server_stats(maillimit_server *s, uint64_t out[MAILLIMIT__STATS])
 {
-    out[0] = s->st_requests;
-    out[1] = s->st_allow;
-    out[2] = s->st_deny;
-    out[3] = s->st_pass;
-    out[4] = s->st_failopen;
+    /* requests and milter messages by result: the metrics' counts, read by the loop thread
+     * that writes them */
+    const maillimit__counter *pol = s->metrics.requests[MAILLIMIT__PROTO_POLICY],
+                             *mil = s->metrics.requests[MAILLIMIT__PROTO_MILTER];
+    out[1] = maillimit__get(&pol[MAILLIMIT_POLICY_ALLOW]);
+    out[2] = maillimit__get(&pol[MAILLIMIT_POLICY_DENY]);
+    out[3] = maillimit__get(&pol[MAILLIMIT_POLICY_PASS]);
+    out[4] = maillimit__get(&pol[MAILLIMIT_POLICY_FAILOPEN]);
+    out[0] = out[1] + out[2] + out[3] + out[4];
     out[5] = s->st_garbage;
     out[6] = s->st_conns;
     out[7] = s->st_refused;
     out[8] = (uint64_t)s->npolicy_conns;
     out[9] = s->st_admin;
     out[10] = (uint64_t)s->started_at;
-    out[11] = s->st_milter_messages;
-    out[12] = s->st_milter_allow;
-    out[13] = s->st_milter_deny;
-    out[14] = s->st_milter_pass;
-    out[15] = s->st_milter_aborted;
-    out[16] = s->st_milter_failopen;
+    out[12] = maillimit__get(&mil[MAILLIMIT_POLICY_ALLOW]);
+    out[13] = maillimit__get(&mil[MAILLIMIT_POLICY_DENY]);
+    out[14] = maillimit__get(&mil[MAILLIMIT_POLICY_PASS]);
+    out[16] = maillimit__get(&mil[MAILLIMIT_POLICY_FAILOPEN]);
+    out[11] = out[12] + out[13] + out[14] + out[16];
+    out[15] = maillimit__get(&s->metrics.milter_aborted);
     out[17] = s->st_milter_unattributed;
     return 0;
 }

@@ -126,10 +126,9 @@ struct maillimit_server {
     char origin[256];     /* local_origin, or Postfix's myorigin read at start */
 
     /* counters for the admin "stats" method */
-    uint64_t st_requests, st_allow, st_deny, st_pass, st_failopen, st_garbage, st_conns,
+    uint64_t st_garbage, st_conns,
         st_refused, st_admin;
-    uint64_t st_milter_messages, st_milter_allow, st_milter_deny, st_milter_pass,
-        st_milter_aborted, st_milter_failopen, st_milter_unattributed;
+    uint64_t st_milter_unattributed; /* the rest of "stats" comes from the metrics */
     int64_t started_at;
 
     /* the HTTP pages and /metrics (http.h) */
