@@ -321,6 +321,11 @@ static void print_status(const char *title, const msgpack_object *r)
     print_duration(ival(field(r, "retry_after")));
     printf("\n  %-12s ", "reset after");
     print_duration(ival(field(r, "reset_after")));
+    const msgpack_object *cc = field(r, "cluster_count");
+    if (cc && cc->type == MSGPACK_OBJECT_NIL)
+        printf("\n  %-12s unknown (Redis does not answer)", "all relays");
+    else if (cc)
+        printf("\n  %-12s %lld", "all relays", (long long)ival(cc));
     putchar('\n');
 }
 

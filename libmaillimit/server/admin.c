@@ -455,9 +455,10 @@ static void pk_kv_level(msgpack_packer *pk, const char *k, int l)
         msgpack_pack_nil(pk);
 }
 
-static void pk_status(msgpack_packer *pk, const maillimit_status *st)
+/* The status map, with room for `extra` more pairs packed by the caller. */
+static void pk_status_n(msgpack_packer *pk, const maillimit_status *st, size_t extra)
 {
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 7 + extra);
     pk_str(pk, "sending");
     if (st->sending)
         msgpack_pack_true(pk);
@@ -469,6 +470,11 @@ static void pk_status(msgpack_packer *pk, const maillimit_status *st)
     pk_kv_int(pk, "remaining", st->remaining);
     pk_kv_int(pk, "retry_after", st->retry_after);
     pk_kv_int(pk, "reset_after", st->reset_after);
+}
+
+static void pk_status(msgpack_packer *pk, const maillimit_status *st)
+{
+    pk_status_n(pk, st, 0);
 }
 
 /* ---- reports ------------------------------------------------------------------------------ */
@@ -1135,7 +1141,20 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if ((rc = core_on(c, maillimit_status_get(ml, level, name, window, now, &st), level,
                           name)))
             return rc;
-        pk_status(pk, &st);
+        if (!h->cluster_count) {
+            pk_status(pk, &st);
+            return 0;
+        }
+        /* cluster_redis: the count of all relays beside this relay's own (nil: Redis did
+         * not answer) */
+        int64_t cc = 0;
+        int crc = h->cluster_count(h->ctx, level, name, window, now, &cc);
+        pk_status_n(pk, &st, 1);
+        pk_str(pk, "cluster_count");
+        if (crc == 0)
+            msgpack_pack_int64(pk, cc);
+        else
+            msgpack_pack_nil(pk);
         return 0;
     }
     if (strcmp(m, "reset") == 0) {

@@ -30,6 +30,13 @@
  *   log_denials episode | all | none   (default episode) the first refusal of a sender's
  *                                      episode, then a summary a minute (denylog.c); all:
  *                                      a line per refusal; none: no refusal lines
+ *   cluster_redis inet:HOST:PORT | unix:/PATH | none [user=NAME] [password=SECRET]
+ *                 [database=N] [timeout=MS] [prefix=TEXT]   (default none) share the
+ *                                      counters with other relays through Redis (cluster.c,
+ *                                      docs/cluster.md): database 0..1000000 (SELECT),
+ *                                      timeout 10..5000 ms (default 200), prefix of the keys
+ *                                      1..64 printable characters without braces
+ *                                      (default "maillimit:")
  *   reload merge | replace             (default merge) how the file's limits and entities
  *                                      are applied: merge (maillimit_config_load) adds and
  *                                      changes, so entities added through the admin protocol
@@ -257,6 +264,10 @@ void maillimit__conf_free(maillimit__conf *c)
     free(c->script_users);
     maillimit__listen_free(&c->http);
     free(c->http_token);
+    maillimit__listen_free(&c->cluster);
+    free(c->cluster_user);
+    free(c->cluster_password);
+    free(c->cluster_prefix);
     memset(c, 0, sizeof *c);
 }
 
@@ -273,6 +284,7 @@ static void conf_defaults(maillimit__conf *c)
     c->nadmin = -1;
     c->local_action = MAILLIMIT__LOCAL_HOLD;
     c->nscript_users = -1; /* -1: not given: www-data */
+    c->cluster_timeout = 200;
 }
 
 /* The defaults that allocate, after the whole file was read. */
@@ -292,7 +304,8 @@ enum dkey { K_POLICY_LISTEN, K_ADMIN_LISTEN, K_STATE_FILE, K_SNAPSHOT_INTERVAL, 
             K_EXEMPT_NETWORK, K_LOCAL_NETWORK, K_NOTIFY_COMMAND, K_NOTIFY_INTERVAL, K_LOG,
             K_IDLE_TIMEOUT, K_MAX_CONNECTIONS, K_RELOAD, K_MILTER_LISTEN, K_LOCAL_MILTER_LISTEN,
             K_SENDER_MAP_FILE, K_LOCAL_ORIGIN, K_LOCAL_EXEMPT_USERS, K_SCRIPT_USERS,
-            K_LOCAL_ACTION, K_HTTP_LISTEN, K_HTTP_AUTH_TOKEN, K_LOG_DENIALS, K_COUNT };
+            K_LOCAL_ACTION, K_HTTP_LISTEN, K_HTTP_AUTH_TOKEN, K_LOG_DENIALS, K_CLUSTER_REDIS,
+            K_COUNT };
 
 static const char *const dnames[K_COUNT] = {
     "policy_listen", "admin_listen", "state_file", "snapshot_interval", "action",
@@ -300,7 +313,7 @@ static const char *const dnames[K_COUNT] = {
     "policy_idle_timeout", "policy_max_connections", "reload", "milter_listen",
     "local_milter_listen", "local_login_sender_map_file", "local_origin",
     "local_exempt_users", "script_users", "local_action", "http_listen", "http_auth_token",
-    "log_denials",
+    "log_denials", "cluster_redis",
 };
 
 static int parse_seconds(const char *t, int64_t max, int64_t *out)
@@ -328,6 +341,106 @@ static int strlist_add(char ***v, int *n, const char *s)
     if (!(nv[*n] = strdup(s)))
         return MAILLIMIT_ENOMEM;
     (*n)++;
+    return 0;
+}
+
+/* An option value "NAME=VALUE" of printable characters without spaces (1..max bytes). */
+static int option_text(const char *v, size_t max, int braces_ok)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f ||
+            (!braces_ok && (v[i] == '{' || v[i] == '}')))
+            return 0;
+    return 1;
+}
+
+static int cluster_directive(maillimit__conf *c, char **tok, int ntok, char *err, size_t errlen)
+{
+    if (ntok < 2) {
+        msg(err, errlen, "cluster_redis needs inet:HOST:PORT, unix:/PATH or none");
+        return MAILLIMIT_EFORMAT;
+    }
+    maillimit__listen_free(&c->cluster);
+    c->ncluster = 0;
+    free(c->cluster_user);
+    free(c->cluster_password);
+    free(c->cluster_prefix);
+    c->cluster_user = c->cluster_password = c->cluster_prefix = NULL;
+    c->cluster_database = 0;
+    c->cluster_timeout = 200;
+    if (strcmp(tok[1], "none") == 0) {
+        if (ntok != 2) {
+            msg(err, errlen, "cluster_redis none takes no options");
+            return MAILLIMIT_EFORMAT;
+        }
+        return 0;
+    }
+    char em[256] = "";
+    int rc = maillimit__listen_parse(tok[1], 0, &c->cluster, em, sizeof em);
+    if (rc == MAILLIMIT_ENOMEM)
+        return rc;
+    if (rc != 0) {
+        msg(err, errlen, "cluster_redis: %s", em);
+        return MAILLIMIT_EFORMAT;
+    }
+    c->ncluster = 1;
+    for (int i = 2; i < ntok; i++) {
+        const char *t = tok[i], *eq = strchr(t, '=');
+        char **dst = NULL;
+        size_t max = 0;
+        int64_t v;
+        if (!eq) {
+            msg(err, errlen, "cluster_redis: bad option %s (user=, password=, database=, "
+                "timeout=, prefix=)", t);
+            return MAILLIMIT_EFORMAT;
+        }
+        size_t kn = (size_t)(eq - t);
+        const char *val = eq + 1;
+        if (kn == 4 && memcmp(t, "user", 4) == 0) {
+            dst = &c->cluster_user;
+            max = 256;
+        } else if (kn == 8 && memcmp(t, "password", 8) == 0) {
+            dst = &c->cluster_password;
+            max = 512;
+        } else if (kn == 6 && memcmp(t, "prefix", 6) == 0) {
+            if (!option_text(val, 64, 0)) {
+                msg(err, errlen, "cluster_redis: bad prefix=%s (1 to 64 printable characters "
+                    "without braces)", val);
+                return MAILLIMIT_EFORMAT;
+            }
+            dst = &c->cluster_prefix;
+            max = 64;
+        } else if (kn == 8 && memcmp(t, "database", 8) == 0) {
+            if (parse_seconds(val, 1000000, &v) != 0) {
+                msg(err, errlen, "cluster_redis: bad database=%s (0 to 1000000)", val);
+                return MAILLIMIT_EFORMAT;
+            }
+            c->cluster_database = (int)v;
+            continue;
+        } else if (kn == 7 && memcmp(t, "timeout", 7) == 0) {
+            if (parse_seconds(val, 5000, &v) != 0 || v < 10) {
+                msg(err, errlen, "cluster_redis: bad timeout=%s (10 to 5000 milliseconds)", val);
+                return MAILLIMIT_EFORMAT;
+            }
+            c->cluster_timeout = v;
+            continue;
+        } else {
+            msg(err, errlen, "cluster_redis: unknown option %.*s (user=, password=, database=, "
+                "timeout=, prefix=)", (int)kn, t);
+            return MAILLIMIT_EFORMAT;
+        }
+        if (!option_text(val, max, 1)) {
+            msg(err, errlen, "cluster_redis: bad %.*s= (1 to %zu printable characters)", (int)kn,
+                t, max);
+            return MAILLIMIT_EFORMAT;
+        }
+        free(*dst);
+        if (!(*dst = strdup(val)))
+            return MAILLIMIT_ENOMEM;
+    }
     return 0;
 }
 
@@ -436,6 +549,8 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
         c->http_token = strdup(tok[1]);
         return c->http_token ? 0 : MAILLIMIT_ENOMEM;
     }
+    case K_CLUSTER_REDIS:
+        return cluster_directive(c, tok, ntok, err, errlen);
     case K_LOG_DENIALS:
         if (ntok == 2 && strcmp(tok[1], "episode") == 0)
             c->log_denials = MAILLIMIT__LOGDENY_EPISODE;

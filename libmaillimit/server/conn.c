@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "server_internal.h"
@@ -63,6 +64,11 @@ void maillimit__conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->cl_req) {
+        maillimit__cluster_cancel(c->cl_req);
+        c->cl_req = NULL;
+        c->cl_wait = 0;
+    }
     uv_close(&c->u.h, on_conn_closed);
 }
 
@@ -103,7 +109,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         c->in[c->inlen++] = '\n';
         c->eof = 1;
         conn_process(c);
-        if (!c->closing && !c->writing)
+        if (!c->closing && !c->writing && !c->cl_wait)
             maillimit__conn_close(c);
         return;
     }
@@ -137,7 +143,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void read_state(struct conn *c)
 {
-    int want = !c->closing && !c->writing;
+    int want = !c->closing && !c->writing && !c->cl_wait;
     if (want && !c->reading) {
         if (uv_read_start(&c->u.s, on_alloc, on_read) == 0)
             c->reading = 1;
@@ -287,18 +293,68 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
     }
 }
 
+static void cluster_done(void *ud, const maillimit_verdict *v);
+
+/* cluster_redis: the decider of the policy requests of connection ud (struct conn's cl_*). */
+static int cluster_hook(void *ud, int level, const char *name, int64_t cost, int64_t now,
+                        maillimit_verdict *v)
+{
+    struct conn *c = ud;
+    if (c->cl_have) {
+        *v = c->cl_v;
+        c->cl_have = 0;
+        return 0;
+    }
+    int rc = maillimit__cluster_decide(c->s->cluster, level, name, cost, now, v, cluster_done,
+                                       c, &c->cl_req);
+    return rc == MAILLIMIT__CLUSTER_PENDING ? MAILLIMIT__DECIDE_PENDING : rc;
+}
+
+static void cluster_done(void *ud, const maillimit_verdict *v)
+{
+    struct conn *c = ud;
+    c->cl_req = NULL;
+    c->cl_wait = 0;
+    c->cl_have = 1;
+    c->cl_v = *v;
+    conn_process(c);
+    if (c->eof && !c->closing && !c->writing && !c->cl_wait)
+        maillimit__conn_close(c); /* one request per connection (Exim): answered */
+}
+
+/* One policy request at in[off..inlen) (see maillimit_policy_request); with cluster_redis
+ * through cluster_hook, at a time kept for a request that has to wait. */
+static int policy_request(struct conn *c, size_t off, size_t *used, size_t *rl,
+                          maillimit_policy_outcome *o)
+{
+    maillimit_server *s = c->s;
+    if (!s->cluster)
+        return maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, used,
+                                        c->out + c->outlen, rl, o);
+    int64_t now = c->cl_have ? c->cl_now : (int64_t)time(NULL);
+    maillimit__policy_hook_set(s->policy, cluster_hook, c);
+    int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, now, used,
+                                      c->out + c->outlen, rl, o);
+    maillimit__policy_hook_set(s->policy, NULL, NULL);
+    c->cl_have = 0;
+    if (rc == 0 && o->result == MAILLIMIT__POLICY_PENDING) {
+        c->cl_now = now; /* cluster_done runs the request again */
+        c->cl_wait = 1;
+    }
+    return rc;
+}
+
 static void policy_process(struct conn *c)
 {
     maillimit_server *s = c->s;
     size_t off = 0;
     maillimit_policy_outcome o;
     maillimit_policy_outcome_init(&o); /* each request resets it */
-    while (!c->closing && !c->writing) {
+    while (!c->closing && !c->writing && !c->cl_wait) {
         while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = OUT_CAP - c->outlen;
             uint64_t t0 = mono_ns();
-            int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, &used,
-                                              c->out + c->outlen, &rl, &o);
+            int rc = policy_request(c, off, &used, &rl, &o);
             if (rc != 0) {
                 s->st_garbage++;
                 maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_POLICY], 1);
@@ -307,7 +363,7 @@ static void policy_process(struct conn *c)
                 maillimit__conn_close(c);
                 return;
             }
-            if (used == 0)
+            if (c->cl_wait || used == 0)
                 break;
             maillimit__metrics_outcome(&s->metrics, MAILLIMIT__PROTO_POLICY, &o, mono_ns() - t0);
             if (o.result == MAILLIMIT_POLICY_DENY &&
@@ -327,6 +383,8 @@ static void policy_process(struct conn *c)
             break;
         conn_flush(c);
     }
+    if (c->cl_wait && c->outlen && !c->writing && !c->closing)
+        conn_flush(c); /* the answers before the waiting request */
 }
 
 static const char *who_text(const maillimit__milter_event *ev, char *buf, size_t size)

@@ -65,6 +65,8 @@ struct maillimit_policy {
     uint64_t *buckets;   /* 2 * INST_CAP buckets (see bucket_group()) */
     uint32_t seq;        /* last sequence number given out */
     struct maillimit__milter_ctx *local; /* attribution of caller_uid requests, or NULL */
+    maillimit__decide_hook hook;         /* decides instead of maillimit_decide, or NULL */
+    void *hook_ud;
 };
 
 /* ---- parsing ------------------------------------------------------------------------------ */
@@ -385,6 +387,12 @@ int maillimit_policy_network_add(maillimit_policy *p, int list, const char *cidr
     if (!p || !cidr || (list != MAILLIMIT_NETLIST_EXEMPT && list != MAILLIMIT_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     return netlist_add(&p->nets[list], cidr);
+}
+
+void maillimit__policy_hook_set(maillimit_policy *p, maillimit__decide_hook fn, void *ud)
+{
+    p->hook = fn;
+    p->hook_ud = ud;
 }
 
 void maillimit__policy_local_set(maillimit_policy *p, struct maillimit__milter_ctx *ctx)
@@ -872,7 +880,12 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
 
     maillimit_verdict v;
     maillimit_verdict_init(&v);
-    int rc = maillimit_decide(p->ml, level, o->name, cost, now, &v);
+    int rc = p->hook ? p->hook(p->hook_ud, level, o->name, cost, now, &v)
+                     : maillimit_decide(p->ml, level, o->name, cost, now, &v);
+    if (rc == MAILLIMIT__DECIDE_PENDING) {
+        o->result = MAILLIMIT__POLICY_PENDING; /* nothing stored: the request runs again */
+        return 0;
+    }
     if (rc != 0) {
         o->result = MAILLIMIT_POLICY_FAILOPEN;
         o->error = rc;
@@ -964,6 +977,10 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
     if (now == 0)
         now = (int64_t)time(NULL);
     decide_request(p, &r, now, o);
+    if (o->result == MAILLIMIT__POLICY_PENDING) {
+        *replylen = 0;
+        return 0;
+    }
     *replylen = write_reply(p, reply, MAILLIMIT_POLICY_REPLY_MAX, o);
     *consumed = used;
     return 0;

@@ -317,6 +317,11 @@ static const char *text_to_apply(const char *prev, const char *core, int replace
 }
 
 /* Parse, load the core part, then take the daemon settings. */
+static int streq_null(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static int load_text(maillimit_server *s, const char *text, size_t len, const char *name,
                      char *err, size_t errlen)
 {
@@ -381,6 +386,31 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
         memset(&s->conf.http, 0, sizeof s->conf.http);
         s->conf.nhttp = 0;
         maillimit__http_token_set(s->http, c.http_token);
+        /* cluster_redis: the running connection's settings stay until a restart */
+        int cl_changed = c.ncluster != s->conf.ncluster ||
+                         (c.ncluster && strcmp(c.cluster.spec, s->conf.cluster.spec) != 0) ||
+                         c.cluster_database != s->conf.cluster_database ||
+                         c.cluster_timeout != s->conf.cluster_timeout ||
+                         !streq_null(c.cluster_user, s->conf.cluster_user) ||
+                         !streq_null(c.cluster_password, s->conf.cluster_password) ||
+                         !streq_null(c.cluster_prefix, s->conf.cluster_prefix);
+        if (cl_changed)
+            slog(s, MAILLIMIT_LOG_WARNING, "cluster_redis changes take effect at the next "
+                 "restart");
+        maillimit__listen_free(&c.cluster);
+        free(c.cluster_user);
+        free(c.cluster_password);
+        free(c.cluster_prefix);
+        c.cluster = s->conf.cluster;
+        c.ncluster = s->conf.ncluster;
+        c.cluster_user = s->conf.cluster_user;
+        c.cluster_password = s->conf.cluster_password;
+        c.cluster_prefix = s->conf.cluster_prefix;
+        c.cluster_database = s->conf.cluster_database;
+        c.cluster_timeout = s->conf.cluster_timeout;
+        memset(&s->conf.cluster, 0, sizeof s->conf.cluster);
+        s->conf.ncluster = 0;
+        s->conf.cluster_user = s->conf.cluster_password = s->conf.cluster_prefix = NULL;
         if (!c.state_file && s->conf.state_file) /* the resolved default stays */
             c.state_file = strdup(s->conf.state_file);
     }
@@ -530,6 +560,12 @@ static int admin_stats(void *ctx, uint64_t out[MAILLIMIT__STATS])
     return maillimit__server_stats(ctx, out);
 }
 
+static int admin_cluster_count(void *ctx, int level, const char *name, int window, int64_t now,
+                               int64_t *out)
+{
+    return maillimit__cluster_count(ctx, level, name, window, now, out);
+}
+
 static void handles_closed(maillimit_server *s)
 {
     maillimit__finish_if_done(s);
@@ -552,7 +588,7 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
     s->handles_closed = handles_closed;
     s->maybe_changed = maybe_changed;
     s->admin = (maillimit__admin_host){ NULL, admin_reload, admin_snapshot, admin_stats,
-                                        maillimit__admin_events, s };
+                                        maillimit__admin_events, s, NULL };
     s->log_target = MAILLIMIT_LOG_STDERR;
     maillimit__metrics_init(&s->metrics);
     if (pthread_mutex_init(&s->gate.mu, NULL) != 0) {
@@ -777,7 +813,12 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
         rc = maillimit__listener_open(s, &s->conf.local_milter[i], 0, MILTER_LOCAL, err, errlen);
     if (!rc)
         rc = maillimit__http_open(s, err, errlen);
+    if (!rc && (rc = maillimit__cluster_open(s)) != 0)
+        emsg(err, errlen, "cluster_redis: %s", maillimit_strerror(rc));
+    if (!rc && s->cluster)
+        s->admin.cluster_count = admin_cluster_count;
     if (rc) {
+        maillimit__cluster_close(s);
         maillimit__listeners_close(s);
         maillimit__http_close(s);
         uv_run(s->loop, UV_RUN_NOWAIT); /* let the closes finish */
@@ -825,6 +866,7 @@ void maillimit__finish_if_done(maillimit_server *s)
     if (!s->stopping || s->finished || s->nconns > 0 || s->snap_busy)
         return;
     s->finished = 1;
+    maillimit__cluster_close(s);
     maillimit_tick(s->ml, 0);
     maillimit__events_poll(s);
 #ifdef MAILLIMIT_HAVE_SNAPSHOT
@@ -936,6 +978,7 @@ void maillimit_server_free(maillimit_server *s)
     maillimit__http_close(s);
     for (struct conn *c = s->conns; c; c = c->next)
         maillimit__conn_close(c);
+    maillimit__cluster_close(s);
     if (s->timers_init) {
         maillimit__close_handle(s, (uv_handle_t *)&s->sweep);
         maillimit__close_handle(s, (uv_handle_t *)&s->snap_timer);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "cluster.h"
 #include "http.h"
 
 typedef union {
@@ -51,6 +52,12 @@ struct conn {
     int eof;              /* the client shut down its side: close once answered */
     int tcp;              /* a TCP connection (not a unix socket) */
     maillimit__milter_session *ms;
+    /* cluster_redis: the policy request at in[0] waits for Redis (cl_wait), or its verdict
+     * came (cl_have, cl_v) and the request is run again at the same time cl_now */
+    int cl_wait, cl_have;
+    int64_t cl_now;
+    maillimit_verdict cl_v;
+    maillimit__cluster_req *cl_req;
     uint64_t last_ms;
     uv_write_t wr;
     char *in;
@@ -140,6 +147,7 @@ struct maillimit_server {
     maillimit__denylog *denylog; /* log_denials episode */
     int tick_pending;       /* the minute's tick waits for a page to finish a report */
     uint64_t snap_ns;       /* the background save's duration */
+    maillimit__cluster *cluster; /* cluster_redis (cluster.c), or NULL */
 };
 
 /* The monotonic clock in nanoseconds (durations for the metrics). */
@@ -223,6 +231,31 @@ MAILLIMIT__HIDDEN void maillimit__listeners_close(maillimit_server *s);
 /* http_listen (nothing if it is not set); closed by maillimit__http_close. */
 MAILLIMIT__HIDDEN int maillimit__http_open(maillimit_server *s, char *err, size_t errlen);
 MAILLIMIT__HIDDEN void maillimit__http_close(maillimit_server *s);
+
+/* ---- cluster.c (cluster.h) ---------------------------------------------------------------- */
+
+/* Connect to cluster_redis if it is set (a failure to connect is not an error: the relay
+ * decides alone until Redis answers). */
+MAILLIMIT__HIDDEN int maillimit__cluster_open(maillimit_server *s);
+/* Close the connection; waiting decisions take their local verdicts. */
+MAILLIMIT__HIDDEN void maillimit__cluster_close(maillimit_server *s);
+/* A decision through the cluster (cluster.h): 0 with *v final, MAILLIMIT__CLUSTER_PENDING
+ * (done(ud, verdict) follows on the loop; *out is the request, for cancelling), or an error
+ * of maillimit_reserve(). */
+MAILLIMIT__HIDDEN int maillimit__cluster_decide(maillimit__cluster *cl, int level,
+                                                const char *name, int64_t cost, int64_t now,
+                                                maillimit_verdict *v,
+                                                maillimit__cluster_done done, void *ud,
+                                                maillimit__cluster_req **out);
+/* The caller of a pending decision is gone: its verdict is still applied, nobody is told. */
+MAILLIMIT__HIDDEN void maillimit__cluster_cancel(maillimit__cluster_req *r);
+/* The cluster-wide count of an entity's window (admin "status"): 0, ENOTFOUND (no
+ * cluster_redis, no such chain), EIO (Redis did not answer within the timeout). */
+MAILLIMIT__HIDDEN int maillimit__cluster_count(maillimit_server *s, int level, const char *name,
+                                               int window, int64_t now, int64_t *out);
+/* -1 without cluster_redis, else 1 when the counters are shared now, 0 when deciding
+ * alone; *fallbacks: decisions taken alone so far. */
+MAILLIMIT__HIDDEN int maillimit__cluster_state(maillimit_server *s, uint64_t *fallbacks);
 
 /* ---- server.c ------------------------------------------------------------------------------ */
 

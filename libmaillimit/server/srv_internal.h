@@ -54,6 +54,17 @@ MAILLIMIT__HIDDEN void maillimit__policy_decide(maillimit_policy *p,
                                                 maillimit_policy_outcome *o);
 /* Local submissions that name their submitter (Exim's caller_uid attribute) are attributed
  * with these settings (borrowed; NULL: caller_uid is ignored). */
+/* A decider used instead of maillimit_decide() by the requests that follow (fn NULL: back to
+ * maillimit_decide): 0 with *v set, a negative MAILLIMIT_E* (fail open), or
+ * MAILLIMIT__DECIDE_PENDING: the verdict comes later; maillimit_policy_request() then
+ * consumes nothing, writes no reply and sets outcome->result to MAILLIMIT__POLICY_PENDING,
+ * and the caller runs the same request again (same now) once the hook has the verdict.
+ * Used by maillimitd's cluster_redis (cluster.c). */
+typedef int (*maillimit__decide_hook)(void *ud, int level, const char *name, int64_t cost,
+                                      int64_t now, maillimit_verdict *v);
+enum { MAILLIMIT__DECIDE_PENDING = 1, MAILLIMIT__POLICY_PENDING = 100 };
+MAILLIMIT__HIDDEN void maillimit__policy_hook_set(maillimit_policy *p, maillimit__decide_hook fn,
+                                                  void *ud);
 MAILLIMIT__HIDDEN void maillimit__policy_local_set(maillimit_policy *p,
                                                    struct maillimit__milter_ctx *ctx);
 /* The text of a denial outcome ("Message limit reached: ..."), without code or action. */
@@ -236,6 +247,14 @@ typedef struct maillimit__conf {
     int nhttp;
     char *http_token;        /* http_auth_token; NULL: none */
     int log_denials;         /* MAILLIMIT__LOGDENY_* (http.h; default episode) */
+    /* several relays sharing their counters (cluster.c, docs/cluster.md) */
+    maillimit__listen cluster; /* cluster_redis; ncluster 0: none */
+    int ncluster;
+    char *cluster_user;      /* user=NAME (Redis 6 ACL); NULL: none */
+    char *cluster_password;  /* password=SECRET; NULL: none */
+    int cluster_database;    /* database=N (SELECT); default 0 */
+    int64_t cluster_timeout; /* timeout=MS: a decision waits at most this long (default 200) */
+    char *cluster_prefix;    /* prefix=TEXT of every key (default "maillimit:") */
 } maillimit__conf;
 
 /* Parse the daemon directives of a configuration text. Lines that are daemon directives are
@@ -271,6 +290,10 @@ typedef struct maillimit__admin_host {
     /* the recent events the server logged, seq > since, packed as an array; or NULL */
     int (*events)(void *ctx, uint64_t since, void *packer);
     void *ctx;
+    /* cluster_redis: the cluster-wide count of a window for "status" (0, or EIO when Redis
+     * does not answer), or NULL when the counters are not shared */
+    int (*cluster_count)(void *ctx, int level, const char *name, int window, int64_t now,
+                         int64_t *out);
 } maillimit__admin_host;
 
 /* A decoded request: [0, msgid, method, params]. */

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         maillimit_free(ml);
         return 0;
     }
-    maillimit__admin_host host = { ml, NULL, NULL, NULL, NULL, NULL };
+    maillimit__admin_host host = { ml, NULL, NULL, NULL, NULL, NULL, NULL };
     const char *d = (const char *)data;
     size_t off = 0;
     for (int round = 0; off < size && round < 1000; round++) {

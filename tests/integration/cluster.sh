@@ -1,0 +1,265 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Several relays, one set of limits (cluster_redis, docs/cluster.md): a private redis-server
+# on a free loopback port and three maillimitd sharing it, driven through the policy
+# protocol (no MTA, no root).
+#
+#  1. N+k messages spread round-robin over the three relays: exactly N accepted, at the
+#     mailbox, domain and subscription levels and for the server total; maillimitctl status
+#     shows the count of all relays;
+#  2. Redis killed (kill -9) mid-run: every request is still answered within the policy
+#     timeout, with the local limits; the outage is logged once per relay;
+#  3. Redis back (empty): the relays rejoin by themselves and add what they admitted alone;
+#     the limits are shared again;
+#  4. a relay restarted (without a state file) keeps deciding with the shared counts.
+#
+#   cluster.sh MAILLIMITD MAILLIMITCTL
+#
+# A test that cannot run fails (redis-server or python3 missing, Redis not starting).
+set -u
+MAILLIMITD=${1:?usage: cluster.sh MAILLIMITD MAILLIMITCTL}
+MAILLIMITCTL=${2:?usage: cluster.sh MAILLIMITD MAILLIMITCTL}
+command -v python3 >/dev/null || { echo "FAIL (cannot run): needs python3"; exit 1; }
+REDIS=$(command -v redis-server || true)
+[ -n "$REDIS" ] || { echo "FAIL (cannot run): needs redis-server (Debian: redis-server)"; exit 1; }
+
+T=$(mktemp -d /tmp/maillimit-cluster.XXXXXX)
+PIDS=(0 0 0)
+RPID=
+fail() {
+    echo "FAIL: $*"
+    for i in 0 1 2; do echo "---- relay $i log"; tail -15 "$T/log$i"; done
+    echo "---- redis log"; tail -5 "$T/redis.log"
+    exit 1
+}
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        [ "$p" != 0 ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RPORT=$(freeport)
+[ "$RPORT" != 6379 ] || RPORT=$(freeport)
+PORTS=("$(freeport)" "$(freeport)" "$(freeport)")
+
+start_redis() {
+    "$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        --dir "$T" >> "$T/redis.log" 2>&1 &
+    RPID=$!
+    python3 - "$RPORT" <<'EOF' || fail "redis-server did not start on port $RPORT"
+import socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+        s.sendall(b"PING\r\n")
+        if s.recv(64).startswith(b"+PONG"):
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+start_relay() { # $1: 0..2
+    local i=$1
+    cat > "$T/ml$i.conf" <<EOF
+policy_listen inet:127.0.0.1:${PORTS[$i]}
+admin_listen unix:$T/admin$i.sock
+state_file none
+log_denials all
+cluster_redis inet:127.0.0.1:$RPORT timeout=200 prefix=t$RPORT:
+server mailbox=unlimited domain=unlimited subscription=unlimited
+subscription acme
+domain acme.example subscription=acme domain=10
+subscription beta
+domain beta.example subscription=beta
+mailbox boss@beta.example mailbox=4
+subscription gamma subscription=6
+domain g1.example subscription=gamma
+domain g2.example subscription=gamma
+sysuser gweb subscription=gamma
+subscription delta
+domain delta.example subscription=delta domain=10
+domain epsilon.example subscription=delta domain=5
+domain zeta.example subscription=delta domain=3
+EOF
+    "$MAILLIMITD" -f -c "$T/ml$i.conf" >> "$T/log$i" 2>&1 &
+    PIDS[$i]=$!
+    for _ in $(seq 100); do
+        "$MAILLIMITCTL" -s "$T/admin$i.sock" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    "$MAILLIMITCTL" -s "$T/admin$i.sock" ping >/dev/null 2>&1 || fail "relay $i did not start"
+}
+
+# wait (at most 5 s) until every relay's log has the line (a fixed string) $1 at least $2 times
+wait_logs() {
+    for _ in $(seq 100); do
+        local ok=1
+        for i in 0 1 2; do
+            [ "$(grep -cF -- "$1" "$T/log$i")" -ge "$2" ] || ok=0
+        done
+        [ $ok = 1 ] && return 0
+        sleep 0.05
+    done
+    fail "not in every relay's log ($2 times): $1"
+}
+
+# send.py PHASE: the policy client (prints what it checked)
+cat > "$T/send.py" <<'EOF'
+import socket, sys, time
+ports = [int(p) for p in sys.argv[2:5]]
+phase = sys.argv[1]
+conns = {}
+def conn(i):
+    if i not in conns:
+        s = socket.create_connection(("127.0.0.1", ports[i]), 2)
+        s.settimeout(3)
+        conns[i] = s
+    return conns[i]
+def ask(i, inst, sasl="", sender="x@acme.example", client="192.0.2.7", state="RCPT"):
+    s = conn(i)
+    req = ("request=smtpd_access_policy\nprotocol_state=%s\ninstance=%s\nclient_address=%s\n"
+           "sender=%s\nsasl_username=%s\n\n" % (state, inst, client, sender, sasl)).encode()
+    t0 = time.monotonic()
+    s.sendall(req)
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        d = s.recv(4096)
+        if not d:
+            raise SystemExit("relay %d closed the connection" % i)
+        buf += d
+    dt = time.monotonic() - t0
+    if dt >= 1.0:
+        raise SystemExit("relay %d answered after %.3f s (more than the policy timeout)" % (i, dt))
+    return buf.decode().startswith("action=DUNNO"), dt
+def count(n, f):
+    return sum(1 for k in range(n) if f(k)[0])
+def expect(what, got, want):
+    print("%s: %d accepted (want %d)" % (what, got, want))
+    if got != want:
+        raise SystemExit("%s: %d accepted, want %d" % (what, got, want))
+u = "%s-%d" % (phase, int(time.time() * 1000))
+if phase == "shared":
+    # domain limit 10: 15 messages of 15 mailboxes round-robin over the relays
+    expect("domain acme.example", count(15, lambda k: ask(k % 3, "%s-a%d" % (u, k),
+           sasl="u%d@acme.example" % k)), 10)
+    # the same messages asked again (DATA after RCPT): counted once
+    # (its relay remembers each message: one accepted, two refused)
+    expect("repeated instances", count(3, lambda j: (lambda k: ask(k % 3, "%s-a%d" % (u, k),
+           sasl="u%d@acme.example" % k, state="DATA"))([0, 10, 11][j])), 1)
+    # mailbox limit 4: 7 messages of one mailbox
+    expect("mailbox boss@beta.example", count(7, lambda k: ask(k % 3, "%s-b%d" % (u, k),
+           sasl="boss@beta.example", sender="boss@beta.example")), 4)
+    # subscription limit 6 over two domains and script mail (local client, domain level)
+    expect("subscription gamma", count(9, lambda k: ask(k % 3, "%s-g%d" % (u, k),
+           sasl="m%d@g%d.example" % (k, 1 + k % 2) if k % 3 else "",
+           sender="w@g%d.example" % (1 + k % 2),
+           client="192.0.2.9" if k % 3 else "127.0.0.1")), 6)
+elif phase == "server":
+    # the server total (set to what all relays sent + 3): unknown senders, round-robin
+    expect("server total", count(6, lambda k: ask(k % 3, "%s-s%d" % (u, k),
+           sasl="x@unknown%d.example" % k, sender="x@unknown%d.example" % k)), 3)
+elif phase == "stalled":
+    # Redis stopped (SIGSTOP): the first request waits for the timeout (200 ms), then relay 2
+    # decides alone at once; zeta.example's limit 3 holds locally
+    times = []
+    got = count(4, lambda k: (lambda r: (times.append(r[1]), r)[1])(ask(2, "%s-z%d" % (u, k),
+                sasl="s%d@zeta.example" % k)))
+    print("answers in %s s" % " ".join("%.3f" % t for t in times))
+    if times[0] < 0.15 or max(times[1:]) > 0.1:
+        raise SystemExit("unexpected answer times with Redis stopped")
+    expect("local limit of relay 2 while Redis does not answer", got, 3)
+elif phase == "unstalled":
+    expect("zeta.example on relays 0 and 1", count(2, lambda k: ask(k, "%s-z%d" % (u, k),
+           sasl="t%d@zeta.example" % k)), 0)
+elif phase == "outage":
+    # Redis is gone: relay 0 alone, limit 10 of delta.example, every answer within 1 s
+    slow = []
+    got = count(12, lambda k: (lambda r: (slow.append(r[1]), r)[1])(ask(0, "%s-d%d" % (u, k),
+                sasl="o%d@delta.example" % k)))
+    print("slowest answer %.3f s" % max(slow))
+    expect("local limit of relay 0 while Redis is down", got, 10)
+    # the other relays, alone too: epsilon.example 5 each
+    expect("relay 1 alone", count(6, lambda k: ask(1, "%s-e%d" % (u, k),
+           sasl="e%d@epsilon.example" % k)), 5)
+elif phase == "rejoined":
+    # Redis is back (empty) and the relays added their outage: delta.example is at 10
+    expect("delta.example on relays 1 and 2", count(4, lambda k: ask(1 + k % 2, "%s-d%d" % (u, k),
+           sasl="r%d@delta.example" % k)), 0)
+    # epsilon.example: relay 1 admitted 5 alone: full everywhere
+    expect("epsilon.example on relays 0 and 2", count(2, lambda k: ask(2 * (k % 2), "%s-e%d" % (u, k),
+           sasl="r%d@epsilon.example" % k)), 0)
+elif phase == "restarted":
+    # relay 1 restarted without a state file: the shared counts (of the outage, added when
+    # Redis came back) still hold
+    expect("delta.example after relay 1 restarted", count(3, lambda k: ask(1, "%s-d%d" % (u, k),
+           sasl="z%d@delta.example" % k)), 0)
+    expect("epsilon.example after relay 1 restarted", count(1, lambda k: ask(1, "%s-e%d" % (u, k),
+           sasl="z%d@epsilon.example" % k)), 0)
+    # and a domain with room left is still served: beta.example has no domain limit
+    expect("beta.example after relay 1 restarted", count(2, lambda k: ask(1, "%s-b%d" % (u, k),
+           sasl="z%d@beta.example" % k)), 2)
+EOF
+send() { python3 "$T/send.py" "$1" "${PORTS[@]}" || fail "phase $1"; }
+CTL() { local i=$1; shift; "$MAILLIMITCTL" -s "$T/admin$i.sock" "$@"; }
+
+start_redis
+for i in 0 1 2; do start_relay $i; done
+wait_logs "cluster: counters shared through Redis at inet:127.0.0.1:$RPORT" 1
+
+# 1. shared limits
+send shared
+out=$(CTL 2 status domain acme.example) || fail "maillimitctl status"
+echo "$out" | grep -Eq '^  all relays +10$' || fail "status of all relays: $out"
+local_count=$(echo "$out" | sed -n 's/^  count *//p')
+[ "$local_count" -lt 10 ] || fail "relay 2's own count $local_count (want less than 10)"
+# the server total: all relays sent S (status), its limit S + 3
+S=$(CTL 0 status server | sed -n 's/^  all relays *//p')
+[ -n "$S" ] && [ "$S" -ge 20 ] || fail "the server total of all relays: '$S'"
+for i in 0 1 2; do CTL $i limit set server server $((S + 3)) >/dev/null || fail "limit set"; done
+send server
+for i in 0 1 2; do CTL $i limit set server server unlimited >/dev/null || fail "limit unset"; done
+
+# 2. Redis stalled (slow): relay 2 decides alone within the timeout, rejoins after SIGCONT
+kill -STOP "$RPID"
+send stalled
+kill -CONT "$RPID"
+for _ in $(seq 100); do
+    grep -qF "answers again: shared counters from now on; 3 decision(s)" "$T/log2" && break
+    sleep 0.05
+done
+grep -qF "answers again: shared counters from now on; 3 decision(s)" "$T/log2" ||
+    fail "relay 2 did not rejoin after SIGCONT"
+send unstalled
+
+# 3. Redis killed mid-run
+kill -KILL "$RPID"
+wait "$RPID" 2>/dev/null
+RPID=
+send outage
+for i in 0 1; do
+    [ "$(grep -c 'cluster: Redis at .* unavailable' "$T/log$i")" = 1 ] ||
+        fail "relay $i: the outage is not logged exactly once"
+done
+
+# 4. Redis back, empty: the relays rejoin and add the outage's decisions
+start_redis
+wait_logs "answers again: shared counters from now on" 1
+send rejoined
+
+# 5. a relay restarted keeps the shared counts
+kill -TERM "${PIDS[1]}"
+wait "${PIDS[1]}" 2>/dev/null
+PIDS[1]=0
+start_relay 1
+for _ in $(seq 100); do
+    [ "$(grep -cF "counters shared through Redis" "$T/log1")" -ge 2 ] && break
+    sleep 0.05
+done
+send restarted
+echo "PASS: cluster (3 relays, Redis killed and back, relay restarted)"
