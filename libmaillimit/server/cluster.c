@@ -622,6 +622,10 @@ static void on_reply(redisAsyncContext *ac, void *rv, void *priv)
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
         cl->state == ST_UP) {
         /* the script cache was flushed: run the text, and load it again for the next */
+        const char *argv[3] = { "SCRIPT", "LOAD", maillimit__cluster_script };
+        size_t len[3] = { 6, 4, sizeof maillimit__cluster_script - 1 };
+        if (which == 0)
+            redisAsyncCommandArgv(cl->ac, NULL, NULL, 3, argv, len);
         req_send(r, which, 1);
         if (!r->failed)
             return;

@@ -24,11 +24,11 @@ REDIS=$(command -v redis-server || true)
 [ -n "$REDIS" ] || { echo "FAIL (cannot run): needs redis-server (Debian: redis-server)"; exit 1; }
 
 T=$(mktemp -d /tmp/maillimit-cluster.XXXXXX)
-PIDS=(0 0 0)
+PIDS=(0 0 0 0)
 RPID=
 fail() {
     echo "FAIL: $*"
-    for i in 0 1 2; do echo "---- relay $i log"; tail -15 "$T/log$i"; done
+    for i in 0 1 2 3; do [ -f "$T/log$i" ] && { echo "---- relay $i log"; tail -15 "$T/log$i"; }; done
     echo "---- redis log"; tail -5 "$T/redis.log"
     exit 1
 }
@@ -43,7 +43,7 @@ trap cleanup EXIT
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(freeport)
 [ "$RPORT" != 6379 ] || RPORT=$(freeport)
-PORTS=("$(freeport)" "$(freeport)" "$(freeport)")
+PORTS=("$(freeport)" "$(freeport)" "$(freeport)" "$(freeport)")
 
 start_redis() {
     "$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
@@ -64,14 +64,14 @@ sys.exit(1)
 EOF
 }
 
-start_relay() { # $1: 0..2
-    local i=$1
+start_relay() { # $1: 0..3; $2: more options of cluster_redis
+    local i=$1 more=${2:-}
     cat > "$T/ml$i.conf" <<EOF
 policy_listen inet:127.0.0.1:${PORTS[$i]}
 admin_listen unix:$T/admin$i.sock
 state_file none
 log_denials all
-cluster_redis inet:127.0.0.1:$RPORT timeout=200 prefix=t$RPORT:
+cluster_redis inet:127.0.0.1:$RPORT timeout=200 prefix=t$RPORT: $more
 server mailbox=unlimited domain=unlimited subscription=unlimited
 subscription acme
 domain acme.example subscription=acme domain=10
@@ -112,7 +112,7 @@ wait_logs() {
 # send.py PHASE: the policy client (prints what it checked)
 cat > "$T/send.py" <<'EOF'
 import socket, sys, time
-ports = [int(p) for p in sys.argv[2:5]]
+ports = [int(p) for p in sys.argv[2:6]]
 phase = sys.argv[1]
 conns = {}
 def conn(i):
@@ -160,6 +160,14 @@ if phase == "shared":
            sasl="m%d@g%d.example" % (k, 1 + k % 2) if k % 3 else "",
            sender="w@g%d.example" % (1 + k % 2),
            client="192.0.2.9" if k % 3 else "127.0.0.1")), 6)
+elif phase == "noscript":
+    # Redis forgot the script (SCRIPT FLUSH): EVAL, still shared
+    expect("boss@beta.example after SCRIPT FLUSH", count(3, lambda k: ask(k % 3, "%s-b%d" % (u, k),
+           sasl="boss@beta.example", sender="boss@beta.example")), 0)
+elif phase == "badauth":
+    # relay 3's password is refused: it decides alone (acme.example is full for the others)
+    expect("relay 3 with a refused password", count(2, lambda k: ask(3, "%s-a%d" % (u, k),
+           sasl="w%d@acme.example" % k)), 2)
 elif phase == "server":
     # the server total (set to what all relays sent + 3): unknown senders, round-robin
     expect("server total", count(6, lambda k: ask(k % 3, "%s-s%d" % (u, k),
@@ -218,6 +226,20 @@ out=$(CTL 2 status domain acme.example) || fail "maillimitctl status"
 echo "$out" | grep -Eq '^  all relays +10$' || fail "status of all relays: $out"
 local_count=$(echo "$out" | sed -n 's/^  count *//p')
 [ "$local_count" -lt 10 ] || fail "relay 2's own count $local_count (want less than 10)"
+# Redis forgets the script: the relays run its text (EVAL) and load it again
+python3 - "$RPORT" <<'EOF' || fail "SCRIPT FLUSH"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)
+s.sendall(b"SCRIPT FLUSH\r\n")
+assert s.recv(64).startswith(b"+OK")
+EOF
+send noscript
+# a relay whose password Redis refuses logs it and decides alone
+start_relay 3 password=not-the-password
+for _ in $(seq 100); do grep -q 'AUTH refused' "$T/log3" && break; sleep 0.05; done
+grep -q 'cluster: Redis at .* unavailable (AUTH refused: ' "$T/log3" || fail "relay 3: no AUTH refused"
+send badauth
+kill -TERM "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null; PIDS[3]=0
 # the server total: all relays sent S (status), its limit S + 3
 S=$(CTL 0 status server | sed -n 's/^  all relays *//p')
 [ -n "$S" ] && [ "$S" -ge 20 ] || fail "the server total of all relays: '$S'"
