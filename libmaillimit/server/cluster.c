@@ -3,7 +3,10 @@
  * decision goes; docs/cluster.md is the admin's view).
  *
  * Keys. Every counter is one Redis hash: fields "m<minute>" (the sliding hour, 60 one-minute
- * slots) and "h<hour>" (the day, 24 one-hour slots), the core's window definitions. The keys
+ * slots) and "h<hour>" (the day, 24 one-hour slots), the core's window definitions. A
+ * decision adds to its minute's field only; a minute field that has left the hour is rolled
+ * into its hour's field by the next script that reads the key (the day's count is the hour
+ * fields plus the minute fields). The keys
  * of one subscription's chain share the hash tag {s:SUBSCRIPTION}, so one script touches one
  * slot of a Redis Cluster; the server total is PREFIX{server}, charged by its own script call
  * in the same pipeline when the server has a limit (exact too: each script checks and charges
@@ -38,7 +41,8 @@
 #include "srv_internal.h"
 
 enum { ST_DOWN, ST_CONNECTING, ST_UP };
-enum { OUTAGE_MAX = 65536, RECONNECT_MS = 1000, CHECK_MS = 20, KEY_MAX = 800, MAXKEYS = 3 };
+enum { OUTAGE_MAX = 65536, RECONNECT_MS = 1000, CHECK_MS = 20, BATCH_MS = 100, KEY_MAX = 800,
+       MAXKEYS = 3 };
 enum { MODE_DECIDE = 0, MODE_CHARGE = 1, MODE_READ = 2 };
 
 const char maillimit__cluster_script[] =
@@ -53,14 +57,24 @@ const char maillimit__cluster_script[] =
     "  local f = redis.call('HGETALL', k)\n"
     "  local mins, hours, hc, dc = {}, {}, 0, 0\n"
     "  for j = 1, #f, 2 do\n"
-    "    local kind = string.sub(f[j], 1, 1)\n"
+    "    local kind = string.byte(f[j], 1)\n"
     "    local p = tonumber(string.sub(f[j], 2))\n"
     "    local n = tonumber(f[j + 1])\n"
     "    if p and n then\n"
-    "      if kind == 'm' then\n"
-    "        if p > M - 60 then hc = hc + n; mins[#mins + 1] = {p, n}\n"
-    "        elseif mode ~= 2 then redis.call('HDEL', k, f[j]) end\n"
-    "      elseif kind == 'h' then\n"
+    "      if kind == 109 then\n"
+    "        local hp = math.floor(p / 60)\n"
+    "        if p > M - 60 then\n"
+    "          hc = hc + n; mins[#mins + 1] = {p, n}\n"
+    "          dc = dc + n; hours[#hours + 1] = {hp, n}\n"
+    "        else\n"
+    "          -- out of the hour: rolled into its hour slot, kept for the day\n"
+    "          if mode ~= 2 then redis.call('HDEL', k, f[j]) end\n"
+    "          if hp > H - 24 then\n"
+    "            dc = dc + n; hours[#hours + 1] = {hp, n}\n"
+    "            if mode ~= 2 then redis.call('HINCRBY', k, 'h' .. hp, n) end\n"
+    "          end\n"
+    "        end\n"
+    "      elseif kind == 104 then\n"
     "        if p > H - 24 then dc = dc + n; hours[#hours + 1] = {p, n}\n"
     "        elseif mode ~= 2 then redis.call('HDEL', k, f[j]) end\n"
     "      end\n"
@@ -68,11 +82,12 @@ const char maillimit__cluster_script[] =
     "  end\n"
     "  return hc, dc, mins, hours\n"
     "end\n"
+    "local mf = 'm' .. M\n"
     "local function charge(k, c)\n"
-    "  local mf, hf = 'm' .. M, 'h' .. H\n"
-    "  if redis.call('HINCRBY', k, mf, c) <= 0 then redis.call('HDEL', k, mf) end\n"
-    "  if redis.call('HINCRBY', k, hf, c) <= 0 then redis.call('HDEL', k, hf) end\n"
-    "  redis.call('EXPIRE', k, 90000)\n"
+    "  local n = redis.call('HINCRBY', k, mf, c)\n"
+    "  if n <= 0 then redis.call('HDEL', k, mf) end\n"
+    "  -- a new minute slot renews the key's life (25 hours, longer than both windows)\n"
+    "  if n == c then redis.call('EXPIRE', k, 90000) end\n"
     "end\n"
     "local function retry(slots, count, limit, span, unit)\n"
     "  if cost > limit then return -1 end\n"
@@ -346,6 +361,8 @@ struct maillimit__cluster {
     redisContext *sync;       /* admin status */
     char prefix[80];
     uint64_t fallbacks;       /* decisions taken locally while cluster_redis is set */
+    int64_t batch_now, batch_cost; /* the unlimited server total not yet charged */
+    uint64_t batch_ms;
 };
 
 static void cl_log_down(maillimit__cluster *cl, const char *why)
@@ -514,6 +531,29 @@ static void charge(maillimit__cluster *cl, char keys[][KEY_MAX], int nk, int64_t
         send_script(cl, NULL, NULL, 0, keys, nk, NULL, NULL, now, cost, MODE_CHARGE);
 }
 
+/* The server total without a limit: charged in batches (one call per minute slot and
+ * BATCH_MS at most) instead of a call per decision; the shared count lags by that much. */
+static void server_flush(maillimit__cluster *cl)
+{
+    if (!cl->batch_cost || cl->state != ST_UP)
+        return;
+    char key[1][KEY_MAX];
+    maillimit__cluster_key(key[0], sizeof key[0], cl->prefix, MAILLIMIT_LEVEL_SERVER, NULL, NULL);
+    charge(cl, key, 1, cl->batch_now, cl->batch_cost);
+    cl->batch_cost = 0;
+}
+
+static void server_add(maillimit__cluster *cl, int64_t now, int64_t cost)
+{
+    if (cl->batch_cost && (now / 60 != cl->batch_now / 60))
+        server_flush(cl);
+    if (!cl->batch_cost) {
+        cl->batch_now = now;
+        cl->batch_ms = uv_now(cl->s->loop);
+    }
+    cl->batch_cost += cost;
+}
+
 static void req_unlink(maillimit__cluster *cl, maillimit__cluster_req *r)
 {
     maillimit__cluster_req **pp = &cl->head, *prev = NULL;
@@ -549,7 +589,7 @@ static void req_finish(maillimit__cluster_req *r)
     } else if (chain_ok && server_ok) {
         maillimit_commit(ml, r->token);
         if (!r->ch.server) /* the server total without a limit: counted for status */
-            charge(cl, &r->ch.skey, 1, r->now, r->cost);
+            server_add(cl, r->now, r->cost);
         if (r->ch.n) {
             v.count = r->res[0].own;
             v.limit = r->ch.hour[0];
@@ -683,7 +723,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *rv, void *priv)
         if (now - o->now < 25 * 3600 &&
             chain_build(cl, ml, o->level, o->name, MAILLIMIT_REASON_NONE, &ch) == 0) {
             charge(cl, ch.key, ch.n, o->now, o->cost);
-            charge(cl, &ch.skey, 1, o->now, o->cost);
+            server_add(cl, o->now, o->cost);
             replayed++;
         }
         free(o->name);
@@ -699,6 +739,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *rv, void *priv)
     cl->noutage = 0;
     cl->outage_dropped = 0;
     cl->down_logged = 0;
+    server_flush(cl);
 }
 
 /* AUTH and SELECT: an error reply ends the attempt (with Redis's reason in the log). */
@@ -821,6 +862,8 @@ static void on_timer(uv_timer_t *t)
     }
     if (cl->state == ST_DOWN && now >= cl->next_connect_ms && !cl->s->stopping)
         cl_connect(cl);
+    if (cl->batch_cost && now - cl->batch_ms >= BATCH_MS)
+        server_flush(cl);
 }
 
 /* ---- the server's side --------------------------------------------------------------------- */
@@ -857,6 +900,7 @@ void maillimit__cluster_close(maillimit_server *s)
     maillimit__cluster *cl = s->cluster;
     if (!cl)
         return;
+    server_flush(cl); /* written before the connection is freed */
     s->cluster = NULL;
     redisAsyncContext *ac = cl->ac;
     cl->ac = NULL;
@@ -929,7 +973,7 @@ int maillimit__cluster_decide(maillimit__cluster *cl, int level, const char *nam
         /* nothing to check: charge the shared counters for status and later limits */
         maillimit_commit(ml, v->token);
         charge(cl, r->ch.key, r->ch.n, now, cost);
-        charge(cl, &r->ch.skey, 1, now, cost);
+        server_add(cl, now, cost);
         free(r->name);
         free(r);
         return 0;

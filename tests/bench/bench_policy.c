@@ -22,6 +22,12 @@
  * DUNNO, nothing decided): the cost of the protocol alone. The generator is one libuv
  * thread; everything shares the machine's cores. Exit status 0 unless something failed to
  * run (targets are reported, not enforced).
+ *
+ *   bench_policy --target NAME=PORT[+PORT...][@PID[+PID...]] --target ... [--seconds S] ...
+ *
+ * measures servers started by the caller instead (tests/bench/bench_cluster.sh): the same
+ * load against each target in turn, a target's connections spread round-robin over its
+ * ports, the CPU time summed over its PIDs; ratios are against the first target.
  */
 #define _GNU_SOURCE
 
@@ -342,21 +348,39 @@ static void g_close_cb(uv_handle_t *h)
     (void)h;
 }
 
+/* CPU time of several processes (a target of several relays, with their Redis). */
+static uint64_t cpu_ns_all(const pid_t *pids, int npids)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < npids; i++)
+        t += cpu_ns(pids[i]);
+    return t;
+}
+
+static int run_point_multi(const int *ports, int nports, const pid_t *pids, int npids,
+                           int nconns, double warm, double secs, result *out);
+
 static int run_point(int port, pid_t server, int nconns, double warm, double secs, result *out)
+{
+    return run_point_multi(&port, 1, &server, 1, nconns, warm, secs, out);
+}
+
+static int run_point_multi(const int *ports, int nports, const pid_t *pids, int npids,
+                           int nconns, double warm, double secs, result *out)
 {
     gen g;
     memset(&g, 0, sizeof g);
     g.hist = calloc(HIST_US, sizeof *g.hist);
     g.conns = calloc((size_t)nconns, sizeof *g.conns);
     g.nconns = nconns;
-    g.port = port;
+    g.port = ports[0];
     uv_loop_init(&g.loop);
     uv_timer_init(&g.loop, &g.timer);
     g.timer.data = &g;
     struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", port, &a);
     for (int i = 0; i < nconns; i++) {
         gconn *c = &g.conns[i];
+        uv_ip4_addr("127.0.0.1", ports[i % nports], &a);
         c->g = &g;
         c->id = (unsigned)i;
         uv_tcp_init(&g.loop, &c->tcp);
@@ -368,13 +392,13 @@ static int run_point(int port, pid_t server, int nconns, double warm, double sec
     uv_timer_start(&g.timer, g_timer, (uint64_t)(warm * 1000), 0);
     uv_run(&g.loop, UV_RUN_DEFAULT);
     int ok = !g.failed && g.connected == nconns;
-    uint64_t t0 = now_ns(), c0 = cpu_ns(server);
+    uint64_t t0 = now_ns(), c0 = cpu_ns_all(pids, npids);
     g.measuring = 1;
     if (ok) {
         uv_timer_start(&g.timer, g_timer, (uint64_t)(secs * 1000), 0);
         uv_run(&g.loop, UV_RUN_DEFAULT);
     }
-    uint64_t t1 = now_ns(), c1 = cpu_ns(server);
+    uint64_t t1 = now_ns(), c1 = cpu_ns_all(pids, npids);
     g.measuring = 0;
     g.stopping = 1;
     for (int i = 0; i < nconns; i++)
@@ -507,8 +531,82 @@ static void stop(pid_t pid)
     }
 }
 
+/* ---- targets started by the caller (--target) ------------------------------------------- */
+
+enum { MAXTARGETS = 6, MAXPORTS = 8 };
+
+typedef struct target {
+    char name[32];
+    int ports[MAXPORTS], nports;
+    pid_t pids[MAXPORTS], npids;
+} target;
+
+/* NAME=PORT[+PORT...][@PID[+PID...]] */
+static int target_parse(const char *spec, target *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof t->name)
+        return -1;
+    memcpy(t->name, spec, (size_t)(eq - spec));
+    const char *p = eq + 1;
+    int *nums = t->ports, *n = &t->nports;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0 || v > 4194304 || *n >= MAXPORTS)
+            return -1;
+        nums[(*n)++] = (int)v;
+        p = end;
+        if (*p == '+')
+            p++;
+        else if (*p == '@' && nums == t->ports) {
+            nums = (int *)t->pids;
+            n = (int *)&t->npids;
+            p++;
+        } else if (*p)
+            return -1;
+    }
+    return t->nports ? 0 : -1;
+}
+
+static int run_targets(const target *t, int nt, const int *conns, int nconns, double warm,
+                       double secs, int repeat)
+{
+    printf("policy server load: %s per point, one outstanding request per connection, "
+           "targets measured in turn\n%-16s %6s %12s %10s %10s %10s %12s %7s %8s\n",
+           secs >= 1 ? "seconds" : "quick", "target", "conns", "requests/s", "p50 us",
+           "p99 us", "max us", "cpu us/req", "errors", "ratio");
+    for (int i = 0; i < nconns; i++) {
+        result r[MAXTARGETS][15];
+        for (int k = 0; k < repeat; k++)
+            for (int j = 0; j < nt; j++)
+                if (run_point_multi(t[j].ports, t[j].nports, t[j].pids, t[j].npids, conns[i],
+                                    warm, secs, &r[j][k]) != 0) {
+                    fprintf(stderr, "bench: a run of %s failed at %d connections\n", t[j].name,
+                            conns[i]);
+                    return 1;
+                }
+        for (int j = 0; j < nt; j++) {
+            result m = median_of(r[j], repeat);
+            double ratios[15];
+            for (int k = 0; k < repeat; k++)
+                ratios[k] = r[0][k].rps > 0 ? r[j][k].rps / r[0][k].rps : 0;
+            printf("%-16s %6d %12.0f %10.1f %10.1f %10.0f %12.2f %7llu %7.1f%%\n", t[j].name,
+                   conns[i], m.rps, m.p50_us, m.p99_us, m.max_us, m.cpu_us,
+                   (unsigned long long)m.errors, 100 * median(ratios, repeat));
+            if (m.errors)
+                return 1;
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    target targets[MAXTARGETS];
+    int ntargets = 0;
     const char *maillimitd = getenv("MAILLIMITD") ? getenv("MAILLIMITD") : MAILLIMITD_PATH;
     double secs = 3.0, warm = 0.5;
     int repeat = 3;
@@ -528,7 +626,14 @@ int main(int argc, char **argv)
             pass_mode = 1;
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             secs = atof(argv[++i]);
-        else if (strcmp(argv[i], "--maillimitd") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+            if (ntargets >= MAXTARGETS || target_parse(argv[++i], &targets[ntargets]) != 0) {
+                fprintf(stderr, "bench: bad --target %s (NAME=PORT[+PORT...][@PID[+PID...]], "
+                                "at most %d)\n", argv[i], MAXTARGETS);
+                return 2;
+            }
+            ntargets++;
+        } else if (strcmp(argv[i], "--maillimitd") == 0 && i + 1 < argc)
             maillimitd = argv[++i];
         else if (strcmp(argv[i], "--conns") == 0 && i + 1 < argc) {
             nconns = 0;
@@ -537,11 +642,14 @@ int main(int argc, char **argv)
                     nconns++;
         } else {
             fprintf(stderr, "usage: %s [--quick] [--seconds S] [--repeat N] [--pass] "
-                            "[--maillimitd PATH] [--conns 1,8,64] | --dunno-server PORT\n", argv[0]);
+                            "[--maillimitd PATH] [--conns 1,8,64] [--target NAME=PORT[+PORT...][@PID...]]... "
+                            "| --dunno-server PORT\n", argv[0]);
             return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    if (ntargets)
+        return run_targets(targets, ntargets, conns, nconns, warm, secs, repeat);
     int dport = free_port(), mport = free_port();
     char conf[256];
     pid_t dpid = start_dunno(dport);
