@@ -13,12 +13,16 @@
 #     the limits are shared again;
 #  4. a relay restarted (without a state file) keeps deciding with the shared counts.
 #
-#   cluster.sh MAILLIMITD MAILLIMITCTL
+#  0. the Lua script itself at chosen times (cluster_script.py): the windows, retry_after, the
+#     refusing level;
+#
+#   cluster.sh MAILLIMITD MAILLIMITCTL CLUSTER_SCRIPT
 #
 # A test that cannot run fails (redis-server or python3 missing, Redis not starting).
 set -u
 MAILLIMITD=${1:?usage: cluster.sh MAILLIMITD MAILLIMITCTL}
-MAILLIMITCTL=${2:?usage: cluster.sh MAILLIMITD MAILLIMITCTL}
+MAILLIMITCTL=${2:?usage: cluster.sh MAILLIMITD MAILLIMITCTL CLUSTER_SCRIPT}
+SCRIPT_DUMP=${3:?usage: cluster.sh MAILLIMITD MAILLIMITCTL CLUSTER_SCRIPT}
 command -v python3 >/dev/null || { echo "FAIL (cannot run): needs python3"; exit 1; }
 REDIS=$(command -v redis-server || true)
 [ -n "$REDIS" ] || { echo "FAIL (cannot run): needs redis-server (Debian: redis-server)"; exit 1; }
@@ -217,6 +221,9 @@ send() { python3 "$T/send.py" "$1" "${PORTS[@]}" || fail "phase $1"; }
 CTL() { local i=$1; shift; "$MAILLIMITCTL" -s "$T/admin$i.sock" "$@"; }
 
 start_redis
+# 0. the script at chosen times
+"$SCRIPT_DUMP" > "$T/script.lua" || fail "cannot print the script"
+python3 "$(dirname "$0")/cluster_script.py" "$T/script.lua" "$RPORT" || fail "the script"
 for i in 0 1 2; do start_relay $i; done
 wait_logs "cluster: counters shared through Redis at inet:127.0.0.1:$RPORT" 1
 
