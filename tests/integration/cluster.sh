@@ -291,4 +291,13 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 send restarted
+# every relay stops cleanly (and, in a sanitizer build, without a report)
+for i in 0 1 2; do
+    kill -TERM "${PIDS[$i]}"
+    wait "${PIDS[$i]}"
+    rc=$?
+    PIDS[$i]=0
+    [ $rc = 0 ] || fail "relay $i exited with status $rc"
+done
+if grep -l 'Sanitizer\|runtime error' "$T"/log*; then fail "a sanitizer report"; fi
 echo "PASS: cluster (3 relays, Redis killed and back, relay restarted)"
