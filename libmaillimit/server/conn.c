@@ -54,6 +54,7 @@ static void on_conn_closed(uv_handle_t *h)
     free(c->in);
     free(c->out);
     free(c->ms);
+    free(c->cl_name);
     free(c);
     if (s->stopping)
         s->handles_closed(s);
@@ -300,14 +301,29 @@ static int cluster_hook(void *ud, int level, const char *name, int64_t cost, int
                         maillimit_verdict *v)
 {
     struct conn *c = ud;
-    if (c->cl_have) {
+    if (c->cl_have && c->cl_level == level && c->cl_name && strcmp(c->cl_name, name) == 0) {
         *v = c->cl_v;
         c->cl_have = 0;
         return 0;
     }
     int rc = maillimit__cluster_decide(c->s->cluster, level, name, cost, now, v, cluster_done,
                                        c, &c->cl_req);
-    return rc == MAILLIMIT__CLUSTER_PENDING ? MAILLIMIT__DECIDE_PENDING : rc;
+    if (rc != MAILLIMIT__CLUSTER_PENDING)
+        return rc;
+    free(c->cl_name);
+    c->cl_name = strdup(name);
+    c->cl_level = level;
+    return MAILLIMIT__DECIDE_PENDING;
+}
+
+/* Before and after a request or packet of connection c: its decisions through cluster_hook
+ * (the policy object's and the milter's local submissions). */
+static void cluster_hooks(struct conn *c, int on)
+{
+    maillimit_server *s = c->s;
+    maillimit__policy_hook_set(s->policy, on ? cluster_hook : NULL, on ? c : NULL);
+    s->milter.hook = on ? cluster_hook : NULL;
+    s->milter.hook_ud = on ? c : NULL;
 }
 
 static void cluster_done(void *ud, const maillimit_verdict *v)
@@ -332,10 +348,10 @@ static int policy_request(struct conn *c, size_t off, size_t *used, size_t *rl,
         return maillimit_policy_request(s->policy, c->in + off, c->inlen - off, 0, used,
                                         c->out + c->outlen, rl, o);
     int64_t now = c->cl_have ? c->cl_now : (int64_t)time(NULL);
-    maillimit__policy_hook_set(s->policy, cluster_hook, c);
+    cluster_hooks(c, 1);
     int rc = maillimit_policy_request(s->policy, c->in + off, c->inlen - off, now, used,
                                       c->out + c->outlen, rl, o);
-    maillimit__policy_hook_set(s->policy, NULL, NULL);
+    cluster_hooks(c, 0);
     c->cl_have = 0;
     if (rc == 0 && o->result == MAILLIMIT__POLICY_PENDING) {
         c->cl_now = now; /* cluster_done runs the request again */
@@ -446,12 +462,26 @@ static void milter_process(struct conn *c)
     maillimit_server *s = c->s;
     size_t off = 0;
     maillimit__milter_event ev;
-    while (!c->closing && !c->writing) {
+    while (!c->closing && !c->writing && !c->cl_wait) {
         while (off < c->inlen && c->outlen + MAILLIMIT__MILTER_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = 0;
             uint64_t t0 = mono_ns();
+            int64_t now = 0;
+            if (s->cluster) {
+                now = c->cl_have ? c->cl_now : (int64_t)time(NULL);
+                cluster_hooks(c, 1);
+            }
             int rc = maillimit__milter_packet(&s->milter, c->ms, c->in + off, c->inlen - off,
-                                              0, &used, c->out + c->outlen, &rl, &ev);
+                                              now, &used, c->out + c->outlen, &rl, &ev);
+            if (s->cluster) {
+                cluster_hooks(c, 0);
+                c->cl_have = 0;
+                if (rc == 0 && ev.pending) {
+                    c->cl_now = now; /* cluster_done handles the packet again */
+                    c->cl_wait = 1;
+                    break;
+                }
+            }
             if (rc != 0) {
                 s->st_garbage++;
                 maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_MILTER], 1);
@@ -493,6 +523,8 @@ static void milter_process(struct conn *c)
             break;
         conn_flush(c);
     }
+    if (c->cl_wait && c->outlen && !c->writing && !c->closing)
+        conn_flush(c); /* the replies before the waiting packet */
 }
 
 static void admin_process(struct conn *c)

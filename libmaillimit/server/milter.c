@@ -303,12 +303,18 @@ static void decide_local(maillimit__milter_ctx *c, maillimit__milter_session *s,
         cost = MAILLIMIT_COST_MAX;
     maillimit_verdict v;
     maillimit_verdict_init(&v);
-    int rc = maillimit_decide(c->ml, ev->level, ev->name, cost, now, &v);
+    int rc = c->hook ? c->hook(c->hook_ud, ev->level, ev->name, cost, now, &v)
+                     : maillimit_decide(c->ml, ev->level, ev->name, cost, now, &v);
     if (rc == MAILLIMIT_EINVAL && ev->level == MAILLIMIT_LEVEL_DOMAIN) {
         /* a sender domain that is no valid name: unattributed */
         ev->who = MAILLIMIT__WHO_UNATTRIBUTED;
         snprintf(ev->name, sizeof ev->name, "%s", MAILLIMIT__UNATTRIBUTED);
-        rc = maillimit_decide(c->ml, ev->level, ev->name, cost, now, &v);
+        rc = c->hook ? c->hook(c->hook_ud, ev->level, ev->name, cost, now, &v)
+                     : maillimit_decide(c->ml, ev->level, ev->name, cost, now, &v);
+    }
+    if (rc == MAILLIMIT__DECIDE_PENDING) {
+        o->result = MAILLIMIT__POLICY_PENDING;
+        return;
     }
     o->level = ev->level;
     snprintf(o->name, sizeof o->name, "%s",
@@ -494,6 +500,13 @@ int maillimit__milter_packet(maillimit__milter_ctx *c, maillimit__milter_session
             decide_local(c, s, now, ev);
         else
             decide_smtp(c, s, now, ev);
+        if (ev->outcome.result == MAILLIMIT__POLICY_PENDING) {
+            /* the verdict comes later: the same packet is handled again then */
+            ev->decided = 0;
+            ev->pending = 1;
+            *consumed = 0;
+            return 0;
+        }
         eom_reply(c, s, ev, reply, replylen);
         message_reset(s);
         return 0;

@@ -52,9 +52,12 @@ struct conn {
     int eof;              /* the client shut down its side: close once answered */
     int tcp;              /* a TCP connection (not a unix socket) */
     maillimit__milter_session *ms;
-    /* cluster_redis: the policy request at in[0] waits for Redis (cl_wait), or its verdict
+    /* cluster_redis: the policy request or milter packet at in[0] waits for Redis (cl_wait),
+     * or its verdict
      * came (cl_have, cl_v) and the request is run again at the same time cl_now */
     int cl_wait, cl_have;
+    int cl_level;         /* the waiting decision's level and name (cl_name malloc'ed) */
+    char *cl_name;
     int64_t cl_now;
     maillimit_verdict cl_v;
     maillimit__cluster_req *cl_req;

@@ -123,6 +123,8 @@ typedef struct maillimit__milter_ctx {
     struct maillimit__sysuser *sysusers; /* sorted by login; listed again when the */
     size_t nsysusers;                    /* handle's generation changes */
     uint64_t generation;
+    maillimit__decide_hook hook;  /* local submissions: decides instead of maillimit_decide */
+    void *hook_ud;                /* (cluster_redis, see maillimit__policy_hook_set) */
 } maillimit__milter_ctx;
 
 /* One connection's state. */
@@ -144,6 +146,8 @@ typedef struct maillimit__milter_event {
     int decided;                  /* an END-OF-MESSAGE was decided (see outcome) */
     int aborted;                  /* a message was abandoned before its end */
     int quit;                     /* SMFIC_QUIT: close the connection */
+    int pending;                  /* END-OF-MESSAGE waits for a hook's verdict: nothing was
+                                     consumed; run the same packet again once it is there */
     int who;                      /* MAILLIMIT__WHO_* */
     int level;                    /* the level decided on, or -1 */
     int action;                   /* a denial's MAILLIMIT__LOCAL_* */

@@ -5,8 +5,9 @@
 # protocol (no MTA, no root).
 #
 #  1. N+k messages spread round-robin over the three relays: exactly N accepted, at the
-#     mailbox, domain and subscription levels and for the server total; maillimitctl status
-#     shows the count of all relays;
+#     mailbox, domain and subscription levels and for the server total, through the policy
+#     protocol and both milters (SMTP and local submissions); maillimitctl status shows the
+#     count of all relays;
 #  2. Redis killed (kill -9) mid-run: every request is still answered within the policy
 #     timeout, with the local limits; the outage is logged once per relay;
 #  3. Redis back (empty): the relays rejoin by themselves and add what they admitted alone;
@@ -48,6 +49,8 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 RPORT=$(freeport)
 [ "$RPORT" != 6379 ] || RPORT=$(freeport)
 PORTS=("$(freeport)" "$(freeport)" "$(freeport)" "$(freeport)")
+MPORTS=("$(freeport)" "$(freeport)" "$(freeport)")
+LPORTS=("$(freeport)" "$(freeport)" "$(freeport)")
 
 start_redis() {
     "$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
@@ -73,6 +76,9 @@ start_relay() { # $1: 0..3; $2: more options of cluster_redis
     cat > "$T/ml$i.conf" <<EOF
 policy_listen inet:127.0.0.1:${PORTS[$i]}
 admin_listen unix:$T/admin$i.sock
+milter_listen inet:127.0.0.1:${MPORTS[$i]:-0}
+local_milter_listen inet:127.0.0.1:${LPORTS[$i]:-0}
+local_origin relay.example
 state_file none
 log_denials all
 cluster_redis inet:127.0.0.1:$RPORT timeout=200 prefix=t$RPORT: $more
@@ -90,6 +96,10 @@ subscription delta
 domain delta.example subscription=delta domain=10
 domain epsilon.example subscription=delta domain=5
 domain zeta.example subscription=delta domain=3
+domain theta.example subscription=delta domain=4
+subscription iota subscription=3
+domain iota.example subscription=iota
+sysuser iweb subscription=iota
 EOF
     "$MAILLIMITD" -f -c "$T/ml$i.conf" >> "$T/log$i" 2>&1 &
     PIDS[$i]=$!
@@ -115,8 +125,10 @@ wait_logs() {
 
 # send.py PHASE: the policy client (prints what it checked)
 cat > "$T/send.py" <<'EOF'
-import socket, sys, time
+import socket, struct, sys, time
 ports = [int(p) for p in sys.argv[2:6]]
+mports = [int(p) for p in sys.argv[6:9]]
+lports = [int(p) for p in sys.argv[9:12]]
 phase = sys.argv[1]
 conns = {}
 def conn(i):
@@ -141,6 +153,51 @@ def ask(i, inst, sasl="", sender="x@acme.example", client="192.0.2.7", state="RC
     if dt >= 1.0:
         raise SystemExit("relay %d answered after %.3f s (more than the policy timeout)" % (i, dt))
     return buf.decode().startswith("action=DUNNO"), dt
+def packet(s, cmd, data=b""):
+    s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
+def read_packet(s):
+    head = b""
+    while len(head) < 4:
+        d = s.recv(4 - len(head))
+        if not d:
+            raise SystemExit("the milter closed the connection")
+        head += d
+    n = struct.unpack(">I", head)[0]
+    body = b""
+    while len(body) < n:
+        d = s.recv(n - len(body))
+        if not d:
+            raise SystemExit("the milter closed the connection")
+        body += d
+    return body[:1], body[1:]
+def milter(i, qid, sender, auth="", local=False):
+    """One message through relay i's milter (local: local_milter_listen): accepted?"""
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", (lports if local else mports)[i]), 2)
+    s.settimeout(3)
+    packet(s, b"O", struct.pack(">III", 6, 0x1ff, 0))  # every command answered
+    assert read_packet(s)[0] == b"O"
+    packet(s, b"D", b"C" + b"j\0relay.example\0")
+    packet(s, b"C", b"localhost\0" + b"4" + struct.pack(">H", 54321) + b"192.0.2.7\0")
+    assert read_packet(s)[0] == b"c"
+    macros = b"i\0" + qid.encode() + b"\0"
+    if auth:
+        macros += b"{auth_authen}\0" + auth.encode() + b"\0"
+    packet(s, b"D", b"M" + macros)
+    packet(s, b"M", b"<" + sender.encode() + b">\0")
+    assert read_packet(s)[0] == b"c"
+    packet(s, b"R", b"<someone@remote.example>\0")
+    assert read_packet(s)[0] == b"c"
+    packet(s, b"E")
+    cmd, _ = read_packet(s)
+    packet(s, b"Q")
+    s.close()
+    dt = time.monotonic() - t0
+    if dt >= 1.0:
+        raise SystemExit("milter of relay %d answered after %.3f s" % (i, dt))
+    if cmd not in (b"c", b"y", b"q"):
+        raise SystemExit("unexpected milter reply %r" % cmd)
+    return cmd == b"c", dt
 def count(n, f):
     return sum(1 for k in range(n) if f(k)[0])
 def expect(what, got, want):
@@ -164,6 +221,16 @@ if phase == "shared":
            sasl="m%d@g%d.example" % (k, 1 + k % 2) if k % 3 else "",
            sender="w@g%d.example" % (1 + k % 2),
            client="192.0.2.9" if k % 3 else "127.0.0.1")), 6)
+elif phase == "milter":
+    # SMTP mail at the end of the message: theta.example's limit 4 over the three milters
+    expect("milter: domain theta.example", count(6, lambda k: milter(k % 3, "Q%s%d" % (u[-6:], k),
+           "m%d@theta.example" % k, auth="m%d@theta.example" % k)), 4)
+    # local submissions of system user iweb (subscription iota, limit 3)
+    expect("local milter: subscription iota", count(5, lambda k: milter(k % 3, "L%s%d" % (u[-6:], k),
+           "iweb@relay.example", local=True)), 3)
+    # the policy service and the milters share one count: theta.example is full for both
+    expect("policy after the milter", count(1, lambda k: ask(k, "%s-t%d" % (u, k),
+           sasl="p%d@theta.example" % k)), 0)
 elif phase == "noscript":
     # Redis forgot the script (SCRIPT FLUSH): EVAL, still shared
     expect("boss@beta.example after SCRIPT FLUSH", count(3, lambda k: ask(k % 3, "%s-b%d" % (u, k),
@@ -217,7 +284,7 @@ elif phase == "restarted":
     expect("beta.example after relay 1 restarted", count(2, lambda k: ask(1, "%s-b%d" % (u, k),
            sasl="z%d@beta.example" % k)), 2)
 EOF
-send() { python3 "$T/send.py" "$1" "${PORTS[@]}" || fail "phase $1"; }
+send() { python3 "$T/send.py" "$1" "${PORTS[@]}" "${MPORTS[@]}" "${LPORTS[@]}" || fail "phase $1"; }
 CTL() { local i=$1; shift; "$MAILLIMITCTL" -s "$T/admin$i.sock" "$@"; }
 
 start_redis
@@ -229,6 +296,7 @@ wait_logs "cluster: counters shared through Redis at inet:127.0.0.1:$RPORT" 1
 
 # 1. shared limits
 send shared
+send milter
 out=$(CTL 2 status domain acme.example) || fail "maillimitctl status"
 echo "$out" | grep -Eq '^  all relays +10$' || fail "status of all relays: $out"
 local_count=$(echo "$out" | sed -n 's/^  count *//p')
