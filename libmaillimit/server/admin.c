@@ -1146,9 +1146,11 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             return 0;
         }
         /* cluster_redis: the count of all relays beside this relay's own (nil: Redis did
-         * not answer) */
+         * not answer; 0: no shared counter, e.g. a mailbox of an unknown domain) */
         int64_t cc = 0;
         int crc = h->cluster_count(h->ctx, level, name, window, now, &cc);
+        if (crc == MAILLIMIT_ENOTFOUND)
+            crc = 0;
         pk_status_n(pk, &st, 1);
         pk_str(pk, "cluster_count");
         if (crc == 0)

@@ -1018,6 +1018,8 @@ int maillimit__cluster_count(maillimit_server *s, int level, const char *name, i
     maillimit__cluster *cl = s->cluster;
     if (!cl || level == MAILLIMIT_LEVEL_PLAN)
         return MAILLIMIT_ENOTFOUND;
+    if (cl->state != ST_UP)
+        return MAILLIMIT_EIO; /* the relay decides alone now: no waiting for a connect */
     if (!now)
         now = (int64_t)time(NULL);
     char key[KEY_MAX];

@@ -253,7 +253,8 @@ MAILLIMIT__HIDDEN int maillimit__cluster_decide(maillimit__cluster *cl, int leve
 /* The caller of a pending decision is gone: its verdict is still applied, nobody is told. */
 MAILLIMIT__HIDDEN void maillimit__cluster_cancel(maillimit__cluster_req *r);
 /* The cluster-wide count of an entity's window (admin "status"): 0, ENOTFOUND (no
- * cluster_redis, no such chain), EIO (Redis did not answer within the timeout). */
+ * cluster_redis, no such chain), EIO (the relay decides alone now, or Redis did not answer
+ * within the timeout). Blocks the loop for at most the timeout. */
 MAILLIMIT__HIDDEN int maillimit__cluster_count(maillimit_server *s, int level, const char *name,
                                                int window, int64_t now, int64_t *out);
 /* -1 without cluster_redis, else 1 when the counters are shared now, 0 when deciding

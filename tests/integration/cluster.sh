@@ -339,6 +339,9 @@ kill -KILL "$RPID"
 wait "$RPID" 2>/dev/null
 RPID=
 send outage
+out=$(CTL 0 status domain delta.example) || fail "maillimitctl status while Redis is down"
+echo "$out" | grep -q '^  all relays   unknown (Redis does not answer)$' ||
+    fail "status while Redis is down: $out"
 for i in 0 1; do
     [ "$(grep -c 'cluster: Redis at .* unavailable' "$T/log$i")" = 1 ] ||
         fail "relay $i: the outage is not logged exactly once"
