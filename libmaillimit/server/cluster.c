@@ -338,8 +338,10 @@ struct maillimit__cluster_req {
     char *name;
 };
 
+enum { OUT_CHAIN = 1, OUT_SERVER = 2 }; /* what an outage's decision still has to charge */
+
 struct outage {
-    int level;
+    int level, parts;
     int64_t cost, now;
     char *name;
 };
@@ -375,7 +377,7 @@ static void cl_log_down(maillimit__cluster *cl, const char *why)
 }
 
 static void outage_add(maillimit__cluster *cl, int level, const char *name, int64_t cost,
-                       int64_t now)
+                       int64_t now, int parts)
 {
     cl->fallbacks++;
     if (cl->noutage >= OUTAGE_MAX) {
@@ -391,7 +393,7 @@ static void outage_add(maillimit__cluster *cl, int level, const char *name, int6
         cl->outage_dropped++;
         return;
     }
-    cl->outage[cl->noutage++] = (struct outage){ level, cost, now, n };
+    cl->outage[cl->noutage++] = (struct outage){ level, parts, cost, now, n };
 }
 
 /* The keys and limits of a sender's chain (the local reservation made its entities exist). */
@@ -575,18 +577,20 @@ static void req_finish(maillimit__cluster_req *r)
     maillimit *ml = cl->s->ml;
     req_unlink(cl, r);
     maillimit_verdict v = r->v;
-    int chain_ok = r->ch.n == 0 || (r->have[0] && r->res[0].allowed);
-    int server_ok = !r->ch.server || (r->have[1] && r->res[1].allowed);
-    if (r->failed || (r->ch.n && !r->have[0]) || (r->ch.server && !r->have[1])) {
-        /* Redis did not decide: the local verdict stands; what was charged there is
-         * refunded, and this decision is charged again with the outage's once it is back */
-        if (r->ch.n && r->have[0] && r->res[0].allowed)
-            charge(cl, r->ch.key, r->ch.n, r->now, -r->cost);
-        if (r->ch.server && r->have[1] && r->res[1].allowed)
-            charge(cl, &r->ch.skey, 1, r->now, -r->cost);
+    int chain_charged = r->ch.n && r->have[0] && r->res[0].allowed;
+    int server_charged = r->ch.server && r->have[1] && r->res[1].allowed;
+    int refused = (r->ch.n && r->have[0] && !r->res[0].allowed) ||
+                  (r->ch.server && r->have[1] && !r->res[1].allowed);
+    int complete = (r->ch.n == 0 || r->have[0]) && (!r->ch.server || r->have[1]);
+    if (!refused && !complete) {
+        /* Redis did not decide (a refusal from either part would be final): the local
+         * verdict stands, and what Redis did not charge is charged with the outage's once
+         * it is back (nothing twice, nothing refunded on a lost connection) */
         maillimit_commit(ml, r->token);
-        outage_add(cl, r->level, r->name, r->cost, r->now);
-    } else if (chain_ok && server_ok) {
+        outage_add(cl, r->level, r->name, r->cost, r->now,
+                   (chain_charged || !r->ch.n ? 0 : OUT_CHAIN) |
+                   (server_charged ? 0 : OUT_SERVER));
+    } else if (!refused) {
         maillimit_commit(ml, r->token);
         if (!r->ch.server) /* the server total without a limit: counted for status */
             server_add(cl, r->now, r->cost);
@@ -596,15 +600,17 @@ static void req_finish(maillimit__cluster_req *r)
         }
     } else {
         maillimit_release(ml, r->token);
-        if (r->ch.n && r->res[0].allowed)
+        /* the part that allowed gave back (a lost connection leaves it counted: stricter) */
+        if (chain_charged)
             charge(cl, r->ch.key, r->ch.n, r->now, -r->cost);
-        if (r->ch.server && r->res[1].allowed)
+        if (server_charged)
             charge(cl, &r->ch.skey, 1, r->now, -r->cost);
         /* the refusing counter: the chain's, or the server's; the larger retry_after wins,
          * -1 (never) above all, ties to the higher level (the server) */
-        const maillimit__cluster_result *c = r->ch.n && !r->res[0].allowed ? &r->res[0] : NULL;
+        const maillimit__cluster_result *c =
+            r->ch.n && r->have[0] && !r->res[0].allowed ? &r->res[0] : NULL;
         const maillimit__cluster_result *sv =
-            r->ch.server && !r->res[1].allowed ? &r->res[1] : NULL;
+            r->ch.server && r->have[1] && !r->res[1].allowed ? &r->res[1] : NULL;
         int use_server = sv != NULL;
         if (c && sv) {
             int64_t a = c->retry_after < 0 ? INT64_MAX : c->retry_after;
@@ -722,8 +728,10 @@ static void on_script_loaded(redisAsyncContext *ac, void *rv, void *priv)
         struct chain ch;
         if (now - o->now < 25 * 3600 &&
             chain_build(cl, ml, o->level, o->name, MAILLIMIT_REASON_NONE, &ch) == 0) {
-            charge(cl, ch.key, ch.n, o->now, o->cost);
-            server_add(cl, o->now, o->cost);
+            if (o->parts & OUT_CHAIN)
+                charge(cl, ch.key, ch.n, o->now, o->cost);
+            if (o->parts & OUT_SERVER)
+                server_add(cl, o->now, o->cost);
             replayed++;
         }
         free(o->name);
@@ -951,7 +959,7 @@ int maillimit__cluster_decide(maillimit__cluster *cl, int level, const char *nam
     if (!r || !(r->name = strdup(name))) {
         free(r);
         maillimit_commit(ml, v->token);
-        outage_add(cl, level, name, cost, now);
+        outage_add(cl, level, name, cost, now, OUT_CHAIN | OUT_SERVER);
         return 0;
     }
     if (chain_build(cl, ml, level, name, v->reason, &r->ch) != 0) {
@@ -964,7 +972,7 @@ int maillimit__cluster_decide(maillimit__cluster *cl, int level, const char *nam
     }
     if (cl->state != ST_UP) {
         maillimit_commit(ml, v->token);
-        outage_add(cl, level, name, cost, now);
+        outage_add(cl, level, name, cost, now, OUT_CHAIN | OUT_SERVER);
         free(r->name);
         free(r);
         return 0;
@@ -994,10 +1002,8 @@ int maillimit__cluster_decide(maillimit__cluster *cl, int level, const char *nam
     if (r->failed) {
         if (r->waiting == 0) {
             /* nothing went out: decide now, locally */
-            if (r->ch.n && r->have[0])
-                charge(cl, r->ch.key, r->ch.n, now, -cost);
             maillimit_commit(ml, v->token);
-            outage_add(cl, level, name, cost, now);
+            outage_add(cl, level, name, cost, now, OUT_CHAIN | OUT_SERVER);
             free(r->name);
             free(r);
             return 0;

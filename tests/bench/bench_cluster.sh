@@ -15,6 +15,9 @@
 # something failed to run.
 #
 #   bench_cluster.sh BENCH_POLICY MAILLIMITD [--seconds S] [--repeat N] [--conns 8,64] [--quick]
+#
+# BENCH_EXTRA_TARGETS=1 adds the one-relay load measured twice more, with the CPU time of
+# redis-server alone and of the relay alone (where a decision's time goes).
 set -u
 BENCH=${1:?usage: bench_cluster.sh BENCH_POLICY MAILLIMITD [--seconds S] [--repeat N] [--conns 8,64] [--quick]}
 MAILLIMITD=${2:?usage: bench_cluster.sh BENCH_POLICY MAILLIMITD [options]}
