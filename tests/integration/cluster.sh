@@ -29,11 +29,12 @@ REDIS=$(command -v redis-server || true)
 [ -n "$REDIS" ] || { echo "FAIL (cannot run): needs redis-server (Debian: redis-server)"; exit 1; }
 
 T=$(mktemp -d /tmp/maillimit-cluster.XXXXXX)
-PIDS=(0 0 0 0)
+PIDS=(0 0 0 0 0)
+FPID=
 RPID=
 fail() {
     echo "FAIL: $*"
-    for i in 0 1 2 3; do [ -f "$T/log$i" ] && { echo "---- relay $i log"; tail -15 "$T/log$i"; }; done
+    for i in 0 1 2 3 4; do [ -f "$T/log$i" ] && { echo "---- relay $i log"; tail -15 "$T/log$i"; }; done
     echo "---- redis log"; tail -5 "$T/redis.log"
     exit 1
 }
@@ -42,13 +43,14 @@ cleanup() {
         [ "$p" != 0 ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
+    [ -n "$FPID" ] && kill -KILL "$FPID" 2>/dev/null && wait "$FPID" 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(freeport)
 [ "$RPORT" != 6379 ] || RPORT=$(freeport)
-PORTS=("$(freeport)" "$(freeport)" "$(freeport)" "$(freeport)")
+PORTS=("$(freeport)" "$(freeport)" "$(freeport)" "$(freeport)" "$(freeport)")
 MPORTS=("$(freeport)" "$(freeport)" "$(freeport)")
 LPORTS=("$(freeport)" "$(freeport)" "$(freeport)")
 
@@ -71,8 +73,8 @@ sys.exit(1)
 EOF
 }
 
-start_relay() { # $1: 0..3; $2: more options of cluster_redis
-    local i=$1 more=${2:-}
+start_relay() { # $1: 0..4; $2: more options of cluster_redis; $3: Redis's port
+    local i=$1 more=${2:-} rport=${3:-$RPORT}
     cat > "$T/ml$i.conf" <<EOF
 policy_listen inet:127.0.0.1:${PORTS[$i]}
 admin_listen unix:$T/admin$i.sock
@@ -81,7 +83,7 @@ local_milter_listen inet:127.0.0.1:${LPORTS[$i]:-0}
 local_origin relay.example
 state_file none
 log_denials all
-cluster_redis inet:127.0.0.1:$RPORT timeout=200 prefix=t$RPORT: $more
+cluster_redis inet:127.0.0.1:$rport timeout=200 prefix=t$RPORT: $more
 server mailbox=unlimited domain=unlimited subscription=unlimited
 subscription acme
 domain acme.example subscription=acme domain=10
@@ -97,6 +99,8 @@ domain delta.example subscription=delta domain=10
 domain epsilon.example subscription=delta domain=5
 domain zeta.example subscription=delta domain=3
 domain theta.example subscription=delta domain=4
+domain kappa.example subscription=delta
+domain lambda.example subscription=delta domain=2
 subscription iota subscription=3
 domain iota.example subscription=iota
 sysuser iweb subscription=iota
@@ -126,9 +130,9 @@ wait_logs() {
 # send.py PHASE: the policy client (prints what it checked)
 cat > "$T/send.py" <<'EOF'
 import socket, struct, sys, time
-ports = [int(p) for p in sys.argv[2:6]]
-mports = [int(p) for p in sys.argv[6:9]]
-lports = [int(p) for p in sys.argv[9:12]]
+ports = [int(p) for p in sys.argv[2:7]]
+mports = [int(p) for p in sys.argv[7:10]]
+lports = [int(p) for p in sys.argv[10:13]]
 phase = sys.argv[1]
 conns = {}
 def conn(i):
@@ -256,6 +260,21 @@ elif phase == "stalled":
 elif phase == "unstalled":
     expect("zeta.example on relays 0 and 1", count(2, lambda k: ask(k, "%s-z%d" % (u, k),
            sasl="t%d@zeta.example" % k)), 0)
+elif phase == "midrun":
+    # requests on all three relays for 1.5 s while Redis is killed: every one answered
+    n, t_end, slowest = 0, time.monotonic() + 1.5, 0.0
+    while time.monotonic() < t_end and n < 2000:
+        ok, dt = ask(n % 3, "%s-k%d" % (u, n), sasl="k%d@kappa.example" % n)
+        slowest = max(slowest, dt)
+        n += 1
+        time.sleep(0.001)
+    print("midrun: %d requests answered, slowest %.3f s" % (n, slowest))
+    if n < 30:
+        raise SystemExit("midrun: only %d requests" % n)
+elif phase == "fake":
+    # relay 4's "Redis" answers the script with nonsense: it decides alone (limit 2 of lambda)
+    expect("relay 4 with a Redis answering nonsense", count(3, lambda k: ask(4, "%s-l%d" % (u, k),
+           sasl="l%d@lambda.example" % k)), 2)
 elif phase == "outage":
     # Redis is gone: relay 0 alone, limit 10 of delta.example, every answer within 1 s
     slow = []
@@ -285,6 +304,47 @@ elif phase == "restarted":
            sasl="z%d@beta.example" % k)), 2)
 EOF
 send() { python3 "$T/send.py" "$1" "${PORTS[@]}" "${MPORTS[@]}" "${LPORTS[@]}" || fail "phase $1"; }
+# a "Redis" that loads the script and then answers it with nonsense (a wrong reply length)
+fake_redis() { # $1: port
+    python3 - "$1" <<'EOF' &
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+while True:
+    c, _ = srv.accept()
+    buf = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        buf += d
+        # whole commands only: *N, then N times $len and the bytes
+        while True:
+            try:
+                if not buf.startswith(b"*"):
+                    raise ValueError
+                p = buf.index(b"\r\n")
+                args, pos = [], p + 2
+                for _ in range(int(buf[1:p])):
+                    q = buf.index(b"\r\n", pos)
+                    n = int(buf[pos + 1:q])
+                    if len(buf) < q + 2 + n + 2:
+                        raise IndexError
+                    args.append(buf[q + 2:q + 2 + n])
+                    pos = q + 2 + n + 2
+            except (ValueError, IndexError):
+                break
+            buf = buf[pos:]
+            if args[0].upper() == b"SCRIPT":
+                c.sendall(b"$40\r\n" + b"0" * 40 + b"\r\n")
+            else:
+                c.sendall(b"*3\r\n:1\r\n:2\r\n:3\r\n")
+    c.close()
+EOF
+    FPID=$!
+}
 CTL() { local i=$1; shift; "$MAILLIMITCTL" -s "$T/admin$i.sock" "$@"; }
 
 start_redis
@@ -322,6 +382,22 @@ for i in 0 1 2; do CTL $i limit set server server $((S + 3)) >/dev/null || fail 
 send server
 for i in 0 1 2; do CTL $i limit set server server unlimited >/dev/null || fail "limit unset"; done
 
+# a relay whose Redis answers nonsense gives the connection up, says why, decides alone
+FPORT=$(freeport)
+fake_redis "$FPORT"
+for _ in $(seq 100); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$FPORT" 2>/dev/null && break
+    sleep 0.05
+done
+start_relay 4 "" "$FPORT"
+for _ in $(seq 100); do grep -q 'counters shared through Redis' "$T/log4" && break; sleep 0.05; done
+grep -q 'counters shared through Redis' "$T/log4" || fail "relay 4 did not load the script"
+send fake
+grep -q 'cluster: Redis at .* unavailable (unexpected reply to the script)' "$T/log4" ||
+    fail "relay 4: the nonsense is not logged"
+kill -TERM "${PIDS[4]}"; wait "${PIDS[4]}" 2>/dev/null; PIDS[4]=0
+kill -KILL "$FPID"; wait "$FPID" 2>/dev/null; FPID=
+
 # 2. Redis stalled (slow): relay 2 decides alone within the timeout, rejoins after SIGCONT
 kill -STOP "$RPID"
 send stalled
@@ -334,10 +410,15 @@ grep -qF "answers again: shared counters from now on; 3 decision(s)" "$T/log2" |
     fail "relay 2 did not rejoin after SIGCONT"
 send unstalled
 
-# 3. Redis killed mid-run
+# 3. Redis killed mid-run: requests on all relays while it dies are all answered
+python3 "$T/send.py" midrun "${PORTS[@]}" "${MPORTS[@]}" "${LPORTS[@]}" > "$T/midrun.out" 2>&1 &
+MIDRUN=$!
+sleep 0.5
 kill -KILL "$RPID"
 wait "$RPID" 2>/dev/null
 RPID=
+wait "$MIDRUN" || { cat "$T/midrun.out"; fail "requests while Redis was killed"; }
+cat "$T/midrun.out"
 send outage
 out=$(CTL 0 status domain delta.example) || fail "maillimitctl status while Redis is down"
 echo "$out" | grep -q '^  all relays   unknown (Redis does not answer)$' ||
@@ -348,8 +429,18 @@ for i in 0 1; do
 done
 
 # 4. Redis back, empty: the relays rejoin and add the outage's decisions
+before=()
+for i in 0 1 2; do before[$i]=$(grep -c "answers again: shared counters" "$T/log$i"); done
 start_redis
-wait_logs "answers again: shared counters from now on" 1
+for _ in $(seq 100); do
+    ok=1
+    for i in 0 1 2; do
+        [ "$(grep -c "answers again: shared counters" "$T/log$i")" -gt "${before[$i]}" ] || ok=0
+    done
+    [ $ok = 1 ] && break
+    sleep 0.05
+done
+[ $ok = 1 ] || fail "not every relay rejoined Redis within 5 s"
 send rejoined
 
 # 5. a relay restarted keeps the shared counts
