@@ -206,6 +206,77 @@ size_t maillimit__cluster_key(char *buf, size_t size, const char *prefix, int le
     return (size_t)n;
 }
 
+/* ---- reply objects ------------------------------------------------------------------------
+ * hiredis's own, but an array of more than REPLY_ELEMENTS_MAX elements is refused (the reader
+ * then fails and the connection is given up): a script reply has 7, and a peer announcing
+ * "*300000000" must not make the relay allocate gigabytes before sending a byte of them. */
+
+enum { REPLY_ELEMENTS_MAX = 64 };
+
+static void *reply_new(const redisReadTask *task, int type)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->type = type;
+    if (task->parent) {
+        redisReply *parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    return r;
+}
+
+static void *reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return NULL;
+    redisReply *r = reply_new(task, task->type);
+    if (!r) {
+        free(buf);
+        return NULL;
+    }
+    memcpy(buf, str, len);
+    buf[len] = '\0';
+    r->str = buf;
+    r->len = len;
+    return r;
+}
+
+static void *reply_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > REPLY_ELEMENTS_MAX)
+        return NULL;
+    redisReply *r = reply_new(task, REDIS_REPLY_ARRAY);
+    if (!r)
+        return NULL;
+    if (elements > 0 && !(r->element = calloc((size_t)elements, sizeof *r->element))) {
+        if (task->parent)
+            ((redisReply *)task->parent->obj)->element[task->idx] = NULL;
+        free(r);
+        return NULL;
+    }
+    r->elements = (size_t)elements;
+    return r;
+}
+
+static void *reply_integer(const redisReadTask *task, long long value)
+{
+    redisReply *r = reply_new(task, REDIS_REPLY_INTEGER);
+    if (r)
+        r->integer = value;
+    return r;
+}
+
+static void *reply_nil(const redisReadTask *task)
+{
+    return reply_new(task, REDIS_REPLY_NIL);
+}
+
+redisReplyObjectFunctions maillimit__cluster_reply_fns = {
+    reply_string, reply_array, reply_integer, reply_nil, freeReplyObject,
+};
+
 /* ---- the map of domains and system users to their subscriptions ----------------------------- */
 
 struct subent {
@@ -841,6 +912,7 @@ static void cl_connect(maillimit__cluster *cl)
         return;
     }
     ac->data = cl;
+    ac->c.reader->fn = &maillimit__cluster_reply_fns;
     if (redisLibuvAttach(ac, cl->s->loop) != REDIS_OK) {
         cl_log_down(cl, "cannot attach to the loop");
         redisAsyncFree(ac);
@@ -1082,6 +1154,7 @@ int maillimit__cluster_count(maillimit_server *s, int level, const char *name, i
             return MAILLIMIT_EIO;
         }
         redisSetTimeout(cl->sync, tv);
+        cl->sync->reader->fn = &maillimit__cluster_reply_fns;
         redisReply *rep = NULL;
         if (c->cluster_password)
             rep = c->cluster_user

@@ -49,6 +49,12 @@ extern const char maillimit__cluster_script[];
 __attribute__((visibility("hidden"))) int maillimit__cluster_reply_parse(
     const long long *v, size_t nint, int nkeys, maillimit__cluster_result *out);
 
+/* hiredis's reply objects with a bound on array sizes (64 elements), for every reader that
+ * reads Redis for cluster_redis (redisReaderCreateWithFunctions, or a context's reader). */
+struct redisReplyObjectFunctions;
+extern __attribute__((visibility("hidden"))) struct redisReplyObjectFunctions
+    maillimit__cluster_reply_fns;
+
 /* Check a script reply as hiredis delivers it (a redisReply *): an array of 7 integers that
  * maillimit__cluster_reply_parse() accepts. 0, or MAILLIMIT_EFORMAT (NULL, an error reply,
  * another type, wrong elements). */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: what maillimitd accepts from Redis (cluster_redis). The input's first byte
  * chooses how many keys the request named (1..3); the rest is the bytes Redis sent, parsed
- * by hiredis's reader as maillimitd's connection does, and every reply is checked by
+ * by hiredis's reader with maillimitd's reply objects (arrays bounded), and every reply is
+ * checked by
  * maillimit__cluster_reply(). An accepted reply must be self-consistent. */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     int nkeys = 1 + data[0] % 3;
-    redisReader *rd = redisReaderCreate();
+    redisReader *rd = redisReaderCreateWithFunctions(&maillimit__cluster_reply_fns);
     if (!rd)
         return 0;
     if (redisReaderFeed(rd, (const char *)data + 1, size - 1) == REDIS_OK) {

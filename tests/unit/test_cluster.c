@@ -199,11 +199,14 @@ Test(cluster, replies_are_checked)
 /* A reply as hiredis's reader makes it from the bytes Redis sent. */
 static int reply_of(const char *resp, int nkeys, maillimit__cluster_result *r)
 {
-    redisReader *rd = redisReaderCreate();
+    redisReader *rd = redisReaderCreateWithFunctions(&maillimit__cluster_reply_fns);
     cr_assert_not_null(rd);
     cr_assert_eq(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
     void *rep = NULL;
-    cr_assert_eq(redisReaderGetReply(rd, &rep), REDIS_OK);
+    if (redisReaderGetReply(rd, &rep) != REDIS_OK) {
+        redisReaderFree(rd);
+        return -1; /* the reader refused the bytes */
+    }
     int rc = maillimit__cluster_reply(rep, nkeys, r);
     if (rep)
         freeReplyObject(rep);
@@ -229,6 +232,29 @@ Test(cluster, replies_through_hiredis)
     cr_assert_eq(reply_of("*9\r\n:1\r\n:0\r\n:0\r\n:0\r\n:0\r\n:0\r\n:3\r\n:0\r\n:0\r\n", 1, &r),
                  MAILLIMIT_EFORMAT);
     cr_assert_eq(reply_of("*2\r\n:5\r\n:9\r\n", 1, &r), MAILLIMIT_EFORMAT);
+    /* arrays are bounded before anything is allocated for them, nested ones too */
+    cr_assert_eq(reply_of("*322222222\r\n:0\r\n", 1, &r), -1);
+    cr_assert_eq(reply_of("*2\r\n*65\r\n:0\r\n", 1, &r), -1);
+    /* every other kind of reply is built as hiredis builds it */
+    cr_assert_eq(reply_of("*4\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n*1\r\n-ERR x\r\n", 1, &r),
+                 MAILLIMIT_EFORMAT);
+    redisReader *rd = redisReaderCreateWithFunctions(&maillimit__cluster_reply_fns);
+    const char nested[] = "*4\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n*1\r\n-ERR x\r\n";
+    cr_assert_eq(redisReaderFeed(rd, nested, sizeof nested - 1), REDIS_OK);
+    redisReply *rep = NULL;
+    cr_assert_eq(redisReaderGetReply(rd, (void **)&rep), REDIS_OK);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(rep->elements, 4);
+    cr_assert_eq(rep->element[0]->type, REDIS_REPLY_STRING);
+    cr_assert_str_eq(rep->element[0]->str, "abc");
+    cr_assert_eq(rep->element[0]->len, 3);
+    cr_assert_eq(rep->element[1]->type, REDIS_REPLY_NIL);
+    cr_assert_eq(rep->element[2]->type, REDIS_REPLY_STATUS);
+    cr_assert_str_eq(rep->element[2]->str, "OK");
+    cr_assert_eq(rep->element[3]->element[0]->type, REDIS_REPLY_ERROR);
+    cr_assert_str_eq(rep->element[3]->element[0]->str, "ERR x");
+    freeReplyObject(rep);
+    redisReaderFree(rd);
 }
 
 Test(cluster, keys_share_the_subscriptions_hash_tag)
