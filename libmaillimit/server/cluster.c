@@ -1045,8 +1045,24 @@ int maillimit__cluster_decide(maillimit__cluster *cl, int level, const char *nam
         return rc;
     if (v->decision == MAILLIMIT_DENY)
         return 0; /* the shared count is at least this relay's own */
+    if (v->reason == MAILLIMIT_REASON_DISABLED) {
+        /* the master switch off: allowed, and counted everywhere as if accepted (on all
+         * relays, so that the counts are true when it is on again) */
+        maillimit_commit(ml, v->token);
+        struct chain *ch = malloc(sizeof *ch);
+        if (ch && chain_build(cl, ml, level, name, MAILLIMIT_REASON_NONE, ch) == 0) {
+            if (cl->state == ST_UP) {
+                charge(cl, ch->key, ch->n, now, cost);
+                server_add(cl, now, cost);
+            } else {
+                outage_add(cl, level, name, cost, now, OUT_CHAIN | OUT_SERVER);
+            }
+        }
+        free(ch);
+        return 0;
+    }
     if (v->reason != MAILLIMIT_REASON_NONE && v->reason != MAILLIMIT_REASON_UNKNOWN) {
-        maillimit_commit(ml, v->token); /* exempt, disabled: counted for no limit */
+        maillimit_commit(ml, v->token); /* exempt: counted for no limit */
         return 0;
     }
     maillimit__cluster_req *r = calloc(1, sizeof *r);

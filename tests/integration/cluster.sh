@@ -101,6 +101,7 @@ domain zeta.example subscription=delta domain=3
 domain theta.example subscription=delta domain=4
 domain kappa.example subscription=delta
 domain lambda.example subscription=delta domain=2
+domain mu.example subscription=delta domain=1
 subscription iota subscription=3
 domain iota.example subscription=iota
 sysuser iweb subscription=iota
@@ -235,6 +236,13 @@ elif phase == "milter":
     # the policy service and the milters share one count: theta.example is full for both
     expect("policy after the milter", count(1, lambda k: ask(k, "%s-t%d" % (u, k),
            sasl="p%d@theta.example" % k)), 0)
+elif phase == "disabled":
+    # relay 0's master switch is off: allowed past mu.example's limit of 1, and counted
+    expect("relay 0 with the master switch off", count(2, lambda k: ask(0, "%s-u%d" % (u, k),
+           sasl="d%d@mu.example" % k)), 2)
+elif phase == "enabled":
+    expect("mu.example on relay 1 after relay 0 sent 2", count(1, lambda k: ask(1, "%s-u%d" % (u, k),
+           sasl="e%d@mu.example" % k)), 0)
 elif phase == "noscript":
     # Redis forgot the script (SCRIPT FLUSH): EVAL, still shared
     expect("boss@beta.example after SCRIPT FLUSH", count(3, lambda k: ask(k % 3, "%s-b%d" % (u, k),
@@ -362,6 +370,11 @@ out=$(CTL 2 status domain acme.example) || fail "maillimitctl status"
 echo "$out" | grep -Eq '^  all relays +10$' || fail "status of all relays: $out"
 local_count=$(echo "$out" | sed -n 's/^  count *//p')
 [ "$local_count" -lt 10 ] || fail "relay 2's own count $local_count (want less than 10)"
+# the master switch off on one relay: everything allowed there, and counted for all
+CTL 0 enable off > /dev/null || fail "enable off"
+send disabled
+CTL 0 enable on > /dev/null || fail "enable on"
+send enabled
 # Redis forgets the script: the relays run its text (EVAL) and load it again
 python3 - "$RPORT" <<'EOF' || fail "SCRIPT FLUSH"
 import socket, sys
@@ -377,6 +390,7 @@ grep -q 'cluster: Redis at .* unavailable (AUTH refused: ' "$T/log3" || fail "re
 send badauth
 kill -TERM "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null; PIDS[3]=0
 # the server total: all relays sent S (status), its limit S + 3
+sleep 0.2 # the unlimited server total is charged in batches of 100 ms
 S=$(CTL 0 status server | sed -n 's/^  all relays *//p')
 [ -n "$S" ] && [ "$S" -ge 20 ] || fail "the server total of all relays: '$S'"
 for i in 0 1 2; do CTL $i limit set server server $((S + 3)) >/dev/null || fail "limit set"; done
