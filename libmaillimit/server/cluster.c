@@ -19,7 +19,8 @@
  * Decisions use Redis only when UP. A request that waits longer than the timeout, a reply
  * that is not what the script returns, or a lost connection brings the state to DOWN: every
  * pending decision takes its local verdict at once (so the relay answers within the timeout
- * plus one loop turn), and the change is logged once. What the relay admitted while not UP is
+ * plus one loop turn), and the change is logged once; a PING every second checks a
+ * connection that carries no decision. What the relay admitted while not UP is
  * kept (OUTAGE_MAX decisions at most) and charged to Redis, without checking, when it is UP
  * again.
  *
@@ -458,6 +459,8 @@ struct maillimit__cluster {
     uint64_t fallbacks;       /* decisions taken locally while cluster_redis is set */
     int64_t batch_now, batch_cost; /* the unlimited server total not yet charged */
     uint64_t batch_ms;
+    uint64_t ping_ms;         /* the last PING (a connection without decisions is checked) */
+    int ping_wait;
 };
 
 static void cl_log_down(maillimit__cluster *cl, const char *why)
@@ -557,6 +560,57 @@ static int chain_build(maillimit__cluster *cl, maillimit *ml, int level, const c
 }
 
 /* ---- talking to Redis -------------------------------------------------------------------- */
+
+/* The libuv adapter's poll callback, as hiredis 1.x has it: hiredis 0.14's ignores a poll
+ * error (libuv reports POLLERR, e.g. a connection reset by a killed Redis, as a status and
+ * stops the handle), so the connection was never seen to be gone. Here an error makes
+ * hiredis read and write as it asked to, and so find the error itself. The adapter's other
+ * parts (attach, cleanup, its event record) are used as they are. */
+static void poll_cb(uv_poll_t *handle, int status, int events)
+{
+    redisLibuvEvents *p = handle->data;
+    int ev = status ? p->events : events;
+    if (p->context && (ev & UV_READABLE))
+        redisAsyncHandleRead(p->context);
+    if (p->context && (ev & UV_WRITABLE))
+        redisAsyncHandleWrite(p->context);
+}
+
+static void poll_update(redisLibuvEvents *p)
+{
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, poll_cb);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void ev_add_read(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events |= UV_READABLE;
+    poll_update(p);
+}
+
+static void ev_del_read(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events &= ~UV_READABLE;
+    poll_update(p);
+}
+
+static void ev_add_write(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events |= UV_WRITABLE;
+    poll_update(p);
+}
+
+static void ev_del_write(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events &= ~UV_WRITABLE;
+    poll_update(p);
+}
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 static void cl_connect(maillimit__cluster *cl);
@@ -813,6 +867,8 @@ static void on_script_loaded(redisAsyncContext *ac, void *rv, void *priv)
     memcpy(cl->sha, rep->str, 40);
     cl->sha[40] = '\0';
     cl->state = ST_UP;
+    cl->ping_wait = 0;
+    cl->ping_ms = uv_now(cl->s->loop);
     size_t replayed = 0;
     int64_t now = (int64_t)time(NULL);
     maillimit *ml = cl->s->ml;
@@ -918,6 +974,10 @@ static void cl_connect(maillimit__cluster *cl)
         redisAsyncFree(ac);
         return;
     }
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
     cl->ac = ac;
     cl->state = ST_CONNECTING;
     redisAsyncSetConnectCallback(ac, on_connect);
@@ -947,6 +1007,15 @@ static void cl_connect(maillimit__cluster *cl)
     redisAsyncCommandArgv(ac, on_script_loaded, NULL, 3, argv, len);
 }
 
+static void on_pong(redisAsyncContext *ac, void *rv, void *priv)
+{
+    (void)rv;
+    (void)priv;
+    maillimit__cluster *cl = ac->data;
+    if (cl && cl->ac == ac)
+        cl->ping_wait = 0;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     maillimit__cluster *cl = t->data;
@@ -957,6 +1026,20 @@ static void on_timer(uv_timer_t *t)
         snprintf(why, sizeof why, "no answer within %llu ms", (unsigned long long)timeout);
         cl_fail(cl, why);
         return;
+    }
+    if (cl->state == ST_UP && cl->ping_wait && now - cl->ping_ms >= timeout) {
+        char why[80];
+        snprintf(why, sizeof why, "no answer to PING within %llu ms", (unsigned long long)timeout);
+        cl_fail(cl, why);
+        return;
+    }
+    if (cl->state == ST_UP && !cl->ping_wait && now - cl->ping_ms >= RECONNECT_MS && cl->ac) {
+        const char *argv[1] = { "PING" };
+        size_t len[1] = { 4 };
+        if (redisAsyncCommandArgv(cl->ac, on_pong, NULL, 1, argv, len) == REDIS_OK) {
+            cl->ping_wait = 1;
+            cl->ping_ms = now;
+        }
     }
     if (cl->state == ST_CONNECTING && now - cl->connect_ms >= RECONNECT_MS) {
         cl_fail(cl, "no answer to the connection within 1 s");
