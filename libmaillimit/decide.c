@@ -268,15 +268,6 @@ static void verdict_clear(maillimit_verdict *v)
     v->token = 0;
 }
 
-void maillimit_verdict_init(maillimit_verdict *v)
-{
-    if (!v)
-        return;
-    memset(v, 0, sizeof *v);
-    v->version = MAILLIMIT_VERDICT_VERSION;
-    verdict_clear(v);
-}
-
 static void deny(maillimit_verdict *v, int reason, const struct blocker *b)
 {
     v->decision = MAILLIMIT_DENY;
@@ -519,9 +510,14 @@ int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost,
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, out, 0);
+    int rc = decide(ml, level, sender, cost, now, &v, 0);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
 }
 
@@ -530,9 +526,14 @@ int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, out, 1);
+    int rc = decide(ml, level, sender, cost, now, &v, 1);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
 }
 
@@ -644,17 +645,6 @@ static int reset(maillimit *ml, int level, const char *name)
     return 0;
 }
 
-void maillimit_status_init(maillimit_status *s)
-{
-    if (!s)
-        return;
-    memset(s, 0, sizeof *s);
-    s->version = MAILLIMIT_STATUS_VERSION;
-    s->blocked_by = -1;
-    s->limit = -1;
-    s->remaining = -1;
-}
-
 static int status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
                       maillimit_status *out);
 
@@ -663,9 +653,14 @@ int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__STATUS, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_status st = { .version = MAILLIMIT_STATUS_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = status_get(ml, level, name, window, now, out);
+    int rc = status_get(ml, level, name, window, now, &st);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__STATUS, out, &st);
     return rc;
 }
 

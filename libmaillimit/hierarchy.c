@@ -487,7 +487,7 @@ int maillimit_limit_set(maillimit *ml, int level, const char *name, int target_l
     return rc;
 }
 
-int maillimit_limit_value(maillimit *ml, int level, const char *name, int target_level,
+int maillimit_limit_configured(maillimit *ml, int level, const char *name, int target_level,
                           int window, int64_t *out)
 {
     int rc = limit_args(ml, level, target_level, window);
@@ -518,7 +518,7 @@ int64_t maillimit__effective_limit(const maillimit *ml, const struct maillimit__
     return atomic_load_explicit(&ml->server->limit[t][window], memory_order_relaxed);
 }
 
-int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, int64_t *out)
+int maillimit_limit_effective(maillimit *ml, int level, const char *name, int window, int64_t *out)
 {
     if (!ml || !out || !maillimit__valid_window(window) || level == MAILLIMIT_LEVEL_PLAN)
         return MAILLIMIT_EINVAL;
@@ -533,7 +533,7 @@ int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, 
 
 /* ---- switch, unit, flags -------------------------------------------------------------- */
 
-int maillimit_enable(maillimit *ml, int on)
+int maillimit_enabled_set(maillimit *ml, int on)
 {
     if (!ml || (on != 0 && on != 1))
         return MAILLIMIT_EINVAL;
@@ -541,7 +541,7 @@ int maillimit_enable(maillimit *ml, int on)
     return 0;
 }
 
-int maillimit_enabled(maillimit *ml, int *out)
+int maillimit_enabled_get(maillimit *ml, int *out)
 {
     if (!ml || !out)
         return MAILLIMIT_EINVAL;
@@ -598,7 +598,7 @@ int maillimit_flag_set(maillimit *ml, int level, const char *name, int flag, int
     return rc;
 }
 
-int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag, int *out)
+int maillimit_flag_configured(maillimit *ml, int level, const char *name, int flag, int *out)
 {
     int rc = flag_args(ml, level, flag);
     if (rc || !out)
@@ -626,7 +626,7 @@ int maillimit__effective_flag(const maillimit *ml, const struct maillimit__entit
     return 0;
 }
 
-int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int *out)
+int maillimit_flag_effective(maillimit *ml, int level, const char *name, int flag, int *out)
 {
     int rc = flag_args(ml, level, flag);
     if (rc || !out)

@@ -16,6 +16,21 @@
 /* Internal level for system-user aliases (never a counted level). */
 enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
 
+/* ---- versioned public structs (structs.c) ---------------------------------------------- */
+
+enum maillimit__struct_kind {
+    MAILLIMIT__VERDICT, MAILLIMIT__STATUS, MAILLIMIT__HISTORY_ROW, MAILLIMIT__EPISODE,
+    MAILLIMIT__TOP_ROW, MAILLIMIT__SUMMARY, MAILLIMIT__EVENT, MAILLIMIT__ENTITY,
+    MAILLIMIT__STRUCT_KINDS
+};
+/* Size of version `version` of a public struct; 0 if this library does not know it. */
+MAILLIMIT__HIDDEN size_t maillimit__struct_size(int kind, uint32_t version);
+/* Size of the version a caller's struct carries (its first field); 0 if NULL or unknown. */
+MAILLIMIT__HIDDEN size_t maillimit__struct_check(int kind, const void *caller);
+/* Copy `full` (the library's own version, filled) into a caller's struct whose version was
+ * checked: only that version's bytes, the caller's version kept. */
+MAILLIMIT__HIDDEN void maillimit__struct_out(int kind, void *caller, const void *full);
+
 /* ---- names (names.c) ------------------------------------------------------------------- */
 
 /* Validate a name for a level and write its lower-cased form to buf (MAILLIMIT_NAME_MAX + 1

@@ -97,7 +97,7 @@ def main():
         print()
         ml.limit_set(D, "globex-shop.example", D, HOUR, 8)
         st = ml.status(M, "orders@globex-shop.example", HOUR, now)
-        print(f"Raised globex-shop.example to {ml.limit_get(D, 'globex-shop.example')} per hour:"
+        print(f"Raised globex-shop.example to {ml.limit_effective(D, 'globex-shop.example')} per hour:"
               f" orders@globex-shop.example is {'sending' if st.sending else 'not sending'}")
 
         # sales@ reached its own limit: unblock it

@@ -24,12 +24,12 @@
  *   entity.move   (level, name, parent)          -> nil   domain -> subscription;
  *                                                         subscription -> plan or nil
  *   limit.set     (level, name, target, window, value) -> nil
- *   limit.get     (level, name, window)          -> effective limit (-1 unlimited)
- *   limit.value   (level, name, target, window)  -> value as set (-2 default)
+ *   limit.effective (level, name, window)        -> effective limit (-1 unlimited)
+ *   limit.configured (level, name, target, window) -> value as set (-2 default)
  *   flag.set      (level, name, flag, value)     -> nil
- *   flag.get      (level, name, flag)            -> {effective, value}
- *   enable        (on)                           -> nil
- *   enabled                                      -> bool
+ *   flag.get      (level, name, flag)            -> {effective, configured}
+ *   enabled.set   (on)                           -> nil
+ *   enabled.get                                  -> bool
  *   unit.set      (unit "messages"|"recipients") -> nil
  *   unit.get                                     -> "messages" | "recipients"
  *   status        (level, name, window, now)     -> {sending, blocked_by, count, limit,
@@ -384,7 +384,7 @@ static int core_on(call *c, int rc, int level, const char *name)
 static int exists(maillimit *ml, int level, const char *name)
 {
     int64_t v;
-    return maillimit_limit_value(ml, level, name, MAILLIMIT_LEVEL_MAILBOX,
+    return maillimit_limit_configured(ml, level, name, MAILLIMIT_LEVEL_MAILBOX,
                                  MAILLIMIT_WINDOW_HOUR, &v) == 0;
 }
 
@@ -562,6 +562,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         maillimit_top_row *rows = calloc((size_t)k, sizeof *rows);
         if (!rows)
             return fail(c, MAILLIMIT_ENOMEM, "top: out of memory");
+        maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
         size_t n = (size_t)k;
         rc = maillimit_top(ml, level, metric, from, to, slevel, sname, now, rows, &n);
         if (rc) {
@@ -591,7 +592,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         return rc;
     if (strcmp(m, "summary") == 0) {
         maillimit_summary sm;
-        maillimit_summary_init(&sm);
+        maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
         if ((rc = core_on(c, maillimit_summary_get(ml, level, name, from, to, now, &sm), level,
                           name)))
             return rc;
@@ -619,6 +620,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
             return rc;
         }
         maillimit_history_row row;
+        maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
         while (n < 100000 && maillimit_history_next(it, &row) == 0) {
             msgpack_pack_map(&ipk, 4);
             pk_kv_int(&ipk, "hour_start", row.hour_start);
@@ -636,6 +638,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
             return rc;
         }
         maillimit_episode ep;
+        maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
         while (n < 100000 && maillimit_episodes_next(it, &ep) == 0) {
             msgpack_pack_map(&ipk, 8);
             pk_kv_level(&ipk, "level", ep.level);
@@ -679,7 +682,7 @@ static void pk_limits_flags(maillimit *ml, msgpack_packer *pk, int level, const 
         for (int w = MAILLIMIT_WINDOW_HOUR; w <= MAILLIMIT_WINDOW_DAY; w++) {
             int64_t v = MAILLIMIT_DEFAULT;
             pk_str(pk, window_name(w));
-            if (maillimit_limit_value(ml, level, name, t, w, &v) == 0)
+            if (maillimit_limit_configured(ml, level, name, t, w, &v) == 0)
                 msgpack_pack_int64(pk, v);
             else
                 msgpack_pack_nil(pk); /* removed since the listing was taken */
@@ -692,7 +695,7 @@ static void pk_limits_flags(maillimit *ml, msgpack_packer *pk, int level, const 
          f <= MAILLIMIT_FLAG_EXEMPT; f++) {
         int v = MAILLIMIT_DEFAULT;
         pk_str(pk, f == MAILLIMIT_FLAG_SENDMAIL ? "sendmail" : "exempt");
-        if (maillimit_flag_value(ml, level, name, f, &v) == 0)
+        if (maillimit_flag_configured(ml, level, name, f, &v) == 0)
             msgpack_pack_int64(pk, v);
         else
             msgpack_pack_nil(pk);
@@ -763,7 +766,7 @@ static int list_method(const maillimit__admin_host *h, const args *a, call *c,
     size_t total = 0;
     maillimit_list_count(it, &total);
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     for (int64_t i = 0; i < offset && maillimit_list_next(it, &e) == 0; i++)
         ;
     size_t n = total > (size_t)offset ? total - (size_t)offset : 0;
@@ -804,7 +807,7 @@ static int list_method(const maillimit__admin_host *h, const args *a, call *c,
         if (!counter)
             continue;
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         pk_str(pk, "status");
         if (maillimit_status_get(ml, level, e.name, window, now, &st) == 0)
             pk_status(pk, &st);
@@ -859,7 +862,7 @@ static int status_many(const maillimit__admin_host *h, const args *a, call *c,
             free(st);
             return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own", name);
         }
-        maillimit_status_init(&st[i]);
+        maillimit_status_init(&st[i], MAILLIMIT_STATUS_VERSION);
         if ((rc = core_on(c, maillimit_status_get(h->ml, level, name, window, now, &st[i]),
                           level, name))) {
             free(st);
@@ -877,7 +880,8 @@ static int status_many(const maillimit__admin_host *h, const args *a, call *c,
 
 static const char *const method_names[] = {
     "ping", "version", "stats", "methods", "entity.add", "entity.remove", "entity.move",
-    "limit.set", "limit.get", "limit.value", "flag.set", "flag.get", "enable", "enabled",
+    "limit.set", "limit.effective", "limit.configured", "flag.set", "flag.get",
+    "enabled.set", "enabled.get",
     "unit.set", "unit.get", "status", "reset", "decide", "config.reload", "snapshot.save",
     "history", "episodes", "top", "summary", "events", "retention", "generation", "list",
     "status.many",
@@ -989,9 +993,9 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         msgpack_pack_nil(pk);
         return 0;
     }
-    if (strcmp(m, "limit.set") == 0 || strcmp(m, "limit.value") == 0 ||
-        strcmp(m, "limit.get") == 0) {
-        int window, target = 0, get = m[6] == 'g';
+    if (strcmp(m, "limit.set") == 0 || strcmp(m, "limit.configured") == 0 ||
+        strcmp(m, "limit.effective") == 0) {
+        int window, target = 0, get = strcmp(m, "limit.effective") == 0;
         int64_t v = 0;
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
             (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
@@ -1002,8 +1006,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 return rc;
             if (level == MAILLIMIT_LEVEL_PLAN)
                 return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own "
-                            "(use limit.value)", name);
-            if ((rc = core_on(c, maillimit_limit_get(ml, level, name, window, &v), level,
+                            "(use limit.configured)", name);
+            if ((rc = core_on(c, maillimit_limit_effective(ml, level, name, window, &v), level,
                               name)))
                 return rc;
         } else {
@@ -1014,7 +1018,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 return fail(c, MAILLIMIT_EINVAL, "%s%s%s: has no %s limit (%s)",
                             level_word(level), name ? " " : "", name ? name : "",
                             level_word(target), settable_text(level));
-            if (m[6] == 's') {
+            if (strcmp(m, "limit.set") == 0) {
                 if ((rc = get_value(c, arg(a, 4, "value"), "value", &v)))
                     return rc;
                 if (v < MAILLIMIT_DEFAULT)
@@ -1030,7 +1034,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 msgpack_pack_nil(pk);
                 return 0;
             }
-            if ((rc = core_on(c, maillimit_limit_value(ml, level, name, target, window, &v),
+            if ((rc = core_on(c, maillimit_limit_configured(ml, level, name, target, window, &v),
                               level, name)))
                 return rc;
         }
@@ -1056,7 +1060,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                         : "exempt", flag == MAILLIMIT_FLAG_SENDMAIL
                         ? "sendmail is set on the server, plans and subscriptions"
                         : "exempt is set on plans, subscriptions, domains and mailboxes");
-        if (m[5] == 's') {
+        if (strcmp(m, "flag.set") == 0) {
             if ((rc = get_flagvalue(c, arg(a, 3, "value"), "value", &v)))
                 return rc;
             if (v == MAILLIMIT_DEFAULT && level == MAILLIMIT_LEVEL_SERVER)
@@ -1067,28 +1071,28 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             msgpack_pack_nil(pk);
             return 0;
         }
-        if ((rc = core_on(c, maillimit_flag_get(ml, level, name, flag, &eff), level, name)) ||
-            (rc = core_on(c, maillimit_flag_value(ml, level, name, flag, &v), level, name)))
+        if ((rc = core_on(c, maillimit_flag_effective(ml, level, name, flag, &eff), level, name)) ||
+            (rc = core_on(c, maillimit_flag_configured(ml, level, name, flag, &v), level, name)))
             return rc;
         msgpack_pack_map(pk, 2);
         pk_kv_int(pk, "effective", eff);
-        pk_kv_int(pk, "value", v);
+        pk_kv_int(pk, "configured", v);
         return 0;
     }
-    if (strcmp(m, "enable") == 0) {
+    if (strcmp(m, "enabled.set") == 0) {
         int v;
         if ((rc = get_flagvalue(c, arg(a, 0, "on"), "on", &v)))
             return rc;
         if (v == MAILLIMIT_DEFAULT)
             return fail(c, MAILLIMIT_EINVAL, "on: true or false");
-        if ((rc = core(c, maillimit_enable(ml, v), m)))
+        if ((rc = core(c, maillimit_enabled_set(ml, v), m)))
             return rc;
         msgpack_pack_nil(pk);
         return 0;
     }
-    if (strcmp(m, "enabled") == 0) {
+    if (strcmp(m, "enabled.get") == 0) {
         int on = 0;
-        if ((rc = core(c, maillimit_enabled(ml, &on), m)))
+        if ((rc = core(c, maillimit_enabled_get(ml, &on), m)))
             return rc;
         if (on)
             msgpack_pack_true(pk);
@@ -1131,7 +1135,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
             return rc;
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         if ((rc = core_on(c, maillimit_status_get(ml, level, name, window, now, &st), level,
                           name)))
             return rc;
@@ -1161,7 +1165,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
             return rc;
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         rc = maillimit_decide(ml, level, name, cost, now, &v);
         if (rc == MAILLIMIT_ERANGE)
             return fail(c, rc, "cost %lld: 1..%d", (long long)cost, (int)MAILLIMIT_COST_MAX);
@@ -1216,8 +1220,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         maillimit_event evs[256];
         size_t n = 0;
         while (n < 256) {
-            maillimit_event_init(&evs[n]);
-            if (maillimit_event_next(ml, 0, &evs[n]) != 0)
+            maillimit_event_init(&evs[n], MAILLIMIT_EVENT_VERSION);
+            if (maillimit_events_next(ml, 0, &evs[n]) != 0)
                 break;
             if (evs[n].seq > (uint64_t)since)
                 n++;

@@ -38,7 +38,7 @@ static void *run(void *arg)
 {
     struct job *j = arg;
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     size_t allowed = 0;
     double t = now_s();
     for (size_t i = 0; i < j->ops; i++) {
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
            "limits %.2f (target >= 0.5)\n", r1 / fz1, rz1 / fz1, ra1 / fh1);
 
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     check(maillimit_status_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_DAY,
                                t0 + 28800 + (int64_t)(ops >> 16) + 1, &st),
           "status");

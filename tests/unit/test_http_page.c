@@ -186,7 +186,7 @@ static const char *body(void)
 static void decide(int level, const char *name, int64_t cost, int64_t now, int want)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, level, name, cost, now, &v), 0, "%s", name);
     cr_assert_eq(v.decision, want, "%s at %lld", name, (long long)now);
 }

@@ -109,10 +109,10 @@ test('decide: reasons in order', function (): void {
         new Verdict(Decision::DENY, Reason::NOT_ALLOWED, Level::SUBSCRIPTION, null,
             Limiter::UNLIMITED, 0, -1, 0));
     eq($ml->decide(M, CEO, 1, T0 + 3), allow(1, 0));
-    $ml->enable(false);
+    $ml->enabledSet(false);
     eq($ml->decide(M, CEO, 1, T0 + 4), allow(1, 1, Reason::DISABLED));
     eq($ml->status(M, CEO, H, T0 + 5)->count, 2);
-    $ml->enable(true);
+    $ml->enabledSet(true);
     eq($ml->status(Level::SERVER, null, H, T0 + 5)->count, 3);
     eq($ml->decide(M, 'x@unknown.example', 1, T0 + 6), allow(4, 3, Reason::UNKNOWN));
     eq($ml->decide(M, 'x@unknown.example', 1, T0 + 7), deny(Level::SERVER, H, 4, 4, HOUR - 7));

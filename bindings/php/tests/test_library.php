@@ -239,7 +239,7 @@ test('lifecycle: close is idempotent and later calls throw', function (): void {
     $ml->close();
     ok($ml->isClosed(), 'closed');
     foreach ([fn() => $ml->planAdd('p'), fn() => $ml->decide(Level::MAILBOX, 'a@b.c'),
-              fn() => $ml->status(Level::SERVER, null), fn() => $ml->enabled(),
+              fn() => $ml->status(Level::SERVER, null), fn() => $ml->enabledGet(),
               fn() => $ml->configLoadMem("enable yes\n")] as $call) {
         $e = throws(InvalidArgumentException::class, -1, $call);
         eq($e->getDetail(), 'the limiter is closed');

@@ -34,7 +34,7 @@ from .remote import Client, ListIterator, default_socket
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
                       Summary, TopRow, Verdict)
 
-__version__ = "0.2.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "MaillimitAPI", "Limiter", "Client", "ListIterator", "default_socket",

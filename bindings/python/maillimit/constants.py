@@ -12,7 +12,7 @@ __all__ = [
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit", "EventType", "Metric",
 ]
 
-#: A limit value: no limit (also what limit_get() and Status.limit report for "unlimited").
+#: A limit value: no limit (also what limit_effective() and Status.limit report for "unlimited").
 UNLIMITED: int = -1
 #: A limit or flag value: inherit from the level above.
 DEFAULT: int = -2
@@ -35,9 +35,9 @@ LIST_SYSUSER: int = 5
 #: Size of the name buffers in report structs (MAILLIMIT_NAME_BUFFER).
 NAME_BUFFER: int = 321
 #: The header version this binding was written against; the library's major must match.
-HEADER_VERSION_MAJOR: int = 0
-HEADER_VERSION_MINOR: int = 2
-HEADER_VERSION_NUMBER: int = 200
+HEADER_VERSION_MAJOR: int = 1
+HEADER_VERSION_MINOR: int = 0
+HEADER_VERSION_NUMBER: int = 10000
 
 
 class ErrorCode(IntEnum):

@@ -12,7 +12,10 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Opti
 from ._native import (EntityC, EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC,
                       VerdictC, function, lib)
 from .api import MaillimitAPI
-from .constants import DEFAULT, LIST_SYSUSER, ErrorCode, Flag, Level, Metric, Unit, Window
+from .constants import (DEFAULT, ENTITY_VERSION, EPISODE_VERSION, EVENT_VERSION,
+                        HISTORY_ROW_VERSION, LIST_SYSUSER, STATUS_VERSION, SUMMARY_VERSION,
+                        TOP_ROW_VERSION, VERDICT_VERSION, ErrorCode, Flag, Level, Metric, Unit,
+                        Window)
 from .errors import NotFound, error_for
 from .iterators import EntityIterator, NativeIterator
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
@@ -29,6 +32,18 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _ERRLEN = 1024  # the (err, errlen) buffer for detailed messages
 _verdict_init = lib.maillimit_verdict_init
+
+
+def _initialiser(cname: str, version: int) -> Callable[[Any], None]:
+    """A row initialiser for the iterators: ``cname(row, version)``, the version of the
+    layout this binding declares (``_native``)."""
+    init = function(cname)
+
+    def run(row: Any) -> None:
+        rc = init(row, version)
+        if rc:
+            _raise(rc, cname, f"version {version}")
+    return run
 _verdict_from_c = Verdict._from_c
 
 
@@ -251,33 +266,33 @@ class Limiter(MaillimitAPI):
                    context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}, "
                            f"{value}")
 
-    def limit_value(self, level: int, name: Optional[Name], target_level: int,
+    def limit_configured(self, level: int, name: Optional[Name], target_level: int,
                     window: int) -> int:
         """The value as set at that entity, possibly :data:`DEFAULT`
-        (``maillimit_limit_value``)."""
+        (``maillimit_limit_configured``)."""
         out = c_int64()
-        self._call("maillimit_limit_value", _int(level, "level"), _name(name),
+        self._call("maillimit_limit_configured", _int(level, "level"), _name(name),
                    _int(target_level, "target_level"), _int(window, "window"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}")
         return out.value
 
-    def limit_get(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
+    def limit_effective(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
         """The effective limit of the entity's own counter, or :data:`UNLIMITED`
-        (``maillimit_limit_get``)."""
+        (``maillimit_limit_effective``)."""
         out = c_int64()
-        self._call("maillimit_limit_get", _int(level, "level"), _name(name),
+        self._call("maillimit_limit_effective", _int(level, "level"), _name(name),
                    _int(window, "window"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_win(window)}")
         return out.value
 
-    def enable(self, on: bool = True) -> None:
-        """Turn the master switch on or off (``maillimit_enable``)."""
-        self._call("maillimit_enable", 1 if on else 0)
+    def enabled_set(self, on: bool = True) -> None:
+        """Turn the master switch on or off (``maillimit_enabled_set``)."""
+        self._call("maillimit_enabled_set", 1 if on else 0)
 
-    def enabled(self) -> bool:
-        """The master switch (``maillimit_enabled``)."""
+    def enabled_get(self) -> bool:
+        """The master switch (``maillimit_enabled_get``)."""
         out = c_int()
-        self._call("maillimit_enabled", byref(out))
+        self._call("maillimit_enabled_get", byref(out))
         return bool(out.value)
 
     def flag_set(self, level: int, name: Optional[Name], flag: int,
@@ -287,17 +302,17 @@ class Limiter(MaillimitAPI):
                    _int(value, "value"),
                    context=f"{_lvl(level)}, {name!r}, {_flg(flag)}, {value!r}")
 
-    def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool:
-        """The effective value of a flag (``maillimit_flag_get``)."""
+    def flag_effective(self, level: int, name: Optional[Name], flag: int) -> bool:
+        """The effective value of a flag (``maillimit_flag_effective``)."""
         out = c_int()
-        self._call("maillimit_flag_get", _int(level, "level"), _name(name), _int(flag, "flag"),
+        self._call("maillimit_flag_effective", _int(level, "level"), _name(name), _int(flag, "flag"),
                    byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
         return bool(out.value)
 
-    def flag_value(self, level: int, name: Optional[Name], flag: int) -> int:
-        """A flag as set at the entity: 0, 1 or :data:`DEFAULT` (``maillimit_flag_value``)."""
+    def flag_configured(self, level: int, name: Optional[Name], flag: int) -> int:
+        """A flag as set at the entity: 0, 1 or :data:`DEFAULT` (``maillimit_flag_configured``)."""
         out = c_int()
-        self._call("maillimit_flag_value", _int(level, "level"), _name(name),
+        self._call("maillimit_flag_configured", _int(level, "level"), _name(name),
                    _int(flag, "flag"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
         return out.value
@@ -343,7 +358,7 @@ class Limiter(MaillimitAPI):
         if type(now) is not int or not _I64_MIN <= now <= _I64_MAX:
             now = _i64(now, "now")
         v = VerdictC()
-        _verdict_init(v)
+        _verdict_init(v, VERDICT_VERSION)
         rc = fn(h, lv, s, cost, now, v)
         if rc:
             _raise(rc, cname, f"{_lvl(level)}, {sender!r}, cost={cost}, now={now}")
@@ -367,7 +382,7 @@ class Limiter(MaillimitAPI):
         """The status of the entity's own counter in ``window`` (``maillimit_status_get``)."""
         h = self._handle()
         s = StatusC()
-        lib.maillimit_status_init(byref(s))
+        lib.maillimit_status_init(byref(s), STATUS_VERSION)
         rc = lib.maillimit_status_get(h, _int(level, "level"), _name(name),
                                       _int(window, "window"), _i64(now, "now"), byref(s))
         if rc:
@@ -405,6 +420,7 @@ class Limiter(MaillimitAPI):
         (``maillimit_history_open``); PLAN sums its subscriptions, SERVER takes name None."""
         return self._open("maillimit_history_open", "maillimit_history_next",
                           "maillimit_history_close", HistoryRowC, HistoryRow._from_c,
+                          _initialiser("maillimit_history_row_init", HISTORY_ROW_VERSION),
                           level, name, start, end, now)
 
     def history(self, level: int, name: Optional[Name], start: int, end: int,
@@ -418,6 +434,7 @@ class Limiter(MaillimitAPI):
         [start, end), by start time (``maillimit_episodes_open``); SERVER/None: all."""
         return self._open("maillimit_episodes_open", "maillimit_episodes_next",
                           "maillimit_episodes_close", EpisodeC, Episode._from_c,
+                          _initialiser("maillimit_episode_init", EPISODE_VERSION),
                           level, name, start, end, now)
 
     def episodes(self, level: int, name: Optional[Name], start: int, end: int,
@@ -426,15 +443,15 @@ class Limiter(MaillimitAPI):
         return self.episodes_open(level, name, start, end, now).to_list()
 
     def _open(self, open_name: str, next_name: str, close_name: str, struct: Any,
-              convert: Any, level: int, name: Optional[Name], start: int, end: int,
-              now: int) -> NativeIterator[Any]:
+              convert: Any, init: Callable[[Any], None], level: int, name: Optional[Name],
+              start: int, end: int, now: int) -> NativeIterator[Any]:
         it = c_void_p()
         self._call(open_name, _int(level, "level"), _name(name), _i64(start, "start"),
                    _i64(end, "end"), _i64(now, "now"), byref(it),
                    context=f"{_lvl(level)}, {name!r}, {start}, {end}, now={now}")
         out: NativeIterator[Any] = NativeIterator(it, function(next_name),
                                                   function(close_name), struct, convert,
-                                                  next_name)
+                                                  next_name, init)
         self._adopt(out)
         return out
 
@@ -447,6 +464,7 @@ class Limiter(MaillimitAPI):
         if k < 0:
             _refuse(ErrorCode.EINVAL, f"k={k} < 0", "top")
         rows = (TopRowC * max(k, 1))()
+        lib.maillimit_top_row_init(byref(rows[0]), TOP_ROW_VERSION)
         n = c_size_t(k)
         self._call("maillimit_top", _int(level, "level"), _int(metric, "metric"),
                    _i64(start, "start"), _i64(end, "end"), _int(scope_level, "scope_level"),
@@ -460,7 +478,7 @@ class Limiter(MaillimitAPI):
         """Totals for hours starting in [start, end) within a scope
         (``maillimit_summary_get``)."""
         s = SummaryC()
-        lib.maillimit_summary_init(byref(s))
+        lib.maillimit_summary_init(byref(s), SUMMARY_VERSION)
         self._call("maillimit_summary_get", _int(scope_level, "scope_level"),
                    _name(scope_name, "scope_name"), _i64(start, "start"), _i64(end, "end"),
                    _i64(now, "now"), byref(s),
@@ -469,22 +487,22 @@ class Limiter(MaillimitAPI):
 
     summary = summary_get
 
-    def event_next(self, now: int = 0) -> Optional[Event]:
+    def events_next(self, now: int = 0) -> Optional[Event]:
         """The oldest queued event, or None when the queue is empty
-        (``maillimit_event_next``)."""
+        (``maillimit_events_next``)."""
         ev = EventC()
-        lib.maillimit_event_init(byref(ev))
-        rc = lib.maillimit_event_next(self._handle(), _i64(now, "now"), byref(ev))
+        lib.maillimit_event_init(byref(ev), EVENT_VERSION)
+        rc = lib.maillimit_events_next(self._handle(), _i64(now, "now"), byref(ev))
         if rc == ErrorCode.EDONE:
             return None
         if rc:
-            _raise(rc, "maillimit_event_next", f"now={now}")
+            _raise(rc, "maillimit_events_next", f"now={now}")
         return Event._from_c(ev)
 
     def events(self, now: int = 0) -> Iterator[Event]:
         """Drain the event queue: yields events until it is empty."""
         while True:
-            ev = self.event_next(now)
+            ev = self.events_next(now)
             if ev is None:
                 return
             yield ev
@@ -517,7 +535,7 @@ class Limiter(MaillimitAPI):
         out: EntityIterator[Entity] = EntityIterator(
             it, function("maillimit_list_next"), function("maillimit_list_close"),
             function("maillimit_list_count"), EntityC, Entity._from_c, "maillimit_list_next",
-            function("maillimit_entity_init"))
+            _initialiser("maillimit_entity_init", ENTITY_VERSION))
         self._adopt(out)
         return out
 
@@ -565,10 +583,10 @@ class Limiter(MaillimitAPI):
             first = Level.SUBSCRIPTION if lv <= Level.SUBSCRIPTION else Level(lv)
             for t in range(first, Level.MAILBOX + 1):
                 for w in Window:
-                    limits[Level(t), w] = _gone(self.limit_value, lv, e.name, t, w)
+                    limits[Level(t), w] = _gone(self.limit_configured, lv, e.name, t, w)
             for f in ((Flag.SENDMAIL, Flag.EXEMPT) if lv <= Level.SUBSCRIPTION
                       else (Flag.EXEMPT,)):
-                flags[f] = _gone(self.flag_value, lv, e.name, f)
+                flags[f] = _gone(self.flag_configured, lv, e.name, f)
             if lv != Level.PLAN:
                 status = _gone(self.status_get, lv, e.name, window, now)
         return EntityDetails(lv, e.name, e.parent, e.implicit, limits, flags, status)

@@ -109,10 +109,10 @@ class TestDecide(LimiterTest):
                                  0))
         self.assertEqual(ml.decide(M, CEO, 1, T0 + 3), allow(1, 0))  # mailboxes unaffected
         # Switch off: allowed past the limit, and counted.
-        ml.enable(False)
+        ml.enabled_set(False)
         self.assertEqual(ml.decide(M, CEO, 1, T0 + 4), allow(1, 1, Reason.DISABLED))
         self.assertEqual(ml.status(M, CEO, H, T0 + 5).count, 2)
-        ml.enable(True)
+        ml.enabled_set(True)
         # Server total: 3 of 4 counted (exempt and denied mail is not); then it is full and
         # even an unknown sender is denied by it, with reason LIMIT.
         self.assertEqual(ml.status(SRV, None, H, T0 + 5).count, 3)

@@ -92,7 +92,7 @@ class TestLoading(unittest.TestCase):
         self.assertIsNotNone(shutil.which("pkg-config"), "pkg-config is a build dependency")
         self.assertEqual(r.returncode, 0, r.stdout)
         found = r.stdout.strip()
-        self.assertTrue(found in (os.path.join(libdir, "libmaillimit.so.0"),
+        self.assertTrue(found in (os.path.join(libdir, "libmaillimit.so.1"),
                                   os.path.join(libdir, "libmaillimit.so")), found)
 
 
