@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mpscan.h"
 #include "snapshot_internal.h"
 
 enum {
@@ -55,87 +56,17 @@ static uint32_t get_be32(const unsigned char *p)
 
 /* ---- loading: reading msgpack safely ---------------------------------------------------- */
 
-enum { MP_OK, MP_TRUNCATED, MP_MALFORMED, MP_DEEP };
+enum {
+    MP_OK = MAILLIMIT__MP_OK,
+    MP_TRUNCATED = MAILLIMIT__MP_TRUNCATED,
+    MP_DEEP = MAILLIMIT__MP_DEEP
+};
 
-/* Measure the msgpack object at p[0..n): *out its length. Checks that it is complete and
- * well-formed within n bytes and nests at most MP_DEPTH levels, touching every byte at most
- * once and allocating nothing, so that msgpack-c can then unpack it without trusting any
- * length it contains. */
+/* Measure the msgpack object at p[0..n) (mpscan.h): complete within n bytes, well-formed,
+ * at most MP_DEPTH levels deep (the top object included). */
 static int mp_extent(const unsigned char *p, size_t n, size_t *out)
 {
-    uint64_t left[MP_DEPTH];
-    int d = 0;
-    size_t off = 0;
-    left[0] = 1;
-    while (d >= 0) {
-        if (left[d] == 0) {
-            d--;
-            continue;
-        }
-        left[d]--;
-        if (off >= n)
-            return MP_TRUNCATED;
-        unsigned b = p[off++];
-        uint64_t skip = 0, items = 0;
-        int lenbytes = 0; /* a big-endian length follows */
-        int kind = 0;     /* 0 scalar, 1 bytes, 2 ext (type byte + bytes), 3 array, 4 map */
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-        } else if (b <= 0x8f) {
-            items = 2 * (uint64_t)(b & 0x0f);
-        } else if (b <= 0x9f) {
-            items = b & 0x0f;
-        } else if (b <= 0xbf) {
-            skip = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4: case 0xd9: lenbytes = 1; kind = 1; break;
-            case 0xc5: case 0xda: lenbytes = 2; kind = 1; break;
-            case 0xc6: case 0xdb: lenbytes = 4; kind = 1; break;
-            case 0xc7: lenbytes = 1; kind = 2; break;
-            case 0xc8: lenbytes = 2; kind = 2; break;
-            case 0xc9: lenbytes = 4; kind = 2; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: lenbytes = 2; kind = 3; break;
-            case 0xdd: lenbytes = 4; kind = 3; break;
-            case 0xde: lenbytes = 2; kind = 4; break;
-            case 0xdf: lenbytes = 4; kind = 4; break;
-            default: return MP_MALFORMED; /* 0xc1: never used */
-            }
-        }
-        if (lenbytes) {
-            if (n - off < (size_t)lenbytes)
-                return MP_TRUNCATED;
-            uint64_t len = 0;
-            for (int i = 0; i < lenbytes; i++)
-                len = len << 8 | p[off++];
-            if (kind == 1)
-                skip = len;
-            else if (kind == 2)
-                skip = len + 1;
-            else
-                items = kind == 3 ? len : 2 * len;
-        }
-        if ((uint64_t)(n - off) < skip)
-            return MP_TRUNCATED;
-        off += (size_t)skip;
-        if (items) {
-            if (d + 1 >= MP_DEPTH)
-                return MP_DEEP;
-            left[++d] = items;
-        }
-    }
-    *out = off;
-    return MP_OK;
+    return maillimit__mp_measure(p, n, SIZE_MAX, MP_DEPTH - 1, out);
 }
 
 struct reader {

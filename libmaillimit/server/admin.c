@@ -91,100 +91,26 @@
 #include <string.h>
 #include <time.h>
 
+#include "mpscan.h"
 #include "srv_internal.h"
 
 enum { SCAN_DEPTH = 32, SYSUSER = 100, LIST_PAGE_MAX = 100000 };
 
 /* ---- the pre-scan ------------------------------------------------------------------------- */
 
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 int maillimit__msgpack_scan(const char *data, size_t len, size_t max, size_t *msglen)
 {
-    const unsigned char *d = (const unsigned char *)data;
-    uint64_t pending[SCAN_DEPTH + 1];
-    int depth = 0;
-    pending[0] = 1; /* items still to read at each depth */
-    size_t pos = 0;
     *msglen = 0;
-    while (depth >= 0) {
-        if (pending[depth] == 0) {
-            depth--;
-            continue;
-        }
-        if (pos >= len)
-            return pos >= max ? MAILLIMIT_EFORMAT : 0;
-        pending[depth]--;
-        unsigned char t = d[pos];
-        uint64_t skip = 0, children = 0;
-        int hdr = 1, lenbytes = 0;
-        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-            /* fixint, nil, bool */
-        } else if (t >= 0x80 && t <= 0x8f) {
-            children = (uint64_t)(t & 0x0f) * 2;
-        } else if (t >= 0x90 && t <= 0x9f) {
-            children = t & 0x0f;
-        } else if (t >= 0xa0 && t <= 0xbf) {
-            skip = t & 0x1f;
-        } else {
-            switch (t) {
-            case 0xc4: case 0xd9: lenbytes = 1; break;           /* bin8, str8 */
-            case 0xc5: case 0xda: lenbytes = 2; break;           /* bin16, str16 */
-            case 0xc6: case 0xdb: lenbytes = 4; break;           /* bin32, str32 */
-            case 0xc7: lenbytes = 1; hdr = 2; break;             /* ext8: len, type */
-            case 0xc8: lenbytes = 2; hdr = 2; break;
-            case 0xc9: lenbytes = 4; hdr = 2; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;                          /* fixext1: type + 1 */
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: case 0xde: lenbytes = 2; break;           /* array16, map16 */
-            case 0xdd: case 0xdf: lenbytes = 4; break;           /* array32, map32 */
-            default: return MAILLIMIT_EFORMAT;                   /* 0xc1: never used */
-            }
-        }
-        if (lenbytes) {
-            if (len - pos < 1 + (size_t)lenbytes)
-                return len >= max ? MAILLIMIT_EFORMAT : 0;
-            uint64_t n = be(d + pos + 1, lenbytes);
-            if (t == 0xdc || t == 0xdd)
-                children = n;
-            else if (t == 0xde || t == 0xdf)
-                children = n * 2;
-            else
-                skip = n;
-            hdr += lenbytes;
-            if (t == 0xc7 || t == 0xc8 || t == 0xc9)
-                skip += 0; /* the type byte is in hdr */
-        }
-        if (skip > max || pos + hdr + skip > max)
-            return MAILLIMIT_EFORMAT;
-        if (children > max - (pos + hdr))
-            return MAILLIMIT_EFORMAT; /* each element takes at least one byte */
-        pos += (size_t)hdr + (size_t)skip;
-        if (pos > len)
-            return 0; /* incomplete (the bound was checked above) */
-        if (children) {
-            if (depth == SCAN_DEPTH)
-                return MAILLIMIT_EFORMAT;
-            pending[++depth] = children;
-        }
+    switch (maillimit__mp_measure((const unsigned char *)data, len, max, SCAN_DEPTH, msglen)) {
+    case MAILLIMIT__MP_OK:
+        return 0;
+    case MAILLIMIT__MP_TRUNCATED:
+        *msglen = 0; /* incomplete: wait for more */
+        return 0;
+    default:
+        *msglen = 0;
+        return MAILLIMIT_EFORMAT;
     }
-    *msglen = pos;
-    return 0;
 }
 
 /* ---- argument access ---------------------------------------------------------------------- */

@@ -37,7 +37,6 @@ static void snap_record(maillimit_server *s, int rc, uint64_t ns)
     }
 }
 
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
 static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
 {
     return maillimit_snapshot_save(ml, path, err, errlen);
@@ -46,15 +45,6 @@ static int snap_load(maillimit *ml, const char *path, char *err, size_t errlen)
 {
     return maillimit_snapshot_load(ml, path, err, errlen);
 }
-#else
-static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
-{
-    (void)ml;
-    (void)path;
-    emsg(err, errlen, "snapshots are not supported by this build of libmaillimit");
-    return MAILLIMIT_EINVAL;
-}
-#endif
 
 static const char *state_file(const maillimit_server *s)
 {
@@ -167,14 +157,10 @@ static void timers_apply(maillimit_server *s)
     if (!s->started || s->stopping)
         return;
     uv_timer_stop(&s->snap_timer);
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (s->conf.snapshot_interval > 0 && state_file(s)) {
         uint64_t ms = (uint64_t)s->conf.snapshot_interval * 1000;
         uv_timer_start(&s->snap_timer, on_snap_timer, ms, ms);
     }
-#else
-    (void)on_snap_timer;
-#endif
     uv_timer_stop(&s->notify_timer);
     if (s->conf.notify_command) {
         uint64_t ms = (uint64_t)s->conf.notify_interval * 1000;
@@ -682,11 +668,6 @@ static void snapshot_load_at_start(maillimit_server *s)
     const char *f = state_file(s);
     if (!f)
         return;
-#ifndef MAILLIMIT_HAVE_SNAPSHOT
-    slog(s, MAILLIMIT_SERVER_LOG_WARNING, "this libmaillimit has no snapshots: counters of %s are "
-         "not loaded or saved", f);
-    return;
-#else
     char em[256] = "";
     maillimit *target = s->ml, *fresh = NULL;
     if (s->owns_ml) {
@@ -752,7 +733,6 @@ static void snapshot_load_at_start(maillimit_server *s)
     }
     free(delta);
     slog(s, MAILLIMIT_SERVER_LOG_INFO, "state loaded from %s", f);
-#endif
 }
 
 static void on_signal(uv_signal_t *h, int signum);
@@ -827,7 +807,6 @@ void maillimit__finish_if_done(maillimit_server *s)
     s->finished = 1;
     maillimit_tick(s->ml, 0);
     maillimit__events_poll(s);
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (state_file(s)) {
         char em[256] = "";
         uint64_t t0 = mono_ns();
@@ -839,7 +818,6 @@ void maillimit__finish_if_done(maillimit_server *s)
             slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot save the state to %s: %s", state_file(s),
                  em[0] ? em : maillimit_strerror(rc));
     }
-#endif
     if (s->timers_init) {
         maillimit__close_handle(s, (uv_handle_t *)&s->sweep);
         maillimit__close_handle(s, (uv_handle_t *)&s->snap_timer);
