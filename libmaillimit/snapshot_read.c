@@ -70,6 +70,7 @@ static int mp_extent(const unsigned char *p, size_t n, size_t *out)
 }
 
 struct reader {
+    uint32_t version;         /* the file's format version */
     const unsigned char *p;   /* the body */
     size_t off, end;
     msgpack_zone zone;        /* reused for every object */
@@ -328,7 +329,6 @@ struct staged {
     struct maillimit__entity *tail;     /* the first entity made: the end of st->all */
     int enabled, unit, sendmail;
     int64_t limit[MAILLIMIT__TARGETS][2], total[2];
-    int64_t exempt, unknown;
     /* the server's lanes and the unattributed counter, staged in rings no other thread sees;
      * install() puts their contents in place (maillimit__ring_replace()) */
     struct maillimit__ring lane[MAILLIMIT__LANES];
@@ -381,7 +381,10 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
     static const char *const top_keys[] = {"server", "stats", "records"};
     static const char *const server_keys[] = {"enabled", "unit", "sendmail", "limits",
                                               "total", "counter"};
-    static const char *const stats_keys[] = {"exempt", "unknown", "unattributed"};
+    /* versions 1 and 2 also held "exempt" and "unknown", always 0 (checked, then ignored) */
+    static const char *const stats_keys_v1[] = {"exempt", "unknown", "unattributed"};
+    static const char *const stats_keys[] = {"unattributed"};
+    int old_stats = r->version < 3;
     const char *record_keys[KINDS];
     for (int k = 0; k < KINDS; k++)
         record_keys[k] = kinds[k].key;
@@ -391,12 +394,13 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
     int rc = next_object(r);
     if (rc)
         return rc;
-    const msgpack_object *top[3], *sv[6], *st[3], *rec[KINDS], *tot;
+    const msgpack_object *top[3], *sv[6], *st[3], *rec[KINDS], *tot, *unattributed;
     int64_t v;
     struct maillimit__counter c;
     if ((rc = get_map(r, &r->obj, "the head", top_keys, 3, top)) ||
         (rc = get_map(r, top[0], "server", server_keys, 6, sv)) ||
-        (rc = get_map(r, top[1], "stats", stats_keys, 3, st)) ||
+        (rc = old_stats ? get_map(r, top[1], "stats", stats_keys_v1, 3, st)
+                        : get_map(r, top[1], "stats", stats_keys, 1, st)) ||
         (rc = get_map(r, top[2], "records", record_keys, KINDS, rec)) ||
         (rc = get_bool(r, sv[0], "server enabled", &s->enabled)) ||
         (rc = get_int(r, sv[1], "server unit", 0, 1, &v)))
@@ -410,11 +414,12 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
         (rc = get_int(r, &tot[0], "server total", -1, INT64_MAX, &s->total[0])) ||
         (rc = get_int(r, &tot[1], "server total", -1, INT64_MAX, &s->total[1])) ||
         (rc = get_counter(r, sv[5], &c)) ||
-        (rc = get_int(r, st[0], "stats exempt", 0, INT64_MAX, &s->exempt)) ||
-        (rc = get_int(r, st[1], "stats unknown", 0, INT64_MAX, &s->unknown)))
+        (old_stats && (rc = get_int(r, st[0], "stats exempt", 0, INT64_MAX, &v))) ||
+        (old_stats && (rc = get_int(r, st[1], "stats unknown", 0, INT64_MAX, &v))))
         return rc;
+    unattributed = st[old_stats ? 2 : 0];
     struct maillimit__counter u;
-    if ((rc = get_counter(r, st[2], &u)))
+    if ((rc = get_counter(r, unattributed, &u)))
         return rc;
     if (maillimit__ring_import(&s->unattributed, &u, 0, 1))
         return fail(&r->eb, MAILLIMIT_ERANGE,
@@ -973,7 +978,8 @@ static int decode(const unsigned char *p, size_t len, struct staged *s, const st
                     get_be32(p + 12));
     /* Version 1 has no report data (after a load its reports start empty). */
 
-    struct reader r = {.p = p, .off = HEADER_SIZE, .end = len - TRAILER_SIZE, .eb = *eb};
+    struct reader r = {.version = version, .p = p, .off = HEADER_SIZE,
+                       .end = len - TRAILER_SIZE, .eb = *eb};
     if (!msgpack_zone_init(&r.zone, 8192))
         return fail(eb, MAILLIMIT_ENOMEM, "out of memory");
     uint64_t counts[KINDS];

@@ -508,7 +508,7 @@ Test(snapshot, encoding_is_deterministic_and_a_reload_saves_the_same_bytes)
     EQ(crc32c_ref(check, 9), 0xe3069283u);
     EQ(crc32c_ref(s1.p, s1.n - 4), (uint32_t)s1.p[s1.n - 4] << 24 | s1.p[s1.n - 3] << 16 |
                                        s1.p[s1.n - 2] << 8 | s1.p[s1.n - 1]);
-    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\2\0\0\0\0", 16) == 0);
+    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\3\0\0\0\0", 16) == 0);
     maillimit_buffer_free(s1.p);
     maillimit_buffer_free(s2.p);
     maillimit_buffer_free(s3.p);
@@ -665,16 +665,16 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
 {
     maillimit *a = rich(0), *b = rich(1);
     struct blob s = save_mem(a), before = save_mem(b);
-    put_be32(s.p + 8, 3);
+    put_be32(s.p + 8, 4);
     reseal(s.p, s.n);
-    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 3 is newer");
+    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 4 is newer");
     put_be32(s.p + 8, 0xffffffffu);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "newer");
     put_be32(s.p + 8, 0);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
-    put_be32(s.p + 8, 2);
+    put_be32(s.p + 8, 3);
     put_be32(s.p + 12, 1);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
@@ -682,7 +682,7 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
     reseal(s.p, s.n);
     OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
     /* the checksum covers the header: an unsealed version change is damage */
-    put_be32(s.p + 8, 3);
+    put_be32(s.p + 8, 4);
     struct blob now_b = save_mem(b);
     refused(b, now_b, s.p, s.n, MAILLIMIT_EFORMAT, "checksum mismatch");
     maillimit_buffer_free(now_b.p);
@@ -1323,9 +1323,54 @@ Test(snapshot, reports_replace_those_of_the_loading_handle)
     maillimit_free(b);
 }
 
-/* A version-1 file of a state: its version-2 save without the reports section. */
-static struct blob as_version1(struct blob v2)
+/* A version-2 file of a state: its version-3 save with the head's "stats" map as version 2
+ * wrote it ("exempt" and "unknown", always 0, before "unattributed"). */
+static struct blob as_version2(struct blob v3)
 {
+    static const unsigned char key[] = "\xa5stats\x81";
+    static const unsigned char old[] = "\xa5stats\x83\xa6" "exempt\x00\xa7unknown\x00";
+    size_t at = 0;
+    for (size_t i = 16; i + sizeof key - 1 <= v3.n && !at; i++)
+        if (memcmp(v3.p + i, key, sizeof key - 1) == 0)
+            at = i; /* the first one: the head comes before every name */
+    cr_assert(at > 16);
+    size_t grow = (sizeof old - 1) - (sizeof key - 1);
+    struct blob v2 = {malloc(v3.n + grow), v3.n + grow};
+    memcpy(v2.p, v3.p, at);
+    memcpy(v2.p + at, old, sizeof old - 1);
+    memcpy(v2.p + at + sizeof old - 1, v3.p + at + sizeof key - 1, v3.n - at - (sizeof key - 1));
+    put_be32(v2.p + 8, 2);
+    reseal(v2.p, v2.n);
+    return v2;
+}
+
+Test(snapshot, a_version_2_file_still_loads)
+{
+    maillimit *a = rich(0), *b = rich(1);
+    struct blob s = save_mem(a), v2 = as_version2(s);
+    char err[256];
+    int rc = maillimit_snapshot_load_mem(b, v2.p, v2.n, err, sizeof err);
+    cr_assert(rc == 0, "%s", err);
+    struct blob again = save_mem(b);
+    cr_assert(blob_eq(s, again), "a version-2 file loads another state than its version 3");
+    /* version 3 has no "exempt" or "unknown": a version-3 file with them is refused */
+    struct blob bad = {malloc(v2.n), v2.n};
+    memcpy(bad.p, v2.p, v2.n);
+    put_be32(bad.p + 8, 3);
+    reseal(bad.p, bad.n);
+    refused(b, again, bad.p, bad.n, MAILLIMIT_EFORMAT, "stats");
+    free(bad.p);
+    free(v2.p);
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(again.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+/* A version-1 file of a state: its version-2 form without the reports section. */
+static struct blob as_version1(struct blob v3)
+{
+    struct blob v2 = as_version2(v3);
     static const unsigned char key[] = "\x82\xa9retention";
     size_t at = 0;
     for (size_t i = 16; i + sizeof key - 1 <= v2.n; i++)
@@ -1336,6 +1381,7 @@ static struct blob as_version1(struct blob v2)
     memcpy(v1.p, v2.p, at);
     put_be32(v1.p + 8, 1);
     reseal(v1.p, v1.n);
+    free(v2.p);
     return v1;
 }
 
@@ -1369,9 +1415,9 @@ Test(snapshot, a_version_1_file_still_loads_with_empty_reports)
     EQ(sb.exempt, 0);
     EQ(sb.limited_entities, 0);
     cr_assert(sa.denied > 0 && sa.exempt > 0);
-    /* and it saves as version 2 */
+    /* and it saves as version 3 */
     struct blob s2 = save_mem(b);
-    EQ(s2.p[11], 2);
+    EQ(s2.p[11], 3);
     maillimit_buffer_free(s.p);
     maillimit_buffer_free(s2.p);
     free(v1.p);
