@@ -548,9 +548,9 @@ MAILLIMIT_API int maillimit_unit_get(maillimit *ml, int *out);
 /**@{*/
 
 /**
- * @brief Initialise a verdict for the version of it this header describes, as
- *        `maillimit_verdict_init(&x, MAILLIMIT_VERDICT_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise a verdict for the version of it this header describes:
+ *        `maillimit_verdict_init(&x, MAILLIMIT_VERDICT_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] v the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_VERDICT_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p v NULL), #MAILLIMIT_EVERSION (a version this library
@@ -655,9 +655,9 @@ MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
 MAILLIMIT_API int maillimit_reset(maillimit *ml, int level, const char *name);
 
 /**
- * @brief Initialise a status for the version of it this header describes, as
- *        `maillimit_status_init(&x, MAILLIMIT_STATUS_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise a status for the version of it this header describes:
+ *        `maillimit_status_init(&x, MAILLIMIT_STATUS_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] s the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_STATUS_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p s NULL), #MAILLIMIT_EVERSION (a version this library
@@ -929,9 +929,9 @@ MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
 MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
 
 /**
- * @brief Initialise a history row for the version of it this header describes, as
- *        `maillimit_history_row_init(&x, MAILLIMIT_HISTORY_ROW_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise a history row for the version of it this header describes:
+ *        `maillimit_history_row_init(&x, MAILLIMIT_HISTORY_ROW_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] row the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_HISTORY_ROW_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p row NULL), #MAILLIMIT_EVERSION (a version this library
@@ -943,9 +943,9 @@ MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
 MAILLIMIT_API int maillimit_history_row_init(maillimit_history_row *row, uint32_t version);
 
 /**
- * @brief Initialise an episode for the version of it this header describes, as
- *        `maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise an episode for the version of it this header describes:
+ *        `maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] ep the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_EPISODE_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p ep NULL), #MAILLIMIT_EVERSION (a version this library
@@ -957,9 +957,9 @@ MAILLIMIT_API int maillimit_history_row_init(maillimit_history_row *row, uint32_
 MAILLIMIT_API int maillimit_episode_init(maillimit_episode *ep, uint32_t version);
 
 /**
- * @brief Initialise a top-list row for the version of it this header describes, as
- *        `maillimit_top_row_init(&x, MAILLIMIT_TOP_ROW_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise a top-list row for the version of it this header describes:
+ *        `maillimit_top_row_init(&x, MAILLIMIT_TOP_ROW_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  *        maillimit_top() takes the first row's version for every row of its array.
  * @param[out] row the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_TOP_ROW_VERSION.
@@ -1069,9 +1069,9 @@ MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t fr
                                 maillimit_top_row *rows, size_t *n);
 
 /**
- * @brief Initialise a summary for the version of it this header describes, as
- *        `maillimit_summary_init(&x, MAILLIMIT_SUMMARY_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise a summary for the version of it this header describes:
+ *        `maillimit_summary_init(&x, MAILLIMIT_SUMMARY_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] s the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_SUMMARY_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p s NULL), #MAILLIMIT_EVERSION (a version this library
@@ -1099,9 +1099,9 @@ MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const ch
                                         maillimit_summary *out);
 
 /**
- * @brief Initialise an event for the version of it this header describes, as
- *        `maillimit_event_init(&x, MAILLIMIT_EVENT_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise an event for the version of it this header describes:
+ *        `maillimit_event_init(&x, MAILLIMIT_EVENT_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] ev the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_EVENT_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p ev NULL), #MAILLIMIT_EVERSION (a version this library
@@ -1170,9 +1170,9 @@ typedef struct maillimit_entity {
 typedef struct maillimit_list maillimit_list;
 
 /**
- * @brief Initialise an entity row for the version of it this header describes, as
- *        `maillimit_entity_init(&x, MAILLIMIT_ENTITY_VERSION)`: sets the version and each field's starting value
- *        (see "Structs that grow" at the top of this header).
+ * @brief Initialise an entity row for the version of it this header describes:
+ *        `maillimit_entity_init(&x, MAILLIMIT_ENTITY_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
  * @param[out] e the struct.
  * @param[in] version the version the caller was compiled with: #MAILLIMIT_ENTITY_VERSION.
  * @return 0, #MAILLIMIT_EINVAL (@p e NULL), #MAILLIMIT_EVERSION (a version this library

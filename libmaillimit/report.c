@@ -512,7 +512,8 @@ int maillimit_history_open(maillimit *ml, int level, const char *name, int64_t f
         if (level == MAILLIMIT_LEVEL_PLAN) {
             for (struct maillimit__entity *x = active_head(ml); x; x = x->active_next)
                 if (x->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
-                    !atomic_load_explicit(&x->dead, memory_order_relaxed) && maillimit__parent(x) == e)
+                    !atomic_load_explicit(&x->dead, memory_order_relaxed) &&
+                    maillimit__parent(x) == e)
                     entity_hours(ml, x, now, fh, th, acc, NULL);
         } else {
             entity_hours(ml, e, now, fh, th, acc, NULL);

@@ -1131,7 +1131,8 @@ int main(int argc, char **argv)
         putchar('\n');
     } else if (status_view) {
         print_status(stitle, result);
-    } else if (strcmp(r.method, "limit.effective") == 0 || strcmp(r.method, "limit.configured") == 0) {
+    } else if (strcmp(r.method, "limit.effective") == 0 ||
+               strcmp(r.method, "limit.configured") == 0) {
         print_limit(ival(result));
         putchar('\n');
     } else {

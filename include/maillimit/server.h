@@ -65,16 +65,21 @@ enum maillimit_policy_bounds {
 
 /** What a DENY becomes in the reply (the `action` daemon directive). */
 enum maillimit_policy_action {
-    MAILLIMIT_POLICY_ACTION_DEFER = 0,  /**< `action=450 4.7.0 TEXT` (temporary; the client retries) */
-    MAILLIMIT_POLICY_ACTION_REJECT = 1, /**< `action=550 5.7.1 TEXT` (permanent) */
-    MAILLIMIT_POLICY_ACTION_HOLD = 2    /**< `action=HOLD TEXT` (accepted, kept in the hold queue) */
+    /** `action=450 4.7.0 TEXT` (temporary; the client retries) */
+    MAILLIMIT_POLICY_ACTION_DEFER = 0,
+    /** `action=550 5.7.1 TEXT` (permanent) */
+    MAILLIMIT_POLICY_ACTION_REJECT = 1,
+    /** `action=HOLD TEXT` (accepted, kept in the hold queue) */
+    MAILLIMIT_POLICY_ACTION_HOLD = 2
 };
 
 /** The network lists of a policy object. */
 enum maillimit_policy_netlist {
-    MAILLIMIT_POLICY_NETLIST_EXEMPT = 0, /**< clients never limited or counted (default: none) */
-    MAILLIMIT_POLICY_NETLIST_LOCAL = 1   /**< unauthenticated clients whose mail is script mail of the
-                                       sender's domain (default: 127.0.0.0/8 and ::1) */
+    /** clients never limited or counted (default: none) */
+    MAILLIMIT_POLICY_NETLIST_EXEMPT = 0,
+    /** unauthenticated clients whose mail is script mail of the sender's domain (default:
+     *  127.0.0.0/8 and ::1) */
+    MAILLIMIT_POLICY_NETLIST_LOCAL = 1
 };
 
 /** What a policy request amounted to (#maillimit_policy_outcome.result). */
@@ -87,13 +92,13 @@ enum maillimit_policy_result {
 
 /** Why a request passed (#maillimit_policy_outcome.pass). */
 enum maillimit_policy_pass {
-    MAILLIMIT_POLICY_PASS_NONE = 0,       /**< the request did not pass */
-    MAILLIMIT_POLICY_PASS_EXEMPT = 1,     /**< the client is in an exempt network */
-    MAILLIMIT_POLICY_PASS_INBOUND = 2,    /**< unauthenticated, not from a local network */
-    MAILLIMIT_POLICY_PASS_NO_SENDER = 3,  /**< local client, null or unqualified envelope sender */
-    MAILLIMIT_POLICY_PASS_STAGE = 4,      /**< no message yet at this stage (CONNECT, HELO, ...; MAIL
-                                        when counting recipients) */
-    MAILLIMIT_POLICY_PASS_NOT_POLICY = 5  /**< `request` is not `smtpd_access_policy` */
+    MAILLIMIT_POLICY_PASS_NONE = 0,      /**< the request did not pass */
+    MAILLIMIT_POLICY_PASS_EXEMPT = 1,    /**< the client is in an exempt network */
+    MAILLIMIT_POLICY_PASS_INBOUND = 2,   /**< unauthenticated, not from a local network */
+    MAILLIMIT_POLICY_PASS_NO_SENDER = 3, /**< local client, null or unqualified sender */
+    /** no message yet at this stage (CONNECT, HELO, ...; MAIL when counting recipients) */
+    MAILLIMIT_POLICY_PASS_STAGE = 4,
+    MAILLIMIT_POLICY_PASS_NOT_POLICY = 5 /**< `request` is not `smtpd_access_policy` */
 };
 
 /** Where the log goes (maillimit_server_log_set()). */

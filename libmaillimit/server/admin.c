@@ -884,7 +884,9 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (add) {
             switch (level) {
             case MAILLIMIT_LEVEL_PLAN: rc = maillimit_plan_add(ml, name); break;
-            case MAILLIMIT_LEVEL_SUBSCRIPTION: rc = maillimit_subscription_add(ml, name, parent); break;
+            case MAILLIMIT_LEVEL_SUBSCRIPTION:
+                rc = maillimit_subscription_add(ml, name, parent);
+                break;
             case MAILLIMIT_LEVEL_DOMAIN: rc = maillimit_domain_add(ml, name, parent); break;
             case MAILLIMIT_LEVEL_MAILBOX: rc = maillimit_mailbox_add(ml, name); break;
             default: rc = maillimit_sysuser_add(ml, name, parent); break;

@@ -109,9 +109,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         if (n != UV_EOF)
-            slog(c->s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: read error: %s", c->peer, uv_strerror((int)n));
+            slog(c->s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: read error: %s", c->peer,
+                 uv_strerror((int)n));
         else if (c->inlen)
-            slog(c->s, MAILLIMIT_SERVER_LOG_WARNING, "%s: connection closed in the middle of a request",
+            slog(c->s, MAILLIMIT_SERVER_LOG_WARNING,
+                 "%s: connection closed in the middle of a request",
                  c->peer);
         maillimit__conn_close(c);
         return;
@@ -238,7 +240,8 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
     case MAILLIMIT_POLICY_DENY: prio = MAILLIMIT_SERVER_LOG_INFO; break;
     case MAILLIMIT_POLICY_FAILOPEN: prio = MAILLIMIT_SERVER_LOG_WARNING; break;
     case MAILLIMIT_POLICY_PASS:
-        prio = o->pass == MAILLIMIT_POLICY_PASS_NOT_POLICY ? MAILLIMIT_SERVER_LOG_WARNING : MAILLIMIT_SERVER_LOG_DEBUG;
+        prio = o->pass == MAILLIMIT_POLICY_PASS_NOT_POLICY ? MAILLIMIT_SERVER_LOG_WARNING
+                                                            : MAILLIMIT_SERVER_LOG_DEBUG;
         break;
     default: prio = MAILLIMIT_SERVER_LOG_DEBUG; break;
     }
@@ -292,7 +295,8 @@ static void policy_process(struct conn *c)
     maillimit_server *s = c->s;
     size_t off = 0;
     maillimit_policy_outcome o;
-    maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION); /* each request resets it */
+    /* each request resets it */
+    maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION);
     while (!c->closing && !c->writing) {
         while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = OUT_CAP - c->outlen;
@@ -372,7 +376,8 @@ static void milter_log(struct conn *c, const maillimit__milter_event *ev)
         break;
     default:
         if (ev->who == MAILLIMIT__WHO_UNATTRIBUTED && c->milter == MILTER_LOCAL)
-            slog(s, MAILLIMIT_SERVER_LOG_INFO, "%s: queue id %s: unattributed (counted in the server "
+            slog(s, MAILLIMIT_SERVER_LOG_INFO,
+                 "%s: queue id %s: unattributed (counted in the server "
                  "total only): sender=<%s>", kind, ev->queue_id, ev->sender);
         else
             slog(s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: queue id %s: %s: %s cost=%lld count=%lld "
@@ -604,7 +609,8 @@ void maillimit__on_sweep(uv_timer_t *t)
                  (unsigned long long)(idle / 1000));
             maillimit__conn_close(c);
         } else if (c->writing && idle >= idle_ms) {
-            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: does not read its replies; closing", c->peer);
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: does not read its replies; closing",
+                 c->peer);
             maillimit__conn_close(c);
         }
     }

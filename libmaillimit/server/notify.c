@@ -117,7 +117,8 @@ void maillimit__tick_try(maillimit_server *s)
     }
     s->tick_pending = 0;
     if (maillimit_tick(s->ml, 0) != 0)
-        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "maillimit_tick: out of memory (retried next minute)");
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING,
+             "maillimit_tick: out of memory (retried next minute)");
     maillimit__events_poll(s);
     pthread_mutex_unlock(&s->gate.mu);
 }

@@ -406,7 +406,8 @@ int maillimit_policy_action_set(maillimit_policy *p, int action, int code, const
 
 int maillimit_policy_network_add(maillimit_policy *p, int list, const char *cidr)
 {
-    if (!p || !cidr || (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
+    if (!p || !cidr ||
+        (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     return netlist_add(&p->nets[list], cidr);
 }
@@ -418,7 +419,8 @@ void maillimit__policy_local_set(maillimit_policy *p, struct maillimit__milter_c
 
 int maillimit_policy_network_clear(maillimit_policy *p, int list)
 {
-    if (!p || (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
+    if (!p ||
+        (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     p->nets[list].n = 0;
     return 0;

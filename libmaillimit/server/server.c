@@ -247,7 +247,8 @@ void maillimit__sendermap_refresh(maillimit_server *s, int force)
     free(s->map_text);
     s->map_text = text;
     s->map_len = len;
-    slog(s, MAILLIMIT_SERVER_LOG_INFO, "local_login_sender_map_file %s written (%zu bytes)", path, len);
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "local_login_sender_map_file %s written (%zu bytes)", path,
+         len);
 }
 
 /* ---- what the file owns, what the state owns ----------------------------------------------
@@ -707,7 +708,8 @@ static void snapshot_load_at_start(maillimit_server *s)
         free(delta);
         delta = NULL;
         if (crc != 0) {
-            slog(s, MAILLIMIT_SERVER_LOG_ERR, "configuration on top of the state file: %s; the state "
+            slog(s, MAILLIMIT_SERVER_LOG_ERR,
+                 "configuration on top of the state file: %s; the state "
                  "file is not used", cerr);
             maillimit_free(fresh);
             return;
@@ -787,7 +789,8 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
     timers_apply(s);
     uv_unref((uv_handle_t *)&s->sweep);
     uv_unref((uv_handle_t *)&s->snap_timer);
-    slog(s, MAILLIMIT_SERVER_LOG_INFO, "started (libmaillimit %s, libuv %s)", maillimit_version_string(),
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "started (libmaillimit %s, libuv %s)",
+         maillimit_version_string(),
          uv_version_string());
     return 0;
 }
@@ -837,7 +840,8 @@ static void on_drain(uv_timer_t *t)
         next = c->next;
         if (!c->closing) {
             if (c->inlen || c->writing)
-                slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: closed mid-request at shutdown", c->peer);
+                slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: closed mid-request at shutdown",
+                     c->peer);
             maillimit__conn_close(c);
         }
     }
@@ -874,7 +878,8 @@ static void on_signal(uv_signal_t *h, int signum)
         if (maillimit_server_reload(s, em, sizeof em) == 0)
             slog(s, MAILLIMIT_SERVER_LOG_INFO, "configuration reloaded");
         else
-            slog(s, MAILLIMIT_SERVER_LOG_ERR, "reload failed, the running configuration stays: %s", em);
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "reload failed, the running configuration stays: %s",
+                 em);
     } else {
         maillimit_server_stop(s);
     }

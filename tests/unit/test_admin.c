@@ -295,7 +295,8 @@ Test(admin, hierarchy_limits_and_status)
     cr_assert_eq(r->type, MSGPACK_OBJECT_NIL);
     /* limits: set at the plan for mailboxes, read back as set and effective */
     cr_assert_null(CALL("limit.set", &r, "s:plan", "s:basic", "s:mailbox", "s:hour", "i:2"));
-    cr_assert_null(CALL("limit.configured", &r, "s:mailbox", "s:ceo@acme.example", "s:mailbox", "s:hour"));
+    cr_assert_null(CALL("limit.configured", &r, "s:mailbox", "s:ceo@acme.example", "s:mailbox",
+                        "s:hour"));
     cr_assert_eq(ival(r), MAILLIMIT_DEFAULT);
     cr_assert_null(CALL("limit.effective", &r, "s:mailbox", "s:ceo@acme.example", "s:hour"));
     cr_assert_eq(ival(r), 2);
@@ -425,7 +426,8 @@ Test(admin, reports)
     const msgpack_object *r;
     cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:acme"));
     cr_assert_null(CALL("entity.add", &r, "s:domain", "s:acme.example", "s:acme"));
-    cr_assert_null(CALL("limit.set", &r, "s:domain", "s:acme.example", "s:domain", "s:hour", "i:2"));
+    cr_assert_null(CALL("limit.set", &r, "s:domain", "s:acme.example", "s:domain", "s:hour",
+                        "i:2"));
     for (int i = 0; i < 3; i++)
         cr_assert_null(CALL("decide", &r, "s:domain", "s:acme.example", "i:1", "i:1700000040"));
     cr_assert(str_eq(field(r, "decision"), "deny"));

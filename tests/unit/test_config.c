@@ -79,7 +79,8 @@ static int64_t eff(int level, const char *name, int window)
 {
     int64_t v = 12345;
     int rc = maillimit_limit_effective(ml, level, name, window, &v);
-    cr_assert_eq(rc, 0, "limit_effective(%d, %s, %d) = %d", level, name ? name : "NULL", window, rc);
+    cr_assert_eq(rc, 0, "limit_effective(%d, %s, %d) = %d", level, name ? name : "NULL", window,
+                 rc);
     return v;
 }
 

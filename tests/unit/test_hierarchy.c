@@ -364,7 +364,8 @@ Test(hierarchy, remove_domain_removes_its_mailboxes)
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example"), MAILLIMIT_ENOTFOUND);
     int64_t lim = 0;
-    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR,
+    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
+                                 MAILLIMIT_WINDOW_HOUR,
                            &lim), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example",
                            MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, 1),
@@ -541,7 +542,8 @@ Test(hierarchy, remove_follows_moves)
     int64_t v = 0;
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "pro", MAILLIMIT_LEVEL_SUBSCRIPTION,
                            MAILLIMIT_WINDOW_HOUR, 77));
-    OK(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, &v));
+    OK(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR,
+                                 &v));
     EQ(v, 77); /* still in pro */
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta"));
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), MAILLIMIT_ENOTFOUND);
@@ -788,9 +790,11 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
            MAILLIMIT_EINVAL);
         EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR, 1),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_configured(ml, L, a, MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &i64),
+        EQ(maillimit_limit_configured(ml, L, a, MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR,
+                                      &i64),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR, &i64),
+        EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR,
+                                      &i64),
            MAILLIMIT_EINVAL);
         EQ(maillimit_limit_effective(ml, L, a, MAILLIMIT_WINDOW_HOUR, &i64), MAILLIMIT_EINVAL);
         EQ(maillimit_flag_set(ml, L, a, MAILLIMIT_FLAG_EXEMPT, 1), MAILLIMIT_EINVAL);
@@ -814,7 +818,8 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
     EQ(maillimit_flag_set(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, 1), MAILLIMIT_EINVAL);
     EQ(maillimit_flag_set(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", -1, 1), MAILLIMIT_EINVAL);
     EQ(maillimit_flag_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i), MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_configured(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i), MAILLIMIT_EINVAL);
+    EQ(maillimit_flag_configured(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i),
+       MAILLIMIT_EINVAL);
     /* Decisions only at mailbox, domain and subscription level. */
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_SERVER, NULL, 1, T, &v), MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_PLAN, "basic", 1, T, &v), MAILLIMIT_EINVAL);

@@ -437,7 +437,8 @@ Test(limits, missing_entity_enotfound)
     EQ(maillimit_flag_set(ml, SUB, "nosub", MAILLIMIT_FLAG_EXEMPT, 1), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_flag_set(ml, MBX, "zz@acme.example", MAILLIMIT_FLAG_EXEMPT, 1),
        MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_flag_effective(ml, DOM, "no.example", MAILLIMIT_FLAG_EXEMPT, &f), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_flag_effective(ml, DOM, "no.example", MAILLIMIT_FLAG_EXEMPT, &f),
+       MAILLIMIT_ENOTFOUND);
     EQ(maillimit_flag_configured(ml, PLN, "noplan", MAILLIMIT_FLAG_SENDMAIL, &f),
        MAILLIMIT_ENOTFOUND);
     maillimit_free(ml);

@@ -603,7 +603,8 @@ Test(milter, local_action_discard)
 
 Test(milter, local_reject_takes_the_policy_code_when_the_policy_rejects_too)
 {
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"),
+                 0);
     fill_acme();
     ctx.local_action = MAILLIMIT__LOCAL_REJECT;
     local_message("<acme_web@mx.example>");

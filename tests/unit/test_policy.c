@@ -318,7 +318,8 @@ Test(policy, local_bounce_without_sender_passes)
 
 Test(policy, exempt_network_passes_even_when_authenticated)
 {
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_EXEMPT, "192.0.2.0/24"), 0);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_EXEMPT,
+                                              "192.0.2.0/24"), 0);
     ask(POLICY, "protocol_state=RCPT", "instance=1", "client_address=192.0.2.200",
         "sasl_username=joe@acme.example", "sender=joe@acme.example");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
@@ -335,8 +336,10 @@ Test(policy, local_networks_are_configurable_and_match_mapped_addresses)
     ask(POLICY, "protocol_state=RCPT", "instance=1", "client_address=127.0.0.1",
         "sender=a@acme.example");
     cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_INBOUND);
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL, "10.1.0.0/16"), 0);
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL, "[2001:db8::]/32"), 0);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL, "10.1.0.0/16"),
+                 0);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL,
+                                              "[2001:db8::]/32"), 0);
     ask(POLICY, "protocol_state=RCPT", "instance=2", "client_address=10.1.255.3",
         "sender=a@acme.example");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_ALLOW);
@@ -484,7 +487,8 @@ Test(policy, action_validation)
                  MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit_policy_action_set(pol, 7, 0, NULL), MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit_policy_action_set(NULL, 0, 0, NULL), MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"),
+                 0);
 }
 
 Test(policy, recipients_unit_counts_rcpt_requests_then_the_rest_at_data)

@@ -210,7 +210,8 @@ Test(server_conf, errors_name_the_file_and_line)
         "test.conf:1: host must be a numeric IPv4 or IPv6 address in inet:localhost:25");
     bad("policy_listen inet:::1:25\n",
         "test.conf:1: IPv6 addresses need brackets: inet:[ADDR]:PORT: inet:::1:25");
-    bad("policy_listen inet:127.0.0.1:70000\n", "test.conf:1: port out of range in inet:127.0.0.1:70000");
+    bad("policy_listen inet:127.0.0.1:70000\n",
+        "test.conf:1: port out of range in inet:127.0.0.1:70000");
     bad("admin_listen unix:relative.sock\n",
         "test.conf:1: unix socket path must be absolute: unix:relative.sock");
     bad("admin_listen inet:127.0.0.1:1 mode=0600\n",
@@ -220,7 +221,8 @@ Test(server_conf, errors_name_the_file_and_line)
     bad("state_file relative\n", "test.conf:1: state_file needs an absolute path or none");
     bad("snapshot_interval soon\n",
         "test.conf:1: snapshot_interval needs a number of seconds (0..604800)");
-    bad("notify_interval 0\n", "test.conf:1: notify_interval needs a number of seconds (1..604800)");
+    bad("notify_interval 0\n",
+        "test.conf:1: notify_interval needs a number of seconds (1..604800)");
     bad("action bounce\n",
         "test.conf:1: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
     bad("action defer 550\n",
