@@ -186,7 +186,8 @@ final class Limiter implements MaillimitApi
         return $out->cdata;
     }
 
-    /** maillimit_limit_effective(): the effective limit of the entity's own counter, or UNLIMITED. */
+    /** maillimit_limit_effective(): the effective limit of the entity's own counter, or
+     *  UNLIMITED. */
     public function limitEffective(Level|int $level, ?string $name,
                              Window|int $window = Window::HOUR): int
     {
@@ -272,12 +273,21 @@ final class Limiter implements MaillimitApi
         return $this->verdict('maillimit_reserve', $level, $sender, $cost, $now);
     }
 
+    /** A struct's _init with this binding's version; EVERSION (an older library) throws. */
+    private function init(string $fn, CData $struct, int $version): void
+    {
+        $rc = $this->ffi->$fn(FFI::addr($struct), $version);
+        if ($rc !== 0) {
+            Library::raise($rc, $fn, "version $version");
+        }
+    }
+
     private function verdict(string $fn, Level|int $level, string $sender, int $cost,
                              int $now): Verdict
     {
         $h = $this->handle();
         $v = $this->ffi->new('maillimit_verdict');
-        $this->ffi->maillimit_verdict_init(FFI::addr($v), self::VERDICT_VERSION);
+        $this->init('maillimit_verdict_init', $v, self::VERDICT_VERSION);
         $rc = $this->ffi->$fn($h, self::int($level), self::name($sender), $cost, $now,
             FFI::addr($v));
         if ($rc !== 0) {
@@ -311,7 +321,7 @@ final class Limiter implements MaillimitApi
     {
         $h = $this->handle();
         $s = $this->ffi->new('maillimit_status');
-        $this->ffi->maillimit_status_init(FFI::addr($s), self::STATUS_VERSION);
+        $this->init('maillimit_status_init', $s, self::STATUS_VERSION);
         $rc = $this->ffi->maillimit_status_get($h, self::int($level), self::name($name),
             self::int($window), $now, FFI::addr($s));
         if ($rc !== 0) {
@@ -436,7 +446,7 @@ final class Limiter implements MaillimitApi
                 Library::strerror(ErrorCode::EINVAL->value), 'maillimit_top', null, "k=$k < 0");
         }
         $rows = $this->ffi->new('maillimit_top_row[' . max($k, 1) . ']');
-        $this->ffi->maillimit_top_row_init(FFI::addr($rows[0]), self::TOP_ROW_VERSION);
+        $this->init('maillimit_top_row_init', $rows[0], self::TOP_ROW_VERSION);
         $n = $this->ffi->new('size_t');
         $n->cdata = $k;
         $this->call('maillimit_top', [self::int($level), self::int($metric), $from, $to,
@@ -454,7 +464,7 @@ final class Limiter implements MaillimitApi
                             int $from = 0, int $to = 0, int $now = 0): Summary
     {
         $s = $this->ffi->new('maillimit_summary');
-        $this->ffi->maillimit_summary_init(FFI::addr($s), self::SUMMARY_VERSION);
+        $this->init('maillimit_summary_init', $s, self::SUMMARY_VERSION);
         $this->call('maillimit_summary_get', [self::int($scopeLevel), self::name($scopeName),
             $from, $to, $now, FFI::addr($s)], self::ctx($scopeLevel, $scopeName, $from, $to));
         return Summary::fromC($s);
@@ -472,7 +482,7 @@ final class Limiter implements MaillimitApi
     {
         $h = $this->handle();
         $e = $this->ffi->new('maillimit_event');
-        $this->ffi->maillimit_event_init(FFI::addr($e), self::EVENT_VERSION);
+        $this->init('maillimit_event_init', $e, self::EVENT_VERSION);
         $rc = $this->ffi->maillimit_events_next($h, $now, FFI::addr($e));
         if ($rc === ErrorCode::EDONE->value) {
             return null;
@@ -578,14 +588,15 @@ final class Limiter implements MaillimitApi
             for ($t = $first; $t <= Level::MAILBOX->value; $t++) {
                 foreach (Window::cases() as $w) {
                     $key = strtolower(Level::from($t)->name) . '/' . strtolower($w->name);
-                    $limits[$key] = self::gone(fn () => $this->limitConfigured($lv, $e->name, $t, $w));
+                    $limits[$key] = self::gone(
+                        fn () => $this->limitConfigured($lv, $e->name, $t, $w));
                 }
             }
             $fl = $lv->value <= Level::SUBSCRIPTION->value ? [Flag::SENDMAIL, Flag::EXEMPT]
                                                            : [Flag::EXEMPT];
             foreach ($fl as $f) {
-                $flags[strtolower($f->name)] = self::gone(fn () => $this->flagConfigured($lv, $e->name,
-                    $f));
+                $flags[strtolower($f->name)] = self::gone(
+                    fn () => $this->flagConfigured($lv, $e->name, $f));
             }
             if ($lv !== Level::PLAN) {
                 $status = self::gone(fn () => $this->status($lv, $e->name, $window, $now));

@@ -73,7 +73,8 @@ test('hierarchy: non-ASCII bytes are compared as they are', function (): void {
 test('hierarchy: remove takes the subtree', function (): void {
     $ml = fixture();
     $ml->remove(Level::SUBSCRIPTION, 'acme');
-    throws(NotFoundException::class, -3, fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
+    throws(NotFoundException::class, -3,
+        fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
     throws(NotFoundException::class, -3,
         fn() => $ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'));
     throws(NotFoundException::class, -3, fn() => $ml->sysuserRemove('acme_web'));
@@ -86,7 +87,8 @@ test('hierarchy: remove a mailbox and a domain; the server cannot be removed', f
     throws(NotFoundException::class, -3,
         fn() => $ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'));
     $ml->remove(Level::DOMAIN, 'acme.example');
-    throws(NotFoundException::class, -3, fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
+    throws(NotFoundException::class, -3,
+        fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(Level::SERVER, 'x'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(9, 'acme'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(1 << 40, 'acme'));

@@ -1,8 +1,8 @@
 <?php
 // SPDX-License-Identifier: MIT
 
-/** limitSet, limitConfigured, limitEffective, enable, enabled, flagSet, flagEffective, flagConfigured, unitSet,
- * unitGet. */
+/** limitSet, limitConfigured, limitEffective, enabledSet, enabledGet, flagSet, flagEffective,
+ * flagConfigured, unitSet, unitGet. */
 
 declare(strict_types=1);
 

@@ -120,7 +120,8 @@ test('snapshot: bad snapshots change nothing', function (): void {
         ok(str_starts_with($e->getDetail(), '<memory>: '), (string)$e->getDetail());
     }
     eq($fresh->limitEffective(Level::SUBSCRIPTION, 'keep'), Limiter::UNLIMITED);
-    throws(NotFoundException::class, -3, fn() => $fresh->limitEffective(Level::SUBSCRIPTION, 'acme'));
+    throws(NotFoundException::class, -3,
+        fn() => $fresh->limitEffective(Level::SUBSCRIPTION, 'acme'));
 });
 
 test('snapshot: file errors', function (): void {

@@ -34,6 +34,13 @@ _ERRLEN = 1024  # the (err, errlen) buffer for detailed messages
 _verdict_init = lib.maillimit_verdict_init
 
 
+def _init_or_raise(cname: str, struct: Any, version: int) -> None:
+    """``cname(struct, version)``; EVERSION (a library older than this binding) raises."""
+    rc = function(cname)(struct, version)
+    if rc:
+        _raise(rc, cname, f"version {version}")
+
+
 def _initialiser(cname: str, version: int) -> Callable[[Any], None]:
     """A row initialiser for the iterators: ``cname(row, version)``, the version of the
     layout this binding declares (``_native``)."""
@@ -305,8 +312,8 @@ class Limiter(MaillimitAPI):
     def flag_effective(self, level: int, name: Optional[Name], flag: int) -> bool:
         """The effective value of a flag (``maillimit_flag_effective``)."""
         out = c_int()
-        self._call("maillimit_flag_effective", _int(level, "level"), _name(name), _int(flag, "flag"),
-                   byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
+        self._call("maillimit_flag_effective", _int(level, "level"), _name(name),
+                   _int(flag, "flag"), byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
         return bool(out.value)
 
     def flag_configured(self, level: int, name: Optional[Name], flag: int) -> int:
@@ -358,7 +365,8 @@ class Limiter(MaillimitAPI):
         if type(now) is not int or not _I64_MIN <= now <= _I64_MAX:
             now = _i64(now, "now")
         v = VerdictC()
-        _verdict_init(v, VERDICT_VERSION)
+        if _verdict_init(v, VERDICT_VERSION):
+            _raise(ErrorCode.EVERSION, "maillimit_verdict_init", f"version {VERDICT_VERSION}")
         rc = fn(h, lv, s, cost, now, v)
         if rc:
             _raise(rc, cname, f"{_lvl(level)}, {sender!r}, cost={cost}, now={now}")
@@ -382,7 +390,7 @@ class Limiter(MaillimitAPI):
         """The status of the entity's own counter in ``window`` (``maillimit_status_get``)."""
         h = self._handle()
         s = StatusC()
-        lib.maillimit_status_init(byref(s), STATUS_VERSION)
+        _init_or_raise("maillimit_status_init", byref(s), STATUS_VERSION)
         rc = lib.maillimit_status_get(h, _int(level, "level"), _name(name),
                                       _int(window, "window"), _i64(now, "now"), byref(s))
         if rc:
@@ -464,7 +472,7 @@ class Limiter(MaillimitAPI):
         if k < 0:
             _refuse(ErrorCode.EINVAL, f"k={k} < 0", "top")
         rows = (TopRowC * max(k, 1))()
-        lib.maillimit_top_row_init(byref(rows[0]), TOP_ROW_VERSION)
+        _init_or_raise("maillimit_top_row_init", byref(rows[0]), TOP_ROW_VERSION)
         n = c_size_t(k)
         self._call("maillimit_top", _int(level, "level"), _int(metric, "metric"),
                    _i64(start, "start"), _i64(end, "end"), _int(scope_level, "scope_level"),
@@ -478,7 +486,7 @@ class Limiter(MaillimitAPI):
         """Totals for hours starting in [start, end) within a scope
         (``maillimit_summary_get``)."""
         s = SummaryC()
-        lib.maillimit_summary_init(byref(s), SUMMARY_VERSION)
+        _init_or_raise("maillimit_summary_init", byref(s), SUMMARY_VERSION)
         self._call("maillimit_summary_get", _int(scope_level, "scope_level"),
                    _name(scope_name, "scope_name"), _i64(start, "start"), _i64(end, "end"),
                    _i64(now, "now"), byref(s),
@@ -491,7 +499,7 @@ class Limiter(MaillimitAPI):
         """The oldest queued event, or None when the queue is empty
         (``maillimit_events_next``)."""
         ev = EventC()
-        lib.maillimit_event_init(byref(ev), EVENT_VERSION)
+        _init_or_raise("maillimit_event_init", byref(ev), EVENT_VERSION)
         rc = lib.maillimit_events_next(self._handle(), _i64(now, "now"), byref(ev))
         if rc == ErrorCode.EDONE:
             return None

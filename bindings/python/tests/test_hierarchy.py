@@ -67,7 +67,8 @@ class TestAdd(LimiterTest):
         ml.limit_set(M, b"j\xc3\xbcrgen@b\xc3\xbccher.example", M, H, 7)
         self.assertEqual(ml.limit_effective(M, "j\u00fcrgen@B\u00fcCHER.example"), 7)
         # Bytes >= 0x80 are compared as they are: upper-case U-umlaut is another name.
-        self.assertRaisesCode(NotFound, -3, ml.limit_effective, M, "j\u00fcrgen@b\u00dccher.example")
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, M,
+                              "j\u00fcrgen@b\u00dccher.example")
 
 
 class TestRemoveAndMove(LimiterTest):

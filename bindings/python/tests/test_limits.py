@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""limit_set, limit_configured, limit_effective, enable, enabled, flag_set, flag_effective, flag_configured,
-unit_set, unit_get."""
+"""limit_set, limit_configured, limit_effective, enabled_set, enabled_get, flag_set, flag_effective,
+flag_configured, unit_set, unit_get."""
 import unittest
 
 from maillimit import (DEFAULT, UNLIMITED, ErrorCode, Flag, InvalidArgument, Level, NotFound,
