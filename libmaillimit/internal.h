@@ -23,6 +23,10 @@ enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
 MAILLIMIT__HIDDEN int maillimit__name_norm(int level, const char *name, char *buf,
                                            const char **why);
 MAILLIMIT__HIDDEN uint64_t maillimit__name_hash(int level, const char *name, size_t len);
+/* maillimit__name_norm() and, when it succeeds and hash is not NULL, *hash =
+ * maillimit__name_hash(hash_level, buf, length), in one pass over the name. */
+MAILLIMIT__HIDDEN int maillimit__name_key(int level, const char *name, char *buf,
+                                          const char **why, int hash_level, uint64_t *hash);
 
 /* ---- window counters (ring.c) ----------------------------------------------------------
  * One counter (an entity's, or one lane of the server's) holds both windows: a running total
@@ -57,8 +61,23 @@ MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__ring_new(void);
 /* Bring the ring up to minute p (expire and roll what left); returns the minute to count in
  * (p, or a later one if the ring has already seen later time). */
 MAILLIMIT__HIDDEN uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p);
+/* maillimit__ring_advance() when the ring has already been brought to minute p or later
+ * (once per counter per minute it has not): the decision path's form. */
+static inline uint32_t maillimit__ring_at(struct maillimit__ring *r, uint32_t p)
+{
+    /* acquire: pairs with the acq_rel head CAS in maillimit__ring_advance() */
+    uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    return h >= p + 1 ? h - 1 : maillimit__ring_advance(r, p);
+}
 /* 1 if `units` more keep the totals within their capacity (2^31 units per day). */
-MAILLIMIT__HIDDEN int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units);
+static inline int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units)
+{
+    /* The day total (which holds the hour total) stays at most 2^31, far below 2^32: the
+     * slack absorbs concurrent requests that passed this check at the same time. */
+    uint64_t t = atomic_load_explicit(&((struct maillimit__ring *)r)->totals,
+                                      memory_order_relaxed);
+    return (t >> 32) + (uint64_t)units <= (UINT64_C(1) << 31);
+}
 /* Add units to minute p's slot (the totals are the caller's). 0, or MAILLIMIT_ERANGE when
  * the slot would exceed 16777215 units; then nothing was added. */
 MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p,

@@ -235,15 +235,6 @@ uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p)
     return p;
 }
 
-int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units)
-{
-    /* The day total (which holds the hour total) stays at most 2^31, far below 2^32: the
-     * slack absorbs concurrent requests that passed this check at the same time. */
-    uint64_t t = atomic_load_explicit(&((struct maillimit__ring *)r)->totals,
-                                      memory_order_relaxed);
-    return (t >> 32) + (uint64_t)units <= (UINT64_C(1) << 31);
-}
-
 int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t units)
 {
     for (;;) {
