@@ -140,41 +140,87 @@ MAILLIMIT__HIDDEN uint32_t maillimit__crc32c(const void *data, size_t n);
  * own total is kept in maillimit.server_total. */
 enum { MAILLIMIT__TARGETS = 3 };
 
+/* Field order: what a decision reads first. The first 40 bytes (parent, ring, hash, hint,
+ * flags, level, len) and the limits follow one another, so a decision's walk touches the
+ * first line or two of each entity; the report and configuration fields come after, then the
+ * name (compared once, in the name table; its line is prefetched with the first). */
 struct maillimit__entity {
     _Atomic(struct maillimit__entity *) parent; /* mailbox→domain→subscription→plan; sysuser→sub */
     _Atomic(struct maillimit__ring *) ring;     /* NULL until it first counts */
-    _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
+    uint64_t hash;
+    struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
+                                                   never trusted (moves do not update it) */
     _Atomic int8_t flag[2];                     /* as set: 0, 1 or MAILLIMIT_DEFAULT */
     _Atomic uint8_t dead;                       /* removed; kept until the handle is freed */
     _Atomic uint8_t implicit;                   /* mailbox created by its first decision */
     uint8_t level;
+    _Atomic uint8_t active;                     /* on the list of entities with traffic */
     uint16_t len;
-    uint64_t hash;
+    _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
+    _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__entity *all_next;         /* live entities (ml->all), or a retired list */
     struct maillimit__entity *all_prev;         /* ml->all is doubly linked (writer only) */
-    _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__hist *hist;               /* harvested history (report lock) */
     struct maillimit__entity *active_next;      /* list of entities with traffic */
-    struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
-                                                   never trusted (moves do not update it) */
     /* children index (configuration lock): first child, siblings; removals and moves walk
      * a subtree, not every entity */
     struct maillimit__entity *child, *sib_next, *sib_prev;
-    _Atomic uint8_t active;                     /* on that list */
     char name[];                                /* lower case, NUL-terminated */
 };
 
 /* Open-addressing hash table of live entities keyed by (level, name). One writer at a time
  * (the configuration lock); readers are lock-free. A grown table replaces the old one with
  * one atomic store; old tables are kept until the handle is freed, so a reader never sees
- * freed memory. Removal writes a tombstone. */
+ * freed memory. Removal writes a tombstone.
+ *
+ * A slot word is 0 (empty), the tombstone, or an entity's address. An address that fits in
+ * 48 bits (every user-space address of x86-64 and AArch64 Linux) is stored tagged: bit 63 set
+ * and 15 bits of the name's hash in bits 48..62, so a probe passes over the slots of other
+ * names without loading their entities. Other addresses are stored as they are (bit 63 clear
+ * in user space). */
 struct maillimit__table {
     size_t mask;                       /* capacity - 1 (capacity a power of two) */
     size_t used;                       /* live + tombstones (writer only) */
     size_t live;                       /* writer only */
     struct maillimit__table *retired;  /* older tables (writer only) */
-    _Atomic(struct maillimit__entity *) slot[];
+    _Atomic uintptr_t slot[];
 };
+
+#if UINTPTR_MAX == UINT64_MAX
+#define MAILLIMIT__SLOT_TAGGED (UINT64_C(1) << 63)
+#define MAILLIMIT__SLOT_ADDR ((UINT64_C(1) << 48) - 1)
+/* The tag bits of a slot word for a name's hash. */
+static inline uintptr_t maillimit__slot_tag(uint64_t hash)
+{
+    return (uintptr_t)(MAILLIMIT__SLOT_TAGGED | (hash >> 49) << 48);
+}
+static inline struct maillimit__entity *maillimit__slot_entity(uintptr_t v)
+{
+    return (struct maillimit__entity *)(v & MAILLIMIT__SLOT_TAGGED ? v & MAILLIMIT__SLOT_ADDR
+                                                                  : v);
+}
+/* 0 if slot word v (an entity's) cannot hold a name with this tag. */
+static inline int maillimit__slot_may_be(uintptr_t v, uintptr_t tag)
+{
+    return !(v & MAILLIMIT__SLOT_TAGGED) || (v & ~(uintptr_t)MAILLIMIT__SLOT_ADDR) == tag;
+}
+#else
+static inline uintptr_t maillimit__slot_tag(uint64_t hash)
+{
+    (void)hash;
+    return 0;
+}
+static inline struct maillimit__entity *maillimit__slot_entity(uintptr_t v)
+{
+    return (struct maillimit__entity *)v;
+}
+static inline int maillimit__slot_may_be(uintptr_t v, uintptr_t tag)
+{
+    (void)v;
+    (void)tag;
+    return 1;
+}
+#endif
 
 MAILLIMIT__HIDDEN struct maillimit__entity *maillimit__table_find(struct maillimit *ml,
                                                                   int level, const char *name,

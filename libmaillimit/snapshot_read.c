@@ -554,8 +554,8 @@ static void look_ahead(struct reader *r, struct staged *s, int k)
         const struct ahead *b = &r->ahead[(r->pf_n - AHEAD_DIST / 2) % AHEAD];
         for (int i = 0; i < b->nh; i++) {
             /* relaxed: the staging table has one thread, this one */
-            struct maillimit__entity *e =
-                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed);
+            struct maillimit__entity *e = maillimit__slot_entity(
+                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed));
             if (e) { /* what maillimit__table_find() compares: hash, level, len, name */
                 __builtin_prefetch(&e->hash);
                 __builtin_prefetch(e->name);

@@ -6,7 +6,9 @@
  * store into ml->table. A replaced table is kept (chained on `retired`) until the handle is
  * freed, so a reader still probing it never touches freed memory. Removal writes a tombstone,
  * which readers skip; a rebuild drops tombstones. Capacity is kept at most 3/4 used (live plus
- * tombstones), so every probe ends at an empty slot.
+ * tombstones), so every probe ends at an empty slot. Slot words carry a tag of the name's
+ * hash (internal.h): a probe loads only the entities whose tag matches, and with the entity's
+ * first line starts loading the line of its name.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,18 @@
 #include "internal.h"
 
 static const char tomb_marker;
-#define TOMB ((struct maillimit__entity *)(uintptr_t)&tomb_marker)
+#define TOMB ((uintptr_t)&tomb_marker)
+
+/* The slot word of entity e (internal.h). */
+static uintptr_t word_of(const struct maillimit__entity *e)
+{
+    uintptr_t a = (uintptr_t)e;
+#if UINTPTR_MAX == UINT64_MAX
+    if (!(a >> 48))
+        return a | maillimit__slot_tag(e->hash);
+#endif
+    return a;
+}
 
 struct maillimit__table *maillimit__table_new(size_t capacity)
 {
@@ -24,7 +37,7 @@ struct maillimit__table *maillimit__table_new(size_t capacity)
         return NULL;
     t->mask = capacity - 1;
     for (size_t i = 0; i < capacity; i++)
-        atomic_init(&t->slot[i], NULL);
+        atomic_init(&t->slot[i], 0);
     return t;
 }
 
@@ -42,12 +55,17 @@ struct maillimit__entity *maillimit__table_find(struct maillimit *ml, int level,
 {
     /* acquire: pairs with the release store of a new table in rebuild() */
     struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_acquire);
+    uintptr_t tag = maillimit__slot_tag(hash);
     for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
         /* acquire: pairs with the release store of the entity in place() */
-        struct maillimit__entity *e = atomic_load_explicit(&t->slot[i], memory_order_acquire);
-        if (!e)
+        uintptr_t v = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+        if (!v)
             return NULL;
-        if (e != TOMB && e->hash == hash && e->level == level && e->len == len &&
+        if (v == TOMB || !maillimit__slot_may_be(v, tag))
+            continue;
+        struct maillimit__entity *e = maillimit__slot_entity(v);
+        __builtin_prefetch(e->name); /* with the first line, not after it */
+        if (e->hash == hash && e->level == level && e->len == len &&
             memcmp(e->name, name, len) == 0)
             return e;
     }
@@ -59,7 +77,7 @@ static void place(struct maillimit__table *t, struct maillimit__entity *e)
     while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
         i = (i + 1) & t->mask;
     /* release: publishes the entity's fields to readers' acquire load in table_find() */
-    atomic_store_explicit(&t->slot[i], e, memory_order_release);
+    atomic_store_explicit(&t->slot[i], word_of(e), memory_order_release);
     t->used++;
     t->live++;
 }
@@ -74,9 +92,9 @@ static int rebuild(struct maillimit *ml, size_t need_live)
     if (!t)
         return MAILLIMIT_ENOMEM;
     for (size_t i = 0; i <= old->mask; i++) {
-        struct maillimit__entity *e = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
-        if (e && e != TOMB)
-            place(t, e);
+        uintptr_t v = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+        if (v && v != TOMB)
+            place(t, maillimit__slot_entity(v));
     }
     t->retired = old;
     /* release: pairs with the acquire load in table_find() */
@@ -109,10 +127,10 @@ void maillimit__table_remove(struct maillimit *ml, struct maillimit__entity *e)
 {
     struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_relaxed);
     for (size_t i = e->hash & t->mask;; i = (i + 1) & t->mask) {
-        struct maillimit__entity *x = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
-        if (!x)
+        uintptr_t v = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+        if (!v)
             return;
-        if (x == e) {
+        if (v != TOMB && maillimit__slot_entity(v) == e) {
             atomic_store_explicit(&t->slot[i], TOMB, memory_order_release);
             t->live--;
             return;
