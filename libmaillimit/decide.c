@@ -405,7 +405,9 @@ static void limits_of_chain(const maillimit *ml, struct request *rq,
     for (int i = rq->n - 1; i >= 0; i--) {
         /* rq->c[n - 1] is the server's counter: the plan takes its turn there */
         const struct maillimit__entity *x = i == rq->n - 1 ? plan : rq->c[i].e;
-        if (!x)
+        /* an entity that never set a limit has nothing to override (and its limit words,
+         * on another line, are not read) */
+        if (!x || !atomic_load_explicit(&x->limits_set, memory_order_relaxed))
             continue;
         int first = x == plan ? 0 : x->level - MAILLIMIT_LEVEL_SUBSCRIPTION;
         for (int t = first; t < T; t++)

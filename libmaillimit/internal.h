@@ -140,23 +140,26 @@ MAILLIMIT__HIDDEN uint32_t maillimit__crc32c(const void *data, size_t n);
  * own total is kept in maillimit.server_total. */
 enum { MAILLIMIT__TARGETS = 3 };
 
-/* Field order: what a decision reads first. The first 40 bytes (parent, ring, hash, hint,
- * flags, level, len) and the limits follow one another, so a decision's walk touches the
- * first line or two of each entity; the report and configuration fields come after, then the
- * name (compared once, in the name table; its line is prefetched with the first). */
+/* Field order: what a decision reads first. The first 32 bytes (parent, ring, hint, flags,
+ * level, limits_set) are all a decision's walk reads of an entity without limits of its own
+ * (one line, unless the entity straddles two); the limits follow; report and configuration
+ * fields come after, then the length and the name (compared once, in the name table, which
+ * prefetches their line with the first). */
 struct maillimit__entity {
     _Atomic(struct maillimit__entity *) parent; /* mailbox→domain→subscription→plan; sysuser→sub */
     _Atomic(struct maillimit__ring *) ring;     /* NULL until it first counts */
-    uint64_t hash;
     struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
                                                    never trusted (moves do not update it) */
     _Atomic int8_t flag[2];                     /* as set: 0, 1 or MAILLIMIT_DEFAULT */
     _Atomic uint8_t dead;                       /* removed; kept until the handle is freed */
     _Atomic uint8_t implicit;                   /* mailbox created by its first decision */
     uint8_t level;
+    _Atomic uint8_t limits_set;                 /* 1 once a limit of it was set to a value
+                                                   other than DEFAULT (see maillimit__limit_store) */
     _Atomic uint8_t active;                     /* on the list of entities with traffic */
-    uint16_t len;
+    uint8_t reserved_;
     _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
+    uint64_t hash;
     _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__entity *all_next;         /* live entities (ml->all), or a retired list */
     struct maillimit__entity *all_prev;         /* ml->all is doubly linked (writer only) */
@@ -165,8 +168,20 @@ struct maillimit__entity {
     /* children index (configuration lock): first child, siblings; removals and moves walk
      * a subtree, not every entity */
     struct maillimit__entity *child, *sib_next, *sib_prev;
+    uint16_t len;
     char name[];                                /* lower case, NUL-terminated */
 };
+
+/* Set a limit of entity e as set (target index t = target level - SUBSCRIPTION, window w).
+ * limits_set is raised first: a decision that reads limits_set 0 skips e's limits, as it
+ * would have read them before this store (every limit is an independent relaxed word). */
+static inline void maillimit__limit_store(struct maillimit__entity *e, int t, int w,
+                                          int64_t value)
+{
+    if (value != MAILLIMIT_DEFAULT)
+        atomic_store_explicit(&e->limits_set, 1, memory_order_relaxed);
+    atomic_store_explicit(&e->limit[t][w], value, memory_order_relaxed);
+}
 
 /* Open-addressing hash table of live entities keyed by (level, name). One writer at a time
  * (the configuration lock); readers are lock-free. A grown table replaces the old one with
@@ -183,7 +198,8 @@ struct maillimit__table {
     size_t used;                       /* live + tombstones (writer only) */
     size_t live;                       /* writer only */
     struct maillimit__table *retired;  /* older tables (writer only) */
-    _Atomic uintptr_t slot[];
+    size_t mapped;                     /* bytes mapped for slot (table.c), or 0: calloc */
+    _Atomic uintptr_t *slot;           /* mask + 1 words */
 };
 
 #if UINTPTR_MAX == UINT64_MAX
@@ -444,7 +460,7 @@ MAILLIMIT__HIDDEN void *maillimit__spare_take(maillimit *ml);
 MAILLIMIT__HIDDEN int maillimit__table_reserve(maillimit *ml, size_t n);
 static inline size_t maillimit__entity_size(size_t name_len)
 {
-    return sizeof(struct maillimit__entity) + name_len + 1;
+    return offsetof(struct maillimit__entity, name) + name_len + 1;
 }
 
 /* Put e on p's list of children (configuration lock held; p may be NULL: nothing). */
