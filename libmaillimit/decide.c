@@ -147,7 +147,7 @@ static int phase2(struct request *rq, int64_t cost)
 {
     uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
     for (int i = 0; i < rq->n; i++) {
-        if (maillimit__ring_slot_add(rq->c[i].r, rq->c[i].minute, cost) == 0)
+        if (maillimit__ring_slot_add_at(rq->c[i].r, rq->c[i].minute, cost) == 0)
             continue;
         for (int k = 0; k < i; k++)
             maillimit__ring_slot_sub(rq->c[k].r, rq->c[k].minute, cost);
@@ -360,6 +360,7 @@ static int walk(maillimit *ml, struct maillimit__entity *e, struct request *rq,
                 struct maillimit__entity **plan, int64_t now)
 {
     int exempt = MAILLIMIT_DEFAULT;
+    size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
     rq->n = 0;
     *plan = NULL;
     for (struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
@@ -368,7 +369,7 @@ static int walk(maillimit *ml, struct maillimit__entity *e, struct request *rq,
         struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_acquire);
         if (r) {
             __builtin_prefetch(r, 1);
-            __builtin_prefetch(&r->minute[(now / 60) % MAILLIMIT__HOUR_SLOTS], 1);
+            __builtin_prefetch(&r->minute[slot], 1);
         }
         if (exempt == MAILLIMIT_DEFAULT)
             exempt = atomic_load_explicit(&x->flag[MAILLIMIT_FLAG_EXEMPT], memory_order_relaxed);

@@ -82,6 +82,27 @@ static inline int maillimit__ring_units_ok(const struct maillimit__ring *r, int6
  * the slot would exceed 16777215 units; then nothing was added. */
 MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p,
                                                int64_t units);
+/* The minute slot word (ring.c): lap 7 | rolled 1 | count 24. */
+#define MAILLIMIT__M_COUNT 0x00ffffffu
+#define MAILLIMIT__M_ROLLED 0x01000000u
+#define MAILLIMIT__M_LAP_SHIFT 25
+/* maillimit__ring_slot_add() for the decision path: its common case inline (the slot holds
+ * minute p, not rolled, with room for the units: one CAS), else the full protocol. */
+static inline int maillimit__ring_slot_add_at(struct maillimit__ring *r, uint32_t p,
+                                              int64_t units)
+{
+    _Atomic uint32_t *w = &r->minute[p % MAILLIMIT__HOUR_SLOTS];
+    uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+    /* acq_rel: as the CAS of maillimit__ring_slot_add() (orders against sweeps and subs of
+     * this word) */
+    if ((v >> MAILLIMIT__M_LAP_SHIFT) == (p / MAILLIMIT__HOUR_SLOTS) % 128u &&
+        !(v & MAILLIMIT__M_ROLLED) &&
+        (v & MAILLIMIT__M_COUNT) + (uint64_t)units <= MAILLIMIT__M_COUNT &&
+        atomic_compare_exchange_strong_explicit(w, &v, v + (uint32_t)units,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        return 0;
+    return maillimit__ring_slot_add(r, p, units);
+}
 /* Take units of minute p back from its slot (or its hour's slot) and the totals, as far as
  * they are still in their windows. */
 MAILLIMIT__HIDDEN void maillimit__ring_slot_sub(struct maillimit__ring *r, uint32_t p,

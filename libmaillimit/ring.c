@@ -42,9 +42,9 @@
 
 #include "internal.h"
 
-#define M_COUNT 0x00ffffffu
-#define M_ROLLED 0x01000000u
-#define M_LAP_SHIFT 25
+#define M_COUNT MAILLIMIT__M_COUNT
+#define M_ROLLED MAILLIMIT__M_ROLLED
+#define M_LAP_SHIFT MAILLIMIT__M_LAP_SHIFT
 #define M_LAPS 128u
 #define H_COUNT 0xffffffffull
 #define DAY_UNIT (UINT64_C(1) << 32)
