@@ -13,6 +13,12 @@
  * never admits more than the limit; a concurrent reader may see a request's units in one
  * counter before its rollback, which can only make another request's check fail.
  *
+ * Cache lines a mailbox decision touches (docs/design.md, "One decision"): the name table's
+ * slot; the first line of the mailbox, its domain and its subscription entity (parent, ring,
+ * hint, flags, level, limits_set: their first 32 bytes) and the mailbox's name line; two lines
+ * of each of the three rings (totals, current minute). The plan's entity and the server lane
+ * are shared and stay cached. Limit words are read only for entities that set a limit.
+ *
  * The server counter is split into lanes while the server total is unlimited: each thread
  * counts in the lane of its stack, so the server's line is not shared between threads.
  * When a server limit is set, every decision counts in lane 0 and checks lane 0's total plus
