@@ -13,6 +13,12 @@
  * never admits more than the limit; a concurrent reader may see a request's units in one
  * counter before its rollback, which can only make another request's check fail.
  *
+ * Cache lines a mailbox decision touches (docs/design.md, "One decision"): the name table's
+ * slot; the first line of the mailbox, its domain and its subscription entity (parent, ring,
+ * hint, flags, level, limits_set: their first 32 bytes) and the mailbox's name line; two lines
+ * of each of the three rings (totals, current minute). The plan's entity and the server lane
+ * are shared and stay cached. Limit words are read only for entities that set a limit.
+ *
  * The server counter is split into lanes while the server total is unlimited: each thread
  * counts in the lane of its stack, so the server's line is not shared between threads.
  * When a server limit is set, every decision counts in lane 0 and checks lane 0's total plus
@@ -118,7 +124,7 @@ static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
             maillimit__ring_advance(ml->lane[k], p);
     for (int i = 0; i < rq->n; i++) {
         struct counter *c = &rq->c[i];
-        c->minute = maillimit__ring_advance(c->r, p);
+        c->minute = maillimit__ring_at(c->r, p);
         if (!maillimit__ring_units_ok(c->r, cost)) {
             unwind_totals(rq, i, packed);
             return PHASE1_RANGE;
@@ -147,7 +153,7 @@ static int phase2(struct request *rq, int64_t cost)
 {
     uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
     for (int i = 0; i < rq->n; i++) {
-        if (maillimit__ring_slot_add(rq->c[i].r, rq->c[i].minute, cost) == 0)
+        if (maillimit__ring_slot_add_at(rq->c[i].r, rq->c[i].minute, cost) == 0)
             continue;
         for (int k = 0; k < i; k++)
             maillimit__ring_slot_sub(rq->c[k].r, rq->c[k].minute, cost);
@@ -228,10 +234,10 @@ static int sender_of(maillimit *ml, int level, const char *sender,
                      struct maillimit__entity **out)
 {
     char buf[MAILLIMIT_NAME_MAX + 1];
-    int len = maillimit__name_norm(level, sender, buf, NULL);
+    uint64_t h;
+    int len = maillimit__name_key(level, sender, buf, NULL, level, &h);
     if (len < 0)
         return MAILLIMIT_EINVAL;
-    uint64_t h = maillimit__name_hash(level, buf, (size_t)len);
     struct maillimit__entity *e = maillimit__table_find(ml, level, buf, (size_t)len, h);
     if (!e && level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
         struct maillimit__entity *u = maillimit__table_find(
@@ -342,21 +348,76 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
     return 0;
 }
 
-/* The sender's effective EXEMPT flag. The walk up the hierarchy is the decision's first touch
- * of each ancestor, so it also starts loading their rings' lines (see chain()). */
-static int exempt_prefetch(struct maillimit__entity *e, int64_t now)
+/* One walk up from the sender e, the decision's first touch of each entity: gather the
+ * counted chain (e, domain, subscription; then the server) into rq, and the plan; start
+ * loading the lines of the rings phase 1 and 2 will touch; return the effective EXEMPT flag.
+ * The effective limits are then taken from these entities (limits_of_chain()) instead of a
+ * walk per counter and window. */
+static int walk(maillimit *ml, struct maillimit__entity *e, struct request *rq,
+                struct maillimit__entity **plan, int64_t now)
 {
     int exempt = MAILLIMIT_DEFAULT;
+    size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
+    rq->n = 0;
+    *plan = NULL;
     for (struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
-        struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_relaxed);
+        /* acquire: pairs with the CAS that publishes a zeroed ring in maillimit__entity_ring()
+         * (this pointer is the one phase 1 and 2 use, or NULL: it is made then) */
+        struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_acquire);
         if (r) {
             __builtin_prefetch(r, 1);
-            __builtin_prefetch(&r->minute[(now / 60) % MAILLIMIT__HOUR_SLOTS], 1);
+            __builtin_prefetch(&r->minute[slot], 1);
         }
         if (exempt == MAILLIMIT_DEFAULT)
             exempt = atomic_load_explicit(&x->flag[MAILLIMIT_FLAG_EXEMPT], memory_order_relaxed);
+        if (x->level >= MAILLIMIT_LEVEL_SUBSCRIPTION && rq->n < 3) {
+            rq->c[rq->n].e = x;
+            rq->c[rq->n++].r = r;
+        } else if (x->level == MAILLIMIT_LEVEL_PLAN) {
+            *plan = x;
+        }
     }
+    struct counter *c = &rq->c[rq->n++];
+    c->e = ml->server;
+    int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
+    int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
+    rq->server_exact = h >= 0 || d >= 0;
+    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
+    c->limit[0] = h;
+    c->limit[1] = d;
     return exempt == 1;
+}
+
+/* The effective limits of the counters walk() gathered, from entities already loaded: start
+ * from the server's values and let each entity, top-down (plan, subscription, domain,
+ * mailbox), override with what it set (not DEFAULT) for the targets at or below its own level,
+ * the only ones it can set. The nearest value set wins, as in maillimit__effective_limit(). */
+static void limits_of_chain(const maillimit *ml, struct request *rq,
+                            const struct maillimit__entity *plan)
+{
+    enum { T = MAILLIMIT__TARGETS };
+    int64_t eff[T][2];
+    for (int t = 0; t < T; t++)
+        for (int w = 0; w < 2; w++)
+            eff[t][w] = atomic_load_explicit(&ml->server->limit[t][w], memory_order_relaxed);
+    for (int i = rq->n - 1; i >= 0; i--) {
+        /* rq->c[n - 1] is the server's counter: the plan takes its turn there */
+        const struct maillimit__entity *x = i == rq->n - 1 ? plan : rq->c[i].e;
+        /* an entity that never set a limit has nothing to override (and its limit words,
+         * on another line, are not read) */
+        if (!x || !atomic_load_explicit(&x->limits_set, memory_order_relaxed))
+            continue;
+        int first = x == plan ? 0 : x->level - MAILLIMIT_LEVEL_SUBSCRIPTION;
+        for (int t = first; t < T; t++)
+            for (int w = 0; w < 2; w++) {
+                int64_t v = atomic_load_explicit(&x->limit[t][w], memory_order_relaxed);
+                if (v != MAILLIMIT_DEFAULT)
+                    eff[t][w] = v;
+            }
+    }
+    for (int i = 0; i < rq->n - 1; i++)
+        for (int w = 0; w < 2; w++)
+            rq->c[i].limit[w] = eff[rq->c[i].e->level - MAILLIMIT_LEVEL_SUBSCRIPTION][w];
 }
 
 /* ---- report bookkeeping (denials and exempt units only; allowed units are in rings) ---- */
@@ -389,12 +450,13 @@ static void report_episode(maillimit *ml, struct request *rq, const struct block
         struct maillimit__entity *e = rq->c[i].e;
         if (e->level != b->level || e == ml->unattributed)
             continue;
-        struct maillimit__ring *rs[MAILLIMIT__LANES];
-        int nr = maillimit__reader_rings(ml, e, rs);
-        int64_t wait = b->limit < 1 ? -1
-                       : nr         ? maillimit__ring_retry(rs, nr, b->window, now, 1, b->limit,
-                                                            NULL)
-                                    : 1;
+        /* when one unit fits again: for a cost of 1, the blocker's own retry_after */
+        int64_t wait = b->limit < 1 ? -1 : cost == 1 ? b->retry : 0;
+        if (wait == 0) {
+            struct maillimit__ring *rs[MAILLIMIT__LANES];
+            int nr = maillimit__reader_rings(ml, e, rs);
+            wait = nr ? maillimit__ring_retry(rs, nr, b->window, now, 1, b->limit, NULL) : 1;
+        }
         maillimit__episode_deny(ml, e, b->window, b->limit, now, cost,
                                 wait < 0 ? INT64_MAX : now + wait);
         return;
@@ -422,6 +484,7 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         return rc;
 
     struct request rq;
+    struct maillimit__entity *plan;
     int enabled = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
     int reason = MAILLIMIT_REASON_NONE;
     if (!e) {
@@ -433,18 +496,17 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         rq.c[0] = (struct counter){ml->unattributed, maillimit__entity_ring(ml, ml->unattributed),
                                    {-1, -1}, 0, 0};
         rq.n = 2;
-    } else if (exempt_prefetch(e, now)) {
+    } else if (walk(ml, e, &rq, &plan, now)) {
         out->reason = MAILLIMIT_REASON_EXEMPT;
         out->limit = maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR);
         out->count = count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now);
         out->token = TOKEN_DECIDED;
-        chain(ml, e, &rq, 0, now);
         report_units(ml, &rq, 0, cost, now);
         return 0;
     } else {
-        rc = chain(ml, e, &rq, 1, now);
-        if (rc)
-            return rc;
+        for (int i = 0; i < rq.n - 1; i++)
+            if (!rq.c[i].r && !(rq.c[i].r = maillimit__entity_ring(ml, rq.c[i].e)))
+                return MAILLIMIT_ENOMEM;
         if (!enabled) {
             reason = MAILLIMIT_REASON_DISABLED;
         } else if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
@@ -456,7 +518,10 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
             report_units(ml, &rq, 1, cost, now);
             return 0;
         }
-        limits(ml, &rq, enabled);
+        if (enabled)
+            limits_of_chain(ml, &rq, plan);
+        else
+            limits(ml, &rq, 0);
     }
     if (rc)
         return rc;
@@ -487,7 +552,8 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         return rc;
     out->reason = reason;
     const struct counter *own = &rq.c[reason == MAILLIMIT_REASON_UNKNOWN ? 1 : 0];
-    out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
+    out->limit = enabled ? own->limit[0]
+                         : maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
     out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
                                     : maillimit__hour_total(own->before);
     if (out->count < 0)

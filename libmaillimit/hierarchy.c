@@ -35,6 +35,8 @@ void maillimit__entity_init(struct maillimit__entity *e, int level)
     atomic_init(&e->implicit, 0);
     atomic_init(&e->live, NULL);
     atomic_init(&e->active, 0);
+    atomic_init(&e->limits_set, 0);
+    e->reserved_ = 0;
     e->hist = NULL;
     e->active_next = NULL;
     e->hint = NULL;
@@ -479,10 +481,12 @@ int maillimit_limit_set(maillimit *ml, int level, const char *name, int target_l
     maillimit__config_begin(ml);
     struct maillimit__entity *e = NULL;
     rc = resolve(ml, level, name, &e);
-    if (rc == 0)
+    if (rc == 0 && target_level == MAILLIMIT_LEVEL_SERVER)
         /* relaxed: a limit is one independent word; the next decision reads it */
         atomic_store_explicit(limit_cell(ml, e, target_level, window), value,
                               memory_order_relaxed);
+    else if (rc == 0)
+        maillimit__limit_store(e, target_level - MAILLIMIT_LEVEL_SUBSCRIPTION, window, value);
     maillimit__config_end(ml);
     return rc;
 }

@@ -346,7 +346,7 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
                                             size_t len, uint64_t hash,
                                             struct maillimit__entity *parent)
 {
-    struct maillimit__entity *e = calloc(1, sizeof *e + len + 1);
+    struct maillimit__entity *e = calloc(1, maillimit__entity_size(len));
     if (!e)
         return NULL;
     maillimit__entity_init(e, level);
@@ -490,11 +490,11 @@ static void look_ahead(struct reader *r, struct staged *s, int k)
         const struct ahead *b = &r->ahead[(r->pf_n - AHEAD_DIST / 2) % AHEAD];
         for (int i = 0; i < b->nh; i++) {
             /* relaxed: the staging table has one thread, this one */
-            struct maillimit__entity *e =
-                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed);
-            if (e) { /* what maillimit__table_find() compares: hash, level, len, name */
-                __builtin_prefetch(&e->hash);
-                __builtin_prefetch(e->name);
+            struct maillimit__entity *e = maillimit__slot_entity(
+                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed));
+            if (e) { /* what maillimit__table_find() compares: level, len, name */
+                __builtin_prefetch(e);
+                __builtin_prefetch(&e->len);
             }
         }
     }
@@ -632,8 +632,8 @@ static int read_record(struct reader *r, struct staged *s, int k, uint64_t index
     if (kd->first_target)
         for (int t = kd->first_target; t <= MAILLIMIT_LEVEL_MAILBOX; t++)
             for (int wi = 0; wi < 2; wi++)
-                atomic_init(&e->limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi],
-                            limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi]);
+                maillimit__limit_store(e, t - MAILLIMIT_LEVEL_SUBSCRIPTION, wi,
+                                       limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi]);
     for (int i = 0; i < 2; i++)
         atomic_init(&e->flag[i], (int8_t)flag[i]);
     r->name = NULL; /* points into this frame */

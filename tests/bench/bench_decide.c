@@ -9,6 +9,12 @@
  *   bench_decide            full size
  *   bench_decide --quick    a small hierarchy (a smoke run for ctest)
  *   options: --mailboxes N --seconds S --zipf S --threads N
+ *   --cpu-time   rates from each thread's CPU time instead of the wall clock (a shared,
+ *                loaded machine: other processes' time slices do not count; cache misses
+ *                they cause still do). Two-thread rates then assume the threads ran at once.
+ *   --hot-calls N  only build, lift the limits and make N decisions on the hot set, then
+ *                exit: for instruction counts (valgrind --tool=callgrind: the difference of
+ *                two N, divided by their difference, is the cost of one decision).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -22,6 +28,18 @@
 
 #define BENCH_NAME "bench_decide"
 #include "bench_common.h"
+
+static int cpu_time; /* --cpu-time */
+
+/* A thread's clock: the wall clock, or with --cpu-time the thread's CPU time. */
+static double thread_s(void)
+{
+    if (!cpu_time)
+        return now_s();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 struct job {
     maillimit *ml;
@@ -40,7 +58,7 @@ static void *run(void *arg)
     maillimit_verdict v;
     maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     size_t allowed = 0;
-    double t = now_s();
+    double t = thread_s();
     for (size_t i = 0; i < j->ops; i++) {
         const char *s = j->names[j->seq[i % j->nseq]];
         int64_t now = j->t0 + (int64_t)(i >> 16);
@@ -48,7 +66,7 @@ static void *run(void *arg)
             v.decision == MAILLIMIT_ALLOW)
             allowed++;
     }
-    j->secs = now_s() - t;
+    j->secs = thread_s() - t;
     j->allowed = allowed;
     return NULL;
 }
@@ -112,6 +130,7 @@ struct floor_job {
     struct floor *f;
     const uint32_t *seq;
     size_t nseq, ops, found;
+    double secs;
 };
 
 static void *floor_run(void *arg)
@@ -119,6 +138,7 @@ static void *floor_run(void *arg)
     struct floor_job *j = arg;
     struct floor *f = j->f;
     size_t found = 0;
+    double t = thread_s();
     for (size_t k = 0; k < j->ops; k++) {
         const char *s = f->names[j->seq[k % j->nseq]];
         uint64_t h = floor_hash(s);
@@ -137,6 +157,7 @@ static void *floor_run(void *arg)
         }
     }
     j->found = found;
+    j->secs = thread_s() - t;
     return NULL;
 }
 
@@ -148,7 +169,7 @@ static double floor_rate(struct floor *f, const uint32_t *seq, size_t nseq, size
     double t = now_s();
     for (int k = 0; k < threads; k++) {
         size_t part = nseq / (size_t)threads;
-        jobs[k] = (struct floor_job){f, seq + part * (size_t)k, part, ops, 0};
+        jobs[k] = (struct floor_job){f, seq + part * (size_t)k, part, ops, 0, 0};
         pthread_create(&th[k], NULL, floor_run, &jobs[k]);
     }
     for (int k = 0; k < threads; k++)
@@ -157,7 +178,43 @@ static double floor_rate(struct floor *f, const uint32_t *seq, size_t nseq, size
     for (int k = 0; k < threads; k++)
         if (jobs[k].found != ops)
             check(MAILLIMIT_ENOTFOUND, "floor lookup");
+    if (cpu_time) { /* the slowest thread's CPU time stands for the wall clock */
+        wall = 0;
+        for (int k = 0; k < threads; k++)
+            wall = jobs[k].secs > wall ? jobs[k].secs : wall;
+    }
     return (double)ops * threads / wall;
+}
+
+/* Lift the limits build_hierarchy() set. */
+static void lift_limits(maillimit *ml)
+{
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+                              MAILLIMIT_WINDOW_HOUR, MAILLIMIT_UNLIMITED), "limit");
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
+                              MAILLIMIT_WINDOW_HOUR, MAILLIMIT_UNLIMITED), "limit");
+    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
+                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY,
+                              MAILLIMIT_UNLIMITED), "limit");
+}
+
+/* --hot-calls: n allowed decisions over 1000 mailboxes spread over the hierarchy. */
+static void hot_calls_only(maillimit *ml, char **names, size_t nmb, size_t n)
+{
+    size_t set = nmb < 1000 ? nmb : 1000, step = nmb / set;
+    lift_limits(ml);
+    maillimit_verdict v;
+    maillimit_verdict_init(&v);
+    size_t allowed = 0;
+    int64_t t0 = 1767261600;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = names[(i * 7919 % set) * step];
+        if (maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, s, 1, t0 + (int64_t)(i >> 16), &v) ==
+                0 &&
+            v.decision == MAILLIMIT_ALLOW)
+            allowed++;
+    }
+    printf("hot calls: %zu decisions, %zu allowed\n", n, allowed);
 }
 
 /* Run `threads` threads for `ops` decisions each over disjoint parts of seq. */
@@ -179,6 +236,11 @@ static double rate(maillimit *ml, char **names, const uint32_t *seq, size_t nseq
     for (int k = 0; k < threads; k++)
         allowed += jobs[k].allowed;
     last_allowed_share = (double)allowed / ((double)ops * threads);
+    if (cpu_time) { /* the slowest thread's CPU time stands for the wall clock */
+        wall = 0;
+        for (int k = 0; k < threads; k++)
+            wall = jobs[k].secs > wall ? jobs[k].secs : wall;
+    }
     return (double)ops * threads / wall;
 }
 
@@ -187,9 +249,14 @@ int main(int argc, char **argv)
     size_t nmb = 1000000;
     double zipf_s = 0.99, seconds = 2.0;
     int quick = 0;
+    size_t hot_calls = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--cpu-time"))
+            cpu_time = 1;
+        else if (!strcmp(argv[i], "--hot-calls") && i + 1 < argc)
+            hot_calls = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--mailboxes") && i + 1 < argc)
             nmb = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--zipf") && i + 1 < argc)
@@ -198,7 +265,7 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_decide [--quick] [--mailboxes N] [--zipf S] "
-                            "[--seconds S]\n");
+                            "[--seconds S] [--cpu-time] [--hot-calls N]\n");
             return 2;
         }
     }
@@ -215,6 +282,14 @@ int main(int argc, char **argv)
 
     /* Names for the decision phase (not part of the library's memory). */
     char **names = make_names(nmb);
+    if (hot_calls) {
+        hot_calls_only(ml, names, nmb, hot_calls);
+        for (size_t m = 0; m < nmb; m++)
+            free(names[m]);
+        free(names);
+        maillimit_free(ml);
+        return 0;
+    }
     /* Zipf ranks mapped to a random permutation of the mailboxes. */
     uint32_t *perm = malloc(nmb * sizeof *perm);
     for (size_t i = 0; i < nmb; i++)
@@ -260,13 +335,7 @@ int main(int argc, char **argv)
     double rh1 = rate(ml, names, hot, nseq, ops, 1, t0 + 10800);
     double rh2 = rate(ml, names, hot, nseq, ops, 2, t0 + 14400);
     /* the same hot set with every limit lifted: the allow path only */
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
-                              MAILLIMIT_WINDOW_HOUR, MAILLIMIT_UNLIMITED), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
-                              MAILLIMIT_WINDOW_HOUR, MAILLIMIT_UNLIMITED), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
-                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY,
-                              MAILLIMIT_UNLIMITED), "limit");
+    lift_limits(ml);
     double ra1 = rate(ml, names, hot, nseq, ops, 1, t0 + 18000);
     double ra2 = rate(ml, names, hot, nseq, ops, 2, t0 + 21600);
     double rz1 = rate(ml, names, seq, nseq, ops, 1, t0 + 25200);
