@@ -204,7 +204,7 @@ static void hot_calls_only(maillimit *ml, char **names, size_t nmb, size_t n)
     size_t set = nmb < 1000 ? nmb : 1000, step = nmb / set;
     lift_limits(ml);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     size_t allowed = 0;
     int64_t t0 = 1767261600;
     for (size_t i = 0; i < n; i++) {
