@@ -184,10 +184,24 @@ typedef struct maillimit_status {
     int64_t reset_after;  /**< seconds until the own window count is back to 0 */
 } maillimit_status;
 
+/**
+ * @brief One request of maillimit_decide_many(): what maillimit_decide() takes besides the
+ *        handle, the time and the verdict. Initialise with maillimit_request_init(), then set
+ *        the fields. The library only reads it.
+ * @since 1.0.0
+ */
+typedef struct maillimit_request {
+    uint32_t version;     /**< set by maillimit_request_init() */
+    int32_t level;        /**< as maillimit_decide()'s level (starts as #MAILLIMIT_LEVEL_MAILBOX) */
+    const char *sender;   /**< as maillimit_decide()'s sender (starts NULL) */
+    int64_t cost;         /**< 1..#MAILLIMIT_COST_MAX units (starts at 1) */
+} maillimit_request;
+
 /** Version of the structs above that this header describes. */
 enum maillimit_struct_version {
     MAILLIMIT_VERDICT_VERSION = 1, /**< version of #maillimit_verdict */
-    MAILLIMIT_STATUS_VERSION = 1   /**< version of #maillimit_status */
+    MAILLIMIT_STATUS_VERSION = 1,  /**< version of #maillimit_status */
+    MAILLIMIT_REQUEST_VERSION = 1  /**< version of #maillimit_request */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -619,6 +633,64 @@ MAILLIMIT_API int maillimit_decide(maillimit *ml, int level, const char *sender,
  */
 MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost,
                                     int64_t now, maillimit_verdict *out);
+
+/**
+ * @brief Initialise a request for the version of it this header describes:
+ *        `maillimit_request_init(&x, MAILLIMIT_REQUEST_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] r the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_REQUEST_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p r NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_request_init(maillimit_request *r, uint32_t version);
+
+/**
+ * @brief Decide @p n requests at one time @p now, in order: the same verdicts, counts,
+ *        reports and episodes as @p n maillimit_decide() calls one after the other, in less
+ *        time when the senders' data is not in the CPU's caches (the lookups of several
+ *        requests overlap).
+ *
+ * Request i is decided as `maillimit_decide(ml, req[i].level, req[i].sender, req[i].cost,
+ * now, &out[i])` would be after requests 0..i-1: an address of a known domain that is not
+ * registered becomes an implicit mailbox, and a later request of the same batch finds it.
+ * Other threads' decisions and changes may interleave with the batch's requests as with
+ * separate calls. A time of 0 reads the clock once for the whole batch.
+ *
+ * The arrays stride by their first element's version: every request must carry the version
+ * of @p req[0], and every verdict written takes the version of @p out[0] (only @p out[0]
+ * needs maillimit_verdict_init(); its version is copied into the others).
+ *
+ * On an error, the requests before the failing one were decided (their verdicts written and
+ * counted), the failing one and those after it were not (their verdicts untouched), as if
+ * the loop of single calls had stopped at the first error.
+ *
+ * @param[in] ml the handle.
+ * @param[in] req @p n requests (maillimit_request_init()); may be NULL when @p n is 0.
+ * @param[in] n how many; 0 decides nothing and returns 0.
+ * @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out @p n verdicts (@p out[0] initialised by maillimit_verdict_init()); may be
+ *             NULL when @p n is 0.
+ * @param[out] done if not NULL: how many requests were decided: @p n on success, else the
+ *             index of the failing request (0 when the call itself was refused).
+ * @return 0 (every request decided: each verdict says ALLOW or DENY), or the error of the
+ *         first failing request as maillimit_decide() returns it (#MAILLIMIT_EINVAL: bad
+ *         level, NULL or invalid sender, or a version other than @p req[0]'s;
+ *         #MAILLIMIT_ERANGE: cost or a counter's capacity; #MAILLIMIT_ENOMEM), or
+ *         #MAILLIMIT_EINVAL for the call itself (NULL handle, NULL @p req or @p out with
+ *         @p n > 0, an unknown version of @p req[0] or @p out[0], now < 0) before anything is
+ *         decided.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free; the first
+ *   decision for an address never seen before in a known domain takes the
+ *   configuration lock to make its implicit mailbox.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_decide_many(maillimit *ml, const maillimit_request *req, size_t n,
+                                        int64_t now, maillimit_verdict *out, size_t *done);
 
 /**
  * @brief Make a reservation final.

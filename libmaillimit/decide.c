@@ -229,6 +229,9 @@ static void find_blocker(maillimit *ml, struct request *rq, int64_t cost, int64_
 
 /* ---- the sender ----------------------------------------------------------------------- */
 
+static int sender_found(maillimit *ml, int level, const char *buf, size_t len, uint64_t h,
+                        struct maillimit__entity *e, struct maillimit__entity **out);
+
 /* Resolve a sender: *out NULL means unknown (not attributable). */
 static int sender_of(maillimit *ml, int level, const char *sender,
                      struct maillimit__entity **out)
@@ -239,14 +242,21 @@ static int sender_of(maillimit *ml, int level, const char *sender,
     if (len < 0)
         return MAILLIMIT_EINVAL;
     struct maillimit__entity *e = maillimit__table_find(ml, level, buf, (size_t)len, h);
+    return sender_found(ml, level, buf, (size_t)len, h, e, out);
+}
+
+/* The rest of sender_of() once the name table was asked: e is what it found for the
+ * normalised name buf (len bytes, hash h), or NULL. */
+static int sender_found(maillimit *ml, int level, const char *buf, size_t len, uint64_t h,
+                        struct maillimit__entity *e, struct maillimit__entity **out)
+{
     if (!e && level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
         struct maillimit__entity *u = maillimit__table_find(
-            ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len,
-            maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len));
+            ml, MAILLIMIT__LEVEL_SYSUSER, buf, len, maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, len));
         e = u ? maillimit__parent(u) : NULL;
     }
     if (!e && level == MAILLIMIT_LEVEL_MAILBOX) {
-        int rc = maillimit__implicit_mailbox(ml, buf, (size_t)len, h, &e);
+        int rc = maillimit__implicit_mailbox(ml, buf, len, h, &e);
         if (rc == MAILLIMIT_ENOMEM)
             return rc;
     }
@@ -465,6 +475,9 @@ static void report_episode(maillimit *ml, struct request *rq, const struct block
 
 /* ---- decide / reserve ----------------------------------------------------------------- */
 
+static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
+                         maillimit_verdict *out, int reserve);
+
 static int decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                   maillimit_verdict *out, int reserve)
 {
@@ -482,7 +495,14 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     int rc = sender_of(ml, level, sender, &e);
     if (rc)
         return rc;
+    return decide_sender(ml, e, cost, now, out, reserve);
+}
 
+/* The decision once the sender is resolved (e NULL: unknown); out cleared, now final. */
+static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
+                         maillimit_verdict *out, int reserve)
+{
+    int rc = 0;
     struct request rq;
     struct maillimit__entity *plan;
     int enabled = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
@@ -601,6 +621,163 @@ int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost
     if (rc == 0)
         maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
+}
+
+/* ---- batches ---------------------------------------------------------------------------
+ * maillimit_decide_many() takes the requests BATCH at a time. A chunk's lookups go in stages,
+ * each starting the loads the next one needs for every request before waiting for any:
+ *   A  validate and normalise every name, hash it, prefetch its first table slot;
+ *   B  read the slots, prefetch the entities they point to (first line and name line);
+ *   C  find each entity (the name compared), prefetch its parent, grandparent hint and ring;
+ *   D  prefetch the parent's and grandparent's rings;
+ *   E  decide each request in order, exactly as decide() does from its resolved sender.
+ * The stages only read and prefetch: what a request changes happens in E, in order. A name
+ * the table did not have in C is looked up again in E (an earlier request of the chunk may
+ * have made its implicit mailbox), then resolved as sender_of() does. One read section
+ * covers a chunk. */
+enum { BATCH = 16 };
+
+struct pending {
+    int level;
+    int len;
+    int64_t cost;
+    uint64_t hash;
+    struct maillimit__entity *e;
+    char buf[MAILLIMIT_NAME_MAX + 1];
+};
+
+static void prefetch_ring(const struct maillimit__entity *x, size_t slot)
+{
+    struct maillimit__ring *r =
+        atomic_load_explicit(&((struct maillimit__entity *)x)->ring, memory_order_relaxed);
+    if (r) {
+        __builtin_prefetch(r, 1);
+        __builtin_prefetch(&r->minute[slot], 1);
+    }
+}
+
+/* Decide n <= BATCH requests (req: rstride apart, each of version rversion) into out
+ * (ostride apart, written with version oversion). *done: how many were decided. */
+static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t rversion,
+                        size_t n, int64_t now, char *out, size_t ostride, uint32_t oversion,
+                        size_t *done)
+{
+    struct pending p[BATCH];
+    size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
+    int err = 0;
+    size_t m = 0;
+    /* acquire: as in maillimit__table_find() (this table is only prefetched from) */
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_acquire);
+    for (; m < n; m++) { /* A */
+        maillimit_request r = {.version = MAILLIMIT_REQUEST_VERSION,
+                               .level = MAILLIMIT_LEVEL_MAILBOX, .cost = 1};
+        const char *src = req + m * rstride;
+        uint32_t version;
+        memcpy(&version, src, sizeof version);
+        if (version != rversion) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        memcpy(&r, src, rstride); /* the caller's version's bytes; later fields as initialised */
+        if (!r.sender || (r.level != MAILLIMIT_LEVEL_MAILBOX && r.level != MAILLIMIT_LEVEL_DOMAIN &&
+                          r.level != MAILLIMIT_LEVEL_SUBSCRIPTION)) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        if (r.cost < 1 || r.cost > MAILLIMIT_COST_MAX) {
+            err = MAILLIMIT_ERANGE;
+            break;
+        }
+        struct pending *q = &p[m];
+        q->level = r.level;
+        q->cost = r.cost;
+        q->len = maillimit__name_key(r.level, r.sender, q->buf, NULL, r.level, &q->hash);
+        if (q->len < 0) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        __builtin_prefetch(&t->slot[q->hash & t->mask]);
+    }
+    for (size_t i = 0; i < m; i++) { /* B */
+        uintptr_t v = atomic_load_explicit(&t->slot[p[i].hash & t->mask], memory_order_relaxed);
+        if (v && maillimit__slot_may_be(v, maillimit__slot_tag(p[i].hash))) {
+            struct maillimit__entity *e = maillimit__slot_entity(v);
+            __builtin_prefetch(e);
+            __builtin_prefetch(&e->len);
+        }
+    }
+    for (size_t i = 0; i < m; i++) { /* C */
+        struct maillimit__entity *e = maillimit__table_find(ml, p[i].level, p[i].buf,
+                                                            (size_t)p[i].len, p[i].hash);
+        p[i].e = e;
+        if (e) {
+            __builtin_prefetch(atomic_load_explicit(&e->parent, memory_order_relaxed));
+            if (e->hint)
+                __builtin_prefetch(e->hint);
+            prefetch_ring(e, slot);
+        }
+    }
+    for (size_t i = 0; i < m; i++) { /* D */
+        struct maillimit__entity *e = p[i].e;
+        if (!e)
+            continue;
+        struct maillimit__entity *up = atomic_load_explicit(&e->parent, memory_order_relaxed);
+        if (up)
+            prefetch_ring(up, slot);
+        if (e->hint)
+            prefetch_ring(e->hint, slot);
+    }
+    for (size_t i = 0; i < m; i++) { /* E */
+        struct pending *q = &p[i];
+        struct maillimit__entity *e = q->e;
+        int rc = 0;
+        if (!e)
+            rc = sender_found(ml, q->level, q->buf, (size_t)q->len, q->hash,
+                              maillimit__table_find(ml, q->level, q->buf, (size_t)q->len,
+                                                    q->hash),
+                              &e);
+        maillimit_verdict v = {.version = MAILLIMIT_VERDICT_VERSION};
+        verdict_clear(&v);
+        if (!rc)
+            rc = decide_sender(ml, e, q->cost, now, &v, 0);
+        if (rc) {
+            *done = i;
+            return rc;
+        }
+        char *dst = out + i * ostride;
+        memcpy(dst, &oversion, sizeof oversion);
+        maillimit__struct_out(MAILLIMIT__VERDICT, dst, &v);
+    }
+    *done = m;
+    return err;
+}
+
+int maillimit_decide_many(maillimit *ml, const maillimit_request *req, size_t n, int64_t now,
+                          maillimit_verdict *out, size_t *done)
+{
+    if (done)
+        *done = 0;
+    if (!ml || now < 0)
+        return MAILLIMIT_EINVAL;
+    if (n == 0)
+        return 0;
+    size_t rstride = maillimit__struct_check(MAILLIMIT__REQUEST, req);
+    size_t ostride = maillimit__struct_check(MAILLIMIT__VERDICT, out);
+    if (!rstride || !ostride)
+        return MAILLIMIT_EINVAL;
+    now = maillimit__now(now);
+    for (size_t i = 0; i < n; i += BATCH) {
+        size_t k = n - i < BATCH ? n - i : BATCH, got = 0;
+        unsigned rs = maillimit__read_enter(ml);
+        int rc = decide_chunk(ml, (const char *)req + i * rstride, rstride, req->version, k,
+                              now, (char *)out + i * ostride, ostride, out->version, &got);
+        maillimit__read_leave(ml, rs);
+        if (done)
+            *done = i + got;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static int finish(maillimit *ml, uint64_t token, int give_back)

@@ -21,7 +21,7 @@ enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
 enum maillimit__struct_kind {
     MAILLIMIT__VERDICT, MAILLIMIT__STATUS, MAILLIMIT__HISTORY_ROW, MAILLIMIT__EPISODE,
     MAILLIMIT__TOP_ROW, MAILLIMIT__SUMMARY, MAILLIMIT__EVENT, MAILLIMIT__ENTITY,
-    MAILLIMIT__STRUCT_KINDS
+    MAILLIMIT__REQUEST, MAILLIMIT__STRUCT_KINDS
 };
 /* Size of version `version` of a public struct; 0 if this library does not know it. */
 MAILLIMIT__HIDDEN size_t maillimit__struct_size(int kind, uint32_t version);

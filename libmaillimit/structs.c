@@ -26,6 +26,7 @@ static const size_t sizes[MAILLIMIT__STRUCT_KINDS][1] = {
     [MAILLIMIT__SUMMARY] = { sizeof(maillimit_summary) },
     [MAILLIMIT__EVENT] = { sizeof(maillimit_event) },
     [MAILLIMIT__ENTITY] = { sizeof(maillimit_entity) },
+    [MAILLIMIT__REQUEST] = { sizeof(maillimit_request) },
 };
 
 size_t maillimit__struct_size(int kind, uint32_t version)
@@ -115,4 +116,10 @@ int maillimit_entity_init(maillimit_entity *e, uint32_t version)
 {
     maillimit_entity full = { .level = -1 };
     return init(MAILLIMIT__ENTITY, e, version, &full);
+}
+
+int maillimit_request_init(maillimit_request *r, uint32_t version)
+{
+    maillimit_request full = { .level = MAILLIMIT_LEVEL_MAILBOX, .cost = 1 };
+    return init(MAILLIMIT__REQUEST, r, version, &full);
 }

@@ -42,6 +42,7 @@ final class Limiter implements MaillimitApi
     /** The versions of the structs this binding passes (each struct's _init takes it). */
     public const VERDICT_VERSION = 1;
     public const STATUS_VERSION = 1;
+    public const REQUEST_VERSION = 1;
     public const HISTORY_ROW_VERSION = 1;
     public const EPISODE_VERSION = 1;
     public const TOP_ROW_VERSION = 1;
@@ -271,6 +272,69 @@ final class Limiter implements MaillimitApi
                             int $now = 0): Verdict
     {
         return $this->verdict('maillimit_reserve', $level, $sender, $cost, $now);
+    }
+
+    /**
+     * maillimit_decide_many(): decide a batch of requests at one time, in order: the same
+     * verdicts and counts as decide() called for each in turn, faster when the senders are
+     * many. Each request is [level, sender] or [level, sender, cost].
+     *
+     * A bad request (or an error deciding it) throws its exception after the requests before
+     * it were decided and counted: $decided then holds their verdicts (so count($decided) is
+     * the failing request's index); nothing after it is decided. What the binding refuses
+     * itself (not such an array, a sender with a NUL byte, a level that does not fit an int)
+     * throws before anything is decided.
+     *
+     * @param list<array{0: Level|int, 1: string, 2?: int}> $requests
+     * @param list<Verdict>|null $decided
+     * @return list<Verdict>
+     */
+    public function decideMany(array $requests, int $now = 0, ?array &$decided = null): array
+    {
+        $decided = [];
+        $h = $this->handle();
+        $n = count($requests);
+        $reqs = $this->ffi->new('maillimit_request[' . max($n, 1) . ']');
+        $bufs = []; // the senders' C strings, alive until the call returns
+        $i = 0;
+        foreach ($requests as $r) {
+            if (!is_array($r) || !array_is_list($r) || count($r) < 2 || count($r) > 3
+                || !($r[0] instanceof \BackedEnum || is_int($r[0])) || !is_string($r[1])
+                || (count($r) === 3 && !is_int($r[2]))) {
+                throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                    Library::strerror(ErrorCode::EINVAL->value), null, "decideMany, request $i",
+                    'a request is [level, sender] or [level, sender, cost]');
+            }
+            $this->init('maillimit_request_init', $reqs[$i], self::REQUEST_VERSION);
+            $reqs[$i]->level = self::int($r[0]);
+            $s = self::name($r[1]);
+            $len = strlen($s);
+            $buf = $this->ffi->new('char[' . ($len + 1) . ']');
+            if ($len > 0) {
+                FFI::memcpy($buf, $s, $len);
+            }
+            $buf[$len] = "\0";
+            $bufs[] = $buf;
+            $reqs[$i]->sender = $this->ffi->cast('const char *', FFI::addr($buf[0]));
+            $reqs[$i]->cost = $r[2] ?? 1;
+            $i++;
+        }
+        $out = $this->ffi->new('maillimit_verdict[' . max($n, 1) . ']');
+        $this->init('maillimit_verdict_init', $out[0], self::VERDICT_VERSION);
+        $done = $this->ffi->new('size_t');
+        $rc = $this->ffi->maillimit_decide_many($h, $reqs, $n, $now, $out, FFI::addr($done));
+        $verdicts = [];
+        for ($k = 0; $k < min($done->cdata, $n); $k++) {
+            $verdicts[] = Verdict::fromC($out[$k]);
+        }
+        unset($bufs);
+        if ($rc !== 0) {
+            $decided = $verdicts;
+            $k = $done->cdata;
+            $what = $k < $n ? "request $k" : 'the call';
+            Library::raise($rc, 'maillimit_decide_many', "$what; $k of $n decided");
+        }
+        return $verdicts;
     }
 
     /** A struct's _init with this binding's version; EVERSION (an older library) throws. */

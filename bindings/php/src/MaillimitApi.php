@@ -16,8 +16,8 @@ namespace Maillimit;
  *
  *     $ml = new Maillimit\Client('/var/lib/maillimit/maillimitd.sock'); // or new Limiter()
  *
- * What only one of them has stays outside: reserve()/commit()/release(), tick(),
- * configuration files and snapshots of the handle in Limiter; ping(), configReload(),
+ * What only one of them has stays outside: reserve()/commit()/release(), decideMany(),
+ * tick(), configuration files and snapshots of the handle in Limiter; ping(), configReload(),
  * snapshot() and stats() of the daemon in Client. See Limiter for each method.
  */
 interface MaillimitApi

@@ -206,8 +206,9 @@ test('library: enums and constants equal the header', function (): void {
          $values['MAILLIMIT_COST_MAX'], $values['MAILLIMIT_NAME_MAX']]);
     eq(Library::HEADER_VERSION_MAJOR, $values['MAILLIMIT_HEADER_VERSION_MAJOR']);
     eq(Library::HEADER_VERSION_NUMBER, $values['MAILLIMIT_HEADER_VERSION_NUMBER']);
-    eq([Limiter::LIST_SYSUSER, Limiter::ENTITY_VERSION],
-        [$values['MAILLIMIT_LIST_SYSUSER'], $values['MAILLIMIT_ENTITY_VERSION']]);
+    eq([Limiter::LIST_SYSUSER, Limiter::ENTITY_VERSION, Limiter::REQUEST_VERSION],
+        [$values['MAILLIMIT_LIST_SYSUSER'], $values['MAILLIMIT_ENTITY_VERSION'],
+         $values['MAILLIMIT_REQUEST_VERSION']]);
 });
 
 test('exceptions: one class per code, with SPL parents', function (): void {

@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .constants import HEADER_VERSION_MAJOR
 from .errors import LibraryNotFound
 
-__all__ = ["lib", "library_path", "VerdictC", "StatusC", "HistoryRowC", "EpisodeC", "TopRowC",
+__all__ = ["lib", "library_path", "VerdictC", "StatusC", "RequestC", "HistoryRowC", "EpisodeC", "TopRowC",
            "SummaryC", "EventC", "EntityC", "has", "function", "check_version"]
 
 SONAME = "libmaillimit.so.1"
@@ -47,6 +47,17 @@ class VerdictC(Structure):
         ("count", c_int64),
         ("retry_after", c_int64),
         ("token", c_uint64),
+    ]
+
+
+class RequestC(Structure):
+    """``struct maillimit_request`` (version 1)."""
+    _c_name_ = "maillimit_request"
+    _fields_ = [
+        ("version", c_uint32),
+        ("level", c_int32),
+        ("sender", c_char_p),
+        ("cost", c_int64),
     ]
 
 
@@ -196,6 +207,9 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
                                  POINTER(VerdictC)]),
     "maillimit_reserve": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64,
                                   POINTER(VerdictC)]),
+    "maillimit_request_init": (c_int, [POINTER(RequestC), c_uint32]),
+    "maillimit_decide_many": (c_int, [handle_p, POINTER(RequestC), c_size_t, c_int64,
+                                      POINTER(VerdictC), POINTER(c_size_t)]),
     "maillimit_commit": (c_int, [handle_p, c_uint64]),
     "maillimit_release": (c_int, [handle_p, c_uint64]),
     "maillimit_reset": (c_int, [handle_p, c_int, c_char_p]),

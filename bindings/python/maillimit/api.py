@@ -11,10 +11,10 @@ A panel written against this interface switches between them by its constructor:
     ml = Client("/var/lib/maillimit/maillimitd.sock")   # or: Limiter()
 
 What only makes sense in one of them stays outside the interface: two-phase decisions
-(``reserve``/``commit``/``release``), ``tick``, configuration files and snapshots of the
-handle (``config_load``, ``snapshot_save``...) in the Limiter; ``ping``, ``config_reload``,
-``snapshot`` and ``stats`` of the daemon in the Client.
-"""
+(``reserve``/``commit``/``release``), batches of decisions (``decide_many``), ``tick``,
+configuration files and snapshots of the handle (``config_load``, ``snapshot_save``...) in
+the Limiter; ``ping``, ``config_reload``, ``snapshot`` and ``stats`` of the daemon in the
+Client."""
 from __future__ import annotations
 
 import abc
