@@ -162,6 +162,36 @@ int main(void)
     GUARD_OK(en, "list_next");
     maillimit_list_close(lit);
 
+    /* a batch: requests and verdicts stride by their version 1 size; only out[0] is
+     * initialised, the others take its version; nothing is written past the third verdict */
+    GUARDED(v1_request, rq0);
+    CHECK(maillimit_request_init(&rq0.s, 1) == 0, "request_init");
+    CHECK(rq0.s.version == 1 && rq0.s.level == MAILBOX && rq0.s.sender == NULL &&
+              rq0.s.cost == 1,
+          "request_init values");
+    GUARD_OK(rq0, "request_init");
+    v1_request rq[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK(maillimit_request_init(&rq[i], 1) == 0, "request_init %d", i);
+        rq[i].sender = "batch@acme.example";
+    }
+    typedef v1_verdict three_verdicts[3];
+    GUARDED(three_verdicts, vs);
+    CHECK(maillimit_verdict_init(&vs.s[0], 1) == 0, "verdict_init");
+    size_t done = 0;
+    CHECK(maillimit_decide_many(ml, rq, 3, T0 + 20, vs.s, &done) == 0 && done == 3,
+          "decide_many: %zu decided", done);
+    for (int i = 0; i < 3; i++)
+        CHECK(vs.s[i].version == 1 && vs.s[i].decision == (i == 2) && vs.s[i].count == i &&
+                  vs.s[i].limit == 2,
+              "batch verdict %d: version %u decision %d count %lld limit %lld", i,
+              vs.s[i].version, vs.s[i].decision, (long long)vs.s[i].count,
+              (long long)vs.s[i].limit);
+    GUARD_OK(vs, "decide_many");
+    rq[0].version = 2;
+    CHECK(maillimit_decide_many(ml, rq, 3, T0 + 20, vs.s, &done) == EINVAL_ && done == 0,
+          "decide_many with request version 2");
+
     maillimit_free(ml);
     if (failures)
         fprintf(stderr, "v1_caller: %d failures\n", failures);

@@ -65,6 +65,13 @@ typedef struct {
     char parent[321];
 } v1_entity;
 
+typedef struct {
+    uint32_t version;
+    int32_t level;
+    const char *sender;
+    int64_t cost;
+} v1_request;
+
 int maillimit_new(maillimit **out);
 void maillimit_free(maillimit *ml);
 int maillimit_config_load_mem(maillimit *ml, const char *text, size_t len, char *err,
@@ -74,6 +81,9 @@ int maillimit_tick(maillimit *ml, int64_t now);
 int maillimit_verdict_init(v1_verdict *v, uint32_t version);
 int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                      v1_verdict *out);
+int maillimit_request_init(v1_request *r, uint32_t version);
+int maillimit_decide_many(maillimit *ml, const v1_request *req, size_t n, int64_t now,
+                          v1_verdict *out, size_t *done);
 int maillimit_status_init(v1_status *s, uint32_t version);
 int maillimit_status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
                          v1_status *out);
