@@ -657,8 +657,11 @@ MAILLIMIT_API int maillimit_request_init(maillimit_request *r, uint32_t version)
  * Request i is decided as `maillimit_decide(ml, req[i].level, req[i].sender, req[i].cost,
  * now, &out[i])` would be after requests 0..i-1: an address of a known domain that is not
  * registered becomes an implicit mailbox, and a later request of the same batch finds it.
- * Other threads' decisions and changes may interleave with the batch's requests as with
- * separate calls. A time of 0 reads the clock once for the whole batch.
+ * Other threads' decisions and changes interleave with the batch's requests as with
+ * separate calls, except that the senders are looked up up to 16 requests ahead: a sender
+ * another thread removes meanwhile may still be counted as it was by those requests, as by
+ * a single call that found it just before the removal. A time of 0 reads the clock once
+ * for the whole batch.
  *
  * The arrays stride by their first element's version: every request must carry the version
  * of @p req[0], and every verdict written takes the version of @p out[0] (only @p out[0]

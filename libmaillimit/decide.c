@@ -19,6 +19,10 @@
  * of each of the three rings (totals, current minute). The plan's entity and the server lane
  * are shared and stay cached. Limit words are read only for entities that set a limit.
  *
+ * maillimit_decide_many() makes the same decision for each of its requests, in order, after
+ * looking up the senders of up to 16 of them in stages that overlap their misses ("batches",
+ * below).
+ *
  * The server counter is split into lanes while the server total is unlimited: each thread
  * counts in the lane of its stack, so the server's line is not shared between threads.
  * When a server limit is set, every decision counts in lane 0 and checks lane 0's total plus
