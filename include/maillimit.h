@@ -25,6 +25,16 @@
  * - "Iterator: one thread at a time per iterator." The iterators' next and close calls.
  * - "Pure: no handle, safe anywhere." Version, error texts, struct initialisers.
  * - "Not thread-safe." Only maillimit_free(), which must not race with anything.
+ *
+ * Structs that grow: every struct the library fills begins with a `version` that the caller
+ * sets with the struct's `_init` function and the version constant of this header, e.g.
+ * `maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION)`. A struct only ever grows at its end,
+ * and a library reads and writes only the fields of the version the caller set, so a program
+ * built against this header keeps working with every later 1.x library, and a later header's
+ * struct is refused (#MAILLIMIT_EVERSION from `_init`) by an older library instead of being
+ * half filled. Functions taking a struct whose version is 0 or unknown return
+ * #MAILLIMIT_EINVAL and write nothing; they write the struct only when they return 0.
+ * Language bindings pass the version of the layout they declare.
  */
 #ifndef MAILLIMIT_H
 #define MAILLIMIT_H
@@ -39,21 +49,21 @@ extern "C" {
 /** @name Version */
 /**@{*/
 /** Major version of this header. */
-#define MAILLIMIT_VERSION_MAJOR 0
+#define MAILLIMIT_VERSION_MAJOR 1
 /** Minor version of this header. */
-#define MAILLIMIT_VERSION_MINOR 2
+#define MAILLIMIT_VERSION_MINOR 0
 /** Patch version of this header. */
 #define MAILLIMIT_VERSION_PATCH 0
 /** Version of this header as `major*10000 + minor*100 + patch`. */
-#define MAILLIMIT_VERSION_NUMBER 200
+#define MAILLIMIT_VERSION_NUMBER 10000
 /** Version of this header as "major.minor.patch". */
-#define MAILLIMIT_VERSION_STRING "0.2.0"
+#define MAILLIMIT_VERSION_STRING "1.0.0"
 /** The version constants as enum values, for FFI cdefs that drop macros (keep in step). */
 enum maillimit_header_version {
-    MAILLIMIT_HEADER_VERSION_MAJOR = 0,   /**< as #MAILLIMIT_VERSION_MAJOR */
-    MAILLIMIT_HEADER_VERSION_MINOR = 2,   /**< as #MAILLIMIT_VERSION_MINOR */
+    MAILLIMIT_HEADER_VERSION_MAJOR = 1,   /**< as #MAILLIMIT_VERSION_MAJOR */
+    MAILLIMIT_HEADER_VERSION_MINOR = 0,   /**< as #MAILLIMIT_VERSION_MINOR */
     MAILLIMIT_HEADER_VERSION_PATCH = 0,   /**< as #MAILLIMIT_VERSION_PATCH */
-    MAILLIMIT_HEADER_VERSION_NUMBER = 200 /**< as #MAILLIMIT_VERSION_NUMBER */
+    MAILLIMIT_HEADER_VERSION_NUMBER = 10000 /**< as #MAILLIMIT_VERSION_NUMBER */
 };
 /**@}*/
 
@@ -174,10 +184,24 @@ typedef struct maillimit_status {
     int64_t reset_after;  /**< seconds until the own window count is back to 0 */
 } maillimit_status;
 
+/**
+ * @brief One request of maillimit_decide_many(): what maillimit_decide() takes besides the
+ *        handle, the time and the verdict. Initialise with maillimit_request_init(), then set
+ *        the fields. The library only reads it.
+ * @since 1.0.0
+ */
+typedef struct maillimit_request {
+    uint32_t version;     /**< set by maillimit_request_init() */
+    int32_t level;        /**< as maillimit_decide()'s level (starts as #MAILLIMIT_LEVEL_MAILBOX) */
+    const char *sender;   /**< as maillimit_decide()'s sender (starts NULL) */
+    int64_t cost;         /**< 1..#MAILLIMIT_COST_MAX units (starts at 1) */
+} maillimit_request;
+
 /** Version of the structs above that this header describes. */
 enum maillimit_struct_version {
     MAILLIMIT_VERDICT_VERSION = 1, /**< version of #maillimit_verdict */
-    MAILLIMIT_STATUS_VERSION = 1   /**< version of #maillimit_status */
+    MAILLIMIT_STATUS_VERSION = 1,  /**< version of #maillimit_status */
+    MAILLIMIT_REQUEST_VERSION = 1  /**< version of #maillimit_request */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -423,9 +447,9 @@ MAILLIMIT_API int maillimit_limit_set(maillimit *ml, int level, const char *name
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @par Thread safety
  *   Hot path: safe from any number of threads on one handle, lock-free.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_limit_value)
  */
-MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *name,
+MAILLIMIT_API int maillimit_limit_configured(maillimit *ml, int level, const char *name,
                                         int target_level, int window, int64_t *out);
 
 /**
@@ -437,9 +461,9 @@ MAILLIMIT_API int maillimit_limit_value(maillimit *ml, int level, const char *na
  * @return 0, #MAILLIMIT_EINVAL (plans have no counter), #MAILLIMIT_ENOTFOUND.
  * @par Thread safety
  *   Hot path: safe from any number of threads on one handle, lock-free.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_limit_get)
  */
-MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name, int window,
+MAILLIMIT_API int maillimit_limit_effective(maillimit *ml, int level, const char *name, int window,
                                       int64_t *out);
 
 /**
@@ -450,9 +474,9 @@ MAILLIMIT_API int maillimit_limit_get(maillimit *ml, int level, const char *name
  * @par Thread safety
  *   Configuration: safe from any thread; serialised by the handle's configuration lock, never
  *   blocks the hot path.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_enable)
  */
-MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
+MAILLIMIT_API int maillimit_enabled_set(maillimit *ml, int on);
 
 /**
  * @brief Read the master switch.
@@ -461,9 +485,9 @@ MAILLIMIT_API int maillimit_enable(maillimit *ml, int on);
  * @return 0, #MAILLIMIT_EINVAL.
  * @par Thread safety
  *   Hot path: safe from any number of threads on one handle, lock-free.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_enabled)
  */
-MAILLIMIT_API int maillimit_enabled(maillimit *ml, int *out);
+MAILLIMIT_API int maillimit_enabled_get(maillimit *ml, int *out);
 
 /**
  * @brief Set a flag. SENDMAIL lives at server, plan and subscription; EXEMPT at plan,
@@ -490,9 +514,9 @@ MAILLIMIT_API int maillimit_flag_set(maillimit *ml, int level, const char *name,
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @par Thread safety
  *   Hot path: safe from any number of threads on one handle, lock-free.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_flag_get)
  */
-MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag,
+MAILLIMIT_API int maillimit_flag_effective(maillimit *ml, int level, const char *name, int flag,
                                      int *out);
 
 /**
@@ -504,9 +528,9 @@ MAILLIMIT_API int maillimit_flag_get(maillimit *ml, int level, const char *name,
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND.
  * @par Thread safety
  *   Hot path: safe from any number of threads on one handle, lock-free.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_flag_value)
  */
-MAILLIMIT_API int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag,
+MAILLIMIT_API int maillimit_flag_configured(maillimit *ml, int level, const char *name, int flag,
                                        int *out);
 
 /**
@@ -538,13 +562,18 @@ MAILLIMIT_API int maillimit_unit_get(maillimit *ml, int *out);
 /**@{*/
 
 /**
- * @brief Initialise a verdict (sets its version, clears the rest).
- * @param[out] v the verdict; NULL is ignored.
+ * @brief Initialise a verdict for the version of it this header describes:
+ *        `maillimit_verdict_init(&x, MAILLIMIT_VERDICT_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] v the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_VERDICT_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p v NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
  * @par Thread safety
  *   Pure: no handle, safe anywhere.
- * @since 0.1.0
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_verdict_init(maillimit_verdict *v);
+MAILLIMIT_API int maillimit_verdict_init(maillimit_verdict *v, uint32_t version);
 
 /**
  * @brief Decide whether @p sender may send @p cost units now, and count them if so.
@@ -606,6 +635,67 @@ MAILLIMIT_API int maillimit_reserve(maillimit *ml, int level, const char *sender
                                     int64_t now, maillimit_verdict *out);
 
 /**
+ * @brief Initialise a request for the version of it this header describes:
+ *        `maillimit_request_init(&x, MAILLIMIT_REQUEST_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] r the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_REQUEST_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p r NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_request_init(maillimit_request *r, uint32_t version);
+
+/**
+ * @brief Decide @p n requests at one time @p now, in order: the same verdicts, counts,
+ *        reports and episodes as @p n maillimit_decide() calls one after the other, in less
+ *        time when the senders' data is not in the CPU's caches (the lookups of several
+ *        requests overlap).
+ *
+ * Request i is decided as `maillimit_decide(ml, req[i].level, req[i].sender, req[i].cost,
+ * now, &out[i])` would be after requests 0..i-1: an address of a known domain that is not
+ * registered becomes an implicit mailbox, and a later request of the same batch finds it.
+ * Other threads' decisions and changes interleave with the batch's requests as with
+ * separate calls, except that the senders are looked up up to 16 requests ahead: a sender
+ * another thread removes meanwhile may still be counted as it was by those requests, as by
+ * a single call that found it just before the removal. A time of 0 reads the clock once
+ * for the whole batch.
+ *
+ * The arrays stride by their first element's version: every request must carry the version
+ * of @p req[0], and every verdict written takes the version of @p out[0] (only @p out[0]
+ * needs maillimit_verdict_init(); its version is copied into the others).
+ *
+ * On an error, the requests before the failing one were decided (their verdicts written and
+ * counted), the failing one and those after it were not (their verdicts untouched), as if
+ * the loop of single calls had stopped at the first error.
+ *
+ * @param[in] ml the handle.
+ * @param[in] req @p n requests (maillimit_request_init()); may be NULL when @p n is 0.
+ * @param[in] n how many; 0 decides nothing and returns 0.
+ * @param[in] now Unix seconds, 0 = clock.
+ * @param[out] out @p n verdicts (@p out[0] initialised by maillimit_verdict_init()); may be
+ *             NULL when @p n is 0.
+ * @param[out] done if not NULL: how many requests were decided: @p n on success, else the
+ *             index of the failing request (0 when the call itself was refused).
+ * @return 0 (every request decided: each verdict says ALLOW or DENY), or the error of the
+ *         first failing request as maillimit_decide() returns it (#MAILLIMIT_EINVAL: bad
+ *         level, NULL or invalid sender, or a version other than @p req[0]'s;
+ *         #MAILLIMIT_ERANGE: cost or a counter's capacity; #MAILLIMIT_ENOMEM), or
+ *         #MAILLIMIT_EINVAL for the call itself (NULL handle, NULL @p req or @p out with
+ *         @p n > 0, an unknown version of @p req[0] or @p out[0], now < 0) before anything is
+ *         decided.
+ * @par Thread safety
+ *   Hot path: safe from any number of threads on one handle, lock-free; the first
+ *   decision for an address never seen before in a known domain takes the
+ *   configuration lock to make its implicit mailbox.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_decide_many(maillimit *ml, const maillimit_request *req, size_t n,
+                                        int64_t now, maillimit_verdict *out, size_t *done);
+
+/**
  * @brief Make a reservation final.
  * @param[in] ml the handle. @param[in] token from maillimit_reserve().
  * @return 0, #MAILLIMIT_EINVAL (NULL handle, token 0), #MAILLIMIT_ENOTFOUND (unknown,
@@ -640,13 +730,18 @@ MAILLIMIT_API int maillimit_release(maillimit *ml, uint64_t token);
 MAILLIMIT_API int maillimit_reset(maillimit *ml, int level, const char *name);
 
 /**
- * @brief Initialise a status (sets its version, clears the rest).
- * @param[out] s the status; NULL is ignored.
+ * @brief Initialise a status for the version of it this header describes:
+ *        `maillimit_status_init(&x, MAILLIMIT_STATUS_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] s the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_STATUS_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p s NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
  * @par Thread safety
  *   Pure: no handle, safe anywhere.
- * @since 0.1.0
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_status_init(maillimit_status *s);
+MAILLIMIT_API int maillimit_status_init(maillimit_status *s, uint32_t version);
 
 /**
  * @brief The status of an entity's own counter in one window, and whether it could send one
@@ -757,7 +852,7 @@ MAILLIMIT_API int maillimit_config_apply_mem(maillimit *ml, const char *text, si
  *
  * Events (#MAILLIMIT_EVENT_LIMIT_REACHED, #MAILLIMIT_EVENT_BACK_TO_NORMAL) are one per episode
  * edge, queued in the handle (at most 4096 waiting; when full the oldest is dropped and
- * counted) and pulled with maillimit_event_next(). Deciders hand edges over through a
+ * counted) and pulled with maillimit_events_next(). Deciders hand edges over through a
  * lock-free queue of 16384 that every report call and maillimit_tick() drains; deciders
  * never wait for it: an edge that finds it full (more than 16384 episode edges since the
  * last report call or tick) is lost and counted as a dropped event. Its episode is still in
@@ -802,9 +897,9 @@ enum maillimit_name_buffer {
     MAILLIMIT_NAME_BUFFER = 321 /**< #MAILLIMIT_NAME_MAX bytes and a NUL */
 };
 
-/** One hour of an entity's history. */
+/** One hour of an entity's history. Initialise with maillimit_history_row_init(). */
 typedef struct maillimit_history_row {
-    uint32_t version;     /**< set by the reader */
+    uint32_t version;     /**< set by maillimit_history_row_init() */
     int32_t reserved_;    /**< always 0 */
     int64_t hour_start;   /**< Unix time of the hour's start */
     int64_t sent;         /**< units accepted and counted against limits */
@@ -812,9 +907,9 @@ typedef struct maillimit_history_row {
     int64_t exempt;       /**< units sent by exempt senders */
 } maillimit_history_row;
 
-/** One episode of an entity over its limit. */
+/** One episode of an entity over its limit. Initialise with maillimit_episode_init(). */
 typedef struct maillimit_episode {
-    uint32_t version;     /**< set by the reader */
+    uint32_t version;     /**< set by maillimit_episode_init() */
     int32_t level;        /**< the entity's level */
     int32_t window;       /**< the window whose limit was reached */
     int32_t ongoing;      /**< 1 while still over the limit */
@@ -826,9 +921,9 @@ typedef struct maillimit_episode {
     char name[MAILLIMIT_NAME_BUFFER]; /**< the entity's name ("" for the server) */
 } maillimit_episode;
 
-/** One entity of a top list. */
+/** One entity of a top list. Initialise with maillimit_top_row_init(). */
 typedef struct maillimit_top_row {
-    uint32_t version;     /**< set by maillimit_top() */
+    uint32_t version;     /**< set by maillimit_top_row_init() */
     int32_t level;        /**< the entity's level */
     int64_t sent;         /**< units sent in the range */
     int64_t denied;       /**< units denied in the range */
@@ -836,7 +931,7 @@ typedef struct maillimit_top_row {
     char name[MAILLIMIT_NAME_BUFFER]; /**< the entity's name */
 } maillimit_top_row;
 
-/** Totals over a time range and scope. */
+/** Totals over a time range and scope. Initialise with maillimit_summary_init(). */
 typedef struct maillimit_summary {
     uint32_t version;          /**< set by maillimit_summary_init() */
     int32_t reserved_;         /**< always 0 */
@@ -847,7 +942,7 @@ typedef struct maillimit_summary {
     int64_t limited_entities;  /**< entities in scope with an episode overlapping the range */
 } maillimit_summary;
 
-/** A limit edge. */
+/** A limit edge. Initialise with maillimit_event_init(). */
 typedef struct maillimit_event {
     uint32_t version;     /**< set by maillimit_event_init() */
     int32_t type;         /**< a #maillimit_event_type */
@@ -909,6 +1004,49 @@ MAILLIMIT_API int maillimit_retention_set(maillimit *ml, int64_t hours);
 MAILLIMIT_API int maillimit_retention_get(maillimit *ml, int64_t *out);
 
 /**
+ * @brief Initialise a history row for the version of it this header describes:
+ *        `maillimit_history_row_init(&x, MAILLIMIT_HISTORY_ROW_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] row the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_HISTORY_ROW_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p row NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_history_row_init(maillimit_history_row *row, uint32_t version);
+
+/**
+ * @brief Initialise an episode for the version of it this header describes:
+ *        `maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] ep the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_EPISODE_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p ep NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_episode_init(maillimit_episode *ep, uint32_t version);
+
+/**
+ * @brief Initialise a top-list row for the version of it this header describes:
+ *        `maillimit_top_row_init(&x, MAILLIMIT_TOP_ROW_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ *        maillimit_top() takes the first row's version for every row of its array.
+ * @param[out] row the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_TOP_ROW_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p row NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
+ */
+MAILLIMIT_API int maillimit_top_row_init(maillimit_top_row *row, uint32_t version);
+
+/**
  * @brief Open the hourly history of an entity for hours starting in [@p from, @p to).
  *        Only hours with traffic are returned, oldest first.
  * @param[in] ml the handle.
@@ -928,7 +1066,8 @@ MAILLIMIT_API int maillimit_history_open(maillimit *ml, int level, const char *n
 
 /**
  * @brief The next hour of a history.
- * @param[in] it the iterator. @param[out] out the row.
+ * @param[in] it the iterator.
+ * @param[out] out the row (initialised by maillimit_history_row_init()).
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
  * @par Thread safety
  *   Iterator: one thread at a time per iterator.
@@ -964,7 +1103,8 @@ MAILLIMIT_API int maillimit_episodes_open(maillimit *ml, int level, const char *
 
 /**
  * @brief The next episode.
- * @param[in] it the iterator. @param[out] out the episode.
+ * @param[in] it the iterator.
+ * @param[out] out the episode (initialised by maillimit_episode_init()).
  * @return 0, #MAILLIMIT_EDONE at the end, #MAILLIMIT_EINVAL.
  * @par Thread safety
  *   Iterator: one thread at a time per iterator.
@@ -991,8 +1131,9 @@ MAILLIMIT_API void maillimit_episodes_close(maillimit_episodes *it);
  * @param[in] scope_level SERVER (scope_name NULL: everything), SUBSCRIPTION or DOMAIN.
  * @param[in] scope_name the subtree to list.
  * @param[in] now Unix seconds, 0 = clock.
- * @param[out] rows caller buffer. @param[in,out] n in: capacity of @p rows (K); out: rows
- *             written.
+ * @param[out] rows caller buffer; when @p n is not 0, rows[0] is initialised by
+ *             maillimit_top_row_init() and its version is taken for every row.
+ * @param[in,out] n in: capacity of @p rows (K); out: rows written.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOTFOUND (scope), #MAILLIMIT_ENOMEM.
  * @par Thread safety
  *   Reports: serialised by the handle's report lock; never blocks deciders.
@@ -1003,13 +1144,18 @@ MAILLIMIT_API int maillimit_top(maillimit *ml, int level, int metric, int64_t fr
                                 maillimit_top_row *rows, size_t *n);
 
 /**
- * @brief Initialise a summary.
- * @param[out] s the summary.
+ * @brief Initialise a summary for the version of it this header describes:
+ *        `maillimit_summary_init(&x, MAILLIMIT_SUMMARY_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] s the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_SUMMARY_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p s NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
  * @par Thread safety
  *   Pure: no handle, safe anywhere.
- * @since 0.1.0
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_summary_init(maillimit_summary *s);
+MAILLIMIT_API int maillimit_summary_init(maillimit_summary *s, uint32_t version);
 
 /**
  * @brief Totals for hours starting in [@p from, @p to) within a scope.
@@ -1028,13 +1174,18 @@ MAILLIMIT_API int maillimit_summary_get(maillimit *ml, int scope_level, const ch
                                         maillimit_summary *out);
 
 /**
- * @brief Initialise an event.
- * @param[out] ev the event.
+ * @brief Initialise an event for the version of it this header describes:
+ *        `maillimit_event_init(&x, MAILLIMIT_EVENT_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] ev the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_EVENT_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p ev NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
  * @par Thread safety
  *   Pure: no handle, safe anywhere.
- * @since 0.1.0
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
+MAILLIMIT_API int maillimit_event_init(maillimit_event *ev, uint32_t version);
 
 /**
  * @brief Take the oldest queued event.
@@ -1044,9 +1195,9 @@ MAILLIMIT_API void maillimit_event_init(maillimit_event *ev);
  * @return 0, #MAILLIMIT_EDONE when the queue is empty, #MAILLIMIT_EINVAL.
  * @par Thread safety
  *   Reports: serialised by the handle's report lock; never blocks deciders.
- * @since 0.1.0
+ * @since 1.0.0 (0.x: maillimit_event_next)
  */
-MAILLIMIT_API int maillimit_event_next(maillimit *ml, int64_t now, maillimit_event *out);
+MAILLIMIT_API int maillimit_events_next(maillimit *ml, int64_t now, maillimit_event *out);
 
 /**
  * @brief How many events were dropped because the queue was full.
@@ -1094,13 +1245,18 @@ typedef struct maillimit_entity {
 typedef struct maillimit_list maillimit_list;
 
 /**
- * @brief Initialise an entity row (sets its version, clears the rest).
- * @param[out] e the row; NULL is ignored.
+ * @brief Initialise an entity row for the version of it this header describes:
+ *        `maillimit_entity_init(&x, MAILLIMIT_ENTITY_VERSION)`
+ *        sets the version and each field's starting value ("Structs that grow", above).
+ * @param[out] e the struct.
+ * @param[in] version the version the caller was compiled with: #MAILLIMIT_ENTITY_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p e NULL), #MAILLIMIT_EVERSION (a version this library
+ *         does not know: the caller was built against a newer header).
  * @par Thread safety
  *   Pure: no handle, safe anywhere.
- * @since 0.2.0
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_entity_init(maillimit_entity *e);
+MAILLIMIT_API int maillimit_entity_init(maillimit_entity *e, uint32_t version);
 
 /**
  * @brief List the entities of one level, in bytewise order of their names.

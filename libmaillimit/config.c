@@ -621,7 +621,7 @@ static int apply_op(struct cfg *c, const struct cfg_op *op)
     int rc = 0;
     switch (op->dir) {
     case D_ENABLE:
-        return maillimit_enable(ml, op->arg);
+        return maillimit_enabled_set(ml, op->arg);
     case D_UNIT:
         return maillimit_unit_set(ml, op->arg);
     case D_SERVER:
@@ -716,7 +716,7 @@ static int reset_server(struct cfg *c)
         if ((dirdefs[D_SERVER].keys & BIT(k)) && !c->key_line[k])
             rc = reset_key(c->ml, D_SERVER, NULL, k);
     if (rc == 0 && !c->enable_line)
-        rc = maillimit_enable(c->ml, 1);
+        rc = maillimit_enabled_set(c->ml, 1);
     if (rc == 0 && !c->unit_line)
         rc = maillimit_unit_set(c->ml, MAILLIMIT_UNIT_MESSAGES);
     return rc;

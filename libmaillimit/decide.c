@@ -13,6 +13,16 @@
  * never admits more than the limit; a concurrent reader may see a request's units in one
  * counter before its rollback, which can only make another request's check fail.
  *
+ * Cache lines a mailbox decision touches (docs/design.md, "One decision"): the name table's
+ * slot; the first line of the mailbox, its domain and its subscription entity (parent, ring,
+ * hint, flags, level, limits_set: their first 32 bytes) and the mailbox's name line; two lines
+ * of each of the three rings (totals, current minute). The plan's entity and the server lane
+ * are shared and stay cached. Limit words are read only for entities that set a limit.
+ *
+ * maillimit_decide_many() makes the same decision for each of its requests, in order, after
+ * looking up the senders of up to 16 of them in stages that overlap their misses ("batches",
+ * below).
+ *
  * The server counter is split into lanes while the server total is unlimited: each thread
  * counts in the lane of its stack, so the server's line is not shared between threads.
  * When a server limit is set, every decision counts in lane 0 and checks lane 0's total plus
@@ -118,7 +128,7 @@ static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
             maillimit__ring_advance(ml->lane[k], p);
     for (int i = 0; i < rq->n; i++) {
         struct counter *c = &rq->c[i];
-        c->minute = maillimit__ring_advance(c->r, p);
+        c->minute = maillimit__ring_at(c->r, p);
         if (!maillimit__ring_units_ok(c->r, cost)) {
             unwind_totals(rq, i, packed);
             return PHASE1_RANGE;
@@ -147,7 +157,7 @@ static int phase2(struct request *rq, int64_t cost)
 {
     uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
     for (int i = 0; i < rq->n; i++) {
-        if (maillimit__ring_slot_add(rq->c[i].r, rq->c[i].minute, cost) == 0)
+        if (maillimit__ring_slot_add_at(rq->c[i].r, rq->c[i].minute, cost) == 0)
             continue;
         for (int k = 0; k < i; k++)
             maillimit__ring_slot_sub(rq->c[k].r, rq->c[k].minute, cost);
@@ -223,24 +233,34 @@ static void find_blocker(maillimit *ml, struct request *rq, int64_t cost, int64_
 
 /* ---- the sender ----------------------------------------------------------------------- */
 
+static int sender_found(maillimit *ml, int level, const char *buf, size_t len, uint64_t h,
+                        struct maillimit__entity *e, struct maillimit__entity **out);
+
 /* Resolve a sender: *out NULL means unknown (not attributable). */
 static int sender_of(maillimit *ml, int level, const char *sender,
                      struct maillimit__entity **out)
 {
     char buf[MAILLIMIT_NAME_MAX + 1];
-    int len = maillimit__name_norm(level, sender, buf, NULL);
+    uint64_t h;
+    int len = maillimit__name_key(level, sender, buf, NULL, level, &h);
     if (len < 0)
         return MAILLIMIT_EINVAL;
-    uint64_t h = maillimit__name_hash(level, buf, (size_t)len);
     struct maillimit__entity *e = maillimit__table_find(ml, level, buf, (size_t)len, h);
+    return sender_found(ml, level, buf, (size_t)len, h, e, out);
+}
+
+/* The rest of sender_of() once the name table was asked: e is what it found for the
+ * normalised name buf (len bytes, hash h), or NULL. */
+static int sender_found(maillimit *ml, int level, const char *buf, size_t len, uint64_t h,
+                        struct maillimit__entity *e, struct maillimit__entity **out)
+{
     if (!e && level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
         struct maillimit__entity *u = maillimit__table_find(
-            ml, MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len,
-            maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, (size_t)len));
+            ml, MAILLIMIT__LEVEL_SYSUSER, buf, len, maillimit__name_hash(MAILLIMIT__LEVEL_SYSUSER, buf, len));
         e = u ? maillimit__parent(u) : NULL;
     }
     if (!e && level == MAILLIMIT_LEVEL_MAILBOX) {
-        int rc = maillimit__implicit_mailbox(ml, buf, (size_t)len, h, &e);
+        int rc = maillimit__implicit_mailbox(ml, buf, len, h, &e);
         if (rc == MAILLIMIT_ENOMEM)
             return rc;
     }
@@ -266,15 +286,6 @@ static void verdict_clear(maillimit_verdict *v)
     v->count = 0;
     v->retry_after = 0;
     v->token = 0;
-}
-
-void maillimit_verdict_init(maillimit_verdict *v)
-{
-    if (!v)
-        return;
-    memset(v, 0, sizeof *v);
-    v->version = MAILLIMIT_VERDICT_VERSION;
-    verdict_clear(v);
 }
 
 static void deny(maillimit_verdict *v, int reason, const struct blocker *b)
@@ -351,21 +362,76 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
     return 0;
 }
 
-/* The sender's effective EXEMPT flag. The walk up the hierarchy is the decision's first touch
- * of each ancestor, so it also starts loading their rings' lines (see chain()). */
-static int exempt_prefetch(struct maillimit__entity *e, int64_t now)
+/* One walk up from the sender e, the decision's first touch of each entity: gather the
+ * counted chain (e, domain, subscription; then the server) into rq, and the plan; start
+ * loading the lines of the rings phase 1 and 2 will touch; return the effective EXEMPT flag.
+ * The effective limits are then taken from these entities (limits_of_chain()) instead of a
+ * walk per counter and window. */
+static int walk(maillimit *ml, struct maillimit__entity *e, struct request *rq,
+                struct maillimit__entity **plan, int64_t now)
 {
     int exempt = MAILLIMIT_DEFAULT;
+    size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
+    rq->n = 0;
+    *plan = NULL;
     for (struct maillimit__entity *x = e; x; x = maillimit__parent(x)) {
-        struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_relaxed);
+        /* acquire: pairs with the CAS that publishes a zeroed ring in maillimit__entity_ring()
+         * (this pointer is the one phase 1 and 2 use, or NULL: it is made then) */
+        struct maillimit__ring *r = atomic_load_explicit(&x->ring, memory_order_acquire);
         if (r) {
             __builtin_prefetch(r, 1);
-            __builtin_prefetch(&r->minute[(now / 60) % MAILLIMIT__HOUR_SLOTS], 1);
+            __builtin_prefetch(&r->minute[slot], 1);
         }
         if (exempt == MAILLIMIT_DEFAULT)
             exempt = atomic_load_explicit(&x->flag[MAILLIMIT_FLAG_EXEMPT], memory_order_relaxed);
+        if (x->level >= MAILLIMIT_LEVEL_SUBSCRIPTION && rq->n < 3) {
+            rq->c[rq->n].e = x;
+            rq->c[rq->n++].r = r;
+        } else if (x->level == MAILLIMIT_LEVEL_PLAN) {
+            *plan = x;
+        }
     }
+    struct counter *c = &rq->c[rq->n++];
+    c->e = ml->server;
+    int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
+    int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
+    rq->server_exact = h >= 0 || d >= 0;
+    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
+    c->limit[0] = h;
+    c->limit[1] = d;
     return exempt == 1;
+}
+
+/* The effective limits of the counters walk() gathered, from entities already loaded: start
+ * from the server's values and let each entity, top-down (plan, subscription, domain,
+ * mailbox), override with what it set (not DEFAULT) for the targets at or below its own level,
+ * the only ones it can set. The nearest value set wins, as in maillimit__effective_limit(). */
+static void limits_of_chain(const maillimit *ml, struct request *rq,
+                            const struct maillimit__entity *plan)
+{
+    enum { T = MAILLIMIT__TARGETS };
+    int64_t eff[T][2];
+    for (int t = 0; t < T; t++)
+        for (int w = 0; w < 2; w++)
+            eff[t][w] = atomic_load_explicit(&ml->server->limit[t][w], memory_order_relaxed);
+    for (int i = rq->n - 1; i >= 0; i--) {
+        /* rq->c[n - 1] is the server's counter: the plan takes its turn there */
+        const struct maillimit__entity *x = i == rq->n - 1 ? plan : rq->c[i].e;
+        /* an entity that never set a limit has nothing to override (and its limit words,
+         * on another line, are not read) */
+        if (!x || !atomic_load_explicit(&x->limits_set, memory_order_relaxed))
+            continue;
+        int first = x == plan ? 0 : x->level - MAILLIMIT_LEVEL_SUBSCRIPTION;
+        for (int t = first; t < T; t++)
+            for (int w = 0; w < 2; w++) {
+                int64_t v = atomic_load_explicit(&x->limit[t][w], memory_order_relaxed);
+                if (v != MAILLIMIT_DEFAULT)
+                    eff[t][w] = v;
+            }
+    }
+    for (int i = 0; i < rq->n - 1; i++)
+        for (int w = 0; w < 2; w++)
+            rq->c[i].limit[w] = eff[rq->c[i].e->level - MAILLIMIT_LEVEL_SUBSCRIPTION][w];
 }
 
 /* ---- report bookkeeping (denials and exempt units only; allowed units are in rings) ---- */
@@ -398,12 +464,13 @@ static void report_episode(maillimit *ml, struct request *rq, const struct block
         struct maillimit__entity *e = rq->c[i].e;
         if (e->level != b->level || e == ml->unattributed)
             continue;
-        struct maillimit__ring *rs[MAILLIMIT__LANES];
-        int nr = maillimit__reader_rings(ml, e, rs);
-        int64_t wait = b->limit < 1 ? -1
-                       : nr         ? maillimit__ring_retry(rs, nr, b->window, now, 1, b->limit,
-                                                            NULL)
-                                    : 1;
+        /* when one unit fits again: for a cost of 1, the blocker's own retry_after */
+        int64_t wait = b->limit < 1 ? -1 : cost == 1 ? b->retry : 0;
+        if (wait == 0) {
+            struct maillimit__ring *rs[MAILLIMIT__LANES];
+            int nr = maillimit__reader_rings(ml, e, rs);
+            wait = nr ? maillimit__ring_retry(rs, nr, b->window, now, 1, b->limit, NULL) : 1;
+        }
         maillimit__episode_deny(ml, e, b->window, b->limit, now, cost,
                                 wait < 0 ? INT64_MAX : now + wait);
         return;
@@ -411,6 +478,9 @@ static void report_episode(maillimit *ml, struct request *rq, const struct block
 }
 
 /* ---- decide / reserve ----------------------------------------------------------------- */
+
+static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
+                         maillimit_verdict *out, int reserve);
 
 static int decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                   maillimit_verdict *out, int reserve)
@@ -429,8 +499,16 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     int rc = sender_of(ml, level, sender, &e);
     if (rc)
         return rc;
+    return decide_sender(ml, e, cost, now, out, reserve);
+}
 
+/* The decision once the sender is resolved (e NULL: unknown); out cleared, now final. */
+static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
+                         maillimit_verdict *out, int reserve)
+{
+    int rc = 0;
     struct request rq;
+    struct maillimit__entity *plan;
     int enabled = atomic_load_explicit(&ml->enabled, memory_order_relaxed);
     int reason = MAILLIMIT_REASON_NONE;
     if (!e) {
@@ -442,18 +520,17 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         rq.c[0] = (struct counter){ml->unattributed, maillimit__entity_ring(ml, ml->unattributed),
                                    {-1, -1}, 0, 0};
         rq.n = 2;
-    } else if (exempt_prefetch(e, now)) {
+    } else if (walk(ml, e, &rq, &plan, now)) {
         out->reason = MAILLIMIT_REASON_EXEMPT;
         out->limit = maillimit__effective_limit(ml, e, MAILLIMIT_WINDOW_HOUR);
         out->count = count_of(ml, e, MAILLIMIT_WINDOW_HOUR, now);
         out->token = TOKEN_DECIDED;
-        chain(ml, e, &rq, 0, now);
         report_units(ml, &rq, 0, cost, now);
         return 0;
     } else {
-        rc = chain(ml, e, &rq, 1, now);
-        if (rc)
-            return rc;
+        for (int i = 0; i < rq.n - 1; i++)
+            if (!rq.c[i].r && !(rq.c[i].r = maillimit__entity_ring(ml, rq.c[i].e)))
+                return MAILLIMIT_ENOMEM;
         if (!enabled) {
             reason = MAILLIMIT_REASON_DISABLED;
         } else if (e->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
@@ -465,7 +542,10 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
             report_units(ml, &rq, 1, cost, now);
             return 0;
         }
-        limits(ml, &rq, enabled);
+        if (enabled)
+            limits_of_chain(ml, &rq, plan);
+        else
+            limits(ml, &rq, 0);
     }
     if (rc)
         return rc;
@@ -496,7 +576,8 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
         return rc;
     out->reason = reason;
     const struct counter *own = &rq.c[reason == MAILLIMIT_REASON_UNKNOWN ? 1 : 0];
-    out->limit = maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
+    out->limit = enabled ? own->limit[0]
+                         : maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
     out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
                                     : maillimit__hour_total(own->before);
     if (out->count < 0)
@@ -519,9 +600,14 @@ int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost,
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, out, 0);
+    int rc = decide(ml, level, sender, cost, now, &v, 0);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
 }
 
@@ -530,10 +616,172 @@ int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, out, 1);
+    int rc = decide(ml, level, sender, cost, now, &v, 1);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
+}
+
+/* ---- batches ---------------------------------------------------------------------------
+ * maillimit_decide_many() takes the requests BATCH at a time. A chunk's lookups go in stages,
+ * each starting the loads the next one needs for every request before waiting for any:
+ *   A  validate and normalise every name, hash it, prefetch its first table slot;
+ *   B  read the slots, prefetch the entities they point to (first line and name line);
+ *   C  find each entity (the name compared), prefetch its parent, grandparent hint and ring;
+ *   D  prefetch the parent's and grandparent's rings;
+ *   E  decide each request in order, exactly as decide() does from its resolved sender.
+ * The stages only read and prefetch: what a request changes happens in E, in order. A name
+ * the table did not have in C is looked up again in E (an earlier request of the chunk may
+ * have made its implicit mailbox), then resolved as sender_of() does. One read section
+ * covers a chunk. */
+enum { BATCH = 16 };
+
+struct pending {
+    int level;
+    int len;
+    int64_t cost;
+    uint64_t hash;
+    struct maillimit__entity *e;
+    char buf[MAILLIMIT_NAME_MAX + 1];
+};
+
+static void prefetch_ring(const struct maillimit__entity *x, size_t slot)
+{
+    struct maillimit__ring *r =
+        atomic_load_explicit(&((struct maillimit__entity *)x)->ring, memory_order_relaxed);
+    if (r) {
+        __builtin_prefetch(r, 1);
+        __builtin_prefetch(&r->minute[slot], 1);
+    }
+}
+
+/* Decide n <= BATCH requests (req: rstride apart, each of version rversion) into out
+ * (ostride apart, written with version oversion). *done: how many were decided. */
+static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t rversion,
+                        size_t n, int64_t now, char *out, size_t ostride, uint32_t oversion,
+                        size_t *done)
+{
+    struct pending p[BATCH];
+    size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
+    int err = 0;
+    size_t m = 0;
+    /* acquire: as in maillimit__table_find() (this table is only prefetched from) */
+    struct maillimit__table *t = atomic_load_explicit(&ml->table, memory_order_acquire);
+    for (; m < n; m++) { /* A */
+        maillimit_request r = {.version = MAILLIMIT_REQUEST_VERSION,
+                               .level = MAILLIMIT_LEVEL_MAILBOX, .cost = 1};
+        const char *src = req + m * rstride;
+        uint32_t version;
+        memcpy(&version, src, sizeof version);
+        if (version != rversion) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        memcpy(&r, src, rstride); /* the caller's version's bytes; later fields as initialised */
+        if (!r.sender || (r.level != MAILLIMIT_LEVEL_MAILBOX && r.level != MAILLIMIT_LEVEL_DOMAIN &&
+                          r.level != MAILLIMIT_LEVEL_SUBSCRIPTION)) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        if (r.cost < 1 || r.cost > MAILLIMIT_COST_MAX) {
+            err = MAILLIMIT_ERANGE;
+            break;
+        }
+        struct pending *q = &p[m];
+        q->level = r.level;
+        q->cost = r.cost;
+        q->len = maillimit__name_key(r.level, r.sender, q->buf, NULL, r.level, &q->hash);
+        if (q->len < 0) {
+            err = MAILLIMIT_EINVAL;
+            break;
+        }
+        __builtin_prefetch(&t->slot[q->hash & t->mask]);
+    }
+    for (size_t i = 0; i < m; i++) { /* B */
+        uintptr_t v = atomic_load_explicit(&t->slot[p[i].hash & t->mask], memory_order_relaxed);
+        if (v && maillimit__slot_may_be(v, maillimit__slot_tag(p[i].hash))) {
+            struct maillimit__entity *e = maillimit__slot_entity(v);
+            __builtin_prefetch(e);
+            __builtin_prefetch(&e->len);
+        }
+    }
+    for (size_t i = 0; i < m; i++) { /* C */
+        struct maillimit__entity *e = maillimit__table_find(ml, p[i].level, p[i].buf,
+                                                            (size_t)p[i].len, p[i].hash);
+        p[i].e = e;
+        if (e) {
+            __builtin_prefetch(atomic_load_explicit(&e->parent, memory_order_relaxed));
+            if (e->hint)
+                __builtin_prefetch(e->hint);
+            prefetch_ring(e, slot);
+        }
+    }
+    for (size_t i = 0; i < m; i++) { /* D */
+        struct maillimit__entity *e = p[i].e;
+        if (!e)
+            continue;
+        struct maillimit__entity *up = atomic_load_explicit(&e->parent, memory_order_relaxed);
+        if (up)
+            prefetch_ring(up, slot);
+        if (e->hint)
+            prefetch_ring(e->hint, slot);
+    }
+    for (size_t i = 0; i < m; i++) { /* E */
+        struct pending *q = &p[i];
+        struct maillimit__entity *e = q->e;
+        int rc = 0;
+        if (!e)
+            rc = sender_found(ml, q->level, q->buf, (size_t)q->len, q->hash,
+                              maillimit__table_find(ml, q->level, q->buf, (size_t)q->len,
+                                                    q->hash),
+                              &e);
+        maillimit_verdict v = {.version = MAILLIMIT_VERDICT_VERSION};
+        verdict_clear(&v);
+        if (!rc)
+            rc = decide_sender(ml, e, q->cost, now, &v, 0);
+        if (rc) {
+            *done = i;
+            return rc;
+        }
+        char *dst = out + i * ostride;
+        memcpy(dst, &oversion, sizeof oversion);
+        maillimit__struct_out(MAILLIMIT__VERDICT, dst, &v);
+    }
+    *done = m;
+    return err;
+}
+
+int maillimit_decide_many(maillimit *ml, const maillimit_request *req, size_t n, int64_t now,
+                          maillimit_verdict *out, size_t *done)
+{
+    if (done)
+        *done = 0;
+    if (!ml || now < 0)
+        return MAILLIMIT_EINVAL;
+    if (n == 0)
+        return 0;
+    size_t rstride = maillimit__struct_check(MAILLIMIT__REQUEST, req);
+    size_t ostride = maillimit__struct_check(MAILLIMIT__VERDICT, out);
+    if (!rstride || !ostride)
+        return MAILLIMIT_EINVAL;
+    now = maillimit__now(now);
+    for (size_t i = 0; i < n; i += BATCH) {
+        size_t k = n - i < BATCH ? n - i : BATCH, got = 0;
+        unsigned rs = maillimit__read_enter(ml);
+        int rc = decide_chunk(ml, (const char *)req + i * rstride, rstride, req->version, k,
+                              now, (char *)out + i * ostride, ostride, out->version, &got);
+        maillimit__read_leave(ml, rs);
+        if (done)
+            *done = i + got;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static int finish(maillimit *ml, uint64_t token, int give_back)
@@ -644,17 +892,6 @@ static int reset(maillimit *ml, int level, const char *name)
     return 0;
 }
 
-void maillimit_status_init(maillimit_status *s)
-{
-    if (!s)
-        return;
-    memset(s, 0, sizeof *s);
-    s->version = MAILLIMIT_STATUS_VERSION;
-    s->blocked_by = -1;
-    s->limit = -1;
-    s->remaining = -1;
-}
-
 static int status_get(maillimit *ml, int level, const char *name, int window, int64_t now,
                       maillimit_status *out);
 
@@ -663,9 +900,14 @@ int maillimit_status_get(maillimit *ml, int level, const char *name, int window,
 {
     if (!ml)
         return MAILLIMIT_EINVAL;
+    if (!maillimit__struct_check(MAILLIMIT__STATUS, out))
+        return MAILLIMIT_EINVAL;
+    maillimit_status st = { .version = MAILLIMIT_STATUS_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = status_get(ml, level, name, window, now, out);
+    int rc = status_get(ml, level, name, window, now, &st);
     maillimit__read_leave(ml, rs);
+    if (rc == 0)
+        maillimit__struct_out(MAILLIMIT__STATUS, out, &st);
     return rc;
 }
 

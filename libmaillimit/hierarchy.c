@@ -35,6 +35,8 @@ void maillimit__entity_init(struct maillimit__entity *e, int level)
     atomic_init(&e->implicit, 0);
     atomic_init(&e->live, NULL);
     atomic_init(&e->active, 0);
+    atomic_init(&e->limits_set, 0);
+    e->reserved_ = 0;
     e->hist = NULL;
     e->active_next = NULL;
     e->hint = NULL;
@@ -479,15 +481,17 @@ int maillimit_limit_set(maillimit *ml, int level, const char *name, int target_l
     maillimit__config_begin(ml);
     struct maillimit__entity *e = NULL;
     rc = resolve(ml, level, name, &e);
-    if (rc == 0)
+    if (rc == 0 && target_level == MAILLIMIT_LEVEL_SERVER)
         /* relaxed: a limit is one independent word; the next decision reads it */
         atomic_store_explicit(limit_cell(ml, e, target_level, window), value,
                               memory_order_relaxed);
+    else if (rc == 0)
+        maillimit__limit_store(e, target_level - MAILLIMIT_LEVEL_SUBSCRIPTION, window, value);
     maillimit__config_end(ml);
     return rc;
 }
 
-int maillimit_limit_value(maillimit *ml, int level, const char *name, int target_level,
+int maillimit_limit_configured(maillimit *ml, int level, const char *name, int target_level,
                           int window, int64_t *out)
 {
     int rc = limit_args(ml, level, target_level, window);
@@ -518,7 +522,7 @@ int64_t maillimit__effective_limit(const maillimit *ml, const struct maillimit__
     return atomic_load_explicit(&ml->server->limit[t][window], memory_order_relaxed);
 }
 
-int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, int64_t *out)
+int maillimit_limit_effective(maillimit *ml, int level, const char *name, int window, int64_t *out)
 {
     if (!ml || !out || !maillimit__valid_window(window) || level == MAILLIMIT_LEVEL_PLAN)
         return MAILLIMIT_EINVAL;
@@ -533,7 +537,7 @@ int maillimit_limit_get(maillimit *ml, int level, const char *name, int window, 
 
 /* ---- switch, unit, flags -------------------------------------------------------------- */
 
-int maillimit_enable(maillimit *ml, int on)
+int maillimit_enabled_set(maillimit *ml, int on)
 {
     if (!ml || (on != 0 && on != 1))
         return MAILLIMIT_EINVAL;
@@ -541,7 +545,7 @@ int maillimit_enable(maillimit *ml, int on)
     return 0;
 }
 
-int maillimit_enabled(maillimit *ml, int *out)
+int maillimit_enabled_get(maillimit *ml, int *out)
 {
     if (!ml || !out)
         return MAILLIMIT_EINVAL;
@@ -598,7 +602,7 @@ int maillimit_flag_set(maillimit *ml, int level, const char *name, int flag, int
     return rc;
 }
 
-int maillimit_flag_value(maillimit *ml, int level, const char *name, int flag, int *out)
+int maillimit_flag_configured(maillimit *ml, int level, const char *name, int flag, int *out)
 {
     int rc = flag_args(ml, level, flag);
     if (rc || !out)
@@ -626,7 +630,7 @@ int maillimit__effective_flag(const maillimit *ml, const struct maillimit__entit
     return 0;
 }
 
-int maillimit_flag_get(maillimit *ml, int level, const char *name, int flag, int *out)
+int maillimit_flag_effective(maillimit *ml, int level, const char *name, int flag, int *out)
 {
     int rc = flag_args(ml, level, flag);
     if (rc || !out)

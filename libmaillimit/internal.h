@@ -16,6 +16,21 @@
 /* Internal level for system-user aliases (never a counted level). */
 enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
 
+/* ---- versioned public structs (structs.c) ---------------------------------------------- */
+
+enum maillimit__struct_kind {
+    MAILLIMIT__VERDICT, MAILLIMIT__STATUS, MAILLIMIT__HISTORY_ROW, MAILLIMIT__EPISODE,
+    MAILLIMIT__TOP_ROW, MAILLIMIT__SUMMARY, MAILLIMIT__EVENT, MAILLIMIT__ENTITY,
+    MAILLIMIT__REQUEST, MAILLIMIT__STRUCT_KINDS
+};
+/* Size of version `version` of a public struct; 0 if this library does not know it. */
+MAILLIMIT__HIDDEN size_t maillimit__struct_size(int kind, uint32_t version);
+/* Size of the version a caller's struct carries (its first field); 0 if NULL or unknown. */
+MAILLIMIT__HIDDEN size_t maillimit__struct_check(int kind, const void *caller);
+/* Copy `full` (the library's own version, filled) into a caller's struct whose version was
+ * checked: only that version's bytes, the caller's version kept. */
+MAILLIMIT__HIDDEN void maillimit__struct_out(int kind, void *caller, const void *full);
+
 /* ---- names (names.c) ------------------------------------------------------------------- */
 
 /* Validate a name for a level and write its lower-cased form to buf (MAILLIMIT_NAME_MAX + 1
@@ -23,6 +38,10 @@ enum { MAILLIMIT__LEVEL_SYSUSER = 5, MAILLIMIT__LEVELS = 6 };
 MAILLIMIT__HIDDEN int maillimit__name_norm(int level, const char *name, char *buf,
                                            const char **why);
 MAILLIMIT__HIDDEN uint64_t maillimit__name_hash(int level, const char *name, size_t len);
+/* maillimit__name_norm() and, when it succeeds and hash is not NULL, *hash =
+ * maillimit__name_hash(hash_level, buf, length), in one pass over the name. */
+MAILLIMIT__HIDDEN int maillimit__name_key(int level, const char *name, char *buf,
+                                          const char **why, int hash_level, uint64_t *hash);
 
 /* ---- window counters (ring.c) ----------------------------------------------------------
  * One counter (an entity's, or one lane of the server's) holds both windows: a running total
@@ -57,12 +76,48 @@ MAILLIMIT__HIDDEN struct maillimit__ring *maillimit__ring_new(void);
 /* Bring the ring up to minute p (expire and roll what left); returns the minute to count in
  * (p, or a later one if the ring has already seen later time). */
 MAILLIMIT__HIDDEN uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p);
+/* maillimit__ring_advance() when the ring has already been brought to minute p or later
+ * (once per counter per minute it has not): the decision path's form. */
+static inline uint32_t maillimit__ring_at(struct maillimit__ring *r, uint32_t p)
+{
+    /* acquire: pairs with the acq_rel head CAS in maillimit__ring_advance() */
+    uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    return h >= p + 1 ? h - 1 : maillimit__ring_advance(r, p);
+}
 /* 1 if `units` more keep the totals within their capacity (2^31 units per day). */
-MAILLIMIT__HIDDEN int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units);
+static inline int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units)
+{
+    /* The day total (which holds the hour total) stays at most 2^31, far below 2^32: the
+     * slack absorbs concurrent requests that passed this check at the same time. */
+    uint64_t t = atomic_load_explicit(&((struct maillimit__ring *)r)->totals,
+                                      memory_order_relaxed);
+    return (t >> 32) + (uint64_t)units <= (UINT64_C(1) << 31);
+}
 /* Add units to minute p's slot (the totals are the caller's). 0, or MAILLIMIT_ERANGE when
  * the slot would exceed 16777215 units; then nothing was added. */
 MAILLIMIT__HIDDEN int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p,
                                                int64_t units);
+/* The minute slot word (ring.c): lap 7 | rolled 1 | count 24. */
+#define MAILLIMIT__M_COUNT 0x00ffffffu
+#define MAILLIMIT__M_ROLLED 0x01000000u
+#define MAILLIMIT__M_LAP_SHIFT 25
+/* maillimit__ring_slot_add() for the decision path: its common case inline (the slot holds
+ * minute p, not rolled, with room for the units: one CAS), else the full protocol. */
+static inline int maillimit__ring_slot_add_at(struct maillimit__ring *r, uint32_t p,
+                                              int64_t units)
+{
+    _Atomic uint32_t *w = &r->minute[p % MAILLIMIT__HOUR_SLOTS];
+    uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+    /* acq_rel: as the CAS of maillimit__ring_slot_add() (orders against sweeps and subs of
+     * this word) */
+    if ((v >> MAILLIMIT__M_LAP_SHIFT) == (p / MAILLIMIT__HOUR_SLOTS) % 128u &&
+        !(v & MAILLIMIT__M_ROLLED) &&
+        (v & MAILLIMIT__M_COUNT) + (uint64_t)units <= MAILLIMIT__M_COUNT &&
+        atomic_compare_exchange_strong_explicit(w, &v, v + (uint32_t)units,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        return 0;
+    return maillimit__ring_slot_add(r, p, units);
+}
 /* Take units of minute p back from its slot (or its hour's slot) and the totals, as far as
  * they are still in their windows. */
 MAILLIMIT__HIDDEN void maillimit__ring_slot_sub(struct maillimit__ring *r, uint32_t p,
@@ -121,41 +176,103 @@ MAILLIMIT__HIDDEN uint32_t maillimit__crc32c(const void *data, size_t n);
  * own total is kept in maillimit.server_total. */
 enum { MAILLIMIT__TARGETS = 3 };
 
+/* Field order: what a decision reads first. The first 32 bytes (parent, ring, hint, flags,
+ * level, limits_set) are all a decision's walk reads of an entity without limits of its own
+ * (one line, unless the entity straddles two); the limits follow; report and configuration
+ * fields come after, then the length and the name (compared once, in the name table, which
+ * prefetches their line with the first). */
 struct maillimit__entity {
     _Atomic(struct maillimit__entity *) parent; /* mailbox→domain→subscription→plan; sysuser→sub */
     _Atomic(struct maillimit__ring *) ring;     /* NULL until it first counts */
-    _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
+    struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
+                                                   never trusted (moves do not update it) */
     _Atomic int8_t flag[2];                     /* as set: 0, 1 or MAILLIMIT_DEFAULT */
     _Atomic uint8_t dead;                       /* removed; kept until the handle is freed */
     _Atomic uint8_t implicit;                   /* mailbox created by its first decision */
     uint8_t level;
-    uint16_t len;
+    _Atomic uint8_t limits_set;                 /* 1 once a limit of it was set to a value
+                                                   other than DEFAULT (see maillimit__limit_store) */
+    _Atomic uint8_t active;                     /* on the list of entities with traffic */
+    uint8_t reserved_;
+    _Atomic int64_t limit[MAILLIMIT__TARGETS][2]; /* as set; MAILLIMIT_DEFAULT = inherit */
     uint64_t hash;
+    _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__entity *all_next;         /* live entities (ml->all), or a retired list */
     struct maillimit__entity *all_prev;         /* ml->all is doubly linked (writer only) */
-    _Atomic(struct maillimit__live *) live;     /* denied/exempt per hour, episode; lazy */
     struct maillimit__hist *hist;               /* harvested history (report lock) */
     struct maillimit__entity *active_next;      /* list of entities with traffic */
-    struct maillimit__entity *hint;             /* grandparent when placed: a prefetch hint,
-                                                   never trusted (moves do not update it) */
     /* children index (configuration lock): first child, siblings; removals and moves walk
      * a subtree, not every entity */
     struct maillimit__entity *child, *sib_next, *sib_prev;
-    _Atomic uint8_t active;                     /* on that list */
+    uint16_t len;
     char name[];                                /* lower case, NUL-terminated */
 };
+
+/* Set a limit of entity e as set (target index t = target level - SUBSCRIPTION, window w).
+ * limits_set is raised first: a decision that reads limits_set 0 skips e's limits, as it
+ * would have read them before this store (every limit is an independent relaxed word). */
+static inline void maillimit__limit_store(struct maillimit__entity *e, int t, int w,
+                                          int64_t value)
+{
+    if (value != MAILLIMIT_DEFAULT)
+        atomic_store_explicit(&e->limits_set, 1, memory_order_relaxed);
+    atomic_store_explicit(&e->limit[t][w], value, memory_order_relaxed);
+}
 
 /* Open-addressing hash table of live entities keyed by (level, name). One writer at a time
  * (the configuration lock); readers are lock-free. A grown table replaces the old one with
  * one atomic store; old tables are kept until the handle is freed, so a reader never sees
- * freed memory. Removal writes a tombstone. */
+ * freed memory. Removal writes a tombstone.
+ *
+ * A slot word is 0 (empty), the tombstone, or an entity's address. An address that fits in
+ * 48 bits (every user-space address of x86-64 and AArch64 Linux) is stored tagged: bit 63 set
+ * and 15 bits of the name's hash in bits 48..62, so a probe passes over the slots of other
+ * names without loading their entities. Other addresses are stored as they are (bit 63 clear
+ * in user space). */
 struct maillimit__table {
     size_t mask;                       /* capacity - 1 (capacity a power of two) */
     size_t used;                       /* live + tombstones (writer only) */
     size_t live;                       /* writer only */
     struct maillimit__table *retired;  /* older tables (writer only) */
-    _Atomic(struct maillimit__entity *) slot[];
+    size_t mapped;                     /* bytes mapped for slot (table.c), or 0: calloc */
+    _Atomic uintptr_t *slot;           /* mask + 1 words */
 };
+
+#if UINTPTR_MAX == UINT64_MAX
+#define MAILLIMIT__SLOT_TAGGED (UINT64_C(1) << 63)
+#define MAILLIMIT__SLOT_ADDR ((UINT64_C(1) << 48) - 1)
+/* The tag bits of a slot word for a name's hash. */
+static inline uintptr_t maillimit__slot_tag(uint64_t hash)
+{
+    return (uintptr_t)(MAILLIMIT__SLOT_TAGGED | (hash >> 49) << 48);
+}
+static inline struct maillimit__entity *maillimit__slot_entity(uintptr_t v)
+{
+    return (struct maillimit__entity *)(v & MAILLIMIT__SLOT_TAGGED ? v & MAILLIMIT__SLOT_ADDR
+                                                                  : v);
+}
+/* 0 if slot word v (an entity's) cannot hold a name with this tag. */
+static inline int maillimit__slot_may_be(uintptr_t v, uintptr_t tag)
+{
+    return !(v & MAILLIMIT__SLOT_TAGGED) || (v & ~(uintptr_t)MAILLIMIT__SLOT_ADDR) == tag;
+}
+#else
+static inline uintptr_t maillimit__slot_tag(uint64_t hash)
+{
+    (void)hash;
+    return 0;
+}
+static inline struct maillimit__entity *maillimit__slot_entity(uintptr_t v)
+{
+    return (struct maillimit__entity *)v;
+}
+static inline int maillimit__slot_may_be(uintptr_t v, uintptr_t tag)
+{
+    (void)v;
+    (void)tag;
+    return 1;
+}
+#endif
 
 MAILLIMIT__HIDDEN struct maillimit__entity *maillimit__table_find(struct maillimit *ml,
                                                                   int level, const char *name,
@@ -379,7 +496,7 @@ MAILLIMIT__HIDDEN void *maillimit__spare_take(maillimit *ml);
 MAILLIMIT__HIDDEN int maillimit__table_reserve(maillimit *ml, size_t n);
 static inline size_t maillimit__entity_size(size_t name_len)
 {
-    return sizeof(struct maillimit__entity) + name_len + 1;
+    return offsetof(struct maillimit__entity, name) + name_len + 1;
 }
 
 /* Put e on p's list of children (configuration lock held; p may be NULL: nothing). */

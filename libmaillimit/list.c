@@ -22,14 +22,6 @@ struct maillimit_list {
     char *names; /* every name and parent name, NUL-terminated */
 };
 
-void maillimit_entity_init(maillimit_entity *e)
-{
-    if (!e)
-        return;
-    memset(e, 0, sizeof *e);
-    e->version = MAILLIMIT_ENTITY_VERSION;
-}
-
 int maillimit_generation(maillimit *ml, uint64_t *out)
 {
     if (!ml || !out)
@@ -141,17 +133,17 @@ static void copy_str(char *dst, const char *src)
 
 int maillimit_list_next(maillimit_list *it, maillimit_entity *out)
 {
-    if (!it || !out || out->version != MAILLIMIT_ENTITY_VERSION)
+    if (!it || !maillimit__struct_check(MAILLIMIT__ENTITY, out))
         return MAILLIMIT_EINVAL;
     if (it->i == it->n)
         return MAILLIMIT_EDONE;
     const struct maillimit_list_row *r = &it->row[it->i++];
-    memset(out, 0, sizeof *out);
-    out->version = MAILLIMIT_ENTITY_VERSION;
-    out->level = r->level;
-    out->implicit = r->implicit;
-    copy_str(out->name, r->name);
-    copy_str(out->parent, r->parent);
+    maillimit_entity row = { .version = MAILLIMIT_ENTITY_VERSION };
+    row.level = r->level;
+    row.implicit = r->implicit;
+    copy_str(row.name, r->name);
+    copy_str(row.parent, r->parent);
+    maillimit__struct_out(MAILLIMIT__ENTITY, out, &row);
     return 0;
 }
 

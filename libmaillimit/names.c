@@ -2,6 +2,7 @@
 /* Names: validation, ASCII lower-casing and hashing. */
 #define _POSIX_C_SOURCE 200809L /* strnlen */
 #include <string.h>
+#include <stdint.h>
 
 #include "internal.h"
 
@@ -37,7 +38,8 @@ static const unsigned char forbidden[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-int maillimit__name_norm(int level, const char *name, char *buf, const char **why)
+/* The byte-at-a-time form: the reference, and the one that explains a rejection. */
+static int name_norm_slow(int level, const char *name, char *buf, const char **why)
 {
     static const char *dummy;
     if (!why)
@@ -81,6 +83,14 @@ int maillimit__name_norm(int level, const char *name, char *buf, const char **wh
     return (int)len;
 }
 
+
+/* ---- the one-pass form ------------------------------------------------------------------
+ * Eight bytes at a time (SWAR): lower-case, find forbidden bytes and '@', and hash the lower-
+ * cased words as maillimit__name_hash() does, in one pass over the name. Bytes >= 0x80 are
+ * left alone and allowed, as in the tables above. Any rejection is explained by the byte-at-
+ * a-time form. */
+#define B(x) (UINT64_C(0x0101010101010101) * (x))
+
 static inline uint64_t mix(uint64_t h)
 {
     h ^= h >> 32;
@@ -88,6 +98,104 @@ static inline uint64_t mix(uint64_t h)
     h ^= h >> 32;
     return h;
 }
+
+/* High bit of each byte of w that is zero. */
+static inline uint64_t zero_bytes(uint64_t w)
+{
+    return ~(((w & B(0x7f)) + B(0x7f)) | w) & B(0x80);
+}
+
+/* Lower-case word w; *bad gets the high bit of each forbidden byte, *at of each '@'. */
+static inline uint64_t lower_word(uint64_t w, uint64_t *bad, uint64_t *at)
+{
+    uint64_t ascii = ~w & B(0x80);                 /* bytes < 0x80 */
+    uint64_t h7 = w & B(0x7f);
+    uint64_t ge_a = h7 + B(0x80 - 'A');            /* high bit: byte >= 'A' */
+    uint64_t gt_z = h7 + B(0x80 - 'Z' - 1);        /* high bit: byte > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ascii;
+    uint64_t ge_bang = h7 + B(0x80 - 0x21);        /* high bit: byte >= '!' */
+    *bad = (~ge_bang & ascii) | zero_bytes(w ^ B(0x7f));
+    *at = zero_bytes(w ^ B('@'));
+    return w | upper >> 2;                         /* 0x80 >> 2 == 0x20 */
+}
+
+static int name_norm_fast(int level, const char *name, char *buf, size_t len, int hash_level,
+                          uint64_t *hash)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)(hash_level + 1) ^ len;
+    uint64_t bad = 0, ats = 0, many = 0; /* '@' seen; more than one */
+    size_t at = 0, i = 0;
+    uint64_t w, b, a;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, name + i, 8);
+        w = lower_word(w, &b, &a);
+        memcpy(buf + i, &w, 8);
+        bad |= b;
+        if (a) {
+            many |= ats | (a & (a - 1));
+            ats = 1;
+            at = i + (size_t)(__builtin_ctzll(a) >> 3);
+        }
+        h = mix(h ^ w) + i;
+    }
+    size_t tail = len - i;
+    w = 0;
+    if (tail && len >= 8) {
+        memcpy(&w, name + len - 8, 8); /* the last 8 bytes; the tail is their end */
+        w >>= 8 * (8 - tail);
+    } else if (tail) {
+        memcpy(&w, name, tail);
+    }
+    /* the zero bytes past the end are neither forbidden nor '@' */
+    uint64_t valid = tail ? ~UINT64_C(0) >> (64 - 8 * tail) : 0;
+    w = lower_word(w, &b, &a);
+    if (i + 8 <= MAILLIMIT_NAME_MAX + 1)
+        memcpy(buf + i, &w, 8); /* zeros past the end, within buf */
+    else
+        memcpy(buf + i, &w, tail);
+    buf[len] = '\0';
+    bad |= b & valid;
+    a &= valid;
+    if (a) {
+        many |= ats | (a & (a - 1));
+        ats = 1;
+        at = i + (size_t)(__builtin_ctzll(a) >> 3);
+    }
+    if (bad)
+        return MAILLIMIT_EINVAL;
+    if (level == MAILLIMIT_LEVEL_MAILBOX) {
+        if (!ats || many || at == 0 || at + 1 == len)
+            return MAILLIMIT_EINVAL;
+    } else if (level == MAILLIMIT_LEVEL_DOMAIN && ats) {
+        return MAILLIMIT_EINVAL;
+    }
+    if (hash)
+        *hash = mix(h ^ w ^ (uint64_t)tail << 56);
+    return (int)len;
+}
+
+int maillimit__name_key(int level, const char *name, char *buf, const char **why,
+                        int hash_level, uint64_t *hash)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    size_t len = name ? strnlen(name, MAILLIMIT_NAME_MAX + 1) : 0;
+    if (len >= 1 && len <= MAILLIMIT_NAME_MAX) {
+        int rc = name_norm_fast(level, name, buf, len, hash_level, hash);
+        if (rc >= 0)
+            return rc;
+    }
+#endif
+    int rc = name_norm_slow(level, name, buf, why);
+    if (rc >= 0 && hash)
+        *hash = maillimit__name_hash(hash_level, buf, (size_t)rc);
+    return rc;
+}
+
+int maillimit__name_norm(int level, const char *name, char *buf, const char **why)
+{
+    return maillimit__name_key(level, name, buf, why, level, NULL);
+}
+
 
 uint64_t maillimit__name_hash(int level, const char *name, size_t len)
 {

@@ -225,7 +225,7 @@ static void drain(maillimit *ml)
 static void maintain(maillimit *ml, int64_t now)
 {
     drain(ml);
-    /* Open episodes are looked at once per second of `now` (a loop of event_next() calls at
+    /* Open episodes are looked at once per second of `now` (a loop of events_next() calls at
      * the same time scans them once). */
     if (now == ml->open_scan_at)
         goto harvest;
@@ -512,7 +512,8 @@ int maillimit_history_open(maillimit *ml, int level, const char *name, int64_t f
         if (level == MAILLIMIT_LEVEL_PLAN) {
             for (struct maillimit__entity *x = active_head(ml); x; x = x->active_next)
                 if (x->level == MAILLIMIT_LEVEL_SUBSCRIPTION &&
-                    !atomic_load_explicit(&x->dead, memory_order_relaxed) && maillimit__parent(x) == e)
+                    !atomic_load_explicit(&x->dead, memory_order_relaxed) &&
+                    maillimit__parent(x) == e)
                     entity_hours(ml, x, now, fh, th, acc, NULL);
         } else {
             entity_hours(ml, e, now, fh, th, acc, NULL);
@@ -543,11 +544,11 @@ int maillimit_history_open(maillimit *ml, int level, const char *name, int64_t f
 
 int maillimit_history_next(maillimit_history *it, maillimit_history_row *out)
 {
-    if (!it || !out)
+    if (!it || !maillimit__struct_check(MAILLIMIT__HISTORY_ROW, out))
         return MAILLIMIT_EINVAL;
     if (it->i == it->n)
         return MAILLIMIT_EDONE;
-    *out = it->rows[it->i++];
+    maillimit__struct_out(MAILLIMIT__HISTORY_ROW, out, &it->rows[it->i++]);
     return 0;
 }
 
@@ -668,21 +669,21 @@ static void copy_name(char *dst, const struct maillimit__entity *e)
 
 int maillimit_episodes_next(maillimit_episodes *it, maillimit_episode *out)
 {
-    if (!it || !out)
+    if (!it || !maillimit__struct_check(MAILLIMIT__EPISODE, out))
         return MAILLIMIT_EINVAL;
     if (it->i == it->n)
         return MAILLIMIT_EDONE;
     const struct ep_item *x = &it->items[it->i++];
-    memset(out, 0, sizeof *out);
-    out->version = MAILLIMIT_EPISODE_VERSION;
-    out->level = x->e->level;
-    out->window = x->ep.window;
-    out->ongoing = x->ongoing;
-    out->started = x->ep.start;
-    out->ended = x->ep.end;
-    out->limit = x->ep.limit;
-    out->denied = x->ep.denied;
-    copy_name(out->name, x->e);
+    maillimit_episode ep = { .version = MAILLIMIT_EPISODE_VERSION };
+    ep.level = x->e->level;
+    ep.window = x->ep.window;
+    ep.ongoing = x->ongoing;
+    ep.started = x->ep.start;
+    ep.ended = x->ep.end;
+    ep.limit = x->ep.limit;
+    ep.denied = x->ep.denied;
+    copy_name(ep.name, x->e);
+    maillimit__struct_out(MAILLIMIT__EPISODE, out, &ep);
     return 0;
 }
 
@@ -737,6 +738,9 @@ int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to
         (level == MAILLIMIT_LEVEL_PLAN && scope_level != MAILLIMIT_LEVEL_SERVER) ||
         level < scope_level)
         return MAILLIMIT_EINVAL;
+    size_t stride = *n ? maillimit__struct_check(MAILLIMIT__TOP_ROW, rows) : 0;
+    if (*n && !stride)
+        return MAILLIMIT_EINVAL;
     struct maillimit__entity *scope = NULL;
     int rc = reader_entity(ml, scope_level, scope_name, 0, &scope);
     if (rc)
@@ -779,13 +783,16 @@ int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to
         }
     }
     for (size_t i = 0; i < got; i++) {
-        memset(&rows[i], 0, sizeof rows[i]);
-        rows[i].version = MAILLIMIT_TOP_ROW_VERSION;
-        rows[i].level = best[i].e->level;
-        rows[i].sent = best[i].f[0];
-        rows[i].denied = best[i].f[1];
-        rows[i].exempt = best[i].f[2];
-        copy_name(rows[i].name, best[i].e);
+        /* rows[0]'s version is every row's: the caller's array strides by its size */
+        maillimit_top_row row = { .version = MAILLIMIT_TOP_ROW_VERSION };
+        row.level = best[i].e->level;
+        row.sent = best[i].f[0];
+        row.denied = best[i].f[1];
+        row.exempt = best[i].f[2];
+        copy_name(row.name, best[i].e);
+        void *dst = (char *)rows + i * stride;
+        memcpy(dst, &rows->version, sizeof rows->version);
+        maillimit__struct_out(MAILLIMIT__TOP_ROW, dst, &row);
     }
     pthread_mutex_unlock(&ml->report_lock);
     free(best);
@@ -793,18 +800,10 @@ int maillimit_top(maillimit *ml, int level, int metric, int64_t from, int64_t to
     return 0;
 }
 
-void maillimit_summary_init(maillimit_summary *s)
-{
-    if (!s)
-        return;
-    memset(s, 0, sizeof *s);
-    s->version = MAILLIMIT_SUMMARY_VERSION;
-}
-
 int maillimit_summary_get(maillimit *ml, int scope_level, const char *scope_name, int64_t from,
                           int64_t to, int64_t now, maillimit_summary *out)
 {
-    if (!ml || !out || out->version != MAILLIMIT_SUMMARY_VERSION || now < 0 ||
+    if (!ml || !maillimit__struct_check(MAILLIMIT__SUMMARY, out) || now < 0 ||
         (scope_level != MAILLIMIT_LEVEL_SERVER && scope_level != MAILLIMIT_LEVEL_SUBSCRIPTION &&
          scope_level != MAILLIMIT_LEVEL_DOMAIN))
         return MAILLIMIT_EINVAL;
@@ -833,28 +832,21 @@ int maillimit_summary_get(maillimit *ml, int scope_level, const char *scope_name
     free(eps.items);
     if (rc)
         return rc;
-    out->sent = f[0] - u[0]; /* the server's own counter holds unattributed units too */
-    out->denied = f[1];
-    out->exempt = f[2];
-    out->unattributed = u[0];
-    out->limited_entities = limited;
-    out->reserved_ = 0;
+    maillimit_summary sm = { .version = MAILLIMIT_SUMMARY_VERSION };
+    sm.sent = f[0] - u[0]; /* the server's own counter holds unattributed units too */
+    sm.denied = f[1];
+    sm.exempt = f[2];
+    sm.unattributed = u[0];
+    sm.limited_entities = limited;
+    maillimit__struct_out(MAILLIMIT__SUMMARY, out, &sm);
     return 0;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-void maillimit_event_init(maillimit_event *ev)
+int maillimit_events_next(maillimit *ml, int64_t now, maillimit_event *out)
 {
-    if (!ev)
-        return;
-    memset(ev, 0, sizeof *ev);
-    ev->version = MAILLIMIT_EVENT_VERSION;
-}
-
-int maillimit_event_next(maillimit *ml, int64_t now, maillimit_event *out)
-{
-    if (!ml || !out || out->version != MAILLIMIT_EVENT_VERSION || now < 0)
+    if (!ml || !maillimit__struct_check(MAILLIMIT__EVENT, out) || now < 0)
         return MAILLIMIT_EINVAL;
     now = maillimit__now(now);
     pthread_mutex_lock(&ml->report_lock);
@@ -864,16 +856,16 @@ int maillimit_event_next(maillimit *ml, int64_t now, maillimit_event *out)
         const struct maillimit__event_rec *r = &ml->events[ml->ev_head];
         ml->ev_head = (ml->ev_head + 1) % MAILLIMIT__EVENTS;
         ml->ev_count--;
-        memset(out, 0, sizeof *out);
-        out->version = MAILLIMIT_EVENT_VERSION;
-        out->type = r->type;
-        out->level = r->e->level;
-        out->window = r->window;
-        out->time = r->time;
-        out->limit = r->limit;
-        out->denied = r->denied;
-        out->seq = r->seq;
-        copy_name(out->name, r->e);
+        maillimit_event ev = { .version = MAILLIMIT_EVENT_VERSION };
+        ev.type = r->type;
+        ev.level = r->e->level;
+        ev.window = r->window;
+        ev.time = r->time;
+        ev.limit = r->limit;
+        ev.denied = r->denied;
+        ev.seq = r->seq;
+        copy_name(ev.name, r->e);
+        maillimit__struct_out(MAILLIMIT__EVENT, out, &ev);
         rc = 0;
     }
     pthread_mutex_unlock(&ml->report_lock);

@@ -42,9 +42,9 @@
 
 #include "internal.h"
 
-#define M_COUNT 0x00ffffffu
-#define M_ROLLED 0x01000000u
-#define M_LAP_SHIFT 25
+#define M_COUNT MAILLIMIT__M_COUNT
+#define M_ROLLED MAILLIMIT__M_ROLLED
+#define M_LAP_SHIFT MAILLIMIT__M_LAP_SHIFT
 #define M_LAPS 128u
 #define H_COUNT 0xffffffffull
 #define DAY_UNIT (UINT64_C(1) << 32)
@@ -235,15 +235,6 @@ uint32_t maillimit__ring_advance(struct maillimit__ring *r, uint32_t p)
     return p;
 }
 
-int maillimit__ring_units_ok(const struct maillimit__ring *r, int64_t units)
-{
-    /* The day total (which holds the hour total) stays at most 2^31, far below 2^32: the
-     * slack absorbs concurrent requests that passed this check at the same time. */
-    uint64_t t = atomic_load_explicit(&((struct maillimit__ring *)r)->totals,
-                                      memory_order_relaxed);
-    return (t >> 32) + (uint64_t)units <= (UINT64_C(1) << 31);
-}
-
 int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t units)
 {
     for (;;) {
@@ -337,8 +328,8 @@ static int64_t gather(struct maillimit__ring *const *rs, int nr, int window, int
     int n = window == MAILLIMIT_WINDOW_HOUR ? NM : NH;
     int64_t first = window == MAILLIMIT_WINDOW_HOUR ? (int64_t)p - NM + 1
                                                     : (int64_t)(p / NM) - NH + 1;
-    for (int k = 0; k < n; k++)
-        units[k] = 0;
+    memset(units, 0, (size_t)n * sizeof *units);
+    int64_t sum = 0;
     for (int j = 0; j < nr; j++) {
         for (uint32_t i = 0; i < NM; i++) {
             uint32_t v = atomic_load_explicit(&rs[j]->minute[i], memory_order_relaxed);
@@ -348,24 +339,26 @@ static int64_t gather(struct maillimit__ring *const *rs, int nr, int window, int
             if (m > (int64_t)p)
                 continue;
             if (window == MAILLIMIT_WINDOW_HOUR) {
-                if (m >= first)
+                if (m >= first) {
                     units[m - first] += v & M_COUNT;
+                    sum += v & M_COUNT;
+                }
             } else if (!(v & M_ROLLED) && m / NM >= first) {
                 units[m / NM - first] += v & M_COUNT;
+                sum += v & M_COUNT;
             }
         }
         if (window == MAILLIMIT_WINDOW_DAY) {
             for (int i = 0; i < NH; i++) {
                 uint64_t v = atomic_load_explicit(&rs[j]->hour[i], memory_order_relaxed);
                 int64_t h = (int64_t)(v >> 32) - 1;
-                if (h >= first && h < first + NH)
+                if (h >= first && h < first + NH) {
                     units[h - first] += (int64_t)(v & H_COUNT);
+                    sum += (int64_t)(v & H_COUNT);
+                }
             }
         }
     }
-    int64_t sum = 0;
-    for (int k = 0; k < n; k++)
-        sum += units[k];
     *oldest = first;
     return sum;
 }

@@ -36,7 +36,7 @@
 #define SNAP_MAGIC "\x89MLSNAP\n"
 #define COUNT_MAX ((INT64_C(1) << 40) - 1) /* largest count of one period in the format */
 enum {
-    SNAP_VERSION = 2,     /* the format this library writes; it reads 1..SNAP_VERSION */
+    SNAP_VERSION = 3,     /* the format this library writes; it reads 1..SNAP_VERSION */
     HEADER_SIZE = 16,
     TRAILER_SIZE = 4,
     RECORD_MAX = 4096,    /* largest encoded object (a record is at most ~1.6 KiB) */

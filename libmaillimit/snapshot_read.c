@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mpscan.h"
 #include "snapshot_internal.h"
 
 enum {
@@ -55,90 +56,21 @@ static uint32_t get_be32(const unsigned char *p)
 
 /* ---- loading: reading msgpack safely ---------------------------------------------------- */
 
-enum { MP_OK, MP_TRUNCATED, MP_MALFORMED, MP_DEEP };
+enum {
+    MP_OK = MAILLIMIT__MP_OK,
+    MP_TRUNCATED = MAILLIMIT__MP_TRUNCATED,
+    MP_DEEP = MAILLIMIT__MP_DEEP
+};
 
-/* Measure the msgpack object at p[0..n): *out its length. Checks that it is complete and
- * well-formed within n bytes and nests at most MP_DEPTH levels, touching every byte at most
- * once and allocating nothing, so that msgpack-c can then unpack it without trusting any
- * length it contains. */
+/* Measure the msgpack object at p[0..n) (mpscan.h): complete within n bytes, well-formed,
+ * at most MP_DEPTH levels deep (the top object included). */
 static int mp_extent(const unsigned char *p, size_t n, size_t *out)
 {
-    uint64_t left[MP_DEPTH];
-    int d = 0;
-    size_t off = 0;
-    left[0] = 1;
-    while (d >= 0) {
-        if (left[d] == 0) {
-            d--;
-            continue;
-        }
-        left[d]--;
-        if (off >= n)
-            return MP_TRUNCATED;
-        unsigned b = p[off++];
-        uint64_t skip = 0, items = 0;
-        int lenbytes = 0; /* a big-endian length follows */
-        int kind = 0;     /* 0 scalar, 1 bytes, 2 ext (type byte + bytes), 3 array, 4 map */
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-        } else if (b <= 0x8f) {
-            items = 2 * (uint64_t)(b & 0x0f);
-        } else if (b <= 0x9f) {
-            items = b & 0x0f;
-        } else if (b <= 0xbf) {
-            skip = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4: case 0xd9: lenbytes = 1; kind = 1; break;
-            case 0xc5: case 0xda: lenbytes = 2; kind = 1; break;
-            case 0xc6: case 0xdb: lenbytes = 4; kind = 1; break;
-            case 0xc7: lenbytes = 1; kind = 2; break;
-            case 0xc8: lenbytes = 2; kind = 2; break;
-            case 0xc9: lenbytes = 4; kind = 2; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: lenbytes = 2; kind = 3; break;
-            case 0xdd: lenbytes = 4; kind = 3; break;
-            case 0xde: lenbytes = 2; kind = 4; break;
-            case 0xdf: lenbytes = 4; kind = 4; break;
-            default: return MP_MALFORMED; /* 0xc1: never used */
-            }
-        }
-        if (lenbytes) {
-            if (n - off < (size_t)lenbytes)
-                return MP_TRUNCATED;
-            uint64_t len = 0;
-            for (int i = 0; i < lenbytes; i++)
-                len = len << 8 | p[off++];
-            if (kind == 1)
-                skip = len;
-            else if (kind == 2)
-                skip = len + 1;
-            else
-                items = kind == 3 ? len : 2 * len;
-        }
-        if ((uint64_t)(n - off) < skip)
-            return MP_TRUNCATED;
-        off += (size_t)skip;
-        if (items) {
-            if (d + 1 >= MP_DEPTH)
-                return MP_DEEP;
-            left[++d] = items;
-        }
-    }
-    *out = off;
-    return MP_OK;
+    return maillimit__mp_measure(p, n, SIZE_MAX, MP_DEPTH - 1, out);
 }
 
 struct reader {
+    uint32_t version;         /* the file's format version */
     const unsigned char *p;   /* the body */
     size_t off, end;
     msgpack_zone zone;        /* reused for every object */
@@ -397,7 +329,6 @@ struct staged {
     struct maillimit__entity *tail;     /* the first entity made: the end of st->all */
     int enabled, unit, sendmail;
     int64_t limit[MAILLIMIT__TARGETS][2], total[2];
-    int64_t exempt, unknown;
     /* the server's lanes and the unattributed counter, staged in rings no other thread sees;
      * install() puts their contents in place (maillimit__ring_replace()) */
     struct maillimit__ring lane[MAILLIMIT__LANES];
@@ -415,7 +346,7 @@ static struct maillimit__entity *entity_new(struct staged *s, int level, const c
                                             size_t len, uint64_t hash,
                                             struct maillimit__entity *parent)
 {
-    struct maillimit__entity *e = calloc(1, sizeof *e + len + 1);
+    struct maillimit__entity *e = calloc(1, maillimit__entity_size(len));
     if (!e)
         return NULL;
     maillimit__entity_init(e, level);
@@ -450,7 +381,10 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
     static const char *const top_keys[] = {"server", "stats", "records"};
     static const char *const server_keys[] = {"enabled", "unit", "sendmail", "limits",
                                               "total", "counter"};
-    static const char *const stats_keys[] = {"exempt", "unknown", "unattributed"};
+    /* versions 1 and 2 also held "exempt" and "unknown", always 0 (checked, then ignored) */
+    static const char *const stats_keys_v1[] = {"exempt", "unknown", "unattributed"};
+    static const char *const stats_keys[] = {"unattributed"};
+    int old_stats = r->version < 3;
     const char *record_keys[KINDS];
     for (int k = 0; k < KINDS; k++)
         record_keys[k] = kinds[k].key;
@@ -460,12 +394,13 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
     int rc = next_object(r);
     if (rc)
         return rc;
-    const msgpack_object *top[3], *sv[6], *st[3], *rec[KINDS], *tot;
+    const msgpack_object *top[3], *sv[6], *st[3], *rec[KINDS], *tot, *unattributed;
     int64_t v;
     struct maillimit__counter c;
     if ((rc = get_map(r, &r->obj, "the head", top_keys, 3, top)) ||
         (rc = get_map(r, top[0], "server", server_keys, 6, sv)) ||
-        (rc = get_map(r, top[1], "stats", stats_keys, 3, st)) ||
+        (rc = old_stats ? get_map(r, top[1], "stats", stats_keys_v1, 3, st)
+                        : get_map(r, top[1], "stats", stats_keys, 1, st)) ||
         (rc = get_map(r, top[2], "records", record_keys, KINDS, rec)) ||
         (rc = get_bool(r, sv[0], "server enabled", &s->enabled)) ||
         (rc = get_int(r, sv[1], "server unit", 0, 1, &v)))
@@ -479,11 +414,12 @@ static int read_head(struct reader *r, struct staged *s, uint64_t counts[KINDS])
         (rc = get_int(r, &tot[0], "server total", -1, INT64_MAX, &s->total[0])) ||
         (rc = get_int(r, &tot[1], "server total", -1, INT64_MAX, &s->total[1])) ||
         (rc = get_counter(r, sv[5], &c)) ||
-        (rc = get_int(r, st[0], "stats exempt", 0, INT64_MAX, &s->exempt)) ||
-        (rc = get_int(r, st[1], "stats unknown", 0, INT64_MAX, &s->unknown)))
+        (old_stats && (rc = get_int(r, st[0], "stats exempt", 0, INT64_MAX, &v))) ||
+        (old_stats && (rc = get_int(r, st[1], "stats unknown", 0, INT64_MAX, &v))))
         return rc;
+    unattributed = st[old_stats ? 2 : 0];
     struct maillimit__counter u;
-    if ((rc = get_counter(r, st[2], &u)))
+    if ((rc = get_counter(r, unattributed, &u)))
         return rc;
     if (maillimit__ring_import(&s->unattributed, &u, 0, 1))
         return fail(&r->eb, MAILLIMIT_ERANGE,
@@ -554,11 +490,11 @@ static void look_ahead(struct reader *r, struct staged *s, int k)
         const struct ahead *b = &r->ahead[(r->pf_n - AHEAD_DIST / 2) % AHEAD];
         for (int i = 0; i < b->nh; i++) {
             /* relaxed: the staging table has one thread, this one */
-            struct maillimit__entity *e =
-                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed);
-            if (e) { /* what maillimit__table_find() compares: hash, level, len, name */
-                __builtin_prefetch(&e->hash);
-                __builtin_prefetch(e->name);
+            struct maillimit__entity *e = maillimit__slot_entity(
+                atomic_load_explicit(&t->slot[b->h[i] & t->mask], memory_order_relaxed));
+            if (e) { /* what maillimit__table_find() compares: level, len, name */
+                __builtin_prefetch(e);
+                __builtin_prefetch(&e->len);
             }
         }
     }
@@ -696,8 +632,8 @@ static int read_record(struct reader *r, struct staged *s, int k, uint64_t index
     if (kd->first_target)
         for (int t = kd->first_target; t <= MAILLIMIT_LEVEL_MAILBOX; t++)
             for (int wi = 0; wi < 2; wi++)
-                atomic_init(&e->limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi],
-                            limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi]);
+                maillimit__limit_store(e, t - MAILLIMIT_LEVEL_SUBSCRIPTION, wi,
+                                       limit[t - MAILLIMIT_LEVEL_SUBSCRIPTION][wi]);
     for (int i = 0; i < 2; i++)
         atomic_init(&e->flag[i], (int8_t)flag[i]);
     r->name = NULL; /* points into this frame */
@@ -1042,7 +978,8 @@ static int decode(const unsigned char *p, size_t len, struct staged *s, const st
                     get_be32(p + 12));
     /* Version 1 has no report data (after a load its reports start empty). */
 
-    struct reader r = {.p = p, .off = HEADER_SIZE, .end = len - TRAILER_SIZE, .eb = *eb};
+    struct reader r = {.version = version, .p = p, .off = HEADER_SIZE,
+                       .end = len - TRAILER_SIZE, .eb = *eb};
     if (!msgpack_zone_init(&r.zone, 8192))
         return fail(eb, MAILLIMIT_ENOMEM, "out of memory");
     uint64_t counts[KINDS];

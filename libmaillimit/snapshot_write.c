@@ -113,7 +113,6 @@ struct capture {
     struct list list[KINDS];
     int enabled, unit, sendmail;
     int64_t limit[MAILLIMIT__TARGETS][2], total[2];
-    int64_t exempt, unknown;
     struct maillimit__counter server, unattributed;
 };
 
@@ -146,10 +145,6 @@ static int capture(maillimit *ml, struct capture *c)
             c->limit[t][w] = atomic_load_explicit(&s->limit[t][w], memory_order_relaxed);
     for (int w = 0; w < 2; w++)
         c->total[w] = atomic_load_explicit(&ml->server_total[w], memory_order_relaxed);
-    /* "exempt" and "unknown" stay in the format as 0: those figures are the reports' now
-     * (per entity and hour, and the unattributed counter) */
-    c->exempt = 0;
-    c->unknown = 0;
     maillimit__ring_export(ml->lane, MAILLIMIT__LANES, &c->server);
     struct maillimit__ring *u =
         atomic_load_explicit(&ml->unattributed->ring, memory_order_acquire);
@@ -252,11 +247,7 @@ static void pack_head(msgpack_packer *pk, const struct capture *c)
     pack_counter(pk, &c->server);
 
     pack_key(pk, "stats");
-    msgpack_pack_map(pk, 3);
-    pack_key(pk, "exempt");
-    msgpack_pack_int64(pk, c->exempt);
-    pack_key(pk, "unknown");
-    msgpack_pack_int64(pk, c->unknown);
+    msgpack_pack_map(pk, 1);
     pack_key(pk, "unattributed");
     pack_counter(pk, &c->unattributed);
 

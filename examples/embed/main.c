@@ -112,7 +112,7 @@ static void send_one(maillimit *ml, int level, const char *sender, int64_t now)
     char t[16], lim[24], cnt[24], ra[24];
     int rc;
 
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     rc = maillimit_decide(ml, level, sender, 1, now, &v);
     if (rc != 0)
         die("maillimit_decide", rc, sender);
@@ -129,7 +129,7 @@ static void show_status(maillimit *ml, int level, const char *name, int64_t now)
     char lim[24], rem[24], ra[24];
     int rc;
 
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     rc = maillimit_status_get(ml, level, name, MAILLIMIT_WINDOW_HOUR, now, &s);
     if (rc != 0)
         die("maillimit_status_get", rc, name);

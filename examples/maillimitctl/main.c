@@ -969,11 +969,11 @@ int main(int argc, char **argv)
             check_limit(key, a[used + 1], server);
             add(&r, a[used + 1], K_GUESS);
         } else if (lim && strcmp(sub, "get") == 0) {
-            r.method = "limit.get";
+            r.method = "limit.effective";
             need(n, used, used + 1);
             add(&r, n > used ? a[used] : "hour", K_STR);
         } else if (lim && strcmp(sub, "value") == 0) {
-            r.method = "limit.value";
+            r.method = "limit.configured";
             need(n, used + 1, used + 1);
             target_window(&r, a[used]);
         } else if (!lim && strcmp(sub, "set") == 0) {
@@ -993,7 +993,7 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "enable") == 0) {
         need(n, 0, 1);
-        r.method = n ? "enable" : "enabled";
+        r.method = n ? "enabled.set" : "enabled.get";
         if (n) {
             const char *v = check_flag("enable", a[0], 1);
             add(&r, v, K_BOOL);
@@ -1136,7 +1136,8 @@ int main(int argc, char **argv)
         putchar('\n');
     } else if (status_view) {
         print_status(stitle, result);
-    } else if (strcmp(r.method, "limit.get") == 0 || strcmp(r.method, "limit.value") == 0) {
+    } else if (strcmp(r.method, "limit.effective") == 0 ||
+               strcmp(r.method, "limit.configured") == 0) {
         print_limit(ival(result));
         putchar('\n');
     } else {

@@ -233,7 +233,8 @@ int main(int argc, char **argv)
         report(report_fd, "out of memory");
         fatal("%s%s", "out of memory", "");
     }
-    maillimit_server_log_set(s, foreground ? MAILLIMIT_LOG_STDERR : MAILLIMIT_LOG_SYSLOG,
+    maillimit_server_log_set(s,
+                             foreground ? MAILLIMIT_SERVER_LOG_STDERR : MAILLIMIT_SERVER_LOG_SYSLOG,
                              "maillimitd", verbose);
     rc = file ? maillimit_server_config_load(s, file, err, sizeof err)
               : maillimit_server_config_load_mem(s, builtin, strlen(builtin),

@@ -102,7 +102,7 @@ show_mailboxes($ml, $now, 'Mailboxes of globex');
 echo "\n";
 $ml->limitSet(Level::DOMAIN, 'globex-shop.example', Level::DOMAIN, Window::HOUR, 8);
 $st = $ml->status(Level::MAILBOX, 'orders@globex-shop.example', Window::HOUR, $now);
-echo 'Raised globex-shop.example to ' . $ml->limitGet(Level::DOMAIN, 'globex-shop.example')
+echo 'Raised globex-shop.example to ' . $ml->limitEffective(Level::DOMAIN, 'globex-shop.example')
     . ' per hour: orders@globex-shop.example is ' . ($st->sending ? 'sending' : 'not sending')
     . "\n";
 

@@ -43,9 +43,9 @@ function amount(int $v): string
 /** A limit as a panel shows it: the value set there, or "Default (effective)". */
 function shown_limit(Limiter $ml, Level $level, string $name, Level $target): string
 {
-    $value = $ml->limitValue($level, $name, $target, Window::HOUR);
+    $value = $ml->limitConfigured($level, $name, $target, Window::HOUR);
     if ($value === Limiter::DEFAULT) {
-        return 'Default (' . amount($ml->limitGet($target, $name, Window::HOUR)) . ')';
+        return 'Default (' . amount($ml->limitEffective($target, $name, Window::HOUR)) . ')';
     }
     return amount($value);
 }

@@ -97,7 +97,8 @@ def main():
         print()
         ml.limit_set(D, "globex-shop.example", D, HOUR, 8)
         st = ml.status(M, "orders@globex-shop.example", HOUR, now)
-        print(f"Raised globex-shop.example to {ml.limit_get(D, 'globex-shop.example')} per hour:"
+        limit = ml.limit_effective(D, 'globex-shop.example')
+        print(f"Raised globex-shop.example to {limit} per hour:"
               f" orders@globex-shop.example is {'sending' if st.sending else 'not sending'}")
 
         # sales@ reached its own limit: unblock it

@@ -35,9 +35,9 @@ def amount(v):
 
 def shown_limit(ml, level, name, target):
     """A limit as a panel shows it: the value set there, or "Default (effective)"."""
-    value = ml.limit_value(level, name, target, Window.HOUR)
+    value = ml.limit_configured(level, name, target, Window.HOUR)
     if value == DEFAULT:
-        return f"Default ({amount(ml.limit_get(target, name, Window.HOUR))})"
+        return f"Default ({amount(ml.limit_effective(target, name, Window.HOUR))})"
     return amount(value)
 
 

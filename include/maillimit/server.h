@@ -32,6 +32,9 @@
 
 #include <maillimit.h>
 
+/* libuv's loop type, named without including uv.h (uv_loop_t is `struct uv_loop_s`). */
+struct uv_loop_s;
+
 /* The export macro, as in maillimit.h (repeated so that this header preprocesses alone). */
 #ifndef MAILLIMIT_API
 #  if defined(_WIN32)
@@ -62,16 +65,21 @@ enum maillimit_policy_bounds {
 
 /** What a DENY becomes in the reply (the `action` daemon directive). */
 enum maillimit_policy_action {
-    MAILLIMIT_ACTION_DEFER = 0,  /**< `action=450 4.7.0 TEXT` (temporary; the client retries) */
-    MAILLIMIT_ACTION_REJECT = 1, /**< `action=550 5.7.1 TEXT` (permanent) */
-    MAILLIMIT_ACTION_HOLD = 2    /**< `action=HOLD TEXT` (accepted, kept in the hold queue) */
+    /** `action=450 4.7.0 TEXT` (temporary; the client retries) */
+    MAILLIMIT_POLICY_ACTION_DEFER = 0,
+    /** `action=550 5.7.1 TEXT` (permanent) */
+    MAILLIMIT_POLICY_ACTION_REJECT = 1,
+    /** `action=HOLD TEXT` (accepted, kept in the hold queue) */
+    MAILLIMIT_POLICY_ACTION_HOLD = 2
 };
 
 /** The network lists of a policy object. */
 enum maillimit_policy_netlist {
-    MAILLIMIT_NETLIST_EXEMPT = 0, /**< clients never limited or counted (default: none) */
-    MAILLIMIT_NETLIST_LOCAL = 1   /**< unauthenticated clients whose mail is script mail of the
-                                       sender's domain (default: 127.0.0.0/8 and ::1) */
+    /** clients never limited or counted (default: none) */
+    MAILLIMIT_POLICY_NETLIST_EXEMPT = 0,
+    /** unauthenticated clients whose mail is script mail of the sender's domain (default:
+     *  127.0.0.0/8 and ::1) */
+    MAILLIMIT_POLICY_NETLIST_LOCAL = 1
 };
 
 /** What a policy request amounted to (#maillimit_policy_outcome.result). */
@@ -84,32 +92,34 @@ enum maillimit_policy_result {
 
 /** Why a request passed (#maillimit_policy_outcome.pass). */
 enum maillimit_policy_pass {
-    MAILLIMIT_PASS_NONE = 0,       /**< the request did not pass */
-    MAILLIMIT_PASS_EXEMPT = 1,     /**< the client is in an exempt network */
-    MAILLIMIT_PASS_INBOUND = 2,    /**< unauthenticated, not from a local network */
-    MAILLIMIT_PASS_NO_SENDER = 3,  /**< local client, null or unqualified envelope sender */
-    MAILLIMIT_PASS_STAGE = 4,      /**< no message yet at this stage (CONNECT, HELO, ...; MAIL
-                                        when counting recipients) */
-    MAILLIMIT_PASS_NOT_POLICY = 5  /**< `request` is not `smtpd_access_policy` */
+    MAILLIMIT_POLICY_PASS_NONE = 0,      /**< the request did not pass */
+    MAILLIMIT_POLICY_PASS_EXEMPT = 1,    /**< the client is in an exempt network */
+    MAILLIMIT_POLICY_PASS_INBOUND = 2,   /**< unauthenticated, not from a local network */
+    MAILLIMIT_POLICY_PASS_NO_SENDER = 3, /**< local client, null or unqualified sender */
+    /** no message yet at this stage (CONNECT, HELO, ...; MAIL when counting recipients) */
+    MAILLIMIT_POLICY_PASS_STAGE = 4,
+    MAILLIMIT_POLICY_PASS_NOT_POLICY = 5 /**< `request` is not `smtpd_access_policy` */
 };
 
 /** Where the log goes (maillimit_server_log_set()). */
-enum maillimit_log_target {
-    MAILLIMIT_LOG_STDERR = 0,  /**< `ident[PID]: level: text` lines on stderr */
-    MAILLIMIT_LOG_SYSLOG = 1,  /**< syslog(3), facility LOG_MAIL */
-    MAILLIMIT_LOG_NONE = 2     /**< nothing (a callback still receives every line) */
+enum maillimit_server_log_target {
+    MAILLIMIT_SERVER_LOG_STDERR = 0,  /**< `ident[PID]: level: text` lines on stderr */
+    MAILLIMIT_SERVER_LOG_SYSLOG = 1,  /**< syslog(3), facility LOG_MAIL */
+    MAILLIMIT_SERVER_LOG_NONE = 2     /**< nothing (a callback still receives every line) */
 };
 
 /** Log priorities, as passed to a log callback (the syslog(3) values). */
-enum maillimit_log_priority {
-    MAILLIMIT_LOG_ERR = 3,
-    MAILLIMIT_LOG_WARNING = 4,
-    MAILLIMIT_LOG_INFO = 6,
-    MAILLIMIT_LOG_DEBUG = 7
+enum maillimit_server_log_priority {
+    MAILLIMIT_SERVER_LOG_ERR = 3,
+    MAILLIMIT_SERVER_LOG_WARNING = 4,
+    MAILLIMIT_SERVER_LOG_INFO = 6,
+    MAILLIMIT_SERVER_LOG_DEBUG = 7
 };
 
 /** Version of the structs this header describes. */
-enum maillimit_server_struct_version { MAILLIMIT_POLICY_OUTCOME_VERSION = 1 };
+enum maillimit_server_struct_version {
+    MAILLIMIT_POLICY_OUTCOME_VERSION = 1 /**< version of #maillimit_policy_outcome */
+};
 /**@}*/
 
 /* ---------------------------------------------------------------------------------------- */
@@ -143,11 +153,19 @@ typedef struct maillimit_policy_outcome {
 } maillimit_policy_outcome;
 
 /**
- * @brief Initialise an outcome (sets its version, clears the rest).
- * @param[out] o the outcome; NULL is ignored.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @brief Initialise an outcome for the version of it this header describes, as
+ *        `maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION)` (the rule of
+ *        "Structs that grow" in maillimit.h).
+ * @param[out] o the outcome.
+ * @param[in] version the version the caller was compiled with:
+ *            #MAILLIMIT_POLICY_OUTCOME_VERSION.
+ * @return 0, #MAILLIMIT_EINVAL (@p o NULL), #MAILLIMIT_EVERSION (a version this library does
+ *         not know).
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 1.0.0
  */
-MAILLIMIT_API void maillimit_policy_outcome_init(maillimit_policy_outcome *o);
+MAILLIMIT_API int maillimit_policy_outcome_init(maillimit_policy_outcome *o, uint32_t version);
 
 /**
  * @brief Create a policy object deciding on @p ml. Defaults: action defer (450 4.7.0), no
@@ -155,14 +173,18 @@ MAILLIMIT_API void maillimit_policy_outcome_init(maillimit_policy_outcome *o);
  * @param[out] out receives the object; NULL on error.
  * @param[in] ml the handle to decide on; borrowed, must outlive the object.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Pure: no handle, safe anywhere. Free with maillimit_policy_free().
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere. Free with maillimit_policy_free().
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_policy_new(maillimit_policy **out, maillimit *ml);
 
 /**
  * @brief Free a policy object. NULL is a no-op.
  * @param[in] p the object.
- * @since 0.1.0 One thread: one thread at a time per object.
+ * @par Thread safety
+ *   One thread: one thread at a time per object.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_policy_free(maillimit_policy *p);
 
@@ -175,7 +197,9 @@ MAILLIMIT_API void maillimit_policy_free(maillimit_policy *p);
  * @param[in] dsn the enhanced status code such as "4.7.1" (NULL: 4.7.0 defer, 5.7.1
  *            reject); its class must match the code's first digit; NULL for hold.
  * @return 0, #MAILLIMIT_EINVAL (nothing changed).
- * @since 0.1.0 One thread: one thread at a time per object.
+ * @par Thread safety
+ *   One thread: one thread at a time per object.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_policy_action_set(maillimit_policy *p, int action, int code,
                                               const char *dsn);
@@ -186,7 +210,9 @@ MAILLIMIT_API int maillimit_policy_action_set(maillimit_policy *p, int action, i
  * @param[in] cidr `ADDRESS` or `ADDRESS/PREFIX`, IPv4 or IPv6 (brackets allowed:
  *            `[::1]/128`). An IPv4 network also matches IPv4-mapped IPv6 clients.
  * @return 0, #MAILLIMIT_EINVAL (bad text), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 One thread: one thread at a time per object.
+ * @par Thread safety
+ *   One thread: one thread at a time per object.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_policy_network_add(maillimit_policy *p, int list, const char *cidr);
 
@@ -194,7 +220,9 @@ MAILLIMIT_API int maillimit_policy_network_add(maillimit_policy *p, int list, co
  * @brief Empty a network list (the local list too: then no client is local).
  * @param[in] p the object. @param[in] list a #maillimit_policy_netlist.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 One thread: one thread at a time per object.
+ * @par Thread safety
+ *   One thread: one thread at a time per object.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_policy_network_clear(maillimit_policy *p, int list);
 
@@ -233,7 +261,9 @@ MAILLIMIT_API int maillimit_policy_network_clear(maillimit_policy *p, int list);
  *         (`*replylen` below #MAILLIMIT_POLICY_REPLY_MAX; nothing read), #MAILLIMIT_EFORMAT
  *         (a line without `=`, an empty name, a NUL byte, or a bound exceeded; nothing
  *         decided; `outcome->problem` says which; the connection should be closed).
- * @since 0.1.0 One thread: one thread at a time per object.
+ * @par Thread safety
+ *   One thread: one thread at a time per object.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len,
                                            int64_t now, size_t *consumed, char *reply,
@@ -248,22 +278,33 @@ MAILLIMIT_API int maillimit_policy_request(maillimit_policy *p, const char *data
 typedef struct maillimit_server maillimit_server;
 
 /**
+ * @brief A log callback: receives a #maillimit_server_log_priority, one line (without ident
+ *        or newline, valid only during the call) and the callback's userdata.
+ */
+typedef void (*maillimit_server_log_fn)(int priority, const char *text, void *userdata);
+
+/**
  * @brief Create a server.
  * @param[out] out receives the server; NULL on error.
  * @param[in] ml a handle to serve (borrowed: must outlive the server), or NULL to let the
  *            server create and own one.
- * @param[in] loop a `uv_loop_t *` to run on (the caller runs it), or NULL for a loop of the
+ * @param[in] loop a libuv loop to run on (the caller runs it), or NULL for a loop of the
  *            server's own (run by maillimit_server_run()).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Pure: no handle, safe anywhere. Free with maillimit_server_free().
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere. Free with maillimit_server_free().
+ * @since 1.0.0 (0.x: maillimit_server_new with `void *loop`)
  */
-MAILLIMIT_API int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop);
+MAILLIMIT_API int maillimit_server_new(maillimit_server **out, maillimit *ml,
+                                      struct uv_loop_s *loop);
 
 /**
  * @brief Free a server: closes whatever is still open (without saving a snapshot) and runs
  *        its own loop until the handles are closed. NULL is a no-op.
  * @param[in] s the server.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API void maillimit_server_free(maillimit_server *s);
 
@@ -271,7 +312,9 @@ MAILLIMIT_API void maillimit_server_free(maillimit_server *s);
  * @brief The handle the server decides on.
  * @param[in] s the server.
  * @return the handle, or NULL if @p s is NULL.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API maillimit *maillimit_server_handle(maillimit_server *s);
 
@@ -287,7 +330,9 @@ MAILLIMIT_API maillimit *maillimit_server_handle(maillimit_server *s);
  * @param[out] err optional buffer for "FILE:LINE: problem". @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO, #MAILLIMIT_EFORMAT (nothing changed),
  *         #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_config_load(maillimit_server *s, const char *path, char *err,
                                                size_t errlen);
@@ -298,7 +343,9 @@ MAILLIMIT_API int maillimit_server_config_load(maillimit_server *s, const char *
  * @param[in] len its length. @param[in] name names the text in messages (NULL: "<memory>").
  * @param[out] err optional message buffer. @param[in] errlen its size.
  * @return as maillimit_server_config_load() without #MAILLIMIT_EIO.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_config_load_mem(maillimit_server *s, const char *text,
                                                    size_t len, const char *name, char *err,
@@ -309,7 +356,9 @@ MAILLIMIT_API int maillimit_server_config_load_mem(maillimit_server *s, const ch
  *        server: everything is parsed and applied to a scratch handle.
  * @param[in] path the file. @param[out] err optional message buffer. @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO, #MAILLIMIT_EFORMAT, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_config_check(const char *path, char *err, size_t errlen);
 
@@ -319,7 +368,9 @@ MAILLIMIT_API int maillimit_server_config_check(const char *path, char *err, siz
  * @param[in] name names the text in messages (NULL: "<memory>").
  * @param[out] err optional message buffer. @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EFORMAT, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_config_check_mem(const char *text, size_t len,
                                                     const char *name, char *err, size_t errlen);
@@ -329,7 +380,9 @@ MAILLIMIT_API int maillimit_server_config_check_mem(const char *text, size_t len
  *        maillimit_server_config_load(). On error the running configuration stays.
  * @param[in] s the server. @param[out] err optional message buffer. @param[in] errlen its size.
  * @return as maillimit_server_config_load(); #MAILLIMIT_EINVAL if nothing was loaded.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_reload(maillimit_server *s, char *err, size_t errlen);
 
@@ -339,7 +392,9 @@ MAILLIMIT_API int maillimit_server_reload(maillimit_server *s, char *err, size_t
  * @param[in] s the server. @param[out] err optional message buffer. @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL (already started), #MAILLIMIT_EIO (a listener could not be
  *         opened; nothing stays open; @p err says which), #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_start(maillimit_server *s, char *err, size_t errlen);
 
@@ -347,7 +402,9 @@ MAILLIMIT_API int maillimit_server_start(maillimit_server *s, char *err, size_t 
  * @brief Run the server's own loop until the server stops.
  * @param[in] s the server.
  * @return 0, #MAILLIMIT_EINVAL (no own loop, or not started).
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_run(maillimit_server *s);
 
@@ -357,7 +414,9 @@ MAILLIMIT_API int maillimit_server_run(maillimit_server *s);
  *        handle of the server; then the loop has nothing left of the server. Idempotent.
  * @param[in] s the server.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_stop(maillimit_server *s);
 
@@ -366,7 +425,9 @@ MAILLIMIT_API int maillimit_server_stop(maillimit_server *s);
  *        stop (maillimit_server_stop()); SIGPIPE is ignored (process-wide).
  * @param[in] s the server. @param[in] on 1 to install, 0 to remove.
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_EIO.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_signals(maillimit_server *s, int on);
 
@@ -375,18 +436,22 @@ MAILLIMIT_API int maillimit_server_signals(maillimit_server *s, int on);
  * @param[in] s the server. @param[out] err optional message buffer. @param[in] errlen its size.
  * @return 0, #MAILLIMIT_EINVAL (no state file, or no snapshot support in the core),
  *         #MAILLIMIT_EIO, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_snapshot_save(maillimit_server *s, char *err, size_t errlen);
 
 /**
  * @brief Where the log goes; the `log` directive sets it too. Default: stderr.
  * @param[in] s the server.
- * @param[in] target a #maillimit_log_target. @param[in] ident the program name in the
+ * @param[in] target a #maillimit_server_log_target. @param[in] ident the program name in the
  *            lines (copied; NULL: "maillimitd").
  * @param[in] verbose 1 to log every decision at INFO (default: only denials and problems).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOMEM.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_log_set(maillimit_server *s, int target, const char *ident,
                                            int verbose);
@@ -394,15 +459,15 @@ MAILLIMIT_API int maillimit_server_log_set(maillimit_server *s, int target, cons
 /**
  * @brief Receive every log line as well (on the loop thread).
  * @param[in] s the server.
- * @param[in] cb the callback (NULL removes it); it receives a #maillimit_log_priority, the
+ * @param[in] cb the callback (NULL removes it); it receives a #maillimit_server_log_priority, the
  *            line without ident or newline, and @p userdata.
  * @param[in] userdata passed to @p cb.
  * @return 0, #MAILLIMIT_EINVAL.
- * @since 0.1.0 Loop thread: only from the thread that runs the server's loop.
+ * @par Thread safety
+ *   Loop thread: only from the thread that runs the server's loop.
+ * @since 1.0.0 (0.x: an inline callback type)
  */
-MAILLIMIT_API int maillimit_server_log_callback(maillimit_server *s,
-                                                void (*cb)(int priority, const char *text,
-                                                           void *userdata),
+MAILLIMIT_API int maillimit_server_log_callback(maillimit_server *s, maillimit_server_log_fn cb,
                                                 void *userdata);
 
 /**
@@ -416,7 +481,9 @@ MAILLIMIT_API int maillimit_server_log_callback(maillimit_server *s,
  *            does; else the first of the three that holds one, or exists; the last one if
  *            none does).
  * @return 0, #MAILLIMIT_EINVAL, #MAILLIMIT_ENOBUFS, #MAILLIMIT_EIO (no usable directory).
- * @since 0.1.0 Pure: no handle, safe anywhere.
+ * @par Thread safety
+ *   Pure: no handle, safe anywhere.
+ * @since 0.1.0
  */
 MAILLIMIT_API int maillimit_server_default_dir(char *buf, size_t *len, int create);
 /**@}*/

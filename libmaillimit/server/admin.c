@@ -24,12 +24,12 @@
  *   entity.move   (level, name, parent)          -> nil   domain -> subscription;
  *                                                         subscription -> plan or nil
  *   limit.set     (level, name, target, window, value) -> nil
- *   limit.get     (level, name, window)          -> effective limit (-1 unlimited)
- *   limit.value   (level, name, target, window)  -> value as set (-2 default)
+ *   limit.effective (level, name, window)        -> effective limit (-1 unlimited)
+ *   limit.configured (level, name, target, window) -> value as set (-2 default)
  *   flag.set      (level, name, flag, value)     -> nil
- *   flag.get      (level, name, flag)            -> {effective, value}
- *   enable        (on)                           -> nil
- *   enabled                                      -> bool
+ *   flag.get      (level, name, flag)            -> {effective, configured}
+ *   enabled.set   (on)                           -> nil
+ *   enabled.get                                  -> bool
  *   unit.set      (unit "messages"|"recipients") -> nil
  *   unit.get                                     -> "messages" | "recipients"
  *   status        (level, name, window, now)     -> {sending, blocked_by, count, limit,
@@ -91,100 +91,26 @@
 #include <string.h>
 #include <time.h>
 
+#include "mpscan.h"
 #include "srv_internal.h"
 
 enum { SCAN_DEPTH = 32, SYSUSER = 100, LIST_PAGE_MAX = 100000 };
 
 /* ---- the pre-scan ------------------------------------------------------------------------- */
 
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 int maillimit__msgpack_scan(const char *data, size_t len, size_t max, size_t *msglen)
 {
-    const unsigned char *d = (const unsigned char *)data;
-    uint64_t pending[SCAN_DEPTH + 1];
-    int depth = 0;
-    pending[0] = 1; /* items still to read at each depth */
-    size_t pos = 0;
     *msglen = 0;
-    while (depth >= 0) {
-        if (pending[depth] == 0) {
-            depth--;
-            continue;
-        }
-        if (pos >= len)
-            return pos >= max ? MAILLIMIT_EFORMAT : 0;
-        pending[depth]--;
-        unsigned char t = d[pos];
-        uint64_t skip = 0, children = 0;
-        int hdr = 1, lenbytes = 0;
-        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-            /* fixint, nil, bool */
-        } else if (t >= 0x80 && t <= 0x8f) {
-            children = (uint64_t)(t & 0x0f) * 2;
-        } else if (t >= 0x90 && t <= 0x9f) {
-            children = t & 0x0f;
-        } else if (t >= 0xa0 && t <= 0xbf) {
-            skip = t & 0x1f;
-        } else {
-            switch (t) {
-            case 0xc4: case 0xd9: lenbytes = 1; break;           /* bin8, str8 */
-            case 0xc5: case 0xda: lenbytes = 2; break;           /* bin16, str16 */
-            case 0xc6: case 0xdb: lenbytes = 4; break;           /* bin32, str32 */
-            case 0xc7: lenbytes = 1; hdr = 2; break;             /* ext8: len, type */
-            case 0xc8: lenbytes = 2; hdr = 2; break;
-            case 0xc9: lenbytes = 4; hdr = 2; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;                          /* fixext1: type + 1 */
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: case 0xde: lenbytes = 2; break;           /* array16, map16 */
-            case 0xdd: case 0xdf: lenbytes = 4; break;           /* array32, map32 */
-            default: return MAILLIMIT_EFORMAT;                   /* 0xc1: never used */
-            }
-        }
-        if (lenbytes) {
-            if (len - pos < 1 + (size_t)lenbytes)
-                return len >= max ? MAILLIMIT_EFORMAT : 0;
-            uint64_t n = be(d + pos + 1, lenbytes);
-            if (t == 0xdc || t == 0xdd)
-                children = n;
-            else if (t == 0xde || t == 0xdf)
-                children = n * 2;
-            else
-                skip = n;
-            hdr += lenbytes;
-            if (t == 0xc7 || t == 0xc8 || t == 0xc9)
-                skip += 0; /* the type byte is in hdr */
-        }
-        if (skip > max || pos + hdr + skip > max)
-            return MAILLIMIT_EFORMAT;
-        if (children > max - (pos + hdr))
-            return MAILLIMIT_EFORMAT; /* each element takes at least one byte */
-        pos += (size_t)hdr + (size_t)skip;
-        if (pos > len)
-            return 0; /* incomplete (the bound was checked above) */
-        if (children) {
-            if (depth == SCAN_DEPTH)
-                return MAILLIMIT_EFORMAT;
-            pending[++depth] = children;
-        }
+    switch (maillimit__mp_measure((const unsigned char *)data, len, max, SCAN_DEPTH, msglen)) {
+    case MAILLIMIT__MP_OK:
+        return 0;
+    case MAILLIMIT__MP_TRUNCATED:
+        *msglen = 0; /* incomplete: wait for more */
+        return 0;
+    default:
+        *msglen = 0;
+        return MAILLIMIT_EFORMAT;
     }
-    *msglen = pos;
-    return 0;
 }
 
 /* ---- argument access ---------------------------------------------------------------------- */
@@ -384,7 +310,7 @@ static int core_on(call *c, int rc, int level, const char *name)
 static int exists(maillimit *ml, int level, const char *name)
 {
     int64_t v;
-    return maillimit_limit_value(ml, level, name, MAILLIMIT_LEVEL_MAILBOX,
+    return maillimit_limit_configured(ml, level, name, MAILLIMIT_LEVEL_MAILBOX,
                                  MAILLIMIT_WINDOW_HOUR, &v) == 0;
 }
 
@@ -568,6 +494,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         maillimit_top_row *rows = calloc((size_t)k, sizeof *rows);
         if (!rows)
             return fail(c, MAILLIMIT_ENOMEM, "top: out of memory");
+        maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
         size_t n = (size_t)k;
         rc = maillimit_top(ml, level, metric, from, to, slevel, sname, now, rows, &n);
         if (rc) {
@@ -597,7 +524,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
         return rc;
     if (strcmp(m, "summary") == 0) {
         maillimit_summary sm;
-        maillimit_summary_init(&sm);
+        maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
         if ((rc = core_on(c, maillimit_summary_get(ml, level, name, from, to, now, &sm), level,
                           name)))
             return rc;
@@ -625,6 +552,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
             return rc;
         }
         maillimit_history_row row;
+        maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
         while (n < 100000 && maillimit_history_next(it, &row) == 0) {
             msgpack_pack_map(&ipk, 4);
             pk_kv_int(&ipk, "hour_start", row.hour_start);
@@ -642,6 +570,7 @@ static int reports(const maillimit__admin_host *h, const char *m, const args *a,
             return rc;
         }
         maillimit_episode ep;
+        maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
         while (n < 100000 && maillimit_episodes_next(it, &ep) == 0) {
             msgpack_pack_map(&ipk, 8);
             pk_kv_level(&ipk, "level", ep.level);
@@ -685,7 +614,7 @@ static void pk_limits_flags(maillimit *ml, msgpack_packer *pk, int level, const 
         for (int w = MAILLIMIT_WINDOW_HOUR; w <= MAILLIMIT_WINDOW_DAY; w++) {
             int64_t v = MAILLIMIT_DEFAULT;
             pk_str(pk, window_name(w));
-            if (maillimit_limit_value(ml, level, name, t, w, &v) == 0)
+            if (maillimit_limit_configured(ml, level, name, t, w, &v) == 0)
                 msgpack_pack_int64(pk, v);
             else
                 msgpack_pack_nil(pk); /* removed since the listing was taken */
@@ -698,7 +627,7 @@ static void pk_limits_flags(maillimit *ml, msgpack_packer *pk, int level, const 
          f <= MAILLIMIT_FLAG_EXEMPT; f++) {
         int v = MAILLIMIT_DEFAULT;
         pk_str(pk, f == MAILLIMIT_FLAG_SENDMAIL ? "sendmail" : "exempt");
-        if (maillimit_flag_value(ml, level, name, f, &v) == 0)
+        if (maillimit_flag_configured(ml, level, name, f, &v) == 0)
             msgpack_pack_int64(pk, v);
         else
             msgpack_pack_nil(pk);
@@ -769,7 +698,7 @@ static int list_method(const maillimit__admin_host *h, const args *a, call *c,
     size_t total = 0;
     maillimit_list_count(it, &total);
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     for (int64_t i = 0; i < offset && maillimit_list_next(it, &e) == 0; i++)
         ;
     size_t n = total > (size_t)offset ? total - (size_t)offset : 0;
@@ -810,7 +739,7 @@ static int list_method(const maillimit__admin_host *h, const args *a, call *c,
         if (!counter)
             continue;
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         pk_str(pk, "status");
         if (maillimit_status_get(ml, level, e.name, window, now, &st) == 0)
             pk_status(pk, &st);
@@ -865,7 +794,7 @@ static int status_many(const maillimit__admin_host *h, const args *a, call *c,
             free(st);
             return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own", name);
         }
-        maillimit_status_init(&st[i]);
+        maillimit_status_init(&st[i], MAILLIMIT_STATUS_VERSION);
         if ((rc = core_on(c, maillimit_status_get(h->ml, level, name, window, now, &st[i]),
                           level, name))) {
             free(st);
@@ -883,7 +812,8 @@ static int status_many(const maillimit__admin_host *h, const args *a, call *c,
 
 static const char *const method_names[] = {
     "ping", "version", "stats", "methods", "entity.add", "entity.remove", "entity.move",
-    "limit.set", "limit.get", "limit.value", "flag.set", "flag.get", "enable", "enabled",
+    "limit.set", "limit.effective", "limit.configured", "flag.set", "flag.get",
+    "enabled.set", "enabled.get",
     "unit.set", "unit.get", "status", "reset", "decide", "config.reload", "snapshot.save",
     "history", "episodes", "top", "summary", "events", "retention", "generation", "list",
     "status.many",
@@ -960,7 +890,9 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (add) {
             switch (level) {
             case MAILLIMIT_LEVEL_PLAN: rc = maillimit_plan_add(ml, name); break;
-            case MAILLIMIT_LEVEL_SUBSCRIPTION: rc = maillimit_subscription_add(ml, name, parent); break;
+            case MAILLIMIT_LEVEL_SUBSCRIPTION:
+                rc = maillimit_subscription_add(ml, name, parent);
+                break;
             case MAILLIMIT_LEVEL_DOMAIN: rc = maillimit_domain_add(ml, name, parent); break;
             case MAILLIMIT_LEVEL_MAILBOX: rc = maillimit_mailbox_add(ml, name); break;
             default: rc = maillimit_sysuser_add(ml, name, parent); break;
@@ -995,9 +927,9 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         msgpack_pack_nil(pk);
         return 0;
     }
-    if (strcmp(m, "limit.set") == 0 || strcmp(m, "limit.value") == 0 ||
-        strcmp(m, "limit.get") == 0) {
-        int window, target = 0, get = m[6] == 'g';
+    if (strcmp(m, "limit.set") == 0 || strcmp(m, "limit.configured") == 0 ||
+        strcmp(m, "limit.effective") == 0) {
+        int window, target = 0, get = strcmp(m, "limit.effective") == 0;
         int64_t v = 0;
         if ((rc = get_level(c, arg(a, 0, "level"), &level, 0)) ||
             (rc = get_name(c, arg(a, 1, "name"), "name", nb, sizeof nb, &name, 1)) ||
@@ -1008,8 +940,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 return rc;
             if (level == MAILLIMIT_LEVEL_PLAN)
                 return fail(c, MAILLIMIT_EINVAL, "plan %s: a plan has no counter of its own "
-                            "(use limit.value)", name);
-            if ((rc = core_on(c, maillimit_limit_get(ml, level, name, window, &v), level,
+                            "(use limit.configured)", name);
+            if ((rc = core_on(c, maillimit_limit_effective(ml, level, name, window, &v), level,
                               name)))
                 return rc;
         } else {
@@ -1020,7 +952,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 return fail(c, MAILLIMIT_EINVAL, "%s%s%s: has no %s limit (%s)",
                             level_word(level), name ? " " : "", name ? name : "",
                             level_word(target), settable_text(level));
-            if (m[6] == 's') {
+            if (strcmp(m, "limit.set") == 0) {
                 if ((rc = get_value(c, arg(a, 4, "value"), "value", &v)))
                     return rc;
                 if (v < MAILLIMIT_DEFAULT)
@@ -1036,7 +968,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                 msgpack_pack_nil(pk);
                 return 0;
             }
-            if ((rc = core_on(c, maillimit_limit_value(ml, level, name, target, window, &v),
+            if ((rc = core_on(c, maillimit_limit_configured(ml, level, name, target, window, &v),
                               level, name)))
                 return rc;
         }
@@ -1062,7 +994,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
                         : "exempt", flag == MAILLIMIT_FLAG_SENDMAIL
                         ? "sendmail is set on the server, plans and subscriptions"
                         : "exempt is set on plans, subscriptions, domains and mailboxes");
-        if (m[5] == 's') {
+        if (strcmp(m, "flag.set") == 0) {
             if ((rc = get_flagvalue(c, arg(a, 3, "value"), "value", &v)))
                 return rc;
             if (v == MAILLIMIT_DEFAULT && level == MAILLIMIT_LEVEL_SERVER)
@@ -1073,28 +1005,28 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
             msgpack_pack_nil(pk);
             return 0;
         }
-        if ((rc = core_on(c, maillimit_flag_get(ml, level, name, flag, &eff), level, name)) ||
-            (rc = core_on(c, maillimit_flag_value(ml, level, name, flag, &v), level, name)))
+        if ((rc = core_on(c, maillimit_flag_effective(ml, level, name, flag, &eff), level, name)) ||
+            (rc = core_on(c, maillimit_flag_configured(ml, level, name, flag, &v), level, name)))
             return rc;
         msgpack_pack_map(pk, 2);
         pk_kv_int(pk, "effective", eff);
-        pk_kv_int(pk, "value", v);
+        pk_kv_int(pk, "configured", v);
         return 0;
     }
-    if (strcmp(m, "enable") == 0) {
+    if (strcmp(m, "enabled.set") == 0) {
         int v;
         if ((rc = get_flagvalue(c, arg(a, 0, "on"), "on", &v)))
             return rc;
         if (v == MAILLIMIT_DEFAULT)
             return fail(c, MAILLIMIT_EINVAL, "on: true or false");
-        if ((rc = core(c, maillimit_enable(ml, v), m)))
+        if ((rc = core(c, maillimit_enabled_set(ml, v), m)))
             return rc;
         msgpack_pack_nil(pk);
         return 0;
     }
-    if (strcmp(m, "enabled") == 0) {
+    if (strcmp(m, "enabled.get") == 0) {
         int on = 0;
-        if ((rc = core(c, maillimit_enabled(ml, &on), m)))
+        if ((rc = core(c, maillimit_enabled_get(ml, &on), m)))
             return rc;
         if (on)
             msgpack_pack_true(pk);
@@ -1137,7 +1069,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
             return rc;
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         if ((rc = core_on(c, maillimit_status_get(ml, level, name, window, now, &st), level,
                           name)))
             return rc;
@@ -1182,7 +1114,7 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         if (no && no->type != MSGPACK_OBJECT_NIL && (rc = get_int(c, no, "now", &now)))
             return rc;
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         rc = maillimit_decide(ml, level, name, cost, now, &v);
         if (rc == MAILLIMIT_ERANGE)
             return fail(c, rc, "cost %lld: 1..%d", (long long)cost, (int)MAILLIMIT_COST_MAX);
@@ -1237,8 +1169,8 @@ static int dispatch(const maillimit__admin_host *h, const char *m, const args *a
         maillimit_event evs[256];
         size_t n = 0;
         while (n < 256) {
-            maillimit_event_init(&evs[n]);
-            if (maillimit_event_next(ml, 0, &evs[n]) != 0)
+            maillimit_event_init(&evs[n], MAILLIMIT_EVENT_VERSION);
+            if (maillimit_events_next(ml, 0, &evs[n]) != 0)
                 break;
             if (evs[n].seq > (uint64_t)since)
                 n++;

@@ -368,7 +368,7 @@ static int submap_refresh(struct submap *m, maillimit *ml)
         m->cap = cap;
     maillimit_entity e;
     for (int k = 0; k < 2 && !rc; k++) {
-        maillimit_entity_init(&e);
+        maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
         while (!rc && maillimit_list_next(its[k], &e) == 0) {
             size_t nl = strlen(e.name) + 3;
             char *name = malloc(nl), *sub = strdup(e.parent);
@@ -468,7 +468,8 @@ static void cl_log_down(maillimit__cluster *cl, const char *why)
     if (cl->down_logged)
         return;
     cl->down_logged = 1;
-    slog(cl->s, MAILLIMIT_LOG_WARNING, "cluster: Redis at %s unavailable (%s); deciding with "
+    slog(cl->s, MAILLIMIT_SERVER_LOG_WARNING,
+         "cluster: Redis at %s unavailable (%s); deciding with "
          "the local counters until it answers", cl->s->conf.cluster.spec, why);
 }
 
@@ -498,8 +499,9 @@ static int chain_build(maillimit__cluster *cl, maillimit *ml, int level, const c
 {
     memset(ch, 0, sizeof *ch);
     int64_t h = -1, d = -1;
-    if (maillimit_limit_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, &h) == 0 &&
-        maillimit_limit_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_DAY, &d) == 0 &&
+    const int srv = MAILLIMIT_LEVEL_SERVER;
+    if (maillimit_limit_effective(ml, srv, NULL, MAILLIMIT_WINDOW_HOUR, &h) == 0 &&
+        maillimit_limit_effective(ml, srv, NULL, MAILLIMIT_WINDOW_DAY, &d) == 0 &&
         (h >= 0 || d >= 0)) {
         ch->server = 1;
         ch->shour = h;
@@ -528,8 +530,8 @@ static int chain_build(maillimit__cluster *cl, maillimit *ml, int level, const c
         sub = submap_get(&cl->subs, 'd', dom);
         break;
     case MAILLIMIT_LEVEL_SUBSCRIPTION:
-        if (maillimit_limit_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, low, MAILLIMIT_WINDOW_HOUR,
-                                &h) == 0)
+        if (maillimit_limit_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, low,
+                                      MAILLIMIT_WINDOW_HOUR, &h) == 0)
             sub = low;
         else
             sub = submap_get(&cl->subs, 'u', low);
@@ -546,8 +548,9 @@ static int chain_build(maillimit__cluster *cl, maillimit *ml, int level, const c
         if (lv[i] > level)
             continue; /* above the sender: MAILBOX 4 > DOMAIN 3 > SUBSCRIPTION 2 */
         int k = ch->n;
-        if (maillimit_limit_get(ml, lv[i], nm[i], MAILLIMIT_WINDOW_HOUR, &ch->hour[k]) != 0 ||
-            maillimit_limit_get(ml, lv[i], nm[i], MAILLIMIT_WINDOW_DAY, &ch->day[k]) != 0)
+        if (maillimit_limit_effective(ml, lv[i], nm[i], MAILLIMIT_WINDOW_HOUR,
+                                      &ch->hour[k]) != 0 ||
+            maillimit_limit_effective(ml, lv[i], nm[i], MAILLIMIT_WINDOW_DAY, &ch->day[k]) != 0)
             return MAILLIMIT_ENOTFOUND;
         if (!maillimit__cluster_key(ch->key[k], sizeof ch->key[k], cl->prefix, lv[i], subname,
                                     nm[i]))
@@ -765,7 +768,7 @@ static void req_finish(maillimit__cluster_req *r)
             use_server = b >= a;
         }
         const maillimit__cluster_result *d = use_server ? sv : c;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         v.decision = MAILLIMIT_DENY;
         v.reason = MAILLIMIT_REASON_LIMIT;
         v.level = use_server ? MAILLIMIT_LEVEL_SERVER : r->ch.level[d->index];
@@ -886,12 +889,13 @@ static void on_script_loaded(redisAsyncContext *ac, void *rv, void *priv)
         free(o->name);
     }
     if (cl->down_logged || cl->noutage)
-        slog(cl->s, MAILLIMIT_LOG_INFO, "cluster: Redis at %s answers again: shared counters "
+        slog(cl->s, MAILLIMIT_SERVER_LOG_INFO,
+             "cluster: Redis at %s answers again: shared counters "
              "from now on; %zu decision(s) taken alone added to them%s",
              cl->s->conf.cluster.spec, replayed,
              cl->outage_dropped ? " (some were not kept: more than 65536)" : "");
     else
-        slog(cl->s, MAILLIMIT_LOG_INFO, "cluster: counters shared through Redis at %s",
+        slog(cl->s, MAILLIMIT_SERVER_LOG_INFO, "cluster: counters shared through Redis at %s",
              cl->s->conf.cluster.spec);
     cl->noutage = 0;
     cl->outage_dropped = 0;

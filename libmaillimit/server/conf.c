@@ -275,7 +275,7 @@ static void conf_defaults(maillimit__conf *c)
 {
     memset(c, 0, sizeof *c);
     c->snapshot_interval = 300;
-    c->action = MAILLIMIT_ACTION_DEFER;
+    c->action = MAILLIMIT_POLICY_ACTION_DEFER;
     c->notify_interval = 3600;
     c->log_target = -1;
     c->idle_timeout = 600;
@@ -677,11 +677,11 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
     case K_ACTION: {
         int action;
         if (ntok >= 2 && strcmp(tok[1], "defer") == 0)
-            action = MAILLIMIT_ACTION_DEFER;
+            action = MAILLIMIT_POLICY_ACTION_DEFER;
         else if (ntok >= 2 && strcmp(tok[1], "reject") == 0)
-            action = MAILLIMIT_ACTION_REJECT;
+            action = MAILLIMIT_POLICY_ACTION_REJECT;
         else if (ntok == 2 && strcmp(tok[1], "hold") == 0)
-            action = MAILLIMIT_ACTION_HOLD;
+            action = MAILLIMIT_POLICY_ACTION_HOLD;
         else {
             msg(err, errlen, "action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
             return MAILLIMIT_EFORMAT;
@@ -766,9 +766,9 @@ static int directive(maillimit__conf *c, enum dkey k, char **tok, int ntok, cons
     }
     case K_LOG:
         if (ntok == 2 && strcmp(tok[1], "stderr") == 0)
-            c->log_target = MAILLIMIT_LOG_STDERR;
+            c->log_target = MAILLIMIT_SERVER_LOG_STDERR;
         else if (ntok == 2 && strcmp(tok[1], "syslog") == 0)
-            c->log_target = MAILLIMIT_LOG_SYSLOG;
+            c->log_target = MAILLIMIT_SERVER_LOG_SYSLOG;
         else {
             msg(err, errlen, "log needs stderr or syslog");
             return MAILLIMIT_EFORMAT;

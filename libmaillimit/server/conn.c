@@ -116,9 +116,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         if (n != UV_EOF)
-            slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: read error: %s", c->peer, uv_strerror((int)n));
+            slog(c->s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: read error: %s", c->peer,
+                 uv_strerror((int)n));
         else if (c->inlen)
-            slog(c->s, MAILLIMIT_LOG_WARNING, "%s: connection closed in the middle of a request",
+            slog(c->s, MAILLIMIT_SERVER_LOG_WARNING,
+                 "%s: connection closed in the middle of a request",
                  c->peer);
         maillimit__conn_close(c);
         return;
@@ -163,7 +165,7 @@ static void on_write(uv_write_t *w, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(status));
+        slog(c->s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(status));
         maillimit__conn_close(c);
         return;
     }
@@ -199,7 +201,7 @@ static void conn_flush(struct conn *c)
             read_state(c);
             return;
         }
-        slog(c->s, MAILLIMIT_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(n));
+        slog(c->s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: write error: %s", c->peer, uv_strerror(n));
         maillimit__conn_close(c);
         return;
     }
@@ -229,10 +231,10 @@ static void deny_summary(void *ud, int level, const char *name, uint64_t n, uint
 {
     maillimit_server *s = ud;
     if (name)
-        slog(s, MAILLIMIT_LOG_INFO, "deny: %s %s: %llu more refused in the last %llu s",
+        slog(s, MAILLIMIT_SERVER_LOG_INFO, "deny: %s %s: %llu more refused in the last %llu s",
              level_word(level), name, (unsigned long long)n, (unsigned long long)secs);
     else
-        slog(s, MAILLIMIT_LOG_INFO, "deny: %llu more refused for other senders in the last "
+        slog(s, MAILLIMIT_SERVER_LOG_INFO, "deny: %llu more refused for other senders in the last "
              "%llu s", (unsigned long long)n, (unsigned long long)secs);
 }
 
@@ -242,14 +244,15 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
     maillimit_server *s = c->s;
     int prio;
     switch (o->result) {
-    case MAILLIMIT_POLICY_DENY: prio = MAILLIMIT_LOG_INFO; break;
-    case MAILLIMIT_POLICY_FAILOPEN: prio = MAILLIMIT_LOG_WARNING; break;
+    case MAILLIMIT_POLICY_DENY: prio = MAILLIMIT_SERVER_LOG_INFO; break;
+    case MAILLIMIT_POLICY_FAILOPEN: prio = MAILLIMIT_SERVER_LOG_WARNING; break;
     case MAILLIMIT_POLICY_PASS:
-        prio = o->pass == MAILLIMIT_PASS_NOT_POLICY ? MAILLIMIT_LOG_WARNING : MAILLIMIT_LOG_DEBUG;
+        prio = o->pass == MAILLIMIT_POLICY_PASS_NOT_POLICY ? MAILLIMIT_SERVER_LOG_WARNING
+                                                            : MAILLIMIT_SERVER_LOG_DEBUG;
         break;
-    default: prio = MAILLIMIT_LOG_DEBUG; break;
+    default: prio = MAILLIMIT_SERVER_LOG_DEBUG; break;
     }
-    if (prio == MAILLIMIT_LOG_DEBUG && !s->verbose)
+    if (prio == MAILLIMIT_SERVER_LOG_DEBUG && !s->verbose)
         return;
     if (o->result == MAILLIMIT_POLICY_DENY && !deny_logged(s, o->level, o->name, o->retry_after))
         return;
@@ -281,7 +284,7 @@ static void log_outcome(struct conn *c, const char *req, size_t reqlen,
              o->name, maillimit_strerror(o->error), who);
         break;
     case MAILLIMIT_POLICY_PASS:
-        slog(s, prio, "%s: %s", o->pass == MAILLIMIT_PASS_NOT_POLICY
+        slog(s, prio, "%s: %s", o->pass == MAILLIMIT_POLICY_PASS_NOT_POLICY
                                     ? "not an smtpd_access_policy request, answered DUNNO"
                                     : "pass",
              who);
@@ -365,7 +368,8 @@ static void policy_process(struct conn *c)
     maillimit_server *s = c->s;
     size_t off = 0;
     maillimit_policy_outcome o;
-    maillimit_policy_outcome_init(&o); /* each request resets it */
+    /* each request resets it */
+    maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION);
     while (!c->closing && !c->writing && !c->cl_wait) {
         while (off < c->inlen && c->outlen + MAILLIMIT_POLICY_REPLY_MAX <= OUT_CAP) {
             size_t used, rl = OUT_CAP - c->outlen;
@@ -374,7 +378,7 @@ static void policy_process(struct conn *c)
             if (rc != 0) {
                 s->st_garbage++;
                 maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_POLICY], 1);
-                slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
+                slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: %s; closing the connection", c->peer,
                      rc == MAILLIMIT_EFORMAT && o.problem ? o.problem : maillimit_strerror(rc));
                 maillimit__conn_close(c);
                 return;
@@ -433,23 +437,24 @@ static void milter_log(struct conn *c, const maillimit__milter_event *ev)
     case MAILLIMIT_POLICY_DENY:
         if (!deny_logged(s, o->level, ev->name, o->retry_after))
             break;
-        slog(s, MAILLIMIT_LOG_INFO, "%s: %s: queue id %s: %s: %s %s: %s %s count=%lld "
+        slog(s, MAILLIMIT_SERVER_LOG_INFO, "%s: %s: queue id %s: %s: %s %s: %s %s count=%lld "
              "limit=%lld retry_after=%lld; sender=<%s>; %s", action_words[ev->action & 3], kind,
              ev->queue_id, who, level_word(o->level), ev->name, level_word(o->deny_level),
              o->deny_window == MAILLIMIT_WINDOW_DAY ? "day" : "hour", (long long)o->count,
              (long long)o->limit, (long long)o->retry_after, ev->sender, ev->text);
         break;
     case MAILLIMIT_POLICY_FAILOPEN:
-        slog(s, MAILLIMIT_LOG_WARNING, "%s: queue id %s: decision failed for %s %s: %s; "
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: queue id %s: decision failed for %s %s: %s; "
              "accepted; sender=<%s>", kind, ev->queue_id, level_word(o->level), o->name,
              maillimit_strerror(o->error), ev->sender);
         break;
     default:
         if (ev->who == MAILLIMIT__WHO_UNATTRIBUTED && c->milter == MILTER_LOCAL)
-            slog(s, MAILLIMIT_LOG_INFO, "%s: queue id %s: unattributed (counted in the server "
+            slog(s, MAILLIMIT_SERVER_LOG_INFO,
+                 "%s: queue id %s: unattributed (counted in the server "
                  "total only): sender=<%s>", kind, ev->queue_id, ev->sender);
         else
-            slog(s, MAILLIMIT_LOG_DEBUG, "%s: queue id %s: %s: %s cost=%lld count=%lld "
+            slog(s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: queue id %s: %s: %s cost=%lld count=%lld "
                  "limit=%lld; sender=<%s>", kind, ev->queue_id, who,
                  o->result == MAILLIMIT_POLICY_PASS ? "pass" : "allow", (long long)o->cost,
                  (long long)o->count, (long long)o->limit, ev->sender);
@@ -485,7 +490,7 @@ static void milter_process(struct conn *c)
             if (rc != 0) {
                 s->st_garbage++;
                 maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_MILTER], 1);
-                slog(s, MAILLIMIT_LOG_WARNING, "%s: %s; closing the connection", c->peer,
+                slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: %s; closing the connection", c->peer,
                      ev.problem ? ev.problem : maillimit_strerror(rc));
                 maillimit__conn_close(c);
                 return;
@@ -538,7 +543,7 @@ static void admin_process(struct conn *c)
         int rc = maillimit__admin_handle(&host, c->in, c->inlen, &used, &reply, &rl);
         if (rc != 0) {
             maillimit__inc(&s->metrics.protocol_errors[MAILLIMIT__PROTO_ADMIN], 1);
-            slog(s, MAILLIMIT_LOG_WARNING, "%s: admin protocol: %s; closing the connection",
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: admin protocol: %s; closing the connection",
                  c->peer, rc == MAILLIMIT_EFORMAT ? "not a msgpack-RPC request" : maillimit_strerror(rc));
             maillimit__conn_close(c);
             return;
@@ -602,12 +607,12 @@ void maillimit__on_connection(uv_stream_t *server, int status)
     struct listener *l = server->data;
     maillimit_server *s = l->s;
     if (status < 0) {
-        slog(s, MAILLIMIT_LOG_WARNING, "%s: accept: %s", l->addr.spec, uv_strerror(status));
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: accept: %s", l->addr.spec, uv_strerror(status));
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
-        slog(s, MAILLIMIT_LOG_ERR, "out of memory accepting a connection");
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "out of memory accepting a connection");
         return;
     }
     c->s = s;
@@ -644,7 +649,7 @@ void maillimit__on_connection(uv_stream_t *server, int status)
         uint64_t now = uv_now(s->loop);
         if (now - s->refused_logged_ms >= 10000 || s->refused_logged_ms == 0) {
             s->refused_logged_ms = now ? now : 1;
-            slog(s, MAILLIMIT_LOG_WARNING,
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING,
                  "%s: too many connections (policy_max_connections %lld); closing it", c->peer,
                  (long long)s->conf.max_connections);
         }
@@ -657,7 +662,7 @@ void maillimit__on_connection(uv_stream_t *server, int status)
     if (c->milter && (c->ms = malloc(sizeof *c->ms)))
         maillimit__milter_session_init(c->ms, c->milter == MILTER_LOCAL);
     if (!c->admin && (!c->in || !c->out || (c->milter && !c->ms))) {
-        slog(s, MAILLIMIT_LOG_ERR, "out of memory accepting a connection");
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "out of memory accepting a connection");
         maillimit__conn_close(c);
         return;
     }
@@ -666,7 +671,7 @@ void maillimit__on_connection(uv_stream_t *server, int status)
     maillimit__inc(&s->metrics.conns_open[conn_proto(c)], 1);
     c->counted = 1;
     c->last_ms = uv_now(s->loop);
-    slog(s, MAILLIMIT_LOG_DEBUG, "connect from %s", c->peer);
+    slog(s, MAILLIMIT_SERVER_LOG_DEBUG, "connect from %s", c->peer);
     read_state(c);
 }
 
@@ -686,15 +691,16 @@ void maillimit__on_sweep(uv_timer_t *t)
             continue;
         uint64_t idle = now - c->last_ms;
         if (c->inlen && idle >= PARTIAL_TIMEOUT_MS) {
-            slog(s, MAILLIMIT_LOG_WARNING, "%s: timeout in the middle of a request; closing",
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: timeout in the middle of a request; closing",
                  c->peer);
             maillimit__conn_close(c);
         } else if (idle >= idle_ms && !c->writing) {
-            slog(s, MAILLIMIT_LOG_DEBUG, "%s: idle for %llu s; closing", c->peer,
+            slog(s, MAILLIMIT_SERVER_LOG_DEBUG, "%s: idle for %llu s; closing", c->peer,
                  (unsigned long long)(idle / 1000));
             maillimit__conn_close(c);
         } else if (c->writing && idle >= idle_ms) {
-            slog(s, MAILLIMIT_LOG_WARNING, "%s: does not read its replies; closing", c->peer);
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: does not read its replies; closing",
+                 c->peer);
             maillimit__conn_close(c);
         }
     }

@@ -175,7 +175,7 @@ void maillimit__http_log_drain(maillimit__http *h,
     if (lost) {
         char t[100];
         snprintf(t, sizeof t, "http: %u more messages not logged", lost);
-        emit(ud, MAILLIMIT_LOG_WARNING, t);
+        emit(ud, MAILLIMIT_SERVER_LOG_WARNING, t);
     }
 }
 
@@ -187,7 +187,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(text);
     while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    queue_log(h, MAILLIMIT_LOG_WARNING, text);
+    queue_log(h, MAILLIMIT_SERVER_LOG_WARNING, text);
 }
 
 /* Keep the raw bytes: http_page.c splits the path at '/' before it decodes a segment (a name
@@ -312,7 +312,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         maillimit__buf_free(&r->body);
         maillimit__buf_puts(&r->body, "The page could not be made (out of memory?).\n");
         r->ctype = "text/plain; charset=utf-8";
-        queue_log(h, MAILLIMIT_LOG_WARNING, "http: a page could not be made");
+        queue_log(h, MAILLIMIT_SERVER_LOG_WARNING, "http: a page could not be made");
     }
     enum MHD_Result rc = answer(h, conn, r->status, r->ctype, &r->body,
                                 r->status == 301 ? r->location : NULL);

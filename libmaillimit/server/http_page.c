@@ -236,7 +236,7 @@ static int listing_build(maillimit *ml, struct listing *l)
     struct lrow *row = cap ? malloc(cap * sizeof *row) : NULL;
     char *names = NULL;
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     while (rc == 0 && (!cap || row)) {
         if (maillimit_list_next(it, &e) != 0)
             break;
@@ -422,7 +422,7 @@ static struct listing *listing_get(maillimit__pages *p, int level, int scope_lev
     }
     /* the scope must exist (a lock-free read) */
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     if ((scope_level != MAILLIMIT_LEVEL_DOMAIN && scope_level != MAILLIMIT_LEVEL_SUBSCRIPTION) ||
         !scope_name) {
         *rc = MAILLIMIT_EINVAL;
@@ -576,7 +576,7 @@ void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handl
     memset(f, 0, sizeof *f);
     f->enabled = -1;
     int on = 0;
-    if (maillimit_enabled(p->ml, &on) == 0)
+    if (maillimit_enabled_get(p->ml, &on) == 0)
         f->enabled = on;
     uint64_t gen = 0;
     maillimit_generation(p->ml, &gen);
@@ -608,6 +608,7 @@ void maillimit__pages_figures(maillimit__pages *p, int64_t now, maillimit__handl
         for (int l = 0; l < 5; l++)
             f->open_episodes[l] = 0;
         maillimit_episode ep;
+        maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
         while (maillimit_episodes_next(it, &ep) == 0)
             if (ep.ongoing && ep.level >= 0 && ep.level < 5)
                 f->open_episodes[ep.level]++;
@@ -984,6 +985,7 @@ static void chart_section(ctx *c, int level, const char *name)
     int rc = rq.rc;
     if (rc == 0) {
         maillimit_history_row row;
+        maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
         while (maillimit_history_next(it, &row) == 0) {
             int64_t h = (row.hour_start - day) / 3600;
             if (h >= 0 && h < 24) {
@@ -1099,6 +1101,7 @@ static size_t episodes_table(ctx *c, int level, const char *name, int64_t from)
     struct ep *v = NULL;
     size_t n = 0, cap = 0, total = 0;
     maillimit_episode e;
+    maillimit_episode_init(&e, MAILLIMIT_EPISODE_VERSION);
     while (maillimit_episodes_next(it, &e) == 0) {
         total++;
         if (n == EPISODES_READ)
@@ -1163,6 +1166,7 @@ static const char *const period_text[4] = { "Last hour", "Last 24 hours", "Last 
 static void top_table(ctx *c, int level, int64_t from)
 {
     maillimit_top_row rows[TOP_K];
+    maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
     struct report_call rq = { .kind = R_TOP, .level = level, .metric = MAILLIMIT_METRIC_SENT,
                               .from = from, .to = c->now + 1,
                               .scope_level = c->scope ? MAILLIMIT_LEVEL_SUBSCRIPTION
@@ -1206,7 +1210,7 @@ static void page_general(ctx *c, maillimit__http_resp *r)
         status_block(c, MAILLIMIT_LEVEL_SUBSCRIPTION, c->scope);
     } else {
         int on = 1;
-        maillimit_enabled(c->p->ml, &on);
+        maillimit_enabled_get(c->p->ml, &on);
         PUTS(c, "<h1>General</h1>");
         PRINTF(c, "<p class=\"switch %s\">Limits on outgoing mail are <b>%s</b>; %s are "
                   "counted.</p>", on ? "on" : "off",
@@ -1214,11 +1218,11 @@ static void page_general(ctx *c, maillimit__http_resp *r)
                c->unit == MAILLIMIT_UNIT_RECIPIENTS ? "recipients" : "messages");
         int64_t v[3], t[2];
         for (int i = 0; i < 3; i++)
-            if (maillimit_limit_value(c->p->ml, MAILLIMIT_LEVEL_SERVER, NULL, i + 2,
+            if (maillimit_limit_configured(c->p->ml, MAILLIMIT_LEVEL_SERVER, NULL, i + 2,
                                       MAILLIMIT_WINDOW_HOUR, &v[i]) != 0)
                 v[i] = -1;
         for (int w = 0; w < 2; w++)
-            if (maillimit_limit_get(c->p->ml, MAILLIMIT_LEVEL_SERVER, NULL, w, &t[w]) != 0)
+            if (maillimit_limit_effective(c->p->ml, MAILLIMIT_LEVEL_SERVER, NULL, w, &t[w]) != 0)
                 t[w] = -1;
         PUTS(c, "<p class=\"sub defaults\">Default limits per hour: email address ");
         put_limit(c, v[2]);
@@ -1238,7 +1242,7 @@ static void page_general(ctx *c, maillimit__http_resp *r)
                i == pi ? " class=\"cur\"" : "", period_text[i]);
     PUTS(c, "</div>");
     maillimit_summary sm;
-    maillimit_summary_init(&sm);
+    maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
     struct report_call rq = { .kind = R_SUMMARY, .level = slevel, .name = c->scope, .from = from,
                               .to = c->now + 1, .now = c->now, .sum = &sm };
     report(c, &rq);
@@ -1403,7 +1407,7 @@ static void page_list(ctx *c, maillimit__http_resp *r, int level)
         if (!q || !*q || strstr(lname(l, i), q)) {
             v[n].i = i;
             v[n].found = 0;
-            maillimit_status_init(&v[n].st);
+            maillimit_status_init(&v[n].st, MAILLIMIT_STATUS_VERSION);
             n++;
         }
     long pages = n ? (long)((n + PAGE_ROWS - 1) / PAGE_ROWS) : 1;
@@ -1484,8 +1488,8 @@ static void page_list(ctx *c, maillimit__http_resp *r, int level)
     for (size_t k = first; k < n && k < first + PAGE_ROWS; k++) {
         const char *name = lname(l, v[k].i), *parent = lparent(l, v[k].i);
         maillimit_status st, sd;
-        maillimit_status_init(&st);
-        maillimit_status_init(&sd);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
+        maillimit_status_init(&sd, MAILLIMIT_STATUS_VERSION);
         int found = maillimit_status_get(c->p->ml, level, name, MAILLIMIT_WINDOW_HOUR, c->now,
                                          &st) == 0 &&
                     maillimit_status_get(c->p->ml, level, name, MAILLIMIT_WINDOW_DAY, c->now,
@@ -1558,7 +1562,7 @@ static void status_block(ctx *c, int level, const char *name)
 {
     maillimit_status st[2];
     for (int w = 0; w < 2; w++) {
-        maillimit_status_init(&st[w]);
+        maillimit_status_init(&st[w], MAILLIMIT_STATUS_VERSION);
         maillimit_status_get(c->p->ml, level, name, w, c->now, &st[w]);
     }
     PRINTF(c, "<div class=\"cards status\" data-sending=\"%d\"><div class=\"card\">"
@@ -1600,12 +1604,12 @@ static void limits_table(ctx *c, int level, const char *name)
         PRINTF(c, "<tr><td>%s</td>", label);
         for (int w = 0; w < 2; w++) {
             int64_t v = MAILLIMIT_DEFAULT, eff = -1;
-            maillimit_limit_value(c->p->ml, level, name, t, w, &v);
+            maillimit_limit_configured(c->p->ml, level, name, t, w, &v);
             PRINTF(c, "<td class=\"num\" data-target=\"%s\" data-window=\"%s\">",
                    level_path[t], w ? "day" : "hour");
             if (v == MAILLIMIT_DEFAULT) {
                 PUTS(c, "default");
-                if (t == level && maillimit_limit_get(c->p->ml, level, name, w, &eff) == 0) {
+                if (t == level && maillimit_limit_effective(c->p->ml, level, name, w, &eff) == 0) {
                     PUTS(c, " (");
                     put_limit(c, eff);
                     PUTS(c, ")");
@@ -1619,11 +1623,11 @@ static void limits_table(ctx *c, int level, const char *name)
     }
     PUTS(c, "</table></div>");
     int ex = 0, sm = 1;
-    maillimit_flag_get(c->p->ml, level, name, MAILLIMIT_FLAG_EXEMPT, &ex);
+    maillimit_flag_effective(c->p->ml, level, name, MAILLIMIT_FLAG_EXEMPT, &ex);
     PRINTF(c, "<p class=\"flags\">%s", ex ? "<b>Exempt</b>: its mail is allowed and counted in "
                                             "no limit." : "Not exempt from limits.");
     if (level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
-        maillimit_flag_get(c->p->ml, level, name, MAILLIMIT_FLAG_SENDMAIL, &sm);
+        maillimit_flag_effective(c->p->ml, level, name, MAILLIMIT_FLAG_SENDMAIL, &sm);
         PRINTF(c, " Mail of its system users, cron jobs and scripts: <b>%s</b>.",
                sm ? "allowed" : "not allowed");
     }
@@ -1641,7 +1645,7 @@ static void page_entity(ctx *c, maillimit__http_resp *r, int level, const char *
     for (size_t i = 0; i <= len; i++)
         name[i] = raw_name[i] >= 'A' && raw_name[i] <= 'Z' ? (char)(raw_name[i] + 32) : raw_name[i];
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     if (maillimit_status_get(c->p->ml, level, name, MAILLIMIT_WINDOW_HOUR, c->now, &st) != 0) {
         not_found(c, r, level_title[level], name);
         return;
@@ -1836,7 +1840,7 @@ void maillimit__pages_handle(maillimit__pages *p, const maillimit__http_req *req
         for (size_t i = 0; i <= n; i++)
             scope[i] = seg[1][i] >= 'A' && seg[1][i] <= 'Z' ? (char)(seg[1][i] + 32) : seg[1][i];
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         if (maillimit_status_get(p->ml, MAILLIMIT_LEVEL_SUBSCRIPTION, scope,
                                  MAILLIMIT_WINDOW_HOUR, now, &st) != 0) {
             not_found(&c, r, "No subscription", scope);

@@ -100,7 +100,7 @@ int maillimit__listener_open(maillimit_server *s, const maillimit__listen *a, in
         }
         return MAILLIMIT_EIO;
     }
-    slog(s, MAILLIMIT_LOG_INFO, "%s %s",
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "%s %s",
          admin                    ? "admin protocol on"
          : milter == MILTER_SMTP  ? "milter (SMTP mail) on"
          : milter == MILTER_LOCAL ? "milter (local submissions) on"
@@ -142,7 +142,7 @@ int maillimit__http_open(maillimit_server *s, char *err, size_t errlen)
                                    s->conf.http_token, http_wake, s, err, errlen);
     if (rc)
         return rc;
-    slog(s, MAILLIMIT_LOG_INFO, "pages and metrics on %s (port %d)%s", s->conf.http.spec,
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "pages and metrics on %s (port %d)%s", s->conf.http.spec,
          maillimit__http_port(s->http), s->conf.http_token ? ", with a token" : "");
     return 0;
 }

@@ -52,7 +52,7 @@ static int sysusers_refresh(maillimit__milter_ctx *c)
         return MAILLIMIT_ENOMEM;
     }
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     size_t i = 0;
     while (i < n && maillimit_list_next(it, &e) == 0) {
         v[i].login = strdup(e.name);

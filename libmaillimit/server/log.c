@@ -12,7 +12,7 @@
 
 void maillimit__vslog(maillimit_server *s, int prio, const char *fmt, va_list ap)
 {
-    if (prio == MAILLIMIT_LOG_DEBUG && !s->verbose)
+    if (prio == MAILLIMIT_SERVER_LOG_DEBUG && !s->verbose)
         return;
     char text[1200];
     vsnprintf(text, sizeof text, fmt, ap);
@@ -21,33 +21,31 @@ void maillimit__vslog(maillimit_server *s, int prio, const char *fmt, va_list ap
             *c = '?'; /* one line, whatever a client sent */
     if (s->log_cb)
         s->log_cb(prio, text, s->log_ud);
-    const char *lv = prio <= MAILLIMIT_LOG_ERR       ? "error: "
-                     : prio == MAILLIMIT_LOG_WARNING ? "warning: "
+    const char *lv = prio <= MAILLIMIT_SERVER_LOG_ERR       ? "error: "
+                     : prio == MAILLIMIT_SERVER_LOG_WARNING ? "warning: "
                                                      : "";
-    if (s->log_target == MAILLIMIT_LOG_STDERR)
+    if (s->log_target == MAILLIMIT_SERVER_LOG_STDERR)
         fprintf(stderr, "%s[%ld]: %s%s\n", s->ident, (long)getpid(), lv, text);
-    else if (s->log_target == MAILLIMIT_LOG_SYSLOG)
-        syslog(prio == MAILLIMIT_LOG_DEBUG ? LOG_INFO : prio, "%s%s", lv, text);
+    else if (s->log_target == MAILLIMIT_SERVER_LOG_SYSLOG)
+        syslog(prio == MAILLIMIT_SERVER_LOG_DEBUG ? LOG_INFO : prio, "%s%s", lv, text);
 }
 
 int maillimit_server_log_set(maillimit_server *s, int target, const char *ident, int verbose)
 {
-    if (!s || target < MAILLIMIT_LOG_STDERR || target > MAILLIMIT_LOG_NONE)
+    if (!s || target < MAILLIMIT_SERVER_LOG_STDERR || target > MAILLIMIT_SERVER_LOG_NONE)
         return MAILLIMIT_EINVAL;
     if (ident)
         snprintf(s->ident, sizeof s->ident, "%s", ident);
-    if (s->log_target == MAILLIMIT_LOG_SYSLOG && target != MAILLIMIT_LOG_SYSLOG)
+    if (s->log_target == MAILLIMIT_SERVER_LOG_SYSLOG && target != MAILLIMIT_SERVER_LOG_SYSLOG)
         closelog();
-    if (target == MAILLIMIT_LOG_SYSLOG)
+    if (target == MAILLIMIT_SERVER_LOG_SYSLOG)
         openlog(s->ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
     s->log_target = target;
     s->verbose = verbose ? 1 : 0;
     return 0;
 }
 
-int maillimit_server_log_callback(maillimit_server *s,
-                                  void (*cb)(int priority, const char *text, void *userdata),
-                                  void *userdata)
+int maillimit_server_log_callback(maillimit_server *s, maillimit_server_log_fn cb, void *userdata)
 {
     if (!s)
         return MAILLIMIT_EINVAL;

@@ -293,7 +293,7 @@ static void decide_local(maillimit__milter_ctx *c, maillimit__milter_session *s,
     }
     if (ev->who == MAILLIMIT__WHO_EXEMPT_USER) {
         o->result = MAILLIMIT_POLICY_PASS;
-        o->pass = MAILLIMIT_PASS_EXEMPT;
+        o->pass = MAILLIMIT_POLICY_PASS_EXEMPT;
         return;
     }
     int unit = MAILLIMIT_UNIT_MESSAGES;
@@ -302,7 +302,7 @@ static void decide_local(maillimit__milter_ctx *c, maillimit__milter_session *s,
     if (cost > MAILLIMIT_COST_MAX)
         cost = MAILLIMIT_COST_MAX;
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     int rc = c->hook ? c->hook(c->hook_ud, ev->level, ev->name, cost, now, &v)
                      : maillimit_decide(c->ml, ev->level, ev->name, cost, now, &v);
     if (rc == MAILLIMIT_EINVAL && ev->level == MAILLIMIT_LEVEL_DOMAIN) {
@@ -376,22 +376,22 @@ static void eom_reply(maillimit__milter_ctx *c, maillimit__milter_session *s,
     if (s->local) {
         maillimit__policy_text(c->policy, o, text, sizeof text);
         switch (c->local_action) {
-        case MAILLIMIT__LOCAL_REJECT: action = MAILLIMIT_ACTION_REJECT; break;
-        case MAILLIMIT__LOCAL_DEFER: action = MAILLIMIT_ACTION_DEFER; break;
+        case MAILLIMIT__LOCAL_REJECT: action = MAILLIMIT_POLICY_ACTION_REJECT; break;
+        case MAILLIMIT__LOCAL_DEFER: action = MAILLIMIT_POLICY_ACTION_DEFER; break;
         case MAILLIMIT__LOCAL_DISCARD: action = -1; break;
-        default: action = MAILLIMIT_ACTION_HOLD; break;
+        default: action = MAILLIMIT_POLICY_ACTION_HOLD; break;
         }
         ev->action = c->local_action;
     } else {
         action = maillimit__policy_action(c->policy);
         maillimit__policy_text(c->policy, o, text, sizeof text);
-        ev->action = action == MAILLIMIT_ACTION_HOLD     ? MAILLIMIT__LOCAL_HOLD
-                     : action == MAILLIMIT_ACTION_REJECT ? MAILLIMIT__LOCAL_REJECT
+        ev->action = action == MAILLIMIT_POLICY_ACTION_HOLD     ? MAILLIMIT__LOCAL_HOLD
+                     : action == MAILLIMIT_POLICY_ACTION_REJECT ? MAILLIMIT__LOCAL_REJECT
                                                          : MAILLIMIT__LOCAL_DEFER;
     }
     snprintf(ev->text, sizeof ev->text, "%s", text);
     switch (action) {
-    case MAILLIMIT_ACTION_HOLD:
+    case MAILLIMIT_POLICY_ACTION_HOLD:
         if (s->actions & SMFIF_QUARANTINE) {
             reply_text(reply, rl, SMFIR_QUARANTINE, "", text);
         } else {
@@ -401,8 +401,8 @@ static void eom_reply(maillimit__milter_ctx *c, maillimit__milter_session *s,
         }
         reply_add(reply, rl, SMFIR_CONTINUE, NULL, 0);
         break;
-    case MAILLIMIT_ACTION_REJECT:
-    case MAILLIMIT_ACTION_DEFER: {
+    case MAILLIMIT_POLICY_ACTION_REJECT:
+    case MAILLIMIT_POLICY_ACTION_DEFER: {
         char code[32];
         maillimit__policy_code(c->policy, s->local ? action : -1, code, sizeof code);
         reply_text(reply, rl, SMFIR_REPLYCODE, code, text);
@@ -423,7 +423,7 @@ int maillimit__milter_packet(maillimit__milter_ctx *c, maillimit__milter_session
     size_t n;
     *replylen = 0;
     memset(ev, 0, sizeof *ev);
-    maillimit_policy_outcome_init(&ev->outcome);
+    maillimit_policy_outcome_init(&ev->outcome, MAILLIMIT_POLICY_OUTCOME_VERSION);
     ev->level = -1;
     int rc = maillimit__milter_frame(data, len, &cmd, &p, &n, consumed, &ev->problem);
     if (rc || *consumed == 0)

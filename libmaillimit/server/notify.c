@@ -45,8 +45,8 @@ void maillimit__events_poll(maillimit_server *s)
 #define UNITS(n) ((n) == 1 ? (rcpt ? "recipient" : "message") : (rcpt ? "recipients" : "messages"))
     for (int i = 0; i < 100000; i++) {
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        if (maillimit_event_next(s->ml, 0, &ev) != 0)
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        if (maillimit_events_next(s->ml, 0, &ev) != 0)
             break;
         char entity[400], line[700], when[32];
         if (ev.level == MAILLIMIT_LEVEL_SERVER)
@@ -65,8 +65,8 @@ void maillimit__events_poll(maillimit_server *s)
             snprintf(line, sizeof line, "back to normal: %s (%lld %s denied while over its "
                      "limit of %lld per %s)", entity, (long long)ev.denied, UNITS(ev.denied),
                      (long long)ev.limit, ev.window == MAILLIMIT_WINDOW_DAY ? "day" : "hour");
-        slog(s, ev.type == MAILLIMIT_EVENT_LIMIT_REACHED ? MAILLIMIT_LOG_WARNING
-                                                         : MAILLIMIT_LOG_INFO, "%s", line);
+        slog(s, ev.type == MAILLIMIT_EVENT_LIMIT_REACHED ? MAILLIMIT_SERVER_LOG_WARNING
+                                                         : MAILLIMIT_SERVER_LOG_INFO, "%s", line);
         maillimit__inc(&s->metrics.events[ev.type != MAILLIMIT_EVENT_LIMIT_REACHED], 1);
         char dline[760];
         snprintf(dline, sizeof dline, "%s  %s", when, line);
@@ -117,7 +117,8 @@ void maillimit__tick_try(maillimit_server *s)
     }
     s->tick_pending = 0;
     if (maillimit_tick(s->ml, 0) != 0)
-        slog(s, MAILLIMIT_LOG_WARNING, "maillimit_tick: out of memory (retried next minute)");
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING,
+             "maillimit_tick: out of memory (retried next minute)");
     maillimit__events_poll(s);
     pthread_mutex_unlock(&s->gate.mu);
 }
@@ -139,7 +140,7 @@ static void notify_exit(uv_process_t *p, int64_t status, int sig)
 {
     maillimit_server *s = p->data;
     if (status != 0 || sig != 0)
-        slog(s, MAILLIMIT_LOG_WARNING, "notify_command exited with status %lld%s%s",
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "notify_command exited with status %lld%s%s",
              (long long)status, sig ? ", signal " : "", sig ? strsignal(sig) : "");
     s->closing_handles++;
     uv_close((uv_handle_t *)p, notify_closed);
@@ -161,7 +162,7 @@ static void notify_send(maillimit_server *s)
     if (!s->digest_len || !s->conf.notify_command)
         return;
     if (s->notify_running) {
-        slog(s, MAILLIMIT_LOG_WARNING, "notify_command still running; the digest waits");
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "notify_command still running; the digest waits");
         return;
     }
     char host[256] = "localhost", since[32], head[600];
@@ -172,7 +173,7 @@ static void notify_send(maillimit_server *s)
     strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm);
     int64_t now = (int64_t)time(NULL);
     maillimit_summary sm;
-    maillimit_summary_init(&sm);
+    maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
     int have_sum = maillimit_summary_get(s->ml, MAILLIMIT_LEVEL_SERVER, NULL,
                                          (s->digest_since / 3600) * 3600, now + 1, now, &sm) == 0;
     int n = snprintf(head, sizeof head,
@@ -211,7 +212,7 @@ static void notify_send(maillimit_server *s)
     s->notify_proc.data = s;
     int rc = uv_spawn(s->loop, &s->notify_proc, &opt);
     if (rc != 0) {
-        slog(s, MAILLIMIT_LOG_ERR, "cannot run notify_command: %s", uv_strerror(rc));
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot run notify_command: %s", uv_strerror(rc));
         free(buf);
         s->closing_handles++;
         uv_close((uv_handle_t *)&s->notify_pipe, notify_closed);
@@ -227,7 +228,7 @@ static void notify_send(maillimit_server *s)
         s->closing_handles++;
         uv_close((uv_handle_t *)&s->notify_pipe, notify_closed);
     }
-    slog(s, MAILLIMIT_LOG_INFO, "notify_command run with a digest of %zu bytes", total);
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "notify_command run with a digest of %zu bytes", total);
     s->digest_len = 0;
     s->digest_since = now;
 }

@@ -265,13 +265,37 @@ static int client_parse(maillimit__str s, uint8_t out[16])
 
 /* ---- the object ------------------------------------------------------------------------- */
 
-void maillimit_policy_outcome_init(maillimit_policy_outcome *o)
+/* The size of each version of maillimit_policy_outcome, the rule of maillimit.h's "Structs
+ * that grow": a caller's outcome gets only the bytes of the version it was initialised with. */
+static size_t outcome_size(uint32_t version)
+{
+    static const size_t sizes[] = { sizeof(maillimit_policy_outcome) };
+    return version >= 1 && version <= sizeof sizes / sizeof sizes[0] ? sizes[version - 1] : 0;
+}
+
+int maillimit_policy_outcome_init(maillimit_policy_outcome *o, uint32_t version)
 {
     if (!o)
+        return MAILLIMIT_EINVAL;
+    size_t n = outcome_size(version);
+    if (!n)
+        return MAILLIMIT_EVERSION;
+    maillimit_policy_outcome full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    full.level = full.reason = full.deny_level = full.deny_window = -1;
+    memcpy(o, &full, n);
+    return 0;
+}
+
+/* Give the caller its version's part of an outcome. */
+static void outcome_out(maillimit_policy_outcome *caller, const maillimit_policy_outcome *o)
+{
+    if (!caller)
         return;
-    memset(o, 0, sizeof *o);
-    o->version = MAILLIMIT_POLICY_OUTCOME_VERSION;
-    o->level = o->reason = o->deny_level = o->deny_window = -1;
+    uint32_t version = caller->version;
+    memcpy(caller, o, outcome_size(version));
+    caller->version = version;
 }
 
 static int netlist_add(struct netlist *l, const char *cidr)
@@ -302,9 +326,9 @@ int maillimit_policy_new(maillimit_policy **out, maillimit *ml)
     if (!p)
         return MAILLIMIT_ENOMEM;
     p->ml = ml;
-    p->action = MAILLIMIT_ACTION_DEFER;
-    if (netlist_add(&p->nets[MAILLIMIT_NETLIST_LOCAL], "127.0.0.0/8") != 0 ||
-        netlist_add(&p->nets[MAILLIMIT_NETLIST_LOCAL], "::1") != 0) {
+    p->action = MAILLIMIT_POLICY_ACTION_DEFER;
+    if (netlist_add(&p->nets[MAILLIMIT_POLICY_NETLIST_LOCAL], "127.0.0.0/8") != 0 ||
+        netlist_add(&p->nets[MAILLIMIT_POLICY_NETLIST_LOCAL], "::1") != 0) {
         maillimit_policy_free(p);
         return MAILLIMIT_ENOMEM;
     }
@@ -348,7 +372,7 @@ int maillimit_policy_action_set(maillimit_policy *p, int action, int code, const
     if (!p)
         return MAILLIMIT_EINVAL;
     switch (action) {
-    case MAILLIMIT_ACTION_DEFER:
+    case MAILLIMIT_POLICY_ACTION_DEFER:
         if (code == 0)
             code = 450;
         if (code < 421 || code > 499)
@@ -358,7 +382,7 @@ int maillimit_policy_action_set(maillimit_policy *p, int action, int code, const
         if (!dsn_valid(dsn, 4))
             return MAILLIMIT_EINVAL;
         break;
-    case MAILLIMIT_ACTION_REJECT:
+    case MAILLIMIT_POLICY_ACTION_REJECT:
         if (code == 0)
             code = 550;
         if (code < 500 || code > 599)
@@ -368,7 +392,7 @@ int maillimit_policy_action_set(maillimit_policy *p, int action, int code, const
         if (!dsn_valid(dsn, 5))
             return MAILLIMIT_EINVAL;
         break;
-    case MAILLIMIT_ACTION_HOLD:
+    case MAILLIMIT_POLICY_ACTION_HOLD:
         if (code != 0 || dsn)
             return MAILLIMIT_EINVAL;
         dsn = "";
@@ -384,7 +408,8 @@ int maillimit_policy_action_set(maillimit_policy *p, int action, int code, const
 
 int maillimit_policy_network_add(maillimit_policy *p, int list, const char *cidr)
 {
-    if (!p || !cidr || (list != MAILLIMIT_NETLIST_EXEMPT && list != MAILLIMIT_NETLIST_LOCAL))
+    if (!p || !cidr ||
+        (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     return netlist_add(&p->nets[list], cidr);
 }
@@ -402,7 +427,8 @@ void maillimit__policy_local_set(maillimit_policy *p, struct maillimit__milter_c
 
 int maillimit_policy_network_clear(maillimit_policy *p, int list)
 {
-    if (!p || (list != MAILLIMIT_NETLIST_EXEMPT && list != MAILLIMIT_NETLIST_LOCAL))
+    if (!p ||
+        (list != MAILLIMIT_POLICY_NETLIST_EXEMPT && list != MAILLIMIT_POLICY_NETLIST_LOCAL))
         return MAILLIMIT_EINVAL;
     p->nets[list].n = 0;
     return 0;
@@ -677,7 +703,7 @@ size_t maillimit__policy_text(const maillimit_policy *p, const maillimit_policy_
     maillimit_unit_get(p->ml, &unit);
     if (o->level == MAILLIMIT_LEVEL_SUBSCRIPTION && o->deny_level == MAILLIMIT_LEVEL_SUBSCRIPTION) {
         int64_t lim;
-        sub_is_name = maillimit_limit_get(p->ml, MAILLIMIT_LEVEL_SUBSCRIPTION, o->name,
+        sub_is_name = maillimit_limit_effective(p->ml, MAILLIMIT_LEVEL_SUBSCRIPTION, o->name,
                                           MAILLIMIT_WINDOW_HOUR, &lim) == 0;
     }
     return maillimit__policy_deny_text(buf, size, unit, o->level, o->name, o->reason,
@@ -694,7 +720,7 @@ void maillimit__policy_code(const maillimit_policy *p, int action, char *buf, si
 {
     if (action < 0 || action == p->action)
         snprintf(buf, size, "%d %s ", p->code ? p->code : 450, p->dsn[0] ? p->dsn : "4.7.0");
-    else if (action == MAILLIMIT_ACTION_REJECT)
+    else if (action == MAILLIMIT_POLICY_ACTION_REJECT)
         snprintf(buf, size, "550 5.7.1 ");
     else
         snprintf(buf, size, "450 4.7.0 ");
@@ -711,7 +737,7 @@ static size_t write_reply(const maillimit_policy *p, char *reply, size_t size,
     }
     char text[600];
     maillimit__policy_text(p, o, text, sizeof text);
-    if (p->action == MAILLIMIT_ACTION_HOLD)
+    if (p->action == MAILLIMIT_POLICY_ACTION_HOLD)
         appendf(reply, size, &len, "action=HOLD %s\n\n", text);
     else
         appendf(reply, size, &len, "action=%d %s %s\n\n", p->code ? p->code : 450,
@@ -768,14 +794,14 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
                           maillimit_policy_outcome *o)
 {
     if (!r->request.p || !NAME_IS(r->request.p, r->request.n, "smtpd_access_policy"))
-        return pass(o, MAILLIMIT_PASS_NOT_POLICY);
+        return pass(o, MAILLIMIT_POLICY_PASS_NOT_POLICY);
     uint8_t client[16];
     int have_client = client_parse(r->client_address, client);
-    if (have_client && net_match(&p->nets[MAILLIMIT_NETLIST_EXEMPT], client))
-        return pass(o, MAILLIMIT_PASS_EXEMPT);
+    if (have_client && net_match(&p->nets[MAILLIMIT_POLICY_NETLIST_EXEMPT], client))
+        return pass(o, MAILLIMIT_POLICY_PASS_EXEMPT);
     enum stage stage = stage_of(r->protocol_state);
     if (stage == SG_OTHER)
-        return pass(o, MAILLIMIT_PASS_STAGE);
+        return pass(o, MAILLIMIT_POLICY_PASS_STAGE);
 
     /* attribution */
     maillimit__str dom = sender_domain(r->sender);
@@ -785,7 +811,7 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
         /* a local submission that names its submitter (Exim's $caller_uid) */
         int rc = local_attribution(p, r, o, &level);
         if (rc <= 0)
-            return rc < 0 ? 0 : pass(o, MAILLIMIT_PASS_EXEMPT);
+            return rc < 0 ? 0 : pass(o, MAILLIMIT_POLICY_PASS_EXEMPT);
     } else if (r->sasl_username.p && r->sasl_username.n) {
         maillimit__str u = r->sasl_username;
         if (has_byte(u, '@')) {
@@ -810,9 +836,9 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
             memcpy(o->name + u.n + 1, dom.p, dom.n);
         }
         o->name[nlen] = '\0';
-    } else if (have_client && net_match(&p->nets[MAILLIMIT_NETLIST_LOCAL], client)) {
+    } else if (have_client && net_match(&p->nets[MAILLIMIT_POLICY_NETLIST_LOCAL], client)) {
         if (!dom.n)
-            return pass(o, MAILLIMIT_PASS_NO_SENDER);
+            return pass(o, MAILLIMIT_POLICY_PASS_NO_SENDER);
         level = MAILLIMIT_LEVEL_DOMAIN;
         if (dom.n >= sizeof o->name) {
             o->result = MAILLIMIT_POLICY_FAILOPEN;
@@ -823,14 +849,14 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
         memcpy(o->name, dom.p, dom.n);
         o->name[dom.n] = '\0';
     } else {
-        return pass(o, MAILLIMIT_PASS_INBOUND);
+        return pass(o, MAILLIMIT_POLICY_PASS_INBOUND);
     }
     o->level = level;
 
     int unit = MAILLIMIT_UNIT_MESSAGES;
     maillimit_unit_get(p->ml, &unit);
     if (unit == MAILLIMIT_UNIT_RECIPIENTS && stage == SG_MAIL)
-        return pass(o, MAILLIMIT_PASS_STAGE);
+        return pass(o, MAILLIMIT_POLICY_PASS_STAGE);
 
     /* the message this request belongs to */
     struct inst *e = NULL;
@@ -879,7 +905,7 @@ static int decide_request(maillimit_policy *p, const maillimit__policy_req *r, i
     }
 
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     int rc = p->hook ? p->hook(p->hook_ud, level, o->name, cost, now, &v)
                      : maillimit_decide(p->ml, level, o->name, cost, now, &v);
     if (rc == MAILLIMIT__DECIDE_PENDING) {
@@ -950,7 +976,7 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
 {
     if (!p || (!data && len) || !consumed || !reply || !replylen || now < 0)
         return MAILLIMIT_EINVAL;
-    if (outcome && outcome->version != MAILLIMIT_POLICY_OUTCOME_VERSION)
+    if (outcome && !outcome_size(outcome->version))
         return MAILLIMIT_EINVAL;
     *consumed = 0;
     if (*replylen < MAILLIMIT_POLICY_REPLY_MAX) {
@@ -958,7 +984,7 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
         return MAILLIMIT_ENOBUFS;
     }
     maillimit_policy_outcome local;
-    maillimit_policy_outcome *o = outcome ? outcome : &local;
+    maillimit_policy_outcome *o = &local;
     outcome_reset(o);
 
     maillimit__policy_req r;
@@ -968,10 +994,12 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
     if (rc != 0) {
         o->problem = problem;
         *replylen = 0;
+        outcome_out(outcome, o);
         return rc;
     }
     if (used == 0) {
         *replylen = 0;
+        outcome_out(outcome, o);
         return 0;
     }
     if (now == 0)
@@ -979,9 +1007,11 @@ int maillimit_policy_request(maillimit_policy *p, const char *data, size_t len, 
     decide_request(p, &r, now, o);
     if (o->result == MAILLIMIT__POLICY_PENDING) {
         *replylen = 0;
+        outcome_out(outcome, o);
         return 0;
     }
     *replylen = write_reply(p, reply, MAILLIMIT_POLICY_REPLY_MAX, o);
     *consumed = used;
+    outcome_out(outcome, o);
     return 0;
 }

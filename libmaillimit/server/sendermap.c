@@ -82,7 +82,7 @@ static maillimit_entity *list_all(maillimit *ml, int level, size_t *n, int *rc)
         return NULL;
     }
     for (size_t i = 0; i < total; i++) {
-        maillimit_entity_init(&v[i]);
+        maillimit_entity_init(&v[i], MAILLIMIT_ENTITY_VERSION);
         if (maillimit_list_next(it, &v[i]) != 0)
             break;
         (*n)++;

@@ -37,7 +37,6 @@ static void snap_record(maillimit_server *s, int rc, uint64_t ns)
     }
 }
 
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
 static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
 {
     return maillimit_snapshot_save(ml, path, err, errlen);
@@ -46,15 +45,6 @@ static int snap_load(maillimit *ml, const char *path, char *err, size_t errlen)
 {
     return maillimit_snapshot_load(ml, path, err, errlen);
 }
-#else
-static int snap_save(maillimit *ml, const char *path, char *err, size_t errlen)
-{
-    (void)ml;
-    (void)path;
-    emsg(err, errlen, "snapshots are not supported by this build of libmaillimit");
-    return MAILLIMIT_EINVAL;
-}
-#endif
 
 static const char *state_file(const maillimit_server *s)
 {
@@ -102,10 +92,10 @@ static void snap_after(uv_work_t *w, int status)
     if (status == 0)
         snap_record(s, s->snap_rc, s->snap_ns);
     if (status == 0 && s->snap_rc != 0)
-        slog(s, MAILLIMIT_LOG_ERR, "cannot save the snapshot to %s: %s", s->snap_path,
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot save the snapshot to %s: %s", s->snap_path,
              s->snap_err[0] ? s->snap_err : maillimit_strerror(s->snap_rc));
     else if (status == 0)
-        slog(s, MAILLIMIT_LOG_DEBUG, "snapshot saved to %s", s->snap_path);
+        slog(s, MAILLIMIT_SERVER_LOG_DEBUG, "snapshot saved to %s", s->snap_path);
     free(s->snap_path);
     s->snap_path = NULL;
     if (s->stopping)
@@ -135,19 +125,19 @@ static int policy_apply(maillimit_policy *p, const maillimit__conf *c)
     int rc = maillimit_policy_action_set(p, c->action, c->action_code, c->action_dsn);
     if (rc)
         return rc;
-    maillimit_policy_network_clear(p, MAILLIMIT_NETLIST_EXEMPT);
+    maillimit_policy_network_clear(p, MAILLIMIT_POLICY_NETLIST_EXEMPT);
     for (int i = 0; i < c->nexempt && !rc; i++)
-        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_EXEMPT, c->exempt[i]);
+        rc = maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_EXEMPT, c->exempt[i]);
     if (rc)
         return rc;
-    maillimit_policy_network_clear(p, MAILLIMIT_NETLIST_LOCAL);
+    maillimit_policy_network_clear(p, MAILLIMIT_POLICY_NETLIST_LOCAL);
     if (!c->local_set) {
-        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, "127.0.0.0/8");
+        rc = maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_LOCAL, "127.0.0.0/8");
         if (!rc)
-            rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, "::1");
+            rc = maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_LOCAL, "::1");
     }
     for (int i = 0; i < c->nlocal && !rc; i++)
-        rc = maillimit_policy_network_add(p, MAILLIMIT_NETLIST_LOCAL, c->local[i]);
+        rc = maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_LOCAL, c->local[i]);
     return rc;
 }
 
@@ -167,14 +157,10 @@ static void timers_apply(maillimit_server *s)
     if (!s->started || s->stopping)
         return;
     uv_timer_stop(&s->snap_timer);
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (s->conf.snapshot_interval > 0 && state_file(s)) {
         uint64_t ms = (uint64_t)s->conf.snapshot_interval * 1000;
         uv_timer_start(&s->snap_timer, on_snap_timer, ms, ms);
     }
-#else
-    (void)on_snap_timer;
-#endif
     uv_timer_stop(&s->notify_timer);
     if (s->conf.notify_command) {
         uint64_t ms = (uint64_t)s->conf.notify_interval * 1000;
@@ -237,7 +223,7 @@ void maillimit__sendermap_refresh(maillimit_server *s, int force)
                                         s->milter.nscript_users, &text, &len, warn,
                                         sizeof warn);
     if (rc) {
-        slog(s, MAILLIMIT_LOG_ERR, "local_login_sender_map_file %s: %s", path,
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "local_login_sender_map_file %s: %s", path,
              maillimit_strerror(rc));
         s->map_failed = 1;
         return;
@@ -248,11 +234,11 @@ void maillimit__sendermap_refresh(maillimit_server *s, int force)
         return;
     }
     if (warn[0] && (!s->map_text || force))
-        slog(s, MAILLIMIT_LOG_WARNING, "system users that are also script_users are not "
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "system users that are also script_users are not "
              "restricted in %s: %s", path, warn);
     rc = maillimit__sendermap_write(path, text, len, err, sizeof err);
     if (rc) {
-        slog(s, MAILLIMIT_LOG_ERR, "cannot write local_login_sender_map_file: %s", err);
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot write local_login_sender_map_file: %s", err);
         s->map_failed = 1;
         free(text);
         return;
@@ -261,7 +247,8 @@ void maillimit__sendermap_refresh(maillimit_server *s, int force)
     free(s->map_text);
     s->map_text = text;
     s->map_len = len;
-    slog(s, MAILLIMIT_LOG_INFO, "local_login_sender_map_file %s written (%zu bytes)", path, len);
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "local_login_sender_map_file %s written (%zu bytes)", path,
+         len);
 }
 
 /* ---- what the file owns, what the state owns ----------------------------------------------
@@ -301,7 +288,7 @@ static void applied_write(maillimit_server *s, const char *core)
 {
     char *p = applied_path(s), em[300];
     if (p && core && maillimit__sendermap_write(p, core, strlen(core), em, sizeof em) != 0)
-        slog(s, MAILLIMIT_LOG_WARNING, "cannot keep the applied configuration: %s (the next "
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "cannot keep the applied configuration: %s (the next "
              "start applies the whole file)", em);
     free(p);
 }
@@ -374,11 +361,11 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
             *l[k].nnow = 0;
         }
         if (changed)
-            slog(s, MAILLIMIT_LOG_WARNING, "policy_listen, admin_listen, milter_listen and "
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "policy_listen, admin_listen, milter_listen and "
                  "local_milter_listen changes take effect at the next restart");
         if (c.nhttp != s->conf.nhttp ||
             (c.nhttp && strcmp(c.http.spec, s->conf.http.spec) != 0))
-            slog(s, MAILLIMIT_LOG_WARNING, "http_listen changes take effect at the next "
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "http_listen changes take effect at the next "
                  "restart");
         maillimit__listen_free(&c.http);
         c.http = s->conf.http; /* the running listener's */
@@ -395,7 +382,7 @@ static int load_text(maillimit_server *s, const char *text, size_t len, const ch
                          !streq_null(c.cluster_password, s->conf.cluster_password) ||
                          !streq_null(c.cluster_prefix, s->conf.cluster_prefix);
         if (cl_changed)
-            slog(s, MAILLIMIT_LOG_WARNING, "cluster_redis changes take effect at the next "
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "cluster_redis changes take effect at the next "
                  "restart");
         maillimit__listen_free(&c.cluster);
         free(c.cluster_user);
@@ -546,7 +533,7 @@ static int admin_reload(void *ctx, char *err, size_t errlen)
     maillimit_server *s = ctx;
     int rc = maillimit_server_reload(s, err, errlen);
     if (rc == 0)
-        slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded (admin request)");
+        slog(s, MAILLIMIT_SERVER_LOG_INFO, "configuration reloaded (admin request)");
     return rc;
 }
 
@@ -576,7 +563,7 @@ static void maybe_changed(maillimit_server *s)
     maillimit__sendermap_refresh(s, 0);
 }
 
-int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
+int maillimit_server_new(maillimit_server **out, maillimit *ml, uv_loop_t *loop)
 {
     if (!out)
         return MAILLIMIT_EINVAL;
@@ -589,7 +576,7 @@ int maillimit_server_new(maillimit_server **out, maillimit *ml, void *loop)
     s->maybe_changed = maybe_changed;
     s->admin = (maillimit__admin_host){ NULL, admin_reload, admin_snapshot, admin_stats,
                                         maillimit__admin_events, s, NULL };
-    s->log_target = MAILLIMIT_LOG_STDERR;
+    s->log_target = MAILLIMIT_SERVER_LOG_STDERR;
     maillimit__metrics_init(&s->metrics);
     if (pthread_mutex_init(&s->gate.mu, NULL) != 0) {
         free(s);
@@ -696,7 +683,7 @@ static int resolve_defaults(maillimit_server *s, char *err, size_t errlen)
             if (rc == 0)
                 s->conf.nadmin = 1;
         } else {
-            slog(s, MAILLIMIT_LOG_WARNING, "no writable directory for the admin socket");
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "no writable directory for the admin socket");
         }
     }
     if (!s->conf.state_file) {
@@ -707,7 +694,7 @@ static int resolve_defaults(maillimit_server *s, char *err, size_t errlen)
             if (!s->conf.state_file)
                 return MAILLIMIT_ENOMEM;
         } else {
-            slog(s, MAILLIMIT_LOG_WARNING, "no writable directory for the state file");
+            slog(s, MAILLIMIT_SERVER_LOG_WARNING, "no writable directory for the state file");
         }
     }
     return 0;
@@ -718,24 +705,19 @@ static void snapshot_load_at_start(maillimit_server *s)
     const char *f = state_file(s);
     if (!f)
         return;
-#ifndef MAILLIMIT_HAVE_SNAPSHOT
-    slog(s, MAILLIMIT_LOG_WARNING, "this libmaillimit has no snapshots: counters of %s are "
-         "not loaded or saved", f);
-    return;
-#else
     char em[256] = "";
     maillimit *target = s->ml, *fresh = NULL;
     if (s->owns_ml) {
         /* into a fresh handle, then the configuration on top of it; swapped in if it loads */
         if (maillimit_new(&fresh) != 0) {
-            slog(s, MAILLIMIT_LOG_ERR, "out of memory loading %s", f);
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "out of memory loading %s", f);
             return;
         }
         target = fresh;
     }
     int rc = snap_load(target, f, em, sizeof em);
     if (rc == MAILLIMIT_ENOTFOUND) {
-        slog(s, MAILLIMIT_LOG_INFO, "no state file %s yet: first start", f);
+        slog(s, MAILLIMIT_SERVER_LOG_INFO, "no state file %s yet: first start", f);
         maillimit_free(fresh);
         return;
     }
@@ -743,7 +725,7 @@ static void snapshot_load_at_start(maillimit_server *s)
         char bad[600];
         snprintf(bad, sizeof bad, "%s.bad", f);
         int moved = rename(f, bad) == 0;
-        slog(s, MAILLIMIT_LOG_ERR, "cannot load the state file %s: %s; starting with empty "
+        slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot load the state file %s: %s; starting with empty "
              "counters%s%s", f, em[0] ? em : maillimit_strerror(rc),
              moved ? "; the file was renamed to " : "", moved ? bad : "");
         maillimit_free(fresh);
@@ -762,7 +744,8 @@ static void snapshot_load_at_start(maillimit_server *s)
         free(delta);
         delta = NULL;
         if (crc != 0) {
-            slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s; the state "
+            slog(s, MAILLIMIT_SERVER_LOG_ERR,
+                 "configuration on top of the state file: %s; the state "
                  "file is not used", cerr);
             maillimit_free(fresh);
             return;
@@ -771,7 +754,7 @@ static void snapshot_load_at_start(maillimit_server *s)
         if (maillimit_policy_new(&np, fresh) != 0 || policy_apply(np, &s->conf) != 0) {
             maillimit_policy_free(np);
             maillimit_free(fresh);
-            slog(s, MAILLIMIT_LOG_ERR, "out of memory loading %s", f);
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "out of memory loading %s", f);
             return;
         }
         maillimit_policy_free(s->policy);
@@ -784,11 +767,10 @@ static void snapshot_load_at_start(maillimit_server *s)
         char cerr[512] = "";
         if (maillimit__conf_core_load(s->ml, apply, NULL, s->conf.replace, cerr,
                                       sizeof cerr) != 0)
-            slog(s, MAILLIMIT_LOG_ERR, "configuration on top of the state file: %s", cerr);
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "configuration on top of the state file: %s", cerr);
     }
     free(delta);
-    slog(s, MAILLIMIT_LOG_INFO, "state loaded from %s", f);
-#endif
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "state loaded from %s", f);
 }
 
 static void on_signal(uv_signal_t *h, int signum);
@@ -842,13 +824,14 @@ int maillimit_server_start(maillimit_server *s, char *err, size_t errlen)
     maillimit__set(&s->metrics.started_at, (uint64_t)s->started_at);
     milter_apply(s); /* Postfix's myorigin is read now */
     if ((s->conf.nlocal_milter > 0 || s->conf.sender_map_file) && !s->origin[0])
-        slog(s, MAILLIMIT_LOG_WARNING, "local_origin is not set and postconf could not tell "
+        slog(s, MAILLIMIT_SERVER_LOG_WARNING, "local_origin is not set and postconf could not tell "
              "Postfix's myorigin: system users are recognised by no sender address");
     maillimit__sendermap_refresh(s, 1);
     timers_apply(s);
     uv_unref((uv_handle_t *)&s->sweep);
     uv_unref((uv_handle_t *)&s->snap_timer);
-    slog(s, MAILLIMIT_LOG_INFO, "started (libmaillimit %s, libuv %s)", maillimit_version_string(),
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "started (libmaillimit %s, libuv %s)",
+         maillimit_version_string(),
          uv_version_string());
     return 0;
 }
@@ -869,19 +852,17 @@ void maillimit__finish_if_done(maillimit_server *s)
     maillimit__cluster_close(s);
     maillimit_tick(s->ml, 0);
     maillimit__events_poll(s);
-#ifdef MAILLIMIT_HAVE_SNAPSHOT
     if (state_file(s)) {
         char em[256] = "";
         uint64_t t0 = mono_ns();
         int rc = snap_save(s->ml, state_file(s), em, sizeof em);
         snap_record(s, rc, mono_ns() - t0);
         if (rc == 0)
-            slog(s, MAILLIMIT_LOG_INFO, "state saved to %s", state_file(s));
+            slog(s, MAILLIMIT_SERVER_LOG_INFO, "state saved to %s", state_file(s));
         else
-            slog(s, MAILLIMIT_LOG_ERR, "cannot save the state to %s: %s", state_file(s),
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "cannot save the state to %s: %s", state_file(s),
                  em[0] ? em : maillimit_strerror(rc));
     }
-#endif
     if (s->timers_init) {
         maillimit__close_handle(s, (uv_handle_t *)&s->sweep);
         maillimit__close_handle(s, (uv_handle_t *)&s->snap_timer);
@@ -890,7 +871,7 @@ void maillimit__finish_if_done(maillimit_server *s)
         maillimit__close_handle(s, (uv_handle_t *)&s->notify_timer);
     }
     maillimit_server_signals(s, 0);
-    slog(s, MAILLIMIT_LOG_INFO, "stopped");
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "stopped");
 }
 
 static void on_drain(uv_timer_t *t)
@@ -901,7 +882,8 @@ static void on_drain(uv_timer_t *t)
         next = c->next;
         if (!c->closing) {
             if (c->inlen || c->writing)
-                slog(s, MAILLIMIT_LOG_WARNING, "%s: closed mid-request at shutdown", c->peer);
+                slog(s, MAILLIMIT_SERVER_LOG_WARNING, "%s: closed mid-request at shutdown",
+                     c->peer);
             maillimit__conn_close(c);
         }
     }
@@ -914,7 +896,7 @@ int maillimit_server_stop(maillimit_server *s)
     if (s->stopping || !s->started)
         return 0;
     s->stopping = 1;
-    slog(s, MAILLIMIT_LOG_INFO, "stopping");
+    slog(s, MAILLIMIT_SERVER_LOG_INFO, "stopping");
     maillimit__listeners_close(s);
     maillimit__http_close(s);
     for (struct conn *c = s->conns, *next; c; c = next) {
@@ -936,9 +918,10 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         char em[512] = "";
         if (maillimit_server_reload(s, em, sizeof em) == 0)
-            slog(s, MAILLIMIT_LOG_INFO, "configuration reloaded");
+            slog(s, MAILLIMIT_SERVER_LOG_INFO, "configuration reloaded");
         else
-            slog(s, MAILLIMIT_LOG_ERR, "reload failed, the running configuration stays: %s", em);
+            slog(s, MAILLIMIT_SERVER_LOG_ERR, "reload failed, the running configuration stays: %s",
+                 em);
     } else {
         maillimit_server_stop(s);
     }
@@ -1008,7 +991,7 @@ void maillimit_server_free(maillimit_server *s)
     free(s->digest);
     maillimit__denylog_free(s->denylog);
     pthread_mutex_destroy(&s->gate.mu);
-    if (s->log_target == MAILLIMIT_LOG_SYSLOG)
+    if (s->log_target == MAILLIMIT_SERVER_LOG_SYSLOG)
         closelog();
     free(s);
 }

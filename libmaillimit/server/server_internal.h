@@ -125,7 +125,7 @@ struct maillimit_server {
 
     int log_target, verbose;
     char ident[64];
-    void (*log_cb)(int, const char *, void *);
+    maillimit_server_log_fn log_cb;
     void *log_ud;
 
     /* local_login_sender_maps: the text last written, and for which generation */

@@ -230,7 +230,7 @@ typedef struct maillimit__conf {
     int local_set;           /* 1 if the file set local_network (else the default list) */
     char *notify_command;    /* NULL: none */
     int64_t notify_interval;
-    int log_target;          /* maillimit_log_target, or -1 if the file does not say */
+    int log_target;          /* maillimit_server_log_target, or -1 if the file does not say */
     int64_t idle_timeout;    /* seconds */
     int64_t max_connections;
     int replace;             /* reload replace: maillimit_config_apply, else config_load */

@@ -72,7 +72,7 @@ def exported(lib, nm):
             continue
         kind, name = parts[-2], parts[-1]
         if kind == "A":
-            continue  # a symbol-version node such as MAILLIMIT_0, not a symbol
+            continue  # a symbol-version node such as MAILLIMIT_1.0, not a symbol
         out[name.split("@")[0]] = kind
     return out
 

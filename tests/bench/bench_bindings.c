@@ -52,7 +52,8 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (long i = 0; i < calls; i++) {
         maillimit_verdict v;
-        maillimit_verdict_init(&v); /* as the bindings do, once per call */
+        /* as the bindings do, once per call */
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         check(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, names[i % MAILBOXES], 1,
                                START + i / 1000, &v), "decide");
         allowed += v.decision == MAILLIMIT_ALLOW;

@@ -76,7 +76,7 @@ static void run(size_t nmb)
         for (int i = 0; i < 1000; i++) {
             snprintf(buf, sizeof buf, "c%d-%d@d%d.example", day, i, i % 100);
             check(maillimit_mailbox_add(ml, buf), "mailbox_add");
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             check(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, buf, 1,
                                    T0 + (int64_t)day * 86400 + i, &v), "decide");
         }
@@ -112,7 +112,7 @@ static void spray(size_t nmb, size_t senders)
     maillimit_verdict v;
     for (size_t i = 0; i < senders; i++) {
         snprintf(buf, sizeof buf, "once%zu@d0.example", i);
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         check(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, buf, 1, T0 + (int64_t)(i % 3000), &v),
               "decide");
     }
@@ -123,7 +123,7 @@ static void spray(size_t nmb, size_t senders)
     t = now_s() - t;
     long after = rss_bytes();
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     int gone = maillimit_status_get(ml, MAILLIMIT_LEVEL_MAILBOX, "once0@d0.example",
                                     MAILLIMIT_WINDOW_HOUR, T0 + 27 * 3600, &st) ==
                MAILLIMIT_ENOTFOUND;

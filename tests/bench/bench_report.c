@@ -70,7 +70,7 @@ struct run {
 static double decide_block(struct run *r, size_t ops, int tick)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     int64_t last_minute = r->t0 / 60;
     double t = now_s();
     for (size_t i = 0; i < ops; i++) {
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         long rss_h1 = 0;
         double heap_h1 = 0;
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         size_t decisions = 0, denied = 0, drained = 0, open_episodes = 0;
         double tc = now_s(), tick_max = 0, drain_secs = 0;
         for (int m = 0; m < 24 * 60; m++) {
@@ -211,21 +211,22 @@ int main(int argc, char **argv)
             }
             if (m == 12 * 60 + 55) {
                 /* Pull the waiting events once, as a daemon would (timed: every
-                 * maillimit_event_next() call looks at the open episodes). */
+                 * maillimit_events_next() call looks at the open episodes). */
                 maillimit_episodes *eps = NULL;
                 check(maillimit_episodes_open(ml, MAILLIMIT_LEVEL_SERVER, NULL, minute + 59,
                                               minute + 60, minute + 59, &eps),
                       "episodes_open");
                 maillimit_episode ep;
+                maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
                 while (maillimit_episodes_next(eps, &ep) == 0)
                     open_episodes += ep.ongoing;
                 maillimit_episodes_close(eps);
                 maillimit_event ev;
-                maillimit_event_init(&ev);
+                maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
                 double td = now_s();
-                while (maillimit_event_next(ml, minute + 59, &ev) == 0) {
+                while (maillimit_events_next(ml, minute + 59, &ev) == 0) {
                     drained++;
-                    maillimit_event_init(&ev);
+                    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
                 }
                 drain_secs = now_s() - td;
             }
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
                (double)(rss_h1 - rss1) / 1e6, (double)(rss24 - rss1) / 1e6);
         uint64_t dropped = 0;
         check(maillimit_events_dropped(ml, &dropped), "events_dropped");
-        printf("    events: %zu pulled at 22:55 in %.1f ms (%.1f us per maillimit_event_next, "
+        printf("    events: %zu pulled at 22:55 in %.1f ms (%.1f us per maillimit_events_next, "
                "%zu episodes open); %llu dropped over the day (pulled only once)\n",
                drained, 1e3 * drain_secs, drained ? 1e6 * drain_secs / (double)drained : 0.0,
                open_episodes, (unsigned long long)dropped);
@@ -325,6 +326,7 @@ int main(int argc, char **argv)
     /* ---- (b) ---- */
     check(maillimit_tick(ml, r.t0), "tick");
     maillimit_top_row rows[10];
+    maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
     size_t n = 0;
     int reps = quick ? 2 : 5;
     int64_t now = r.t0;
@@ -349,7 +351,7 @@ int main(int argc, char **argv)
                                 reps * 20, rows, &n);
     printf("    top-10 mailboxes of one subscription: %.3f ms per call\n", 1e3 * tt_scoped);
     maillimit_summary sm;
-    maillimit_summary_init(&sm);
+    maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
     double ts = now_s();
     check(maillimit_summary_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, range_from, range_to, now,
                                 &sm),

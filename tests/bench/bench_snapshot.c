@@ -106,7 +106,7 @@ static void *decide_loop(void *arg)
 {
     struct decider *d = arg;
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     uint64_t s = 0x2545f4914f6cdd1dull;
     size_t i = 0;
     atomic_store(&d->running, 1);
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
     /* traffic: uniformly random mailboxes over the 3 hours before T0 */
     t = now_s();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     size_t allowed = 0;
     for (size_t i = 0; i < ndecisions; i++) {
         int64_t when = T0 - 3 * 3600 + (int64_t)((double)i / (double)ndecisions * 3 * 3600);

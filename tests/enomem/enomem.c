@@ -93,7 +93,7 @@ static maillimit *base(void)
                                                         NULL, 0))
         fail("base handle");
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, "ceo@acme.example", 3, T0, &v);
     maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "beta.example", 2, T0, &v);
     return ml;
@@ -141,7 +141,7 @@ static int op_decide_new(maillimit *ml, const void *arg)
 {
     (void)arg;
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     return maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, "first@beta.example", 1, T0, &v);
 }
 
@@ -178,7 +178,7 @@ static void loop(const char *name, op_fn op, const void *arg, int compare)
         }
         /* still usable */
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         if (maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "beta.example", 1, T0 + 1, &v) ||
             v.decision != MAILLIMIT_ALLOW)
             fail("%s: allocation %ld failed: the handle no longer decides", name, n);

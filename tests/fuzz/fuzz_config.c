@@ -39,19 +39,19 @@ static void fingerprint(maillimit *ml, int64_t out[6])
 {
     int on = -1;
     memset(out, 0, 6 * sizeof out[0]);
-    maillimit_limit_value(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+    maillimit_limit_configured(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
                           MAILLIMIT_WINDOW_HOUR, &out[0]);
-    maillimit_limit_value(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
+    maillimit_limit_configured(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
                           MAILLIMIT_WINDOW_HOUR, &out[1]);
-    maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, "ceo@acme.example",
+    maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, "ceo@acme.example",
                           MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &out[2]);
     /* placement of the domain, seen through inheritance */
-    maillimit_limit_get(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR,
+    maillimit_limit_effective(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR,
                         &out[3]);
-    maillimit_enabled(ml, &on);
+    maillimit_enabled_get(ml, &on);
     out[4] = on;
     int64_t unused;
-    out[5] = maillimit_limit_value(ml, MAILLIMIT_LEVEL_PLAN, "fuzz", MAILLIMIT_LEVEL_MAILBOX,
+    out[5] = maillimit_limit_configured(ml, MAILLIMIT_LEVEL_PLAN, "fuzz", MAILLIMIT_LEVEL_MAILBOX,
                                    MAILLIMIT_WINDOW_HOUR, &unused) == MAILLIMIT_ENOTFOUND;
 }
 

@@ -207,7 +207,7 @@ static void connection(uint8_t b, int local, const char *d, size_t size)
     if (b & 8)
         maillimit_policy_action_set(p, (b >> 4) % 3, 0, NULL);
     if (b & 64)
-        maillimit_policy_network_add(p, MAILLIMIT_NETLIST_EXEMPT, "192.0.2.0/24");
+        maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_EXEMPT, "192.0.2.0/24");
     /* an exact-size reply buffer, so that writes past it are caught by ASan */
     char *reply = malloc(MAILLIMIT__MILTER_REPLY_MAX);
     if (reply)

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (b & 2)
             maillimit_policy_action_set(p, (b >> 2) % 3, 0, NULL);
         if (b & 32)
-            maillimit_policy_network_add(p, MAILLIMIT_NETLIST_EXEMPT, "192.0.2.0/24");
+            maillimit_policy_network_add(p, MAILLIMIT_POLICY_NETLIST_EXEMPT, "192.0.2.0/24");
     }
     const char *d = size ? (const char *)data + 1 : (const char *)data;
     if (size)
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *problem = NULL;
         int prc = maillimit__policy_parse(d + off, size - off, &r, &used_parse, &problem);
         maillimit_policy_outcome o;
-        maillimit_policy_outcome_init(&o);
+        maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION);
         int rc = maillimit_policy_request(p, d + off, size - off, now, &used, reply, &rl, &o);
         check(rc == prc, "parser and request disagree on the result");
         if (rc != 0) {

@@ -49,7 +49,7 @@ static uint32_t crc32c(const unsigned char *p, size_t n)
 static void decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     maillimit_decide(ml, level, sender, cost, now, &v);
 }
 

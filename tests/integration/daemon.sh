@@ -192,11 +192,11 @@ ctl_fails 2 "maillimitctl: history: HOURS \"0\": a number 1..87600" history doma
 [ "$(CTL limit value domain beta.example mailbox)" = 7 ] || fail "a refused value changed the limit"
 for v in yes on 1; do
     CTL flag set domain beta.example exempt $v || fail "ctl flag set $v"
-    CTL --json flag get domain beta.example exempt | grep -q '"value":1}' || fail "flag $v"
+    CTL --json flag get domain beta.example exempt | grep -q '"configured":1}' || fail "flag $v"
 done
 for v in no off 0; do
     CTL flag set domain beta.example exempt $v || fail "ctl flag set $v"
-    CTL --json flag get domain beta.example exempt | grep -q '"value":0}' || fail "flag $v"
+    CTL --json flag get domain beta.example exempt | grep -q '"configured":0}' || fail "flag $v"
 done
 CTL flag set domain beta.example exempt default || fail "ctl flag set default"
 CTL --help | grep -q "sendmail|exempt yes|no|default" || fail "help: flag values"

@@ -26,7 +26,7 @@ set -uo pipefail
 
 src=$(cd "$1" && pwd)
 version=$2
-packages=(libmaillimit0 libmaillimit-server0 libmaillimit-dev maillimitd python3-maillimit
+packages=(libmaillimit1 libmaillimit-server1 libmaillimit-dev maillimitd python3-maillimit
           php-maillimit)
 t0=$SECONDS
 

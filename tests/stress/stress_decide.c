@@ -73,7 +73,7 @@ static void must(int rc, const char *what)
 static int64_t count_of(maillimit *ml, int level, const char *name, int window, int64_t now)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     int rc = maillimit_status_get(ml, level, name, window, now, &s);
     if (rc != 0) {
         fail("status_get(%d, %s): %d", level, name ? name : "(server)", rc);
@@ -117,7 +117,7 @@ static void *hammer_main(void *p)
     pthread_barrier_wait(h->start);
     for (int i = 0; i < h->attempts; i++) {
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         const char *sender =
             h->senders[((i / h->repeat) * h->stride + h->offset) % h->nsenders];
         int rc = maillimit_decide(h->ml, MBX, sender, 1, h->now, &v);
@@ -413,7 +413,7 @@ static void *c_main(void *p)
             npend--;
         }
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         int rc = kind == 2 ? maillimit_reserve(c->ml, c_level[op.sender], c_name[op.sender],
                                                op.cost, T0 + op.dt, &v)
                            : maillimit_decide(c->ml, c_level[op.sender], c_name[op.sender],
@@ -514,7 +514,7 @@ static void part_c(int rounds, int64_t *accepted_total)
         maillimit *serial = c_handle(0);
         for (int k = 0; k < n; k++) {
             maillimit_verdict v;
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             must(maillimit_decide(serial, c_level[ops[k].sender], c_name[ops[k].sender],
                                   ops[k].cost, T0 + ops[k].dt, &v),
                  "c: serial decide");
@@ -581,7 +581,7 @@ static void *d_decider(void *p)
     for (int r = 0; r < D_ROUNDS_PER_THREAD; r++) {
         for (int i = 0; i < D_IMPLICIT; i++) {
             maillimit_verdict v;
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             snprintf(addr, sizeof addr, "imp%d@stable.example", i);
             int rc = maillimit_decide(d->ml, MBX, addr, 1, T0 + 30, &v);
             if (rc != 0 || v.decision != MAILLIMIT_ALLOW || v.reason != MAILLIMIT_REASON_NONE)
@@ -589,7 +589,7 @@ static void *d_decider(void *p)
                      v.reason);
             else
                 d->sent_implicit[i]++;
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             rc = maillimit_decide(d->ml, MBX, "x@mv.example", 2, T0 + 30, &v);
             if (rc != 0 || v.decision != MAILLIMIT_ALLOW || v.reason != MAILLIMIT_REASON_NONE)
                 fail("d: decide(x@mv.example): rc %d decision %d reason %d", rc, v.decision,
@@ -688,7 +688,7 @@ static void part_d(int rounds)
         /* The churned table is intact: odd ones are there, even ones are gone. */
         for (int i = 0; i < D_CHURN; i += 97) {
             maillimit_status s;
-            maillimit_status_init(&s);
+            maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
             snprintf(addr, sizeof addr, "churn%d@churn.example", i);
             int rc = maillimit_status_get(ml, MBX, addr, HOUR, T0 + 31, &s);
             CHECK_EQ("d: churned mailbox lookup", rc, i % 2 ? 0 : MAILLIMIT_ENOTFOUND);

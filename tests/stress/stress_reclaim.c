@@ -81,7 +81,7 @@ static void *decider(void *arg)
         int d = (int)(r % NDOM), m = (int)(r >> 8) % (NMB + 8); /* some implicit */
         snprintf(n, sizeof n, "m%d@d%d.example", m, d);
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         int reserve = (r >> 20) % 8 == 0;
         int rc = reserve ? maillimit_reserve(ml, MAILLIMIT_LEVEL_MAILBOX, n, 1, T0, &v)
                          : maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, n, 1, T0, &v);
@@ -99,7 +99,7 @@ static void *decider(void *arg)
                 fail("release: %d", rc);
         }
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         rc = maillimit_status_get(ml, MAILLIMIT_LEVEL_MAILBOX, n, MAILLIMIT_WINDOW_HOUR, T0, &st);
         if (rc && rc != MAILLIMIT_ENOTFOUND)
             fail("status_get: %d", rc);
@@ -119,7 +119,7 @@ static void *ticker(void *arg)
 static int64_t server_count(void)
 {
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     if (maillimit_status_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T0, &st))
         fail("status server");
     return st.count;
@@ -182,7 +182,7 @@ static void phase_b(void)
     build(a);
     build(b);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     for (int i = 0; i < 10; i++)
         maillimit_decide(b, MAILLIMIT_LEVEL_MAILBOX, "m1@d1.example", 1, T0, &v);
     void *sa = NULL, *sb = NULL;

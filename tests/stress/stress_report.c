@@ -189,7 +189,7 @@ static void *decider_main(void *p)
             int64_t now = T0 + (int64_t)m * 60 + (int64_t)((i * 7 + d->id * 13) % 60);
             int reserve = xorshift(&rng) % 8 == 0;
             maillimit_verdict v;
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             int rc = reserve ? maillimit_reserve(ml, x->level, x->name, cost, now, &v)
                              : maillimit_decide(ml, x->level, x->name, cost, now, &v);
             if (rc) {
@@ -243,12 +243,12 @@ static void drain_events(struct reader *r, int64_t now)
 {
     for (;;) {
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        int rc = maillimit_event_next(ml, now, &ev);
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        int rc = maillimit_events_next(ml, now, &ev);
         if (rc == MAILLIMIT_EDONE)
             return;
         if (rc) {
-            fail("event_next: %d", rc);
+            fail("events_next: %d", rc);
             return;
         }
         if (ev.seq <= r->last_seq)
@@ -299,6 +299,7 @@ static void *reader_main(void *p)
                  targets[k].name ? targets[k].name : "(server)", rc);
         } else {
             maillimit_history_row row;
+            maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
             int64_t prev = 0;
             while ((rc = maillimit_history_next(h, &row)) == 0) {
                 if (row.hour_start <= prev || row.hour_start % 3600 != 0)
@@ -315,6 +316,7 @@ static void *reader_main(void *p)
 
         /* top: every level over the server; domains and mailboxes of s1; mailboxes of d0 */
         maillimit_top_row rows[5];
+        maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
         size_t n = 5;
         int scope = (int)(xorshift(&rng) % 3);
         int tl = scope == 0   ? PLN + (int)(xorshift(&rng) % 4)
@@ -331,7 +333,7 @@ static void *reader_main(void *p)
 
         /* summary */
         maillimit_summary s;
-        maillimit_summary_init(&s);
+        maillimit_summary_init(&s, MAILLIMIT_SUMMARY_VERSION);
         must(maillimit_summary_get(ml, SRV, NULL, T0, now + 1, now, &s), "summary");
 
         /* episodes */
@@ -341,6 +343,7 @@ static void *reader_main(void *p)
                                      now, &e);
         if (rc == 0) {
             maillimit_episode ep;
+            maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
             int64_t prev = 0;
             while ((rc = maillimit_episodes_next(e, &ep)) == 0) {
                 if (ep.started < prev)
@@ -373,6 +376,7 @@ static int history_sums(int level, const char *name, int64_t from, int64_t to, i
         return -1;
     }
     maillimit_history_row row;
+    maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
     int rows = 0;
     while (maillimit_history_next(h, &row) == 0) {
         fig[0] += row.sent;
@@ -388,6 +392,7 @@ static int history_sums(int level, const char *name, int64_t from, int64_t to, i
 static void top_figures(const char *sub, int64_t from, int64_t to, int64_t now, int64_t fig[3])
 {
     maillimit_top_row row;
+    maillimit_top_row_init(&row, MAILLIMIT_TOP_ROW_VERSION);
     size_t n = 1;
     fig[0] = fig[1] = fig[2] = 0;
     must(maillimit_top(ml, SUB, MAILLIMIT_METRIC_SENT, from, to, SUB, sub, now, &row, &n),
@@ -406,6 +411,7 @@ static void dump(int level, const char *name, int64_t now)
     if (maillimit_history_open(ml, level, name, T0 - 3600, now + 1, now, &h))
         return;
     maillimit_history_row row;
+    maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
     while (maillimit_history_next(h, &row) == 0) {
         int64_t tf[3] = {0, 0, 0};
         if (level == SUB)
@@ -427,7 +433,7 @@ static void check_subscription(const char *sub, int64_t from, int64_t to, int64_
     history_sums(SUB, sub, from, to, now, hf);
     top_figures(sub, from, to, now, tf);
     maillimit_summary sm;
-    maillimit_summary_init(&sm);
+    maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
     must(maillimit_summary_get(ml, SUB, sub, from, to, now, &sm), "summary");
     sf[0] = sm.sent;
     sf[1] = sm.denied;
@@ -521,7 +527,7 @@ static void phase_a(void)
     }
     {
         maillimit_summary sm;
-        maillimit_summary_init(&sm);
+        maillimit_summary_init(&sm, MAILLIMIT_SUMMARY_VERSION);
         must(maillimit_summary_get(ml, SRV, NULL, from, to, now, &sm), "summary");
         CHECK_EQ("summary (server) sent: attributed units", sm.sent, all_sent);
         CHECK_EQ("summary (server) denied", sm.denied, all_denied);
@@ -530,6 +536,7 @@ static void phase_a(void)
     }
     {
         maillimit_top_row trows[NSUB + 1];
+        maillimit_top_row_init(&trows[0], MAILLIMIT_TOP_ROW_VERSION);
         size_t n = NSUB + 1;
         must(maillimit_top(ml, SUB, MAILLIMIT_METRIC_SENT, from, to, SRV, NULL, now, trows, &n),
              "top");
@@ -556,6 +563,7 @@ static void phase_a(void)
     must(maillimit_episodes_open(ml, SRV, NULL, T0 - 3600, now + 1, now, &ep), "episodes");
     if (ep) {
         maillimit_episode x;
+        maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION);
         while (maillimit_episodes_next(ep, &x) == 0) {
             episodes++;
             ongoing += x.ongoing;
@@ -602,6 +610,7 @@ static void *long_reader_main(void *p)
     struct long_reader *lr = p;
     while (!atomic_load(&burst_done)) {
         maillimit_top_row rows[10];
+        maillimit_top_row_init(&rows[0], MAILLIMIT_TOP_ROW_VERSION);
         size_t n = 10;
         must(maillimit_top(ml, MBX, MAILLIMIT_METRIC_SENT, T0, T0 + 3600, SRV, NULL, lr->now,
                            rows, &n),
@@ -648,13 +657,13 @@ static void burst_handle(void)
     for (int i = 0; i < busy; i++) {
         snprintf(name, sizeof name, "b%d@busy.example", i);
         must(maillimit_mailbox_add(ml, name), "mailbox_add");
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         must(maillimit_decide(ml, MBX, name, 1, T0, &v), "decide");
     }
     for (int i = 0; i < (burst_size > BURST_C ? burst_size : BURST_C); i++) {
         snprintf(name, sizeof name, "m%04d@burst.example", i);
         must(maillimit_mailbox_add(ml, name), "mailbox_add");
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         must(maillimit_decide(ml, MBX, name, 1, T0, &v), "decide");
     }
 }
@@ -690,8 +699,8 @@ static void phase_b(void)
     char *seen = calloc((size_t)B, 1);
     for (;;) {
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        int rc = maillimit_event_next(ml, T0 + 3600, &ev);
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        int rc = maillimit_events_next(ml, T0 + 3600, &ev);
         if (rc)
             break;
         if (ev.seq != expect_seq && bad++ < 3)
@@ -727,6 +736,7 @@ static void phase_b(void)
          "episodes_open");
     if (ep) {
         maillimit_episode x;
+        maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION);
         while (maillimit_episodes_next(ep, &x) == 0) {
             listed++;
             right += x.ongoing == 0 && x.started == T0 + 1 && x.ended == T0 + 3600 &&
@@ -760,7 +770,7 @@ static void burst_n(int count, int64_t now, int decision)
     for (int i = 0; i < count; i++) {
         snprintf(name, sizeof name, "m%04d@burst.example", i);
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         must(maillimit_decide(ml, MBX, name, 1, now, &v), "decide");
         if (v.decision != decision)
             fail("burst %s at T0%+lld: decision %d", name, (long long)(now - T0), v.decision);
@@ -783,6 +793,7 @@ static void phase_c(void)
          "episodes_open");
     if (ep) {
         maillimit_episode x;
+        maillimit_episode_init(&x, MAILLIMIT_EPISODE_VERSION);
         while (maillimit_episodes_next(ep, &x) == 0) {
             listed++;
             first += x.started == T0 + 1 && x.ended == T0 + 3600 && !x.ongoing &&
@@ -802,8 +813,8 @@ static void phase_c(void)
     uint64_t last = 0;
     for (;;) {
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        if (maillimit_event_next(ml, T0 + 7200, &ev))
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        if (maillimit_events_next(ml, T0 + 7200, &ev))
             break;
         seq_gaps += ev.seq != last + 1;
         last = ev.seq;

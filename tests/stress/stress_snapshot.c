@@ -62,7 +62,7 @@ static void must(int rc, const char *what)
 static int64_t count_of(maillimit *ml, int level, const char *name, int64_t now)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     must(maillimit_status_get(ml, level, name, HOUR, now, &s), "status_get");
     return s.count;
 }
@@ -99,7 +99,7 @@ static void *decider(void *arg)
 {
     struct job *j = arg;
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     unsigned x = 2463534242u * (unsigned)(j->id + 1);
     char buf[48];
     for (int r = 0; r < j->rounds && !(j->stop && atomic_load(j->stop)); r++) {
@@ -209,7 +209,7 @@ static void part_b(int scale)
     /* A: server total 3000 per hour with 1000 already counted, mailbox limit 30 */
     maillimit *a = base(30, 3000);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     for (int i = 0; i < 1000; i++)
         must(maillimit_decide(a, MBX, names[i % NMB], 1, T0 - 600 + i % 600, &v), "decide");
     must(maillimit_domain_add(a, "c.example", "s1"), "domain");

@@ -65,7 +65,7 @@ static inline maillimit_verdict dec(maillimit *ml, int level, const char *sender
                                     int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, level, sender, cost, now, &v));
     return v;
 }
@@ -74,7 +74,7 @@ static inline maillimit_verdict dec(maillimit *ml, int level, const char *sender
 static inline int64_t cnt(maillimit *ml, int level, const char *name, int window, int64_t now)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     OK(maillimit_status_get(ml, level, name, window, now, &s));
     return s.count;
 }

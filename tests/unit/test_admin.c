@@ -295,12 +295,13 @@ Test(admin, hierarchy_limits_and_status)
     cr_assert_eq(r->type, MSGPACK_OBJECT_NIL);
     /* limits: set at the plan for mailboxes, read back as set and effective */
     cr_assert_null(CALL("limit.set", &r, "s:plan", "s:basic", "s:mailbox", "s:hour", "i:2"));
-    cr_assert_null(CALL("limit.value", &r, "s:mailbox", "s:ceo@acme.example", "s:mailbox", "s:hour"));
+    cr_assert_null(CALL("limit.configured", &r, "s:mailbox", "s:ceo@acme.example", "s:mailbox",
+                        "s:hour"));
     cr_assert_eq(ival(r), MAILLIMIT_DEFAULT);
-    cr_assert_null(CALL("limit.get", &r, "s:mailbox", "s:ceo@acme.example", "s:hour"));
+    cr_assert_null(CALL("limit.effective", &r, "s:mailbox", "s:ceo@acme.example", "s:hour"));
     cr_assert_eq(ival(r), 2);
     cr_assert_null(CALL("limit.set", &r, "s:server", "n", "s:server", "s:day", "s:unlimited"));
-    cr_assert_null(CALL("limit.get", &r, "s:server", "n", "s:day"));
+    cr_assert_null(CALL("limit.effective", &r, "s:server", "n", "s:day"));
     cr_assert_eq(ival(r), MAILLIMIT_UNLIMITED);
     /* decide twice, then the status says not sending */
     cr_assert_null(CALL("decide", &r, "s:mailbox", "s:ceo@acme.example", "i:1", "i:1700000040"));
@@ -364,7 +365,7 @@ Test(admin, named_params)
     cr_assert_eq(res.data.via.array.ptr[2].type, MSGPACK_OBJECT_NIL, "no error");
     free(res_buf);
     res_buf = reply;
-    cr_assert_null(CALL("limit.get", &r, "s:subscription", "s:acme"));
+    cr_assert_null(CALL("limit.effective", &r, "s:subscription", "s:acme"));
     cr_assert_eq(ival(r), MAILLIMIT_UNLIMITED);
 }
 
@@ -375,13 +376,13 @@ Test(admin, flags_enable_unit)
     cr_assert_null(CALL("flag.set", &r, "s:subscription", "s:acme", "s:sendmail", "f"));
     cr_assert_null(CALL("flag.get", &r, "s:subscription", "s:acme", "s:sendmail"));
     cr_assert_eq(ival(field(r, "effective")), 0);
-    cr_assert_eq(ival(field(r, "value")), 0);
+    cr_assert_eq(ival(field(r, "configured")), 0);
     cr_assert_null(CALL("flag.set", &r, "s:subscription", "s:acme", "s:sendmail", "s:default"));
     cr_assert_null(CALL("flag.get", &r, "s:subscription", "s:acme", "s:sendmail"));
     cr_assert_eq(ival(field(r, "effective")), 1);
-    cr_assert_eq(ival(field(r, "value")), MAILLIMIT_DEFAULT);
-    cr_assert_null(CALL("enable", &r, "f"));
-    cr_assert_null(CALL("enabled", &r));
+    cr_assert_eq(ival(field(r, "configured")), MAILLIMIT_DEFAULT);
+    cr_assert_null(CALL("enabled.set", &r, "f"));
+    cr_assert_null(CALL("enabled.get", &r));
     cr_assert_eq(r->type, MSGPACK_OBJECT_BOOLEAN);
     cr_assert_eq(r->via.boolean, false);
     cr_assert_null(CALL("unit.set", &r, "s:recipients"));
@@ -400,7 +401,7 @@ Test(admin, errors_carry_the_code_and_a_message)
     cr_assert_eq(ival(field(e, "code")), MAILLIMIT_EINVAL);
     cr_assert(str_eq(field(e, "message"),
                      "level: server, plan, subscription, domain, mailbox"));
-    e = CALL("limit.get", &r, "s:domain", "s:nosuch.example");
+    e = CALL("limit.effective", &r, "s:domain", "s:nosuch.example");
     cr_assert_eq(ival(field(e, "code")), MAILLIMIT_ENOTFOUND);
     cr_assert(str_eq(field(e, "message"), "domain nosuch.example: not found"));
     e = CALL("limit.set", &r, "s:server", "n", "s:mailbox", "s:week", "i:1");
@@ -425,7 +426,8 @@ Test(admin, reports)
     const msgpack_object *r;
     cr_assert_null(CALL("entity.add", &r, "s:subscription", "s:acme"));
     cr_assert_null(CALL("entity.add", &r, "s:domain", "s:acme.example", "s:acme"));
-    cr_assert_null(CALL("limit.set", &r, "s:domain", "s:acme.example", "s:domain", "s:hour", "i:2"));
+    cr_assert_null(CALL("limit.set", &r, "s:domain", "s:acme.example", "s:domain", "s:hour",
+                        "i:2"));
     for (int i = 0; i < 3; i++)
         cr_assert_null(CALL("decide", &r, "s:domain", "s:acme.example", "i:1", "i:1700000040"));
     cr_assert(str_eq(field(r, "decision"), "deny"));
@@ -523,7 +525,7 @@ Test(admin, errors_name_the_object_and_the_reason)
                              "inherit from; use a number or \"unlimited\")");
     e = CALL("limit.set", &r, "s:server", "s:x", "s:mailbox", "s:hour", "i:1");
     cr_assert_str_eq(msg(e), "server: has no name (pass nil)");
-    e = CALL("limit.get", &r, "s:domain", "n");
+    e = CALL("limit.effective", &r, "s:domain", "n");
     cr_assert_str_eq(msg(e), "domain: a name is needed");
     e = CALL("status", &r, "s:plan", "s:basic");
     cr_assert_str_eq(msg(e), "plan basic: a plan has no counter of its own");
@@ -538,14 +540,14 @@ Test(admin, errors_name_the_object_and_the_reason)
     for (int i = 0; i < 6; i++) {
         cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", yes[i]));
         cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
-        cr_assert_eq(ival(field(r, "value")), 1, "%s", yes[i]);
+        cr_assert_eq(ival(field(r, "configured")), 1, "%s", yes[i]);
         cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", no[i]));
         cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
-        cr_assert_eq(ival(field(r, "value")), 0, "%s", no[i]);
+        cr_assert_eq(ival(field(r, "configured")), 0, "%s", no[i]);
     }
     cr_assert_null(CALL("flag.set", &r, "s:domain", "s:x.example", "s:exempt", "i:-2"));
     cr_assert_null(CALL("flag.get", &r, "s:domain", "s:x.example", "s:exempt"));
-    cr_assert_eq(ival(field(r, "value")), MAILLIMIT_DEFAULT);
+    cr_assert_eq(ival(field(r, "configured")), MAILLIMIT_DEFAULT);
     e = CALL("flag.set", &r, "s:server", "n", "s:sendmail", "s:default");
     cr_assert_str_eq(msg(e), "server: \"default\" is not allowed (use yes or no)");
     e = CALL("history", &r, "s:mailbox", "s:nosuch@x.example");

@@ -345,7 +345,7 @@ static void unreachable(const char *redis_spec_fmt, int listening)
     maillimit_server *s;
     cr_assert_eq(maillimit_server_new(&s, NULL, &loop), 0);
     logbuf[0] = '\0';
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     maillimit_server_log_callback(s, log_cb, NULL);
     char spec[300], text[1024], e[512];
     snprintf(spec, sizeof spec, redis_spec_fmt, rsock);

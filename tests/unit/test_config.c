@@ -68,8 +68,8 @@ static void load_ok(const char *text)
 static int64_t lv(int level, const char *name, int target, int window)
 {
     int64_t v = 12345;
-    int rc = maillimit_limit_value(ml, level, name, target, window, &v);
-    cr_assert_eq(rc, 0, "limit_value(%d, %s, %d, %d) = %d", level, name ? name : "NULL",
+    int rc = maillimit_limit_configured(ml, level, name, target, window, &v);
+    cr_assert_eq(rc, 0, "limit_configured(%d, %s, %d, %d) = %d", level, name ? name : "NULL",
                  target, window, rc);
     return v;
 }
@@ -78,24 +78,25 @@ static int64_t lv(int level, const char *name, int target, int window)
 static int64_t eff(int level, const char *name, int window)
 {
     int64_t v = 12345;
-    int rc = maillimit_limit_get(ml, level, name, window, &v);
-    cr_assert_eq(rc, 0, "limit_get(%d, %s, %d) = %d", level, name ? name : "NULL", window, rc);
+    int rc = maillimit_limit_effective(ml, level, name, window, &v);
+    cr_assert_eq(rc, 0, "limit_effective(%d, %s, %d) = %d", level, name ? name : "NULL", window,
+                 rc);
     return v;
 }
 
 static int fval(int level, const char *name, int flag)
 {
     int v = 123;
-    int rc = maillimit_flag_value(ml, level, name, flag, &v);
-    cr_assert_eq(rc, 0, "flag_value(%d, %s, %d) = %d", level, name ? name : "NULL", flag, rc);
+    int rc = maillimit_flag_configured(ml, level, name, flag, &v);
+    cr_assert_eq(rc, 0, "flag_configured(%d, %s, %d) = %d", level, name ? name : "NULL", flag, rc);
     return v;
 }
 
 static int fget(int level, const char *name, int flag)
 {
     int v = 123;
-    int rc = maillimit_flag_get(ml, level, name, flag, &v);
-    cr_assert_eq(rc, 0, "flag_get(%d, %s, %d) = %d", level, name ? name : "NULL", flag, rc);
+    int rc = maillimit_flag_effective(ml, level, name, flag, &v);
+    cr_assert_eq(rc, 0, "flag_effective(%d, %s, %d) = %d", level, name ? name : "NULL", flag, rc);
     return v;
 }
 
@@ -141,7 +142,7 @@ static void snap_entity(char *buf, size_t n, int level, const char *name)
             continue;
         for (int w = HOUR; w <= DAY; w++) {
             int64_t v = 12345;
-            cr_assert_eq(maillimit_limit_value(ml, level, name, t, w, &v), 0);
+            cr_assert_eq(maillimit_limit_configured(ml, level, name, t, w, &v), 0);
             put(buf, n, " %d.%d=%lld", t, w, (long long)v);
         }
     }
@@ -158,7 +159,7 @@ static void snap(char *buf, size_t n)
 {
     buf[0] = '\0';
     int on = -1, unit = -1;
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(maillimit_unit_get(ml, &unit), 0);
     put(buf, n, "enabled=%d unit=%d\n", on, unit);
     snap_entity(buf, n, SV, NULL);
@@ -212,7 +213,7 @@ static void fails_len(const char *body, size_t len, int line, const char *needle
     snap(after, sizeof after);
     cr_assert_str_eq(after, before);
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(ml, PL, "tmp", MB, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_limit_configured(ml, PL, "tmp", MB, HOUR, &v), MAILLIMIT_ENOTFOUND);
 }
 
 static void fails(const char *body, int line, const char *needle)
@@ -234,9 +235,9 @@ static void fails_exactly(const char *body, int line, const char *message)
 Test(config, spec_example_sets_exactly_what_it_says)
 {
     int on = -1, unit = -1;
-    cr_assert_eq(maillimit_enable(ml, 0), 0);
+    cr_assert_eq(maillimit_enabled_set(ml, 0), 0);
     load_ok(spec_example);
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 1);
     cr_assert_eq(maillimit_unit_get(ml, &unit), 0);
     cr_assert_eq(unit, MAILLIMIT_UNIT_MESSAGES);
@@ -314,17 +315,17 @@ Test(config, spec_example_decides)
     const int64_t now = 1700000000;
     maillimit_verdict v;
     for (int i = 0; i < 20; i++) {
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         cr_assert_eq(maillimit_decide(ml, MB, "ceo@acme.example", 1, now, &v), 0);
         cr_assert_eq(v.decision, MAILLIMIT_ALLOW, "message %d", i + 1);
     }
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, MB, "ceo@acme.example", 1, now, &v), 0);
     cr_assert_eq(v.decision, MAILLIMIT_DENY);
     cr_assert_eq(v.level, MB);
     cr_assert_eq(v.limit, 20);
     /* the system user sends as its subscription */
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, SU, "acme_web", 1, now, &v), 0);
     cr_assert_eq(v.decision, MAILLIMIT_ALLOW);
     cr_assert_eq(v.reason, MAILLIMIT_REASON_NONE);
@@ -427,19 +428,19 @@ Test(config, flag_and_switch_spellings)
     cr_assert_eq(fval(PL, "b", EXEMPT), 0);
     cr_assert_eq(fval(PL, "c", SENDMAIL), DEF);
     cr_assert_eq(fval(PL, "c", EXEMPT), DEF);
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 0);
     load_ok("enable 1\n");
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 1);
     load_ok("enable 0\n");
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 0);
     load_ok("enable on\n");
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 1);
     load_ok("enable no\n");
-    cr_assert_eq(maillimit_enabled(ml, &on), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &on), 0);
     cr_assert_eq(on, 0);
 }
 
@@ -619,12 +620,12 @@ Test(config, reload_never_touches_counters)
     maillimit_status st;
     load_ok(spec_example);
     for (int i = 0; i < 5; i++) {
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         cr_assert_eq(maillimit_decide(ml, MB, "ceo@acme.example", 1, now, &v), 0);
         cr_assert_eq(v.decision, MAILLIMIT_ALLOW);
     }
     for (int i = 0; i < 3; i++) { /* an implicit mailbox */
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         cr_assert_eq(maillimit_decide(ml, MB, "x@acme.example", 1, now, &v), 0);
         cr_assert_eq(v.decision, MAILLIMIT_ALLOW);
     }
@@ -638,22 +639,22 @@ Test(config, reload_never_touches_counters)
     cr_assert_eq(atomic_load(&x->implicit), 0);
     cr_assert(maillimit__lookup(ml, MB, "x@acme.example") == x);
 
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, MB, "ceo@acme.example", HOUR, now, &st), 0);
     cr_assert_eq(st.count, 5);
     cr_assert_eq(st.limit, 6);
     cr_assert_eq(st.remaining, 1);
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, MB, "x@acme.example", HOUR, now, &st), 0);
     cr_assert_eq(st.count, 3);
     cr_assert_eq(st.limit, 4);
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, DO, "acme.example", HOUR, now, &st), 0);
     cr_assert_eq(st.count, 8);
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, SU, "acme", HOUR, now, &st), 0);
     cr_assert_eq(st.count, 8); /* what was counted there stays there */
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, SU, "beta", HOUR, now, &st), 0);
     cr_assert_eq(st.count, 0);
 }

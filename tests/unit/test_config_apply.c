@@ -52,14 +52,14 @@ static maillimit *loaded(void)
 static int64_t value(maillimit *ml, int level, const char *name, int target, int window)
 {
     int64_t v = -100;
-    cr_assert_eq(maillimit_limit_value(ml, level, name, target, window, &v), 0);
+    cr_assert_eq(maillimit_limit_configured(ml, level, name, target, window, &v), 0);
     return v;
 }
 
 static int64_t count(maillimit *ml, int level, const char *name, int window, int64_t now)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, level, name, window, now, &s), 0);
     return s.count;
 }
@@ -67,7 +67,7 @@ static int64_t count(maillimit *ml, int level, const char *name, int window, int
 static void send(maillimit *ml, const char *sender, int64_t cost, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, MBX, sender, cost, now, &v), 0);
     cr_assert_eq(v.decision, MAILLIMIT_ALLOW);
 }
@@ -91,12 +91,12 @@ Test(config_apply, second_file_replaces_the_first_and_keeps_counters)
 
     /* what the file no longer defines is gone */
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(ml, MBX, "bye@acme.example", MBX, HOUR, &v),
+    cr_assert_eq(maillimit_limit_configured(ml, MBX, "bye@acme.example", MBX, HOUR, &v),
                  MAILLIMIT_ENOTFOUND);
-    cr_assert_eq(maillimit_limit_value(ml, SUB, "old", SUB, HOUR, &v), MAILLIMIT_ENOTFOUND);
-    cr_assert_eq(maillimit_limit_value(ml, DOM, "gone.example", DOM, HOUR, &v),
+    cr_assert_eq(maillimit_limit_configured(ml, SUB, "old", SUB, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_limit_configured(ml, DOM, "gone.example", DOM, HOUR, &v),
                  MAILLIMIT_ENOTFOUND);
-    cr_assert_eq(maillimit_limit_value(ml, PLN, "gold", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_limit_configured(ml, PLN, "gold", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
     cr_assert_eq(maillimit_sysuser_remove(ml, "old_web"), MAILLIMIT_ENOTFOUND);
     cr_assert_eq(maillimit_sysuser_add(ml, "acme_web", "acme"), 0); /* still there, same place */
 
@@ -107,18 +107,18 @@ Test(config_apply, second_file_replaces_the_first_and_keeps_counters)
     cr_assert_eq(value(ml, SRV, NULL, SRV, HOUR), MAILLIMIT_UNLIMITED);
     cr_assert_eq(value(ml, SRV, NULL, MBX, HOUR), 100);
     int f = -5;
-    cr_assert_eq(maillimit_flag_value(ml, PLN, "basic", MAILLIMIT_FLAG_SENDMAIL, &f), 0);
+    cr_assert_eq(maillimit_flag_configured(ml, PLN, "basic", MAILLIMIT_FLAG_SENDMAIL, &f), 0);
     cr_assert_eq(f, MAILLIMIT_DEFAULT);
-    cr_assert_eq(maillimit_flag_value(ml, DOM, "acme.example", MAILLIMIT_FLAG_EXEMPT, &f), 0);
+    cr_assert_eq(maillimit_flag_configured(ml, DOM, "acme.example", MAILLIMIT_FLAG_EXEMPT, &f), 0);
     cr_assert_eq(f, MAILLIMIT_DEFAULT);
-    cr_assert_eq(maillimit_enabled(ml, &f), 0);
+    cr_assert_eq(maillimit_enabled_get(ml, &f), 0);
     cr_assert_eq(f, 1);
     cr_assert_eq(maillimit_unit_get(ml, &f), 0);
     cr_assert_eq(f, MAILLIMIT_UNIT_MESSAGES);
 
     /* acme has left plan basic: its mailboxes inherit the server's 100, not the plan's 50 */
     int64_t lim = 0;
-    cr_assert_eq(maillimit_limit_get(ml, MBX, "someone@acme.example", HOUR, &lim), 0);
+    cr_assert_eq(maillimit_limit_effective(ml, MBX, "someone@acme.example", HOUR, &lim), 0);
     cr_assert_eq(lim, 100);
     maillimit_free(ml);
 }
@@ -133,7 +133,7 @@ Test(config_apply, applying_the_same_file_twice_changes_nothing)
     cr_assert_eq(value(ml, MBX, "ceo@acme.example", MBX, DAY), 200);
     cr_assert_eq(value(ml, SRV, NULL, SRV, HOUR), 5000);
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(ml, SUB, "old", SUB, HOUR, &v), 0);
+    cr_assert_eq(maillimit_limit_configured(ml, SUB, "old", SUB, HOUR, &v), 0);
     maillimit_free(ml);
 }
 
@@ -150,8 +150,8 @@ Test(config_apply, a_file_with_an_error_changes_nothing)
     cr_assert(strstr(err, "<memory>:4:") != NULL, "%s", err);
     /* nothing removed, nothing reset, nothing set */
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(ml, SUB, "old", SUB, HOUR, &v), 0);
-    cr_assert_eq(maillimit_limit_value(ml, MBX, "bye@acme.example", MBX, HOUR, &v), 0);
+    cr_assert_eq(maillimit_limit_configured(ml, SUB, "old", SUB, HOUR, &v), 0);
+    cr_assert_eq(maillimit_limit_configured(ml, MBX, "bye@acme.example", MBX, HOUR, &v), 0);
     cr_assert_eq(value(ml, SRV, NULL, MBX, HOUR), 100);
     cr_assert_eq(value(ml, MBX, "ceo@acme.example", MBX, DAY), 200);
     maillimit_free(ml);
@@ -185,7 +185,7 @@ Test(config_apply, from_a_file_and_its_errors)
     char err[256];
     cr_assert_eq(maillimit_config_apply(ml, path, err, sizeof err), 0, "%s", err);
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(ml, SUB, "old", SUB, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    cr_assert_eq(maillimit_limit_configured(ml, SUB, "old", SUB, HOUR, &v), MAILLIMIT_ENOTFOUND);
     unlink(path);
     cr_assert_eq(maillimit_config_apply(ml, path, err, sizeof err), MAILLIMIT_EIO);
     cr_assert(strstr(err, path) != NULL, "%s", err);

@@ -209,7 +209,7 @@ Test(decide, cost_range_and_negative_now)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     static const int64_t bad[] = {0, -1, 1000001, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EQ(maillimit_decide(ml, MBX, "a@acme.example", bad[i], T, &v), MAILLIMIT_ERANGE);
@@ -217,7 +217,7 @@ Test(decide, cost_range_and_negative_now)
         EQ(maillimit_decide(ml, DOM, "acme.example", bad[i], T, &v), MAILLIMIT_ERANGE);
         EQ(maillimit_decide(ml, SUB, "acme", bad[i], T, &v), MAILLIMIT_ERANGE);
     }
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, -1, &v), MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, INT64_MIN, &v), MAILLIMIT_EINVAL);
     EQ(maillimit_reserve(ml, MBX, "a@acme.example", 1, -1, &v), MAILLIMIT_EINVAL);
@@ -241,7 +241,7 @@ Test(decide, per_minute_capacity_as_documented)
     maillimit *ml = fixture();
     maillimit_verdict v;
     for (int64_t i = 0; i < 16; i++) {
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         int rc = maillimit_decide(ml, MBX, "a@acme.example", 1000000, T, &v);
         cr_assert(rc == 0 && v.decision == MAILLIMIT_ALLOW,
                   "decision %lld of cost 1000000 (%lld units so far): rc %d decision %d",
@@ -249,7 +249,7 @@ Test(decide, per_minute_capacity_as_documented)
     }
     v = dec(ml, MBX, "a@acme.example", 777215, T);
     EXPECT_ALLOW(v, MAILLIMIT_REASON_NONE, INT64_C(16000000), -1);
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, T + 59, &v), MAILLIMIT_ERANGE);
     EQ(cnt(ml, MBX, "a@acme.example", HOUR, T + 59), INT64_C(16777215));
     EQ(cnt(ml, DOM, "acme.example", HOUR, T + 59), INT64_C(16777215));
@@ -268,7 +268,7 @@ Test(decide, daily_capacity_as_documented)
     for (int64_t m = 0; m < 128; m++) {
         for (int k = 0; k < 17; k++) {
             int64_t cost = k < 16 ? 1000000 : 777215;
-            maillimit_verdict_init(&v);
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
             int rc = maillimit_decide(ml, MBX, "a@acme.example", cost, T + m * 60, &v);
             cr_assert(rc == 0 && v.decision == MAILLIMIT_ALLOW,
                       "minute %lld decision %d: rc %d decision %d", (long long)m, k, rc,
@@ -276,13 +276,13 @@ Test(decide, daily_capacity_as_documented)
         }
     }
     EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 128 * 60), INT64_C(2147483520));
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, MBX, "a@acme.example", 128, T + 128 * 60, &v));
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 128 * 60), INT64_C(2147483648));
     EQ(cnt(ml, SRV, NULL, DAY, T + 128 * 60), INT64_C(2147483648));
     /* one more unit, even in a fresh minute, is beyond the daily capacity */
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_decide(ml, MBX, "a@acme.example", 1, T + 129 * 60, &v), MAILLIMIT_ERANGE);
     EQ(cnt(ml, MBX, "a@acme.example", DAY, T + 129 * 60), INT64_C(2147483648));
     EQ(cnt(ml, DOM, "acme.example", DAY, T + 129 * 60), INT64_C(2147483648));
@@ -316,7 +316,7 @@ Test(decide, unknown_sender_counted_in_server_total_only)
     EQ(cnt(ml, SUB, "beta", HOUR, T), 0);
     /* No implicit mailbox for an unknown domain. */
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     EQ(maillimit_status_get(ml, MBX, "x@unknown.example", HOUR, T, &s), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_status_get(ml, DOM, "unknown.example", HOUR, T, &s), MAILLIMIT_ENOTFOUND);
     maillimit_free(ml);
@@ -441,7 +441,7 @@ Test(decide, disabled_allows_and_counts_everywhere_past_limits)
     set(ml, MBX, "a@acme.example", MBX, HOUR, 1);
     set(ml, DOM, "acme.example", DOM, HOUR, 1);
     set(ml, SRV, NULL, SRV, DAY, 2);
-    OK(maillimit_enable(ml, 0));
+    OK(maillimit_enabled_set(ml, 0));
     for (int i = 0; i < 3; i++) {
         maillimit_verdict v = dec(ml, MBX, "a@acme.example", 1, T);
         EXPECT_ALLOW(v, MAILLIMIT_REASON_DISABLED, i, 1);
@@ -452,7 +452,7 @@ Test(decide, disabled_allows_and_counts_everywhere_past_limits)
         EQ(cnt(ml, SUB, "acme", w, T), 3);
         EQ(cnt(ml, SRV, NULL, w, T), 3);
     }
-    OK(maillimit_enable(ml, 1));
+    OK(maillimit_enabled_set(ml, 1));
     /* Mailbox and domain both deny with 3599 s: the tie goes to the higher level (domain);
      * the server's day total (3 of 2) denies with T+86400-(T+1) = 86399: the largest. */
     maillimit_verdict v = dec(ml, MBX, "a@acme.example", 1, T + 1);
@@ -467,7 +467,7 @@ Test(decide, exempt_takes_precedence_over_disabled)
 {
     maillimit *ml = fixture();
     OK(maillimit_flag_set(ml, MBX, "a@acme.example", MAILLIMIT_FLAG_EXEMPT, 1));
-    OK(maillimit_enable(ml, 0));
+    OK(maillimit_enabled_set(ml, 0));
     maillimit_verdict v = dec(ml, MBX, "a@acme.example", 1, T);
     EXPECT_ALLOW(v, MAILLIMIT_REASON_EXEMPT, 0, -1);
     v = dec(ml, MBX, "b@acme.example", 1, T);
@@ -540,13 +540,13 @@ Test(decide, not_allowed_precedence)
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_EXEMPT);
     /* DISABLED comes before NOT_ALLOWED. */
-    OK(maillimit_enable(ml, 0));
+    OK(maillimit_enabled_set(ml, 0));
     v = dec(ml, SUB, "beta", 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.reason, MAILLIMIT_REASON_DISABLED);
     EQ(cnt(ml, SUB, "beta", HOUR, T), 1);
     /* With sendmail on, beta's limit 0 denies: LIMIT, never (-1). */
-    OK(maillimit_enable(ml, 1));
+    OK(maillimit_enabled_set(ml, 1));
     OK(maillimit_flag_set(ml, SUB, "beta", MAILLIMIT_FLAG_SENDMAIL, 1));
     v = dec(ml, SUB, "beta", 1, T);
     EXPECT_DENY(v, SUB, HOUR, 1, 0, -1);
@@ -579,10 +579,10 @@ Test(decide, implicit_mailbox_limited_with_inherited_default)
     maillimit *ml = fixture();
     set(ml, DOM, "acme.example", MBX, HOUR, 2);
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     int64_t lim = 0;
     EQ(maillimit_status_get(ml, MBX, "new@acme.example", HOUR, T, &s), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_get(ml, MBX, "new@acme.example", HOUR, &lim), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, MBX, "new@acme.example", HOUR, &lim), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_reset(ml, MBX, "new@acme.example"), MAILLIMIT_ENOTFOUND);
 
     EXPECT_ALLOW(dec(ml, MBX, "New@Acme.Example", 1, T), MAILLIMIT_REASON_NONE, 0, 2);
@@ -593,7 +593,7 @@ Test(decide, implicit_mailbox_limited_with_inherited_default)
     /* It exists now: status, limits, reset. */
     EQ(cnt(ml, MBX, "new@acme.example", HOUR, T + 120), 2);
     EQ(cnt(ml, DOM, "acme.example", HOUR, T + 120), 2);
-    OK(maillimit_limit_get(ml, MBX, "new@acme.example", HOUR, &lim));
+    OK(maillimit_limit_effective(ml, MBX, "new@acme.example", HOUR, &lim));
     EQ(lim, 2);
     OK(maillimit_limit_set(ml, MBX, "new@acme.example", MBX, HOUR, 5));
     EXPECT_ALLOW(dec(ml, MBX, "new@acme.example", 1, T + 120), MAILLIMIT_REASON_NONE, 2, 5);

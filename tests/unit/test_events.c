@@ -35,7 +35,7 @@ static void expect_decision(maillimit *ml, int level, const char *sender, int64_
                             int64_t now, int decision)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, level, sender, cost, now, &v));
     cr_assert(v.decision == decision, "%s cost %lld at T%+lld: got %s, expected %s", sender,
               (long long)cost, (long long)(now - T), v.decision ? "DENY" : "ALLOW",
@@ -52,9 +52,9 @@ static void expect_event_(maillimit *ml, int64_t now, uint64_t seq, int type, in
 {
     maillimit_event ev;
     memset(&ev, 0x5a, sizeof ev);
-    maillimit_event_init(&ev);
-    int rc = maillimit_event_next(ml, now, &ev);
-    cr_assert(rc == 0, "line %d: event_next at T%+lld: %d (expected event seq %llu \"%s\")",
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    int rc = maillimit_events_next(ml, now, &ev);
+    cr_assert(rc == 0, "line %d: events_next at T%+lld: %d (expected event seq %llu \"%s\")",
               line, (long long)(now - T), rc, (unsigned long long)seq, name);
     EQ(ev.version, MAILLIMIT_EVENT_VERSION);
     cr_assert(ev.seq == seq && ev.type == type && ev.level == level &&
@@ -74,10 +74,10 @@ static void expect_event_(maillimit *ml, int64_t now, uint64_t seq, int type, in
 static void expect_none_(maillimit *ml, int64_t now, int line)
 {
     maillimit_event ev;
-    maillimit_event_init(&ev);
-    int rc = maillimit_event_next(ml, now, &ev);
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    int rc = maillimit_events_next(ml, now, &ev);
     cr_assert(rc == MAILLIMIT_EDONE,
-              "line %d: event_next at T%+lld: got %d (seq %llu type %d \"%s\" at T%+lld), "
+              "line %d: events_next at T%+lld: got %d (seq %llu type %d \"%s\" at T%+lld), "
               "expected EDONE",
               line, (long long)(now - T), rc, (unsigned long long)ev.seq, ev.type, ev.name,
               (long long)(ev.time - T));
@@ -104,7 +104,7 @@ Test(events, empty_queue_is_edone)
     OK(maillimit_flag_set(ml, MBX, "b@acme.example", MAILLIMIT_FLAG_EXEMPT, 1));
     ALLOW(ml, MBX, "b@acme.example", 1, AT(10, 2, 0));
     set(ml, MBX, "s@shop.example", MBX, HOUR, 0);
-    OK(maillimit_enable(ml, 0));
+    OK(maillimit_enabled_set(ml, 0));
     ALLOW(ml, MBX, "s@shop.example", 1, AT(10, 3, 0));
     OK(maillimit_tick(ml, AT(10, 4, 0)));
     EXPECT_NONE(ml, AT(10, 5, 0));
@@ -285,8 +285,8 @@ static void expect_flood_tail(maillimit *ml, int64_t now)
     for (int k = 0; k < QUEUE; k++) {
         int i = first + k;
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        int rc = maillimit_event_next(ml, now, &ev);
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        int rc = maillimit_events_next(ml, now, &ev);
         cr_assert(rc == 0, "event %d of %d: %d", k, QUEUE, rc);
         snprintf(name, sizeof name, "m%04d@flood.example", i);
         cr_assert(ev.seq == (uint64_t)i + 1 && ev.type == LR && ev.level == MBX &&
@@ -355,8 +355,8 @@ Test(events, overflow_counts_every_drop)
     EQ(dropped(ml), 1);
     for (int i = 2; i <= QUEUE + 1; i++) {
         maillimit_event ev;
-        maillimit_event_init(&ev);
-        OK(maillimit_event_next(ml, T + QUEUE + 2, &ev));
+        maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+        OK(maillimit_events_next(ml, T + QUEUE + 2, &ev));
         EQ(ev.seq, (uint64_t)i + 1);
     }
     EXPECT_NONE(ml, T + QUEUE + 2);
@@ -371,13 +371,13 @@ Test(events, errors)
     set(ml, MBX, "a@acme.example", MBX, HOUR, 0);
     DENY(ml, MBX, "a@acme.example", 1, AT(10, 0, 0));
     maillimit_event ev;
-    maillimit_event_init(&ev);
-    EQ(maillimit_event_next(NULL, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
-    EQ(maillimit_event_next(ml, AT(10, 1, 0), NULL), MAILLIMIT_EINVAL);
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    EQ(maillimit_events_next(NULL, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
+    EQ(maillimit_events_next(ml, AT(10, 1, 0), NULL), MAILLIMIT_EINVAL);
     memset(&ev, 0, sizeof ev);
-    EQ(maillimit_event_next(ml, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
+    EQ(maillimit_events_next(ml, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
     ev.version = MAILLIMIT_EVENT_VERSION + 1;
-    EQ(maillimit_event_next(ml, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
+    EQ(maillimit_events_next(ml, AT(10, 1, 0), &ev), MAILLIMIT_EINVAL);
     /* The failed calls took nothing from the queue. */
     EXPECT_EVENT(ml, AT(10, 1, 0), 1, LR, MBX, "a@acme.example", HOUR, AT(10, 0, 0), 0, 0);
     EXPECT_NONE(ml, AT(10, 1, 0));
@@ -386,7 +386,7 @@ Test(events, errors)
     EQ(maillimit_events_dropped(ml, NULL), MAILLIMIT_EINVAL);
     /* init sets the version. */
     memset(&ev, 0x5a, sizeof ev);
-    maillimit_event_init(&ev);
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
     EQ(ev.version, MAILLIMIT_EVENT_VERSION);
     maillimit_free(ml);
 }

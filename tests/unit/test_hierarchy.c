@@ -32,14 +32,14 @@ static maillimit *fixture(void)
 static int status_rc(maillimit *ml, int level, const char *name)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     return maillimit_status_get(ml, level, name, MAILLIMIT_WINDOW_HOUR, T, &s);
 }
 
 static int64_t limit_of(maillimit *ml, int level, const char *name)
 {
     int64_t v = 12345;
-    OK(maillimit_limit_get(ml, level, name, MAILLIMIT_WINDOW_HOUR, &v));
+    OK(maillimit_limit_effective(ml, level, name, MAILLIMIT_WINDOW_HOUR, &v));
     return v;
 }
 
@@ -118,7 +118,7 @@ Test(hierarchy, name_of_320_bytes_ok_321_einval)
     OK(maillimit_mailbox_add(ml, a320));
     EQ(maillimit_mailbox_add(ml, a321), MAILLIMIT_EINVAL);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, a321, 1, T, &v), MAILLIMIT_EINVAL);
     v = dec(ml, MAILLIMIT_LEVEL_MAILBOX, a320, 1, T);
     EQ(v.decision, MAILLIMIT_ALLOW);
@@ -131,7 +131,7 @@ Test(hierarchy, empty_and_null_names_einval)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_plan_add(ml, ""), MAILLIMIT_EINVAL);
     EQ(maillimit_subscription_add(ml, "", NULL), MAILLIMIT_EINVAL);
     EQ(maillimit_domain_add(ml, "", "acme"), MAILLIMIT_EINVAL);
@@ -157,7 +157,7 @@ Test(hierarchy, spaces_einval)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_plan_add(ml, "gold plan"), MAILLIMIT_EINVAL);
     EQ(maillimit_subscription_add(ml, " lead", NULL), MAILLIMIT_EINVAL);
     EQ(maillimit_subscription_add(ml, "trail ", NULL), MAILLIMIT_EINVAL);
@@ -188,7 +188,7 @@ Test(hierarchy, control_characters_einval)
         EQ(maillimit_mailbox_add(ml, addr), MAILLIMIT_EINVAL);
         EQ(maillimit_sysuser_add(ml, login, "acme"), MAILLIMIT_EINVAL);
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, addr, 1, T, &v), MAILLIMIT_EINVAL);
     }
     EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
@@ -209,7 +209,7 @@ Test(hierarchy, address_needs_exactly_one_at)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     EQ(maillimit_mailbox_add(ml, "noat.acme.example"), MAILLIMIT_EINVAL);
     EQ(maillimit_mailbox_add(ml, "a@b@acme.example"), MAILLIMIT_EINVAL);
     EQ(maillimit_mailbox_add(ml, "@acme.example"), MAILLIMIT_EINVAL);
@@ -291,7 +291,7 @@ Test(hierarchy, readd_same_placement_is_noop)
     EQ(cnt(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_WINDOW_HOUR, T), 2);
     EQ(cnt(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", MAILLIMIT_WINDOW_HOUR, T), 2);
     int64_t val = 0;
-    OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
+    OK(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
                              MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, 3);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 30);
@@ -364,7 +364,8 @@ Test(hierarchy, remove_domain_removes_its_mailboxes)
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_ENOTFOUND);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example"), MAILLIMIT_ENOTFOUND);
     int64_t lim = 0;
-    EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR,
+    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
+                                 MAILLIMIT_WINDOW_HOUR,
                            &lim), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, "b@acme.example",
                            MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, 1),
@@ -422,7 +423,7 @@ Test(hierarchy, remove_subscription_removes_domains_mailboxes_sysusers)
     OK(maillimit_domain_add(ml, "shop.example", "beta"));
     /* The plan stays; beta is untouched. */
     int64_t val = 0;
-    OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
+    OK(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, MAILLIMIT_DEFAULT);
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "c@beta.example"), MAILLIMIT_OK);
@@ -442,7 +443,7 @@ Test(hierarchy, remove_plan_detaches_its_subscriptions)
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_PLAN, "basic"));
     EQ(maillimit_remove(ml, MAILLIMIT_LEVEL_PLAN, "basic"), MAILLIMIT_ENOTFOUND);
     int64_t val = 0;
-    EQ(maillimit_limit_value(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
+    EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, &val), MAILLIMIT_ENOTFOUND);
     /* The subscription, its domains, mailboxes and counts are still there. */
     EQ(status_rc(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"), MAILLIMIT_OK);
@@ -504,7 +505,7 @@ Test(hierarchy, removed_entity_readded_starts_empty)
     EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_HOUR, T), 0);
     EQ(cnt(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", MAILLIMIT_WINDOW_DAY, T), 0);
     int64_t val = 0;
-    OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
+    OK(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example",
                              MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, MAILLIMIT_DEFAULT);
     EQ(limit_of(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example"), MAILLIMIT_UNLIMITED);
@@ -541,7 +542,8 @@ Test(hierarchy, remove_follows_moves)
     int64_t v = 0;
     OK(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "pro", MAILLIMIT_LEVEL_SUBSCRIPTION,
                            MAILLIMIT_WINDOW_HOUR, 77));
-    OK(maillimit_limit_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR, &v));
+    OK(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta", MAILLIMIT_WINDOW_HOUR,
+                                 &v));
     EQ(v, 77); /* still in pro */
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "beta"));
     EQ(status_rc(ml, MAILLIMIT_LEVEL_MAILBOX, "s@shop.example"), MAILLIMIT_ENOTFOUND);
@@ -668,8 +670,8 @@ Test(hierarchy, null_handle_einval_everywhere)
     maillimit_status s;
     int64_t i64 = 0;
     int i = 0;
-    maillimit_verdict_init(&v);
-    maillimit_status_init(&s);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
 
     EQ(maillimit_new(NULL), MAILLIMIT_EINVAL);
     maillimit_free(NULL); /* a no-op */
@@ -685,8 +687,8 @@ Test(hierarchy, null_handle_einval_everywhere)
     cr_assert_str_eq(maillimit_errname(1), "MAILLIMIT_E?");
     EQ(maillimit_version_number(), MAILLIMIT_VERSION_NUMBER);
     cr_assert_str_eq(maillimit_version_string(), MAILLIMIT_VERSION_STRING);
-    maillimit_verdict_init(NULL); /* ignored */
-    maillimit_status_init(NULL);  /* ignored */
+    maillimit_verdict_init(NULL, MAILLIMIT_VERDICT_VERSION); /* ignored */
+    maillimit_status_init(NULL, MAILLIMIT_STATUS_VERSION);  /* ignored */
 
     EQ(maillimit_plan_add(NULL, "p"), MAILLIMIT_EINVAL);
     EQ(maillimit_subscription_add(NULL, "s", NULL), MAILLIMIT_EINVAL);
@@ -699,17 +701,17 @@ Test(hierarchy, null_handle_einval_everywhere)
     EQ(maillimit_subscription_plan_set(NULL, "s", NULL), MAILLIMIT_EINVAL);
     EQ(maillimit_limit_set(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
                            MAILLIMIT_WINDOW_HOUR, 1), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+    EQ(maillimit_limit_configured(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, &i64), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_get(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, &i64),
+    EQ(maillimit_limit_effective(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, &i64),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_enable(NULL, 1), MAILLIMIT_EINVAL);
-    EQ(maillimit_enabled(NULL, &i), MAILLIMIT_EINVAL);
+    EQ(maillimit_enabled_set(NULL, 1), MAILLIMIT_EINVAL);
+    EQ(maillimit_enabled_get(NULL, &i), MAILLIMIT_EINVAL);
     EQ(maillimit_flag_set(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, 1),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_get(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, &i),
+    EQ(maillimit_flag_effective(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, &i),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_value(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, &i),
+    EQ(maillimit_flag_configured(NULL, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, &i),
        MAILLIMIT_EINVAL);
     EQ(maillimit_unit_set(NULL, MAILLIMIT_UNIT_MESSAGES), MAILLIMIT_EINVAL);
     EQ(maillimit_unit_get(NULL, &i), MAILLIMIT_EINVAL);
@@ -730,14 +732,14 @@ Test(hierarchy, null_out_and_uninitialised_verdict_einval)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, NULL),
+    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, NULL),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
+    EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, NULL), MAILLIMIT_EINVAL);
-    EQ(maillimit_enabled(ml, NULL), MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, NULL),
+    EQ(maillimit_enabled_get(ml, NULL), MAILLIMIT_EINVAL);
+    EQ(maillimit_flag_effective(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, NULL),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_value(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, NULL),
+    EQ(maillimit_flag_configured(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_FLAG_SENDMAIL, NULL),
        MAILLIMIT_EINVAL);
     EQ(maillimit_unit_get(ml, NULL), MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T, NULL),
@@ -756,7 +758,7 @@ Test(hierarchy, null_out_and_uninitialised_verdict_einval)
     EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
     /* Names NULL where an entity is needed. */
     int64_t i64 = 0;
-    EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_MAILBOX, NULL, MAILLIMIT_WINDOW_HOUR, &i64),
+    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_MAILBOX, NULL, MAILLIMIT_WINDOW_HOUR, &i64),
        MAILLIMIT_EINVAL);
     EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_DOMAIN, NULL, MAILLIMIT_LEVEL_DOMAIN,
                            MAILLIMIT_WINDOW_HOUR, 1), MAILLIMIT_EINVAL);
@@ -775,8 +777,8 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
     maillimit_status s;
     int64_t i64 = 0;
     int i = 0;
-    maillimit_verdict_init(&v);
-    maillimit_status_init(&s);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     static const int bad_levels[] = {-1, 5, 6, 100};
     static const int bad_windows[] = {-1, 2, 3};
     const char *a = "a@acme.example";
@@ -788,14 +790,16 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
            MAILLIMIT_EINVAL);
         EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR, 1),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_value(ml, L, a, MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR, &i64),
+        EQ(maillimit_limit_configured(ml, L, a, MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_WINDOW_HOUR,
+                                      &i64),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR, &i64),
+        EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, a, L, MAILLIMIT_WINDOW_HOUR,
+                                      &i64),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_get(ml, L, a, MAILLIMIT_WINDOW_HOUR, &i64), MAILLIMIT_EINVAL);
+        EQ(maillimit_limit_effective(ml, L, a, MAILLIMIT_WINDOW_HOUR, &i64), MAILLIMIT_EINVAL);
         EQ(maillimit_flag_set(ml, L, a, MAILLIMIT_FLAG_EXEMPT, 1), MAILLIMIT_EINVAL);
-        EQ(maillimit_flag_get(ml, L, a, MAILLIMIT_FLAG_EXEMPT, &i), MAILLIMIT_EINVAL);
-        EQ(maillimit_flag_value(ml, L, a, MAILLIMIT_FLAG_EXEMPT, &i), MAILLIMIT_EINVAL);
+        EQ(maillimit_flag_effective(ml, L, a, MAILLIMIT_FLAG_EXEMPT, &i), MAILLIMIT_EINVAL);
+        EQ(maillimit_flag_configured(ml, L, a, MAILLIMIT_FLAG_EXEMPT, &i), MAILLIMIT_EINVAL);
         EQ(maillimit_decide(ml, L, a, 1, T, &v), MAILLIMIT_EINVAL);
         EQ(maillimit_reserve(ml, L, a, 1, T, &v), MAILLIMIT_EINVAL);
         EQ(maillimit_reset(ml, L, a), MAILLIMIT_EINVAL);
@@ -805,16 +809,17 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
         int W = bad_windows[k];
         EQ(maillimit_limit_set(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX, W, 1),
            MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX, W,
+        EQ(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX, W,
                                  &i64), MAILLIMIT_EINVAL);
-        EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_MAILBOX, a, W, &i64), MAILLIMIT_EINVAL);
+        EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_MAILBOX, a, W, &i64), MAILLIMIT_EINVAL);
         EQ(maillimit_status_get(ml, MAILLIMIT_LEVEL_MAILBOX, a, W, T, &s), MAILLIMIT_EINVAL);
     }
     /* Flags other than SENDMAIL/EXEMPT. */
     EQ(maillimit_flag_set(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, 1), MAILLIMIT_EINVAL);
     EQ(maillimit_flag_set(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", -1, 1), MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i), MAILLIMIT_EINVAL);
-    EQ(maillimit_flag_value(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i), MAILLIMIT_EINVAL);
+    EQ(maillimit_flag_effective(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i), MAILLIMIT_EINVAL);
+    EQ(maillimit_flag_configured(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme", 2, &i),
+       MAILLIMIT_EINVAL);
     /* Decisions only at mailbox, domain and subscription level. */
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_SERVER, NULL, 1, T, &v), MAILLIMIT_EINVAL);
     EQ(maillimit_decide(ml, MAILLIMIT_LEVEL_PLAN, "basic", 1, T, &v), MAILLIMIT_EINVAL);
@@ -824,11 +829,11 @@ Test(hierarchy, bad_level_window_flag_einval_everywhere)
     EQ(maillimit_reset(ml, MAILLIMIT_LEVEL_PLAN, "basic"), MAILLIMIT_EINVAL);
     EQ(maillimit_status_get(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_WINDOW_HOUR, T, &s),
        MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_get(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_WINDOW_HOUR, &i64),
+    EQ(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_PLAN, "basic", MAILLIMIT_WINDOW_HOUR, &i64),
        MAILLIMIT_EINVAL);
     /* None of that changed anything. */
     int64_t val = 0;
-    OK(maillimit_limit_value(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX,
+    OK(maillimit_limit_configured(ml, MAILLIMIT_LEVEL_MAILBOX, a, MAILLIMIT_LEVEL_MAILBOX,
                              MAILLIMIT_WINDOW_HOUR, &val));
     EQ(val, MAILLIMIT_DEFAULT);
     EQ(cnt(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, T), 0);
@@ -847,10 +852,10 @@ Test(hierarchy, sysuser_move_repoints_the_alias)
     cr_assert_eq(maillimit_sysuser_add(ml, "web", "two"), 0); /* same placement now */
     cr_assert_eq(maillimit_sysuser_add(ml, "web", "one"), MAILLIMIT_EEXISTS);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "web", 2, 1767261600, &v), 0);
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "two",
                                       MAILLIMIT_WINDOW_HOUR, 1767261600, &s), 0);
     cr_assert_eq(s.count, 2);

@@ -19,7 +19,7 @@ static void outcome(int proto, int result, int level, int repeated, int reason, 
                     int deny_window, uint64_t ns)
 {
     maillimit_policy_outcome o;
-    maillimit_policy_outcome_init(&o);
+    maillimit_policy_outcome_init(&o, MAILLIMIT_POLICY_OUTCOME_VERSION);
     o.result = result;
     o.level = level;
     o.repeated = repeated;

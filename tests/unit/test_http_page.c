@@ -113,7 +113,8 @@ Test(http_page, chart_bars_follow_the_counts)
     /* hour 23: H(12) = floor(2425 / 50) = 48 */
     cr_assert(strstr(b.p, "<rect class=\"sent\" x=\"704\" y=\"172\" width=\"20\" height=\"48\" "));
     /* an empty hour: both bars 0 high, at the base line */
-    cr_assert(strstr(b.p, "data-hour=\"0\" data-sent=\"0\" data-denied=\"0\"><title>00:00\xe2\x80\x93"
+    cr_assert(strstr(b.p,
+                     "data-hour=\"0\" data-sent=\"0\" data-denied=\"0\"><title>00:00\xe2\x80\x93"
                           "00:59: 0 sent, 0 refused</title><rect class=\"sent\" x=\"60\" "
                           "y=\"220\" width=\"20\" height=\"0\" "));
     /* the scale: 0, 25 and 50 */
@@ -186,7 +187,7 @@ static const char *body(void)
 static void decide(int level, const char *name, int64_t cost, int64_t now, int want)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, level, name, cost, now, &v), 0, "%s", name);
     cr_assert_eq(v.decision, want, "%s at %lld", name, (long long)now);
 }
@@ -583,7 +584,8 @@ static const char *markup_problem(const char *h)
             t += strspn(t, " \n");
             if (*t == '>' || (t[0] == '/' && t[1] == '>'))
                 break;
-            size_t an = strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+            size_t an = strspn(t,
+                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
             if (!(an > 5 && strncmp(t, "data-", 5) == 0) &&
                 !in_list(allowed_attrs, sizeof allowed_attrs / sizeof *allowed_attrs, t, an)) {
                 snprintf(why, sizeof why, "attribute at %.40s", t);

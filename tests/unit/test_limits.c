@@ -25,28 +25,28 @@ static maillimit *fixture(void)
 static int64_t get(maillimit *ml, int level, const char *name, int window)
 {
     int64_t v = 12345;
-    OK(maillimit_limit_get(ml, level, name, window, &v));
+    OK(maillimit_limit_effective(ml, level, name, window, &v));
     return v;
 }
 
 static int64_t value(maillimit *ml, int level, const char *name, int target, int window)
 {
     int64_t v = 12345;
-    OK(maillimit_limit_value(ml, level, name, target, window, &v));
+    OK(maillimit_limit_configured(ml, level, name, target, window, &v));
     return v;
 }
 
 static int flag(maillimit *ml, int level, const char *name, int f)
 {
     int v = 123;
-    OK(maillimit_flag_get(ml, level, name, f, &v));
+    OK(maillimit_flag_effective(ml, level, name, f, &v));
     return v;
 }
 
 static int flag_val(maillimit *ml, int level, const char *name, int f)
 {
     int v = 123;
-    OK(maillimit_flag_value(ml, level, name, f, &v));
+    OK(maillimit_flag_configured(ml, level, name, f, &v));
     return v;
 }
 
@@ -338,11 +338,11 @@ Test(limits, limit_value_of_illegal_pair_einval)
 {
     maillimit *ml = fixture();
     int64_t v = 0;
-    EQ(maillimit_limit_value(ml, SRV, NULL, PLN, HOUR, &v), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(ml, PLN, "basic", SRV, HOUR, &v), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(ml, SUB, "acme", SRV, HOUR, &v), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(ml, DOM, "acme.example", SUB, HOUR, &v), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_value(ml, MBX, "a@acme.example", DOM, DAY, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_configured(ml, SRV, NULL, PLN, HOUR, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_configured(ml, PLN, "basic", SRV, HOUR, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_configured(ml, SUB, "acme", SRV, HOUR, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_configured(ml, DOM, "acme.example", SUB, HOUR, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_configured(ml, MBX, "a@acme.example", DOM, DAY, &v), MAILLIMIT_EINVAL);
     maillimit_free(ml);
 }
 
@@ -391,12 +391,12 @@ Test(limits, limit_value_as_set_vs_limit_get_effective)
     OK(maillimit_limit_set(ml, MBX, "a@acme.example", MBX, HOUR, 25));
     EQ(value(ml, MBX, "a@acme.example", MBX, HOUR), 25);
     EQ(get(ml, MBX, "a@acme.example", HOUR), 25);
-    /* A plan's values can be read, its limit_get is EINVAL (no counter). */
+    /* A plan's values can be read, its limit_effective is EINVAL (no counter). */
     OK(maillimit_limit_set(ml, PLN, "basic", SUB, DAY, 777));
     EQ(value(ml, PLN, "basic", SUB, DAY), 777);
     int64_t v = 0;
-    EQ(maillimit_limit_get(ml, PLN, "basic", HOUR, &v), MAILLIMIT_EINVAL);
-    EQ(maillimit_limit_get(ml, PLN, "basic", DAY, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_effective(ml, PLN, "basic", HOUR, &v), MAILLIMIT_EINVAL);
+    EQ(maillimit_limit_effective(ml, PLN, "basic", DAY, &v), MAILLIMIT_EINVAL);
     maillimit_free(ml);
 }
 
@@ -427,18 +427,19 @@ Test(limits, missing_entity_enotfound)
     EQ(maillimit_limit_set(ml, SUB, "nosub", MBX, HOUR, 1), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_limit_set(ml, DOM, "no.example", MBX, HOUR, 1), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_limit_set(ml, MBX, "zz@acme.example", MBX, HOUR, 1), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_value(ml, PLN, "noplan", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_value(ml, MBX, "zz@acme.example", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_get(ml, SUB, "nosub", HOUR, &v), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_get(ml, DOM, "no.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_get(ml, MBX, "zz@acme.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_limit_get(ml, MBX, "zz@no.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_configured(ml, PLN, "noplan", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_configured(ml, MBX, "zz@acme.example", MBX, HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, SUB, "nosub", HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, DOM, "no.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, MBX, "zz@acme.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, MBX, "zz@no.example", HOUR, &v), MAILLIMIT_ENOTFOUND);
     int f = 0;
     EQ(maillimit_flag_set(ml, SUB, "nosub", MAILLIMIT_FLAG_EXEMPT, 1), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_flag_set(ml, MBX, "zz@acme.example", MAILLIMIT_FLAG_EXEMPT, 1),
        MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_flag_get(ml, DOM, "no.example", MAILLIMIT_FLAG_EXEMPT, &f), MAILLIMIT_ENOTFOUND);
-    EQ(maillimit_flag_value(ml, PLN, "noplan", MAILLIMIT_FLAG_SENDMAIL, &f),
+    EQ(maillimit_flag_effective(ml, DOM, "no.example", MAILLIMIT_FLAG_EXEMPT, &f),
+       MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_flag_configured(ml, PLN, "noplan", MAILLIMIT_FLAG_SENDMAIL, &f),
        MAILLIMIT_ENOTFOUND);
     maillimit_free(ml);
 }
@@ -588,13 +589,13 @@ Test(limits, master_switch)
 {
     maillimit *ml = fixture();
     int on = 123;
-    OK(maillimit_enabled(ml, &on));
+    OK(maillimit_enabled_get(ml, &on));
     EQ(on, 1);
-    OK(maillimit_enable(ml, 0));
-    OK(maillimit_enabled(ml, &on));
+    OK(maillimit_enabled_set(ml, 0));
+    OK(maillimit_enabled_get(ml, &on));
     EQ(on, 0);
-    OK(maillimit_enable(ml, 1));
-    OK(maillimit_enabled(ml, &on));
+    OK(maillimit_enabled_set(ml, 1));
+    OK(maillimit_enabled_get(ml, &on));
     EQ(on, 1);
     maillimit_free(ml);
 }
@@ -624,16 +625,16 @@ Test(limits, new_handle_defaults)
     OK(maillimit_new(&ml));
     int64_t v = 0;
     int i = 0;
-    OK(maillimit_limit_get(ml, SRV, NULL, HOUR, &v));
+    OK(maillimit_limit_effective(ml, SRV, NULL, HOUR, &v));
     EQ(v, U);
-    OK(maillimit_limit_get(ml, SRV, NULL, DAY, &v));
+    OK(maillimit_limit_effective(ml, SRV, NULL, DAY, &v));
     EQ(v, U);
-    OK(maillimit_enabled(ml, &i));
+    OK(maillimit_enabled_get(ml, &i));
     EQ(i, 1);
-    OK(maillimit_flag_get(ml, SRV, NULL, MAILLIMIT_FLAG_SENDMAIL, &i));
+    OK(maillimit_flag_effective(ml, SRV, NULL, MAILLIMIT_FLAG_SENDMAIL, &i));
     EQ(i, 1);
     OK(maillimit_unit_get(ml, &i));
     EQ(i, MAILLIMIT_UNIT_MESSAGES);
-    EQ(maillimit_limit_get(ml, SUB, "acme", HOUR, &v), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_effective(ml, SUB, "acme", HOUR, &v), MAILLIMIT_ENOTFOUND);
     maillimit_free(ml);
 }

@@ -42,7 +42,7 @@ static void listing(maillimit *ml, int level, int scope_level, const char *scope
     OK(maillimit_list_count(it, &total));
     buf[0] = '\0';
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     int rc;
     while ((rc = maillimit_list_next(it, &e)) == 0) {
         EQ(e.version, MAILLIMIT_ENTITY_VERSION);
@@ -101,7 +101,7 @@ Test(list, implicit_mailboxes_only_when_asked)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, "new@beta.example", 1, T, &v));
     char b[2048];
     listing(ml, MAILLIMIT_LEVEL_MAILBOX, MAILLIMIT_LEVEL_DOMAIN, "beta.example", 0, b, sizeof b);
@@ -137,7 +137,7 @@ Test(list, the_iterator_is_a_copy)
     OK(maillimit_list_open(ml, MAILLIMIT_LEVEL_DOMAIN, MAILLIMIT_LEVEL_SERVER, NULL, 0, &it));
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_SUBSCRIPTION, "acme"));
     maillimit_entity e;
-    maillimit_entity_init(&e);
+    maillimit_entity_init(&e, MAILLIMIT_ENTITY_VERSION);
     OK(maillimit_list_next(it, &e));
     cr_assert_str_eq(e.name, "acme.example");
     cr_assert_str_eq(e.parent, "acme");
@@ -179,7 +179,7 @@ Test(list, argument_errors)
     EQ(n, 3);
     maillimit_list_close(it);
     maillimit_list_close(NULL);
-    maillimit_entity_init(NULL);
+    maillimit_entity_init(NULL, MAILLIMIT_ENTITY_VERSION);
     maillimit_free(ml);
 }
 
@@ -217,7 +217,7 @@ Test(list, generation_grows_with_hierarchy_changes_only)
     SAME(maillimit_limit_set(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example", MAILLIMIT_LEVEL_DOMAIN,
                              MAILLIMIT_WINDOW_HOUR, 5));
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     SAME(maillimit_decide(ml, MAILLIMIT_LEVEL_MAILBOX, "x@acme.example", 1, T, &v));
     GROWS(maillimit_mailbox_add(ml, "x@acme.example")); /* implicit becomes configured */
     GROWS(maillimit_subscription_plan_set(ml, "acme", "basic"));

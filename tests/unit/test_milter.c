@@ -151,7 +151,7 @@ static void negotiate(maillimit__milter_session *s, uint32_t version, uint32_t a
 static int64_t count_of(int level, const char *name)
 {
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, level, name, MAILLIMIT_WINDOW_HOUR, T0, &st), 0,
                  "status of %s", name ? name : "server");
     return st.count;
@@ -603,7 +603,8 @@ Test(milter, local_action_discard)
 
 Test(milter, local_reject_takes_the_policy_code_when_the_policy_rejects_too)
 {
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 554, "5.7.100"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"),
+                 0);
     fill_acme();
     ctx.local_action = MAILLIMIT__LOCAL_REJECT;
     local_message("<acme_web@mx.example>");
@@ -727,7 +728,7 @@ Test(milter, local_exempt_user_is_not_counted)
     cr_assert_eq(ev.who, MAILLIMIT__WHO_EXEMPT_USER);
     cr_assert_str_eq(ev.login, "backup");
     cr_assert_eq(ev.outcome.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_EXEMPT);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_EXEMPT);
     cr_assert_eq(ev.outcome.cost, 0);
     cr_assert_eq(SERVER_COUNT(), 1);
     /* exempt only at the origin */
@@ -926,7 +927,7 @@ Test(milter, smtp_auth_is_the_mailbox_of_the_login)
     /* the login was that message's: the next one without it is inbound */
     smtp_message(NULL, "<other@beta.example>");
     cr_assert_eq(ev.outcome.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     cr_assert_eq(ev.who, MAILLIMIT__WHO_NONE);
     cr_assert_eq(SERVER_COUNT(), 1);
     /* a login without '@' takes the sender's domain */
@@ -958,7 +959,7 @@ Test(milter, smtp_local_client_without_auth_is_the_sender_domain)
     /* the null sender from a local client passes */
     smtp_message(NULL, "<>");
     cr_assert_eq(ev.outcome.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_NO_SENDER);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_NO_SENDER);
     cr_assert_eq(ev.who, MAILLIMIT__WHO_NONE);
     cr_assert_eq(SERVER_COUNT(), 2);
 }
@@ -980,14 +981,14 @@ Test(milter, smtp_client_outside_without_auth_passes)
     smtp_message(NULL, "<someone@acme.example>");
     CONTINUE();
     cr_assert_eq(ev.outcome.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     cr_assert_eq(ev.who, MAILLIMIT__WHO_NONE);
     cr_assert_eq(ev.level, -1);
     cr_assert_eq(SERVER_COUNT(), 0);
     /* no CONNECT at all (or a unix socket client): no address, inbound */
     smtp_connect("U", 1);
     smtp_message(NULL, "<someone@acme.example>");
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     cr_assert_eq(SERVER_COUNT(), 0);
 }
 
@@ -1018,15 +1019,15 @@ Test(milter, smtp_policy_actions_reject_and_hold)
     CONNECT4("127.0.0.1");
     smtp_message(NULL, "<x@beta.example>");
     smtp_message(NULL, "<x@beta.example>");
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 0, NULL), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 0, NULL), 0);
     smtp_message(NULL, "<x@beta.example>");
     assert_text_reply('y', "550 5.7.1 " BETA_TEXT, "", 0);
     cr_assert_eq(ev.action, MAILLIMIT__LOCAL_REJECT);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_DEFER, 451, "4.7.1"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_DEFER, 451, "4.7.1"), 0);
     smtp_message(NULL, "<x@beta.example>");
     assert_text_reply('y', "451 4.7.1 " BETA_TEXT, "", 0);
     cr_assert_eq(ev.action, MAILLIMIT__LOCAL_DEFER);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_HOLD, 0, NULL), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_HOLD, 0, NULL), 0);
     smtp_message(NULL, "<x@beta.example>");
     assert_text_reply('q', BETA_TEXT, "\0\0\0\1c", 5);
     cr_assert_eq(ev.action, MAILLIMIT__LOCAL_HOLD);
@@ -1069,7 +1070,7 @@ Test(milter, smtp_abort_forgets_the_message_and_its_login)
     /* the client address stays for the connection */
     cr_assert_str_eq(smtp.client, "203.0.113.5");
     smtp_message(NULL, "<joe@acme.example>");
-    cr_assert_eq(ev.outcome.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(ev.outcome.pass, MAILLIMIT_POLICY_PASS_INBOUND);
 }
 
 Test(milter, smtp_quit)

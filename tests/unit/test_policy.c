@@ -62,7 +62,7 @@ static const char *ask_at(int64_t now, ...)
     va_end(ap);
     buf[n++] = '\n';
     size_t used, rl = sizeof reply - 1;
-    maillimit_policy_outcome_init(&out);
+    maillimit_policy_outcome_init(&out, MAILLIMIT_POLICY_OUTCOME_VERSION);
     int rc = maillimit_policy_request(pol, buf, n, now, &used, reply, &rl, &out);
     cr_assert_eq(rc, 0, "rc %d (%s)", rc, out.problem ? out.problem : "");
     cr_assert_eq(used, n);
@@ -77,7 +77,7 @@ static const char *ask_at(int64_t now, ...)
 static int64_t count_of(int level, const char *name)
 {
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, level, name, MAILLIMIT_WINDOW_HOUR, T0, &st), 0,
                  "status of %s", name ? name : "server");
     return st.count;
@@ -304,7 +304,7 @@ Test(policy, inbound_mail_passes_uncounted)
                          "sender=someone@acme.example"),
                      "action=DUNNO\n\n");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     cr_assert_eq(out.level, -1);
     cr_assert_eq(count_of(MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 0);
 }
@@ -313,16 +313,17 @@ Test(policy, local_bounce_without_sender_passes)
 {
     ask(POLICY, "protocol_state=RCPT", "instance=1", "client_address=127.0.0.1", "sender=");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_NO_SENDER);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_NO_SENDER);
 }
 
 Test(policy, exempt_network_passes_even_when_authenticated)
 {
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_NETLIST_EXEMPT, "192.0.2.0/24"), 0);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_EXEMPT,
+                                              "192.0.2.0/24"), 0);
     ask(POLICY, "protocol_state=RCPT", "instance=1", "client_address=192.0.2.200",
         "sasl_username=joe@acme.example", "sender=joe@acme.example");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_EXEMPT);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_EXEMPT);
     ask(POLICY, "protocol_state=RCPT", "instance=2", "client_address=192.0.3.1",
         "sasl_username=joe@acme.example", "sender=joe@acme.example");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_ALLOW);
@@ -331,12 +332,14 @@ Test(policy, exempt_network_passes_even_when_authenticated)
 
 Test(policy, local_networks_are_configurable_and_match_mapped_addresses)
 {
-    cr_assert_eq(maillimit_policy_network_clear(pol, MAILLIMIT_NETLIST_LOCAL), 0);
+    cr_assert_eq(maillimit_policy_network_clear(pol, MAILLIMIT_POLICY_NETLIST_LOCAL), 0);
     ask(POLICY, "protocol_state=RCPT", "instance=1", "client_address=127.0.0.1",
         "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_INBOUND);
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_NETLIST_LOCAL, "10.1.0.0/16"), 0);
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_NETLIST_LOCAL, "[2001:db8::]/32"), 0);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_INBOUND);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL, "10.1.0.0/16"),
+                 0);
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_LOCAL,
+                                              "[2001:db8::]/32"), 0);
     ask(POLICY, "protocol_state=RCPT", "instance=2", "client_address=10.1.255.3",
         "sender=a@acme.example");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_ALLOW);
@@ -348,21 +351,21 @@ Test(policy, local_networks_are_configurable_and_match_mapped_addresses)
     cr_assert_eq(out.result, MAILLIMIT_POLICY_ALLOW);
     ask(POLICY, "protocol_state=RCPT", "instance=5", "client_address=10.2.0.1",
         "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     cr_assert_eq(count_of(MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 3);
 }
 
 Test(policy, stages_without_a_message_and_other_requests_pass)
 {
     ask(POLICY, "protocol_state=CONNECT", "client_address=127.0.0.1", "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_STAGE);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_STAGE);
     ask(POLICY, "protocol_state=EHLO", "client_address=127.0.0.1", "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_STAGE);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_STAGE);
     ask("request=junk", "protocol_state=RCPT", "client_address=127.0.0.1",
         "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_NOT_POLICY);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_NOT_POLICY);
     ask("protocol_state=RCPT", "client_address=127.0.0.1", "sender=a@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_NOT_POLICY);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_NOT_POLICY);
     cr_assert_eq(count_of(MAILLIMIT_LEVEL_DOMAIN, "acme.example"), 0);
 }
 
@@ -448,7 +451,7 @@ Test(policy, deny_names_the_mailbox_and_the_subscription)
 
 Test(policy, reject_and_hold_actions)
 {
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 0, NULL), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 0, NULL), 0);
     for (int i = 0; i < 3; i++) {
         char inst[32];
         snprintf(inst, sizeof inst, "instance=r%d", i);
@@ -458,12 +461,12 @@ Test(policy, reject_and_hold_actions)
                          "sender=www@acme.example"),
                      "action=550 5.7.1 Message limit reached: domain acme.example reached its "
                      "limit of 3 messages per hour; retry in 60 minutes\n\n");
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_DEFER, 451, "4.7.1"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_DEFER, 451, "4.7.1"), 0);
     cr_assert_str_eq(ask(POLICY, "instance=r4", "client_address=127.0.0.1",
                          "sender=www@acme.example"),
                      "action=451 4.7.1 Message limit reached: domain acme.example reached its "
                      "limit of 3 messages per hour; retry in 60 minutes\n\n");
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_HOLD, 0, NULL), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_HOLD, 0, NULL), 0);
     cr_assert_str_eq(ask(POLICY, "instance=r5", "client_address=127.0.0.1",
                          "sender=www@acme.example"),
                      "action=HOLD Message limit reached: domain acme.example reached its "
@@ -472,19 +475,20 @@ Test(policy, reject_and_hold_actions)
 
 Test(policy, action_validation)
 {
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_DEFER, 550, NULL),
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_DEFER, 550, NULL),
                  MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_DEFER, 0, "5.7.1"),
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_DEFER, 0, "5.7.1"),
                  MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 450, NULL),
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 450, NULL),
                  MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 554, "5.7.1x"),
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.1x"),
                  MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_HOLD, 450, NULL),
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_HOLD, 450, NULL),
                  MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit_policy_action_set(pol, 7, 0, NULL), MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit_policy_action_set(NULL, 0, 0, NULL), MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_ACTION_REJECT, 554, "5.7.100"), 0);
+    cr_assert_eq(maillimit_policy_action_set(pol, MAILLIMIT_POLICY_ACTION_REJECT, 554, "5.7.100"),
+                 0);
 }
 
 Test(policy, recipients_unit_counts_rcpt_requests_then_the_rest_at_data)
@@ -497,7 +501,7 @@ Test(policy, recipients_unit_counts_rcpt_requests_then_the_rest_at_data)
     /* MAIL: nothing known yet */
     ask(POLICY, "protocol_state=MAIL", "instance=q1", "client_address=127.0.0.1",
         "sender=w@acme.example");
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_STAGE);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_STAGE);
     /* three RCPT requests: one unit each */
     for (int i = 0; i < 3; i++) {
         ask(POLICY, "protocol_state=RCPT", "instance=q1", "client_address=127.0.0.1",
@@ -653,7 +657,7 @@ Test(policy, request_api_errors)
     cr_assert_eq(rl, 0);
     /* garbage: EFORMAT with the problem */
     rl = sizeof reply;
-    maillimit_policy_outcome_init(&out);
+    maillimit_policy_outcome_init(&out, MAILLIMIT_POLICY_OUTCOME_VERSION);
     cr_assert_eq(maillimit_policy_request(pol, "hello\n\n", 7, T0, &used, reply, &rl, &out),
                  MAILLIMIT_EFORMAT);
     cr_assert_not_null(out.problem);
@@ -687,7 +691,7 @@ Test(policy, caller_uid_attributes_local_submissions)
     /* without the settings, caller_uid is not looked at: no client address, so inbound */
     cr_assert_str_eq(LOCAL("0", "e0", "root@mx.example"), "action=DUNNO\n\n");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_INBOUND);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_INBOUND);
     maillimit__policy_local_set(pol, &ctx);
     /* root: system user of beta (limit 2), whatever its sender */
     cr_assert_str_eq(LOCAL("0", "e1", "root@mx.example"), "action=DUNNO\n\n");
@@ -707,7 +711,7 @@ Test(policy, caller_uid_attributes_local_submissions)
     /* daemon: exempt, not counted */
     cr_assert_str_eq(LOCAL("1", "e4", "daemon@mx.example"), "action=DUNNO\n\n");
     cr_assert_eq(out.result, MAILLIMIT_POLICY_PASS);
-    cr_assert_eq(out.pass, MAILLIMIT_PASS_EXEMPT);
+    cr_assert_eq(out.pass, MAILLIMIT_POLICY_PASS_EXEMPT);
     /* nobody: script user, charged to the sender's domain */
     cr_assert_str_eq(LOCAL("65534", "e5", "contact@ACME.example"), "action=DUNNO\n\n");
     cr_assert_eq(out.level, MAILLIMIT_LEVEL_DOMAIN);
@@ -748,7 +752,7 @@ Test(policy, cidr_parsing)
     cr_assert_eq(maillimit__cidr_parse("1.2.3.4/x", a, &p), MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit__cidr_parse("", a, &p), MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit__cidr_parse("localhost", a, &p), MAILLIMIT_EINVAL);
-    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_NETLIST_EXEMPT, "nonsense"),
+    cr_assert_eq(maillimit_policy_network_add(pol, MAILLIMIT_POLICY_NETLIST_EXEMPT, "nonsense"),
                  MAILLIMIT_EINVAL);
     cr_assert_eq(maillimit_policy_network_add(pol, 5, "1.2.3.4"), MAILLIMIT_EINVAL);
 }

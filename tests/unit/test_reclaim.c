@@ -31,7 +31,7 @@ static size_t count_list(struct maillimit__entity *e)
 static maillimit_verdict decide(maillimit *ml, int level, const char *sender, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, level, sender, 1, now, &v));
     return v;
 }
@@ -39,7 +39,7 @@ static maillimit_verdict decide(maillimit *ml, int level, const char *sender, in
 static int64_t server_count(maillimit *ml, int64_t now)
 {
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     OK(maillimit_status_get(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_WINDOW_HOUR, now, &st));
     return st.count;
 }
@@ -95,12 +95,12 @@ Test(reclaim, a_queued_event_keeps_its_entity_until_read)
     /* LIMIT_REACHED is queued and names the mailbox: it was kept */
     EQ(count_list(ml->retired.entities) + count_list(ml->batch.entities), 1);
     maillimit_event ev;
-    maillimit_event_init(&ev);
-    OK(maillimit_event_next(ml, T + 4, &ev));
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    OK(maillimit_events_next(ml, T + 4, &ev));
     EQ(ev.type, MAILLIMIT_EVENT_LIMIT_REACHED);
     EQ(ev.level, MAILLIMIT_LEVEL_MAILBOX);
     cr_assert_str_eq(ev.name, "a@acme.example");
-    EQ(maillimit_event_next(ml, T + 4, &ev), MAILLIMIT_EDONE);
+    EQ(maillimit_events_next(ml, T + 4, &ev), MAILLIMIT_EDONE);
     OK(maillimit_tick(ml, T + 5));
     OK(maillimit_tick(ml, T + 6));
     EQ(count_list(ml->retired.entities) + count_list(ml->batch.entities), 0);
@@ -112,7 +112,7 @@ Test(reclaim, an_outstanding_reservation_keeps_its_rings)
     maillimit *ml = fixture();
     OK(maillimit_mailbox_add(ml, "a@acme.example"));
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, MAILLIMIT_LEVEL_MAILBOX, "a@acme.example", 1, T, &v));
     EQ(server_count(ml, T), 1);
     OK(maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "acme.example"));
@@ -160,7 +160,7 @@ Test(reclaim, idle_implicit_mailboxes_are_forgotten)
     OK(maillimit_mailbox_add(ml, "kept@acme.example"));
     decide(ml, MAILLIMIT_LEVEL_MAILBOX, "kept@acme.example", T);
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     /* 24 h later: still in its daily window (the last minute counted is not 25 h old) */
     OK(maillimit_tick(ml, T + 24 * 3600));
     OK(maillimit_status_get(ml, MAILLIMIT_LEVEL_MAILBOX, "once@acme.example",
@@ -187,7 +187,7 @@ Test(reclaim, history_within_retention_keeps_an_implicit_mailbox)
     maillimit *ml = fixture(); /* retention 744 hours */
     decide(ml, MAILLIMIT_LEVEL_MAILBOX, "once@acme.example", T);
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     OK(maillimit_tick(ml, T + 2 * 3600)); /* the hour at T goes into history */
     OK(maillimit_tick(ml, T + 26 * 3600));
     OK(maillimit_status_get(ml, MAILLIMIT_LEVEL_MAILBOX, "once@acme.example",

@@ -54,7 +54,7 @@ Test(server_conf, defaults)
     cr_assert_eq(c.nadmin, -1);
     cr_assert_null(c.state_file);
     cr_assert_eq(c.snapshot_interval, 300);
-    cr_assert_eq(c.action, MAILLIMIT_ACTION_DEFER);
+    cr_assert_eq(c.action, MAILLIMIT_POLICY_ACTION_DEFER);
     cr_assert_eq(c.action_code, 0);
     cr_assert_eq(c.nexempt, 0);
     cr_assert_eq(c.local_set, 0);
@@ -97,7 +97,7 @@ Test(server_conf, every_directive)
     cr_assert_eq(c.admin[0].port, 10032);
     cr_assert_str_eq(c.state_file, "/var/lib/maillimit/state.snap");
     cr_assert_eq(c.snapshot_interval, 60);
-    cr_assert_eq(c.action, MAILLIMIT_ACTION_REJECT);
+    cr_assert_eq(c.action, MAILLIMIT_POLICY_ACTION_REJECT);
     cr_assert_eq(c.action_code, 554);
     cr_assert_str_eq(c.action_dsn, "5.7.1");
     cr_assert_eq(c.nexempt, 3);
@@ -106,7 +106,7 @@ Test(server_conf, every_directive)
     cr_assert_eq(c.nlocal, 1);
     cr_assert_str_eq(c.notify_command, "/usr/local/bin/notify --to admin@example.com");
     cr_assert_eq(c.notify_interval, 7200);
-    cr_assert_eq(c.log_target, MAILLIMIT_LOG_SYSLOG);
+    cr_assert_eq(c.log_target, MAILLIMIT_SERVER_LOG_SYSLOG);
     cr_assert_eq(c.idle_timeout, 120);
     cr_assert_eq(c.max_connections, 500);
     /* daemon lines are blanked, so the core sees the same number of lines */
@@ -210,7 +210,8 @@ Test(server_conf, errors_name_the_file_and_line)
         "test.conf:1: host must be a numeric IPv4 or IPv6 address in inet:localhost:25");
     bad("policy_listen inet:::1:25\n",
         "test.conf:1: IPv6 addresses need brackets: inet:[ADDR]:PORT: inet:::1:25");
-    bad("policy_listen inet:127.0.0.1:70000\n", "test.conf:1: port out of range in inet:127.0.0.1:70000");
+    bad("policy_listen inet:127.0.0.1:70000\n",
+        "test.conf:1: port out of range in inet:127.0.0.1:70000");
     bad("admin_listen unix:relative.sock\n",
         "test.conf:1: unix socket path must be absolute: unix:relative.sock");
     bad("admin_listen inet:127.0.0.1:1 mode=0600\n",
@@ -220,7 +221,8 @@ Test(server_conf, errors_name_the_file_and_line)
     bad("state_file relative\n", "test.conf:1: state_file needs an absolute path or none");
     bad("snapshot_interval soon\n",
         "test.conf:1: snapshot_interval needs a number of seconds (0..604800)");
-    bad("notify_interval 0\n", "test.conf:1: notify_interval needs a number of seconds (1..604800)");
+    bad("notify_interval 0\n",
+        "test.conf:1: notify_interval needs a number of seconds (1..604800)");
     bad("action bounce\n",
         "test.conf:1: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
     bad("action defer 550\n",
@@ -290,7 +292,7 @@ Test(server_conf, server_load_and_reload_keep_counters)
 {
     maillimit_server *s;
     cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     const char text[] = "state_file none\nsubscription s\ndomain x.example subscription=s "
                         "domain=5\n";
     char e[512];
@@ -298,11 +300,11 @@ Test(server_conf, server_load_and_reload_keep_counters)
                  "%s", e);
     maillimit *ml = maillimit_server_handle(s);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example", 1, 0, &v), 0);
     cr_assert_eq(maillimit_server_reload(s, e, sizeof e), 0, "%s", e);
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
                                       MAILLIMIT_WINDOW_HOUR, 0, &st), 0);
     cr_assert_eq(st.count, 1);
@@ -313,7 +315,7 @@ Test(server_conf, server_load_and_reload_keep_counters)
                  MAILLIMIT_EFORMAT);
     cr_assert_str_eq(e, "mem:2: action needs defer [CODE [DSN]], reject [CODE [DSN]] or hold");
     int64_t lim;
-    cr_assert_eq(maillimit_limit_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
+    cr_assert_eq(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
                                      MAILLIMIT_WINDOW_HOUR, &lim), 0);
     cr_assert_eq(lim, 5);
     /* without a snapshot-capable core the save says why */
@@ -341,7 +343,7 @@ Test(server_conf, reload_merge_and_replace)
     for (int replace = 0; replace < 2; replace++) {
         maillimit_server *s;
         cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
-        maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+        maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
         char text[256];
         snprintf(text, sizeof text, "%sstate_file none\nsubscription s\n"
                  "domain x.example subscription=s domain=5\n", modes[replace]);
@@ -351,15 +353,15 @@ Test(server_conf, reload_merge_and_replace)
         maillimit *ml = maillimit_server_handle(s);
         cr_assert_eq(maillimit_domain_add(ml, "added.example", "s"), 0); /* as the admin would */
         maillimit_verdict v;
-        maillimit_verdict_init(&v);
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
         cr_assert_eq(maillimit_decide(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example", 2, 0, &v), 0);
         cr_assert_eq(maillimit_server_reload(s, e, sizeof e), 0, "%s", e);
         int64_t lim;
-        cr_assert_eq(maillimit_limit_get(ml, MAILLIMIT_LEVEL_DOMAIN, "added.example",
+        cr_assert_eq(maillimit_limit_effective(ml, MAILLIMIT_LEVEL_DOMAIN, "added.example",
                                          MAILLIMIT_WINDOW_HOUR, &lim),
                      replace ? MAILLIMIT_ENOTFOUND : 0);
         maillimit_status st;
-        maillimit_status_init(&st);
+        maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
         cr_assert_eq(maillimit_status_get(ml, MAILLIMIT_LEVEL_DOMAIN, "x.example",
                                           MAILLIMIT_WINDOW_HOUR, 0, &st), 0);
         cr_assert_eq(st.count, 2); /* counters kept either way */
@@ -372,7 +374,7 @@ Test(server_conf, server_start_and_stop_on_own_loop)
 {
     maillimit_server *s;
     cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     char dir[] = "/tmp/mlsrvtest.XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char text[512], e[512];
@@ -418,7 +420,7 @@ Test(server_conf, embedded_in_the_callers_loop_with_a_borrowed_handle)
     cr_assert_eq(maillimit_server_new(&s, ml, &loop), 0);
     cr_assert_eq(maillimit_server_handle(s), ml);
     log_lines = 0;
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, "embedder", 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, "embedder", 0);
     maillimit_server_log_callback(s, count_log, &log_lines);
     const char text[] = "policy_listen inet:127.0.0.1:0\nadmin_listen none\nstate_file none\n";
     char e[256];
@@ -453,7 +455,7 @@ static maillimit_server *prec_start(const char *dir, const char *extra, int repl
     maillimit_server *s = NULL;
     char e[256] = "";
     cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     cr_assert_eq(maillimit_server_config_load_mem(s, text, strlen(text), "t.conf", e, sizeof e),
                  0, "%s", e);
     cr_assert_eq(maillimit_server_start(s, e, sizeof e), 0, "%s", e);
@@ -482,7 +484,7 @@ static void prec_stop(maillimit_server *s)
 static int64_t value_of(maillimit_server *s, int level, const char *name)
 {
     int64_t v = 0;
-    cr_assert_eq(maillimit_limit_value(maillimit_server_handle(s), level, name, level,
+    cr_assert_eq(maillimit_limit_configured(maillimit_server_handle(s), level, name, level,
                                        MAILLIMIT_WINDOW_HOUR, &v), 0);
     return v;
 }
@@ -524,7 +526,7 @@ Test(server_conf, admin_changes_survive_until_the_file_changes_them)
     prec_reload(s, dir, "domain acme.example subscription=acme domain=70\n", 1);
     cr_assert_eq(value_of(s, S, "acme"), 100);
     int64_t v;
-    cr_assert_eq(maillimit_limit_value(maillimit_server_handle(s), D, "panel.example", D,
+    cr_assert_eq(maillimit_limit_configured(maillimit_server_handle(s), D, "panel.example", D,
                                        MAILLIMIT_WINDOW_HOUR, &v), MAILLIMIT_ENOTFOUND);
     prec_stop(s);
     char path[300];
@@ -546,8 +548,8 @@ Test(server_conf, start_fails_cleanly_on_a_busy_address)
              "state_file none\n", dir);
     cr_assert_eq(maillimit_server_new(&a, NULL, NULL), 0);
     cr_assert_eq(maillimit_server_new(&b, NULL, NULL), 0);
-    maillimit_server_log_set(a, MAILLIMIT_LOG_NONE, NULL, 0);
-    maillimit_server_log_set(b, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(a, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(b, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     cr_assert_eq(maillimit_server_config_load_mem(a, text, strlen(text), NULL, e, sizeof e), 0);
     /* b listens on a path that exists and is not a socket */
     char file[300], text2[512];
@@ -685,7 +687,7 @@ Test(server_conf, http_listener_answers_on_its_own_thread_with_a_token)
 {
     maillimit_server *s;
     cr_assert_eq(maillimit_server_new(&s, NULL, NULL), 0);
-    maillimit_server_log_set(s, MAILLIMIT_LOG_NONE, NULL, 0);
+    maillimit_server_log_set(s, MAILLIMIT_SERVER_LOG_NONE, NULL, 0);
     http_port_logged = 0;
     maillimit_server_log_callback(s, find_port, NULL);
     const char text[] = "policy_listen inet:127.0.0.1:0\nadmin_listen none\nstate_file none\n"

@@ -76,7 +76,7 @@ static void flag(maillimit *ml, int level, const char *name, int f, int v)
 static void traffic(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, level, sender, cost, now, &v));
 }
 
@@ -181,7 +181,7 @@ static maillimit *rich(int variant)
     OK(maillimit_domain_move(ml, "moved.example", "beta"));
     OK(maillimit_remove(ml, MBX, "rm@acme.example"));
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, SUB, "beta", 3, T, &v)); /* left outstanding */
     EQ(v.decision, MAILLIMIT_ALLOW);
     return ml;
@@ -191,8 +191,8 @@ static void same_status(maillimit *a, maillimit *b, int level, const char *name,
 {
     for (int w = 0; w < 2; w++) {
         maillimit_status sa, sb;
-        maillimit_status_init(&sa);
-        maillimit_status_init(&sb);
+        maillimit_status_init(&sa, MAILLIMIT_STATUS_VERSION);
+        maillimit_status_init(&sb, MAILLIMIT_STATUS_VERSION);
         int ra = maillimit_status_get(a, level, name, w, now, &sa);
         int rb = maillimit_status_get(b, level, name, w, now, &sb);
         cr_assert(ra == rb, "status %s: %d vs %d", name ? name : "server", ra, rb);
@@ -212,25 +212,25 @@ static void same_values(maillimit *a, maillimit *b, int level, const char *name)
     for (int t = SRV; t <= MBX; t++)
         for (int w = 0; w < 2; w++) {
             int64_t va = -99, vb = -99;
-            int ra = maillimit_limit_value(a, level, name, t, w, &va);
-            int rb = maillimit_limit_value(b, level, name, t, w, &vb);
+            int ra = maillimit_limit_configured(a, level, name, t, w, &va);
+            int rb = maillimit_limit_configured(b, level, name, t, w, &vb);
             cr_assert(ra == rb && va == vb, "limit value %s target %d window %d: %lld/%lld",
                       name ? name : "server", t, w, (long long)va, (long long)vb);
         }
     for (int w = 0; w < 2; w++) {
         int64_t va = -99, vb = -99;
-        int ra = maillimit_limit_get(a, level, name, w, &va);
-        int rb = maillimit_limit_get(b, level, name, w, &vb);
+        int ra = maillimit_limit_effective(a, level, name, w, &va);
+        int rb = maillimit_limit_effective(b, level, name, w, &vb);
         cr_assert(ra == rb && va == vb, "limit %s window %d: %lld/%lld",
                   name ? name : "server", w, (long long)va, (long long)vb);
     }
     for (int f = 0; f < 2; f++) {
         int va = -99, vb = -99, ea = -99, eb = -99;
-        int ra = maillimit_flag_value(a, level, name, f, &va);
-        int rb = maillimit_flag_value(b, level, name, f, &vb);
+        int ra = maillimit_flag_configured(a, level, name, f, &va);
+        int rb = maillimit_flag_configured(b, level, name, f, &vb);
         cr_assert(ra == rb && va == vb, "flag value %s flag %d", name ? name : "server", f);
-        ra = maillimit_flag_get(a, level, name, f, &ea);
-        rb = maillimit_flag_get(b, level, name, f, &eb);
+        ra = maillimit_flag_effective(a, level, name, f, &ea);
+        rb = maillimit_flag_effective(b, level, name, f, &eb);
         cr_assert(ra == rb && ea == eb, "flag %s flag %d", name ? name : "server", f);
     }
 }
@@ -246,8 +246,8 @@ static int implicit_mark(maillimit *ml, const char *address)
 static void same_state(maillimit *a, maillimit *b, int64_t now)
 {
     int x, y;
-    OK(maillimit_enabled(a, &x));
-    OK(maillimit_enabled(b, &y));
+    OK(maillimit_enabled_get(a, &x));
+    OK(maillimit_enabled_get(b, &y));
     EQ(x, y);
     OK(maillimit_unit_get(a, &x));
     OK(maillimit_unit_get(b, &y));
@@ -280,7 +280,7 @@ static void same_state(maillimit *a, maillimit *b, int64_t now)
     }
     for (size_t i = 0; i < N(absent_mailboxes); i++) {
         maillimit_status s;
-        maillimit_status_init(&s);
+        maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
         EQ(maillimit_status_get(b, MBX, absent_mailboxes[i], HOUR, now, &s),
            MAILLIMIT_ENOTFOUND);
     }
@@ -297,6 +297,7 @@ static void sent_per_hour(maillimit *ml, int level, const char *name, int64_t no
     memset(out, 0, 24 * sizeof out[0]);
     OK(maillimit_history_open(ml, level, name, first, now + 1, now, &it));
     maillimit_history_row row;
+    maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
     while (maillimit_history_next(it, &row) == 0) {
         int64_t k = (row.hour_start - first) / 3600;
         cr_assert(k >= 0 && k < 24);
@@ -322,8 +323,8 @@ static void same_reports(maillimit *a, maillimit *b, int64_t now)
                       (long long)hb[k]);
     }
     maillimit_summary sa, sb;
-    maillimit_summary_init(&sa);
-    maillimit_summary_init(&sb);
+    maillimit_summary_init(&sa, MAILLIMIT_SUMMARY_VERSION);
+    maillimit_summary_init(&sb, MAILLIMIT_SUMMARY_VERSION);
     int64_t from = (now / 3600 - 23) * 3600;
     OK(maillimit_summary_get(a, SRV, NULL, from, now + 1, now, &sa));
     OK(maillimit_summary_get(b, SRV, NULL, from, now + 1, now, &sb));
@@ -353,8 +354,8 @@ static void same_decisions(maillimit *a, maillimit *b, int64_t now)
     for (size_t t = 0; t < N(at); t++)
         for (size_t i = 0; i < N(reqs); i++) {
             maillimit_verdict va, vb;
-            maillimit_verdict_init(&va);
-            maillimit_verdict_init(&vb);
+            maillimit_verdict_init(&va, MAILLIMIT_VERDICT_VERSION);
+            maillimit_verdict_init(&vb, MAILLIMIT_VERDICT_VERSION);
             int ra = maillimit_decide(a, reqs[i].level, reqs[i].sender, reqs[i].cost,
                                       now + at[t], &va);
             int rb = maillimit_decide(b, reqs[i].level, reqs[i].sender, reqs[i].cost,
@@ -443,6 +444,7 @@ Test(snapshot, loaded_counters_reach_the_hourly_history)
                                   T + 30 * 3600, &ib));
         int64_t sa[7] = {0}, sb[7] = {0};
         maillimit_history_row row;
+        maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
         while (maillimit_history_next(ia, &row) == 0)
             sa[(row.hour_start - (T - 6 * 3600)) / 3600] = row.sent;
         while (maillimit_history_next(ib, &row) == 0)
@@ -506,7 +508,7 @@ Test(snapshot, encoding_is_deterministic_and_a_reload_saves_the_same_bytes)
     EQ(crc32c_ref(check, 9), 0xe3069283u);
     EQ(crc32c_ref(s1.p, s1.n - 4), (uint32_t)s1.p[s1.n - 4] << 24 | s1.p[s1.n - 3] << 16 |
                                        s1.p[s1.n - 2] << 8 | s1.p[s1.n - 1]);
-    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\2\0\0\0\0", 16) == 0);
+    cr_assert(memcmp(s1.p, "\x89MLSNAP\n\0\0\0\3\0\0\0\0", 16) == 0);
     maillimit_buffer_free(s1.p);
     maillimit_buffer_free(s2.p);
     maillimit_buffer_free(s3.p);
@@ -523,7 +525,7 @@ Test(snapshot, empty_handle_round_trip)
     struct blob s2 = save_mem(b);
     cr_assert(blob_eq(s, s2));
     maillimit_status st;
-    maillimit_status_init(&st);
+    maillimit_status_init(&st, MAILLIMIT_STATUS_VERSION);
     EQ(maillimit_status_get(b, MBX, "a@acme.example", HOUR, T, &st), MAILLIMIT_ENOTFOUND);
     OK(maillimit_status_get(b, SRV, NULL, DAY, T, &st));
     EQ(st.count, 0);
@@ -538,14 +540,14 @@ Test(snapshot, load_replaces_everything_and_forgets_outstanding_tokens)
 {
     maillimit *a = rich(0), *b = rich(1);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(b, MBX, "c@beta.example", 1, T, &v));
     uint64_t token = v.token;
     OK(maillimit_plan_add(b, "only-in-b"));
     struct blob s = save_mem(a);
     OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
     int64_t x;
-    EQ(maillimit_limit_value(b, PLN, "only-in-b", MBX, HOUR, &x), MAILLIMIT_ENOTFOUND);
+    EQ(maillimit_limit_configured(b, PLN, "only-in-b", MBX, HOUR, &x), MAILLIMIT_ENOTFOUND);
     EQ(maillimit_release(b, token), MAILLIMIT_ENOTFOUND);
     struct blob s2 = save_mem(b);
     cr_assert(blob_eq(s, s2));
@@ -569,7 +571,7 @@ Test(snapshot, a_sender_at_its_limit_stays_at_it_after_a_restart)
     struct blob s = save_mem(a);
     maillimit *b = loaded(s);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(b, MBX, "u@d.example", 1, T + 100, &v));
     EQ(v.decision, MAILLIMIT_DENY);
     EQ(v.level, MBX);
@@ -663,16 +665,16 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
 {
     maillimit *a = rich(0), *b = rich(1);
     struct blob s = save_mem(a), before = save_mem(b);
-    put_be32(s.p + 8, 3);
+    put_be32(s.p + 8, 4);
     reseal(s.p, s.n);
-    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 3 is newer");
+    refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "format version 4 is newer");
     put_be32(s.p + 8, 0xffffffffu);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EVERSION, "newer");
     put_be32(s.p + 8, 0);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
-    put_be32(s.p + 8, 2);
+    put_be32(s.p + 8, 3);
     put_be32(s.p + 12, 1);
     reseal(s.p, s.n);
     refused(b, before, s.p, s.n, MAILLIMIT_EFORMAT, "bad header");
@@ -680,7 +682,7 @@ Test(snapshot, newer_versions_are_eversion_and_bad_headers_eformat)
     reseal(s.p, s.n);
     OK(maillimit_snapshot_load_mem(b, s.p, s.n, NULL, 0));
     /* the checksum covers the header: an unsealed version change is damage */
-    put_be32(s.p + 8, 3);
+    put_be32(s.p + 8, 4);
     struct blob now_b = save_mem(b);
     refused(b, now_b, s.p, s.n, MAILLIMIT_EFORMAT, "checksum mismatch");
     maillimit_buffer_free(now_b.p);
@@ -893,7 +895,7 @@ Test(snapshot, a_hand_written_file_following_the_documentation_loads)
     int rc = maillimit_snapshot_load_mem(ml, b.p, b.n, err, sizeof err);
     cr_assert(rc == 0, "%s", err);
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     OK(maillimit_status_get(ml, MBX, "a@acme.example", HOUR, T, &s));
     EQ(s.count, 7);
     EQ(s.limit, 10);
@@ -909,7 +911,7 @@ Test(snapshot, a_hand_written_file_following_the_documentation_loads)
     EQ(s.count, 0); /* counters are stored per entity, as saved */
     EQ(implicit_mark(ml, "b@acme.example"), 1);
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, MBX, "a@acme.example", 3, T + 5, &v));
     EQ(v.decision, MAILLIMIT_ALLOW);
     EQ(v.count, 7);
@@ -1147,8 +1149,8 @@ static maillimit *with_reports(void)
     traffic(ml, MBX, "j\xc3\xbcrgen@acme.example", 1, end - 30); /* limit 0: never ends */
     OK(maillimit_tick(ml, end - 10));
     maillimit_event ev;
-    maillimit_event_init(&ev);
-    while (maillimit_event_next(ml, end - 10, &ev) == 0)
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    while (maillimit_events_next(ml, end - 10, &ev) == 0)
         ;
     return ml;
 }
@@ -1159,6 +1161,8 @@ static void same_history(maillimit *a, maillimit *b, int level, const char *name
     OK(maillimit_history_open(a, level, name, 0, now + 1, now, &ia));
     OK(maillimit_history_open(b, level, name, 0, now + 1, now, &ib));
     maillimit_history_row ra, rb;
+    maillimit_history_row_init(&ra, MAILLIMIT_HISTORY_ROW_VERSION);
+    maillimit_history_row_init(&rb, MAILLIMIT_HISTORY_ROW_VERSION);
     int rows = 0, old = 0;
     for (;;) {
         int ca = maillimit_history_next(ia, &ra), cb = maillimit_history_next(ib, &rb);
@@ -1185,6 +1189,8 @@ static int same_episodes(maillimit *a, maillimit *b, int64_t now)
     OK(maillimit_episodes_open(a, SRV, NULL, 0, now + 1, now, &ia));
     OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &ib));
     maillimit_episode ea, eb;
+    maillimit_episode_init(&ea, MAILLIMIT_EPISODE_VERSION);
+    maillimit_episode_init(&eb, MAILLIMIT_EPISODE_VERSION);
     int n = 0, ongoing = 0;
     for (;;) {
         int ca = maillimit_episodes_next(ia, &ea), cb = maillimit_episodes_next(ib, &eb);
@@ -1212,8 +1218,8 @@ static void same_summaries_and_tops(maillimit *a, maillimit *b, int64_t now)
     for (size_t i = 0; i < N(scope); i++)
         for (size_t j = 0; j < N(spans); j++) {
             maillimit_summary sa, sb;
-            maillimit_summary_init(&sa);
-            maillimit_summary_init(&sb);
+            maillimit_summary_init(&sa, MAILLIMIT_SUMMARY_VERSION);
+            maillimit_summary_init(&sb, MAILLIMIT_SUMMARY_VERSION);
             OK(maillimit_summary_get(a, scope[i].level, scope[i].name, now - spans[j], now + 1,
                                      now, &sa));
             OK(maillimit_summary_get(b, scope[i].level, scope[i].name, now - spans[j], now + 1,
@@ -1229,6 +1235,8 @@ static void same_summaries_and_tops(maillimit *a, maillimit *b, int64_t now)
     for (int metric = MAILLIMIT_METRIC_SENT; metric <= MAILLIMIT_METRIC_DENIED; metric++)
         for (int level = SUB; level <= MBX; level++) {
             maillimit_top_row ta[8], tb[8];
+            maillimit_top_row_init(&ta[0], MAILLIMIT_TOP_ROW_VERSION);
+            maillimit_top_row_init(&tb[0], MAILLIMIT_TOP_ROW_VERSION);
             size_t na = 8, nb = 8;
             OK(maillimit_top(a, level, metric, now - 40 * 3600, now + 1, SRV, NULL, now, ta,
                              &na));
@@ -1245,11 +1253,11 @@ static void same_summaries_and_tops(maillimit *a, maillimit *b, int64_t now)
 static int same_events(maillimit *a, maillimit *b, int64_t now)
 {
     maillimit_event ea, eb;
-    maillimit_event_init(&ea);
-    maillimit_event_init(&eb);
+    maillimit_event_init(&ea, MAILLIMIT_EVENT_VERSION);
+    maillimit_event_init(&eb, MAILLIMIT_EVENT_VERSION);
     int n = 0;
     for (;;) {
-        int ca = maillimit_event_next(a, now, &ea), cb = maillimit_event_next(b, now, &eb);
+        int ca = maillimit_events_next(a, now, &ea), cb = maillimit_events_next(b, now, &eb);
         EQ(ca, cb);
         if (ca)
             return n;
@@ -1315,9 +1323,54 @@ Test(snapshot, reports_replace_those_of_the_loading_handle)
     maillimit_free(b);
 }
 
-/* A version-1 file of a state: its version-2 save without the reports section. */
-static struct blob as_version1(struct blob v2)
+/* A version-2 file of a state: its version-3 save with the head's "stats" map as version 2
+ * wrote it ("exempt" and "unknown", always 0, before "unattributed"). */
+static struct blob as_version2(struct blob v3)
 {
+    static const unsigned char key[] = "\xa5stats\x81";
+    static const unsigned char old[] = "\xa5stats\x83\xa6" "exempt\x00\xa7unknown\x00";
+    size_t at = 0;
+    for (size_t i = 16; i + sizeof key - 1 <= v3.n && !at; i++)
+        if (memcmp(v3.p + i, key, sizeof key - 1) == 0)
+            at = i; /* the first one: the head comes before every name */
+    cr_assert(at > 16);
+    size_t grow = (sizeof old - 1) - (sizeof key - 1);
+    struct blob v2 = {malloc(v3.n + grow), v3.n + grow};
+    memcpy(v2.p, v3.p, at);
+    memcpy(v2.p + at, old, sizeof old - 1);
+    memcpy(v2.p + at + sizeof old - 1, v3.p + at + sizeof key - 1, v3.n - at - (sizeof key - 1));
+    put_be32(v2.p + 8, 2);
+    reseal(v2.p, v2.n);
+    return v2;
+}
+
+Test(snapshot, a_version_2_file_still_loads)
+{
+    maillimit *a = rich(0), *b = rich(1);
+    struct blob s = save_mem(a), v2 = as_version2(s);
+    char err[256];
+    int rc = maillimit_snapshot_load_mem(b, v2.p, v2.n, err, sizeof err);
+    cr_assert(rc == 0, "%s", err);
+    struct blob again = save_mem(b);
+    cr_assert(blob_eq(s, again), "a version-2 file loads another state than its version 3");
+    /* version 3 has no "exempt" or "unknown": a version-3 file with them is refused */
+    struct blob bad = {malloc(v2.n), v2.n};
+    memcpy(bad.p, v2.p, v2.n);
+    put_be32(bad.p + 8, 3);
+    reseal(bad.p, bad.n);
+    refused(b, again, bad.p, bad.n, MAILLIMIT_EFORMAT, "stats");
+    free(bad.p);
+    free(v2.p);
+    maillimit_buffer_free(s.p);
+    maillimit_buffer_free(again.p);
+    maillimit_free(a);
+    maillimit_free(b);
+}
+
+/* A version-1 file of a state: its version-2 form without the reports section. */
+static struct blob as_version1(struct blob v3)
+{
+    struct blob v2 = as_version2(v3);
     static const unsigned char key[] = "\x82\xa9retention";
     size_t at = 0;
     for (size_t i = 16; i + sizeof key - 1 <= v2.n; i++)
@@ -1328,6 +1381,7 @@ static struct blob as_version1(struct blob v2)
     memcpy(v1.p, v2.p, at);
     put_be32(v1.p + 8, 1);
     reseal(v1.p, v1.n);
+    free(v2.p);
     return v1;
 }
 
@@ -1347,12 +1401,13 @@ Test(snapshot, a_version_1_file_still_loads_with_empty_reports)
     /* no episodes, no denied or exempt figures; what was sent in the counters' day is there */
     maillimit_episodes *it = NULL;
     maillimit_episode ep;
+    maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
     OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &it));
     EQ(maillimit_episodes_next(it, &ep), MAILLIMIT_EDONE);
     maillimit_episodes_close(it);
     maillimit_summary sa, sb;
-    maillimit_summary_init(&sa);
-    maillimit_summary_init(&sb);
+    maillimit_summary_init(&sa, MAILLIMIT_SUMMARY_VERSION);
+    maillimit_summary_init(&sb, MAILLIMIT_SUMMARY_VERSION);
     OK(maillimit_summary_get(a, SRV, NULL, now - 86400 + 3600, now + 1, now, &sa));
     OK(maillimit_summary_get(b, SRV, NULL, now - 86400 + 3600, now + 1, now, &sb));
     EQ(sb.sent, sa.sent);
@@ -1360,9 +1415,9 @@ Test(snapshot, a_version_1_file_still_loads_with_empty_reports)
     EQ(sb.exempt, 0);
     EQ(sb.limited_entities, 0);
     cr_assert(sa.denied > 0 && sa.exempt > 0);
-    /* and it saves as version 2 */
+    /* and it saves as version 3 */
     struct blob s2 = save_mem(b);
-    EQ(s2.p[11], 2);
+    EQ(s2.p[11], 3);
     maillimit_buffer_free(s.p);
     maillimit_buffer_free(s2.p);
     free(v1.p);
@@ -1559,6 +1614,7 @@ Test(snapshot, a_hand_written_version_2_file_loads)
     int64_t now = T + 10;
     maillimit_history *it = NULL;
     maillimit_history_row row;
+    maillimit_history_row_init(&row, MAILLIMIT_HISTORY_ROW_VERSION);
     OK(maillimit_history_open(b, DOM, "d.example", 0, now + 1, now, &it));
     OK(maillimit_history_next(it, &row));
     EQ(row.hour_start, (H0 - 40) * 3600);
@@ -1577,6 +1633,7 @@ Test(snapshot, a_hand_written_version_2_file_loads)
     maillimit_history_close(it);
     maillimit_episodes *ei = NULL;
     maillimit_episode ep;
+    maillimit_episode_init(&ep, MAILLIMIT_EPISODE_VERSION);
     OK(maillimit_episodes_open(b, SRV, NULL, 0, now + 1, now, &ei));
     OK(maillimit_episodes_next(ei, &ep));
     EQ(ep.started, T - 40 * 3600);
@@ -1591,8 +1648,8 @@ Test(snapshot, a_hand_written_version_2_file_loads)
     maillimit_episodes_close(ei);
     /* the open episode is on the open list: it ends at its free_at time with an event */
     maillimit_event ev;
-    maillimit_event_init(&ev);
-    OK(maillimit_event_next(b, T + 700, &ev));
+    maillimit_event_init(&ev, MAILLIMIT_EVENT_VERSION);
+    OK(maillimit_events_next(b, T + 700, &ev));
     EQ(ev.type, MAILLIMIT_EVENT_BACK_TO_NORMAL);
     EQ(ev.time, T + 600);
     cr_assert_str_eq(ev.name, "d.example");

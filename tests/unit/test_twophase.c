@@ -21,7 +21,7 @@ static maillimit *fixture(void)
 static maillimit_verdict reserve(maillimit *ml, const char *sender, int64_t cost, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, MBX, sender, cost, now, &v));
     return v;
 }
@@ -29,7 +29,7 @@ static maillimit_verdict reserve(maillimit *ml, const char *sender, int64_t cost
 static maillimit_verdict decide(maillimit *ml, const char *sender, int64_t cost, int64_t now)
 {
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_decide(ml, MBX, sender, cost, now, &v));
     return v;
 }
@@ -251,7 +251,7 @@ Test(twophase, reserve_while_disabled_is_counted_and_releasable)
 {
     maillimit *ml = fixture();
     OK(maillimit_limit_set(ml, MBX, "a@acme.example", MBX, HOUR, 0));
-    OK(maillimit_enable(ml, 0));
+    OK(maillimit_enabled_set(ml, 0));
     maillimit_verdict r = reserve(ml, "a@acme.example", 2, T);
     EQ(r.decision, MAILLIMIT_ALLOW);
     EQ(r.reason, MAILLIMIT_REASON_DISABLED);
@@ -279,10 +279,10 @@ Test(twophase, domain_and_subscription_level_reservations)
 {
     maillimit *ml = fixture();
     maillimit_verdict v;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, DOM, "acme.example", 2, T, &v));
     uint64_t t1 = v.token;
-    maillimit_verdict_init(&v);
+    maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, SUB, "acme", 5, T, &v));
     uint64_t t2 = v.token;
     EXPECT_COUNTS(HOUR, T, 0, 0, 2, 7, 7);
@@ -330,7 +330,7 @@ Test(twophase, now_zero_reads_the_clock)
 {
     maillimit *ml = fixture();
     maillimit_verdict r;
-    maillimit_verdict_init(&r);
+    maillimit_verdict_init(&r, MAILLIMIT_VERDICT_VERSION);
     OK(maillimit_reserve(ml, MBX, "a@acme.example", 2, 0, &r));
     EQ(r.decision, MAILLIMIT_ALLOW);
     EQ(cnt(ml, MBX, "a@acme.example", HOUR, 0), 2);

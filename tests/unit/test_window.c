@@ -23,7 +23,7 @@ static maillimit *fixture(void)
 static maillimit_status st(maillimit *ml, int level, const char *name, int window, int64_t now)
 {
     maillimit_status s;
-    maillimit_status_init(&s);
+    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
     OK(maillimit_status_get(ml, level, name, window, now, &s));
     return s;
 }

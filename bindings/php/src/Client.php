@@ -27,7 +27,7 @@ namespace Maillimit;
  * sent and not answered throws DaemonUnavailableException or DaemonTimeoutException (both
  * IOException, code EIO) and closes the connection; it is never sent twice.
  *
- * Differences a panel may notice: top() takes $k up to 1000; eventNext()/events() return
+ * Differences a panel may notice: top() takes $k up to 1000; eventsNext()/events() return
  * the events of the daemon's log this client has not returned yet ($now is not used);
  * daemon-only calls: ping(), version(), stats(), configReload(), snapshot(), call().
  */
@@ -362,28 +362,28 @@ final class Client implements MaillimitApi
             self::int($window), $value]);
     }
 
-    public function limitValue(Level|int $level, ?string $name, Level|int $target,
+    public function limitConfigured(Level|int $level, ?string $name, Level|int $target,
                                Window|int $window): int
     {
-        return $this->call('limit.value', [self::level($level), self::name($name),
+        return $this->call('limit.configured', [self::level($level), self::name($name),
             self::level($target), self::int($window)]);
     }
 
-    public function limitGet(Level|int $level, ?string $name,
+    public function limitEffective(Level|int $level, ?string $name,
                              Window|int $window = Window::HOUR): int
     {
-        return $this->call('limit.get', [self::level($level), self::name($name),
+        return $this->call('limit.effective', [self::level($level), self::name($name),
             self::int($window)]);
     }
 
-    public function enable(bool $on = true): void
+    public function enabledSet(bool $on = true): void
     {
-        $this->call('enable', [$on]);
+        $this->call('enabled.set', [$on]);
     }
 
-    public function enabled(): bool
+    public function enabledGet(): bool
     {
-        return (bool)$this->call('enabled');
+        return (bool)$this->call('enabled.get');
     }
 
     private static function flag(Flag|int $flag): string|int
@@ -399,18 +399,18 @@ final class Client implements MaillimitApi
             is_bool($value) ? (int)$value : $value]);
     }
 
-    public function flagGet(Level|int $level, ?string $name, Flag|int $flag): bool
+    public function flagEffective(Level|int $level, ?string $name, Flag|int $flag): bool
     {
         $r = (array)$this->call('flag.get', [self::level($level), self::name($name),
             self::flag($flag)]);
         return (bool)$r['effective'];
     }
 
-    public function flagValue(Level|int $level, ?string $name, Flag|int $flag): int
+    public function flagConfigured(Level|int $level, ?string $name, Flag|int $flag): int
     {
         $r = (array)$this->call('flag.get', [self::level($level), self::name($name),
             self::flag($flag)]);
-        return $r['value'];
+        return $r['configured'];
     }
 
     public function unitSet(Unit|int $unit): void
@@ -570,7 +570,7 @@ final class Client implements MaillimitApi
      * daemon keeps the recent events for every client and notices ended episodes itself;
      * $now is not used.)
      */
-    public function eventNext(int $now = 0): ?Event
+    public function eventsNext(int $now = 0): ?Event
     {
         if (!$this->pending) {
             foreach ($this->call('events', [$this->since]) as $r) {
@@ -589,7 +589,7 @@ final class Client implements MaillimitApi
 
     public function events(int $now = 0): \Generator
     {
-        while (($e = $this->eventNext($now)) !== null) {
+        while (($e = $this->eventsNext($now)) !== null) {
             yield $e;
         }
     }

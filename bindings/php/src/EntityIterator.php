@@ -23,7 +23,8 @@ final class EntityIterator extends NativeIterator implements \Countable
     public function __construct(FFI $ffi, CData $it)
     {
         parent::__construct($ffi, $it, 'maillimit_list_next', 'maillimit_list_close',
-            'maillimit_entity', Entity::fromC(...), 'maillimit_entity_init');
+            'maillimit_entity', Entity::fromC(...), 'maillimit_entity_init',
+            Limiter::ENTITY_VERSION);
         $n = $ffi->new('size_t');
         $rc = $ffi->maillimit_list_count($it, FFI::addr($n));
         if ($rc !== 0) {

@@ -13,7 +13,7 @@ use FFI;
  *
  * The shared library is found, first match wins, through the MAILLIMIT_LIBRARY environment
  * variable, `pkg-config --variable=libdir maillimit`, then the dynamic loader's search path
- * (libmaillimit.so.0).
+ * (libmaillimit.so.1).
  *
  * FFI::cdef() needs the header as plain declarations. It comes from MAILLIMIT_FFI_HEADER (a
  * header already run through `cc -E -P`, as the build generates it), or else from
@@ -25,9 +25,9 @@ use FFI;
 final class Library
 {
     /** The header version this binding was written against. */
-    public const HEADER_VERSION_MAJOR = 0;
-    public const HEADER_VERSION_NUMBER = 200;
-    public const SONAME = 'libmaillimit.so.0';
+    public const HEADER_VERSION_MAJOR = 1;
+    public const HEADER_VERSION_NUMBER = 10000;
+    public const SONAME = 'libmaillimit.so.1';
 
     private static ?FFI $ffi = null;
     private static ?string $path = null;

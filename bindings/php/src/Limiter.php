@@ -29,7 +29,7 @@ use FFI\CData;
  */
 final class Limiter implements MaillimitApi
 {
-    /** A limit value: no limit (also what limitGet() and Status::$limit report). */
+    /** A limit value: no limit (also what limitEffective() and Status::$limit report). */
     public const UNLIMITED = -1;
     /** A limit or flag value: inherit from the level above. */
     public const DEFAULT = -2;
@@ -39,7 +39,15 @@ final class Limiter implements MaillimitApi
     public const NAME_MAX = 320;
     /** What list() can list besides the levels of Level: system users (an Entity's $level). */
     public const LIST_SYSUSER = 5;
-    /** The version of the maillimit_entity rows this binding reads. */
+    /** The versions of the structs this binding passes (each struct's _init takes it). */
+    public const VERDICT_VERSION = 1;
+    public const STATUS_VERSION = 1;
+    public const REQUEST_VERSION = 1;
+    public const HISTORY_ROW_VERSION = 1;
+    public const EPISODE_VERSION = 1;
+    public const TOP_ROW_VERSION = 1;
+    public const SUMMARY_VERSION = 1;
+    public const EVENT_VERSION = 1;
     public const ENTITY_VERSION = 1;
 
     private const ERRLEN = 1024;
@@ -168,38 +176,39 @@ final class Limiter implements MaillimitApi
             self::ctx($level, $name, $target, $window, $value));
     }
 
-    /** maillimit_limit_value(): the value as set at the entity, possibly DEFAULT. */
-    public function limitValue(Level|int $level, ?string $name, Level|int $target,
+    /** maillimit_limit_configured(): the value as set at the entity, possibly DEFAULT. */
+    public function limitConfigured(Level|int $level, ?string $name, Level|int $target,
                                Window|int $window): int
     {
         $out = $this->ffi->new('int64_t');
-        $this->call('maillimit_limit_value', [self::int($level), self::name($name),
+        $this->call('maillimit_limit_configured', [self::int($level), self::name($name),
             self::int($target), self::int($window), FFI::addr($out)],
             self::ctx($level, $name, $target, $window));
         return $out->cdata;
     }
 
-    /** maillimit_limit_get(): the effective limit of the entity's own counter, or UNLIMITED. */
-    public function limitGet(Level|int $level, ?string $name,
+    /** maillimit_limit_effective(): the effective limit of the entity's own counter, or
+     *  UNLIMITED. */
+    public function limitEffective(Level|int $level, ?string $name,
                              Window|int $window = Window::HOUR): int
     {
         $out = $this->ffi->new('int64_t');
-        $this->call('maillimit_limit_get', [self::int($level), self::name($name),
+        $this->call('maillimit_limit_effective', [self::int($level), self::name($name),
             self::int($window), FFI::addr($out)], self::ctx($level, $name, $window));
         return $out->cdata;
     }
 
-    /** maillimit_enable(): the master switch. */
-    public function enable(bool $on = true): void
+    /** maillimit_enabled_set(): the master switch. */
+    public function enabledSet(bool $on = true): void
     {
-        $this->call('maillimit_enable', [$on ? 1 : 0], $on ? 'true' : 'false');
+        $this->call('maillimit_enabled_set', [$on ? 1 : 0], $on ? 'true' : 'false');
     }
 
-    /** maillimit_enabled(): read the master switch. */
-    public function enabled(): bool
+    /** maillimit_enabled_get(): read the master switch. */
+    public function enabledGet(): bool
     {
         $out = $this->ffi->new('int');
-        $this->call('maillimit_enabled', [FFI::addr($out)]);
+        $this->call('maillimit_enabled_get', [FFI::addr($out)]);
         return $out->cdata !== 0;
     }
 
@@ -212,20 +221,20 @@ final class Limiter implements MaillimitApi
             self::int($flag), $v], self::ctx($level, $name, $flag, $value));
     }
 
-    /** maillimit_flag_get(): the effective value of a flag. */
-    public function flagGet(Level|int $level, ?string $name, Flag|int $flag): bool
+    /** maillimit_flag_effective(): the effective value of a flag. */
+    public function flagEffective(Level|int $level, ?string $name, Flag|int $flag): bool
     {
         $out = $this->ffi->new('int');
-        $this->call('maillimit_flag_get', [self::int($level), self::name($name),
+        $this->call('maillimit_flag_effective', [self::int($level), self::name($name),
             self::int($flag), FFI::addr($out)], self::ctx($level, $name, $flag));
         return $out->cdata !== 0;
     }
 
-    /** maillimit_flag_value(): a flag as set at the entity: 0, 1 or DEFAULT. */
-    public function flagValue(Level|int $level, ?string $name, Flag|int $flag): int
+    /** maillimit_flag_configured(): a flag as set at the entity: 0, 1 or DEFAULT. */
+    public function flagConfigured(Level|int $level, ?string $name, Flag|int $flag): int
     {
         $out = $this->ffi->new('int');
-        $this->call('maillimit_flag_value', [self::int($level), self::name($name),
+        $this->call('maillimit_flag_configured', [self::int($level), self::name($name),
             self::int($flag), FFI::addr($out)], self::ctx($level, $name, $flag));
         return $out->cdata;
     }
@@ -265,12 +274,84 @@ final class Limiter implements MaillimitApi
         return $this->verdict('maillimit_reserve', $level, $sender, $cost, $now);
     }
 
+    /**
+     * maillimit_decide_many(): decide a batch of requests at one time, in order: the same
+     * verdicts and counts as decide() called for each in turn, faster when the senders are
+     * many. Each request is [level, sender] or [level, sender, cost].
+     *
+     * A bad request (or an error deciding it) throws its exception after the requests before
+     * it were decided and counted: $decided then holds their verdicts (so count($decided) is
+     * the failing request's index); nothing after it is decided. What the binding refuses
+     * itself (not such an array, a sender with a NUL byte, a level that does not fit an int)
+     * throws before anything is decided.
+     *
+     * @param list<array{0: Level|int, 1: string, 2?: int}> $requests
+     * @param list<Verdict>|null $decided
+     * @return list<Verdict>
+     */
+    public function decideMany(array $requests, int $now = 0, ?array &$decided = null): array
+    {
+        $decided = [];
+        $h = $this->handle();
+        $n = count($requests);
+        $reqs = $this->ffi->new('maillimit_request[' . max($n, 1) . ']');
+        $bufs = []; // the senders' C strings, alive until the call returns
+        $i = 0;
+        foreach ($requests as $r) {
+            if (!is_array($r) || !array_is_list($r) || count($r) < 2 || count($r) > 3
+                || !($r[0] instanceof \BackedEnum || is_int($r[0])) || !is_string($r[1])
+                || (count($r) === 3 && !is_int($r[2]))) {
+                throw new InvalidArgumentException(ErrorCode::EINVAL->value,
+                    Library::strerror(ErrorCode::EINVAL->value), null, "decideMany, request $i",
+                    'a request is [level, sender] or [level, sender, cost]');
+            }
+            $this->init('maillimit_request_init', $reqs[$i], self::REQUEST_VERSION);
+            $reqs[$i]->level = self::int($r[0]);
+            $s = self::name($r[1]);
+            $len = strlen($s);
+            $buf = $this->ffi->new('char[' . ($len + 1) . ']');
+            if ($len > 0) {
+                FFI::memcpy($buf, $s, $len);
+            }
+            $buf[$len] = "\0";
+            $bufs[] = $buf;
+            $reqs[$i]->sender = $this->ffi->cast('const char *', FFI::addr($buf[0]));
+            $reqs[$i]->cost = $r[2] ?? 1;
+            $i++;
+        }
+        $out = $this->ffi->new('maillimit_verdict[' . max($n, 1) . ']');
+        $this->init('maillimit_verdict_init', $out[0], self::VERDICT_VERSION);
+        $done = $this->ffi->new('size_t');
+        $rc = $this->ffi->maillimit_decide_many($h, $reqs, $n, $now, $out, FFI::addr($done));
+        $verdicts = [];
+        for ($k = 0; $k < min($done->cdata, $n); $k++) {
+            $verdicts[] = Verdict::fromC($out[$k]);
+        }
+        unset($bufs);
+        if ($rc !== 0) {
+            $decided = $verdicts;
+            $k = $done->cdata;
+            $what = $k < $n ? "request $k" : 'the call';
+            Library::raise($rc, 'maillimit_decide_many', "$what; $k of $n decided");
+        }
+        return $verdicts;
+    }
+
+    /** A struct's _init with this binding's version; EVERSION (an older library) throws. */
+    private function init(string $fn, CData $struct, int $version): void
+    {
+        $rc = $this->ffi->$fn(FFI::addr($struct), $version);
+        if ($rc !== 0) {
+            Library::raise($rc, $fn, "version $version");
+        }
+    }
+
     private function verdict(string $fn, Level|int $level, string $sender, int $cost,
                              int $now): Verdict
     {
         $h = $this->handle();
         $v = $this->ffi->new('maillimit_verdict');
-        $this->ffi->maillimit_verdict_init(FFI::addr($v));
+        $this->init('maillimit_verdict_init', $v, self::VERDICT_VERSION);
         $rc = $this->ffi->$fn($h, self::int($level), self::name($sender), $cost, $now,
             FFI::addr($v));
         if ($rc !== 0) {
@@ -304,7 +385,7 @@ final class Limiter implements MaillimitApi
     {
         $h = $this->handle();
         $s = $this->ffi->new('maillimit_status');
-        $this->ffi->maillimit_status_init(FFI::addr($s));
+        $this->init('maillimit_status_init', $s, self::STATUS_VERSION);
         $rc = $this->ffi->maillimit_status_get($h, self::int($level), self::name($name),
             self::int($window), $now, FFI::addr($s));
         if ($rc !== 0) {
@@ -369,7 +450,8 @@ final class Limiter implements MaillimitApi
     {
         return $this->open('maillimit_history_open', 'maillimit_history_next',
             'maillimit_history_close', 'maillimit_history_row', 'maillimit_history*',
-            HistoryRow::fromC(...), $level, $name, $from, $to, $now);
+            HistoryRow::fromC(...), 'maillimit_history_row_init', self::HISTORY_ROW_VERSION,
+            $level, $name, $from, $to, $now);
     }
 
     /** historyOpen() as an array. @return list<HistoryRow> */
@@ -389,7 +471,8 @@ final class Limiter implements MaillimitApi
     {
         return $this->open('maillimit_episodes_open', 'maillimit_episodes_next',
             'maillimit_episodes_close', 'maillimit_episode', 'maillimit_episodes*',
-            Episode::fromC(...), $level, $name, $from, $to, $now);
+            Episode::fromC(...), 'maillimit_episode_init', self::EPISODE_VERSION, $level, $name,
+            $from, $to, $now);
     }
 
     /** episodesOpen() as an array. @return list<Episode> */
@@ -400,13 +483,15 @@ final class Limiter implements MaillimitApi
     }
 
     private function open(string $openName, string $nextName, string $closeName, string $row,
-                          string $ptrType, \Closure $convert, Level|int $level, ?string $name,
-                          int $from, int $to, int $now): NativeIterator
+                          string $ptrType, \Closure $convert, string $initName,
+                          int $initVersion, Level|int $level, ?string $name, int $from, int $to,
+                          int $now): NativeIterator
     {
         $p = $this->ffi->new($ptrType);
         $this->call($openName, [self::int($level), self::name($name), $from, $to, $now,
             FFI::addr($p)], self::ctx($level, $name, $from, $to, $now));
-        $it = new NativeIterator($this->ffi, $p, $nextName, $closeName, $row, $convert);
+        $it = new NativeIterator($this->ffi, $p, $nextName, $closeName, $row, $convert,
+            $initName, $initVersion);
         $this->iterators[$it] = true;
         return $it;
     }
@@ -425,6 +510,7 @@ final class Limiter implements MaillimitApi
                 Library::strerror(ErrorCode::EINVAL->value), 'maillimit_top', null, "k=$k < 0");
         }
         $rows = $this->ffi->new('maillimit_top_row[' . max($k, 1) . ']');
+        $this->init('maillimit_top_row_init', $rows[0], self::TOP_ROW_VERSION);
         $n = $this->ffi->new('size_t');
         $n->cdata = $k;
         $this->call('maillimit_top', [self::int($level), self::int($metric), $from, $to,
@@ -442,7 +528,7 @@ final class Limiter implements MaillimitApi
                             int $from = 0, int $to = 0, int $now = 0): Summary
     {
         $s = $this->ffi->new('maillimit_summary');
-        $this->ffi->maillimit_summary_init(FFI::addr($s));
+        $this->init('maillimit_summary_init', $s, self::SUMMARY_VERSION);
         $this->call('maillimit_summary_get', [self::int($scopeLevel), self::name($scopeName),
             $from, $to, $now, FFI::addr($s)], self::ctx($scopeLevel, $scopeName, $from, $to));
         return Summary::fromC($s);
@@ -455,18 +541,18 @@ final class Limiter implements MaillimitApi
         return $this->summary($scopeLevel, $scopeName, $from, $to, $now);
     }
 
-    /** maillimit_event_next(): the oldest queued event, or null when the queue is empty. */
-    public function eventNext(int $now = 0): ?Event
+    /** maillimit_events_next(): the oldest queued event, or null when the queue is empty. */
+    public function eventsNext(int $now = 0): ?Event
     {
         $h = $this->handle();
         $e = $this->ffi->new('maillimit_event');
-        $this->ffi->maillimit_event_init(FFI::addr($e));
-        $rc = $this->ffi->maillimit_event_next($h, $now, FFI::addr($e));
+        $this->init('maillimit_event_init', $e, self::EVENT_VERSION);
+        $rc = $this->ffi->maillimit_events_next($h, $now, FFI::addr($e));
         if ($rc === ErrorCode::EDONE->value) {
             return null;
         }
         if ($rc !== 0) {
-            Library::raise($rc, 'maillimit_event_next', "now=$now");
+            Library::raise($rc, 'maillimit_events_next', "now=$now");
         }
         return Event::fromC($e);
     }
@@ -474,7 +560,7 @@ final class Limiter implements MaillimitApi
     /** Drain the event queue. @return \Generator<int, Event> */
     public function events(int $now = 0): \Generator
     {
-        while (($e = $this->eventNext($now)) !== null) {
+        while (($e = $this->eventsNext($now)) !== null) {
             yield $e;
         }
     }
@@ -566,14 +652,15 @@ final class Limiter implements MaillimitApi
             for ($t = $first; $t <= Level::MAILBOX->value; $t++) {
                 foreach (Window::cases() as $w) {
                     $key = strtolower(Level::from($t)->name) . '/' . strtolower($w->name);
-                    $limits[$key] = self::gone(fn () => $this->limitValue($lv, $e->name, $t, $w));
+                    $limits[$key] = self::gone(
+                        fn () => $this->limitConfigured($lv, $e->name, $t, $w));
                 }
             }
             $fl = $lv->value <= Level::SUBSCRIPTION->value ? [Flag::SENDMAIL, Flag::EXEMPT]
                                                            : [Flag::EXEMPT];
             foreach ($fl as $f) {
-                $flags[strtolower($f->name)] = self::gone(fn () => $this->flagValue($lv, $e->name,
-                    $f));
+                $flags[strtolower($f->name)] = self::gone(
+                    fn () => $this->flagConfigured($lv, $e->name, $f));
             }
             if ($lv !== Level::PLAN) {
                 $status = self::gone(fn () => $this->status($lv, $e->name, $window, $now));

@@ -16,8 +16,8 @@ namespace Maillimit;
  *
  *     $ml = new Maillimit\Client('/var/lib/maillimit/maillimitd.sock'); // or new Limiter()
  *
- * What only one of them has stays outside: reserve()/commit()/release(), tick(),
- * configuration files and snapshots of the handle in Limiter; ping(), configReload(),
+ * What only one of them has stays outside: reserve()/commit()/release(), decideMany(),
+ * tick(), configuration files and snapshots of the handle in Limiter; ping(), configReload(),
  * snapshot() and stats() of the daemon in Client. See Limiter for each method.
  */
 interface MaillimitApi
@@ -51,22 +51,22 @@ interface MaillimitApi
     public function limitSet(Level|int $level, ?string $name, Level|int $target,
                              Window|int $window, int $value): void;
 
-    public function limitValue(Level|int $level, ?string $name, Level|int $target,
+    public function limitConfigured(Level|int $level, ?string $name, Level|int $target,
                                Window|int $window): int;
 
-    public function limitGet(Level|int $level, ?string $name,
+    public function limitEffective(Level|int $level, ?string $name,
                              Window|int $window = Window::HOUR): int;
 
-    public function enable(bool $on = true): void;
+    public function enabledSet(bool $on = true): void;
 
-    public function enabled(): bool;
+    public function enabledGet(): bool;
 
     public function flagSet(Level|int $level, ?string $name, Flag|int $flag,
                             bool|int $value): void;
 
-    public function flagGet(Level|int $level, ?string $name, Flag|int $flag): bool;
+    public function flagEffective(Level|int $level, ?string $name, Flag|int $flag): bool;
 
-    public function flagValue(Level|int $level, ?string $name, Flag|int $flag): int;
+    public function flagConfigured(Level|int $level, ?string $name, Flag|int $flag): int;
 
     public function unitSet(Unit|int $unit): void;
 
@@ -124,7 +124,7 @@ interface MaillimitApi
     public function summaryGet(Level|int $scopeLevel = Level::SERVER, ?string $scopeName = null,
                                int $from = 0, int $to = 0, int $now = 0): Summary;
 
-    public function eventNext(int $now = 0): ?Event;
+    public function eventsNext(int $now = 0): ?Event;
 
     /** @return \Generator<int, Event> */
     public function events(int $now = 0): \Generator;

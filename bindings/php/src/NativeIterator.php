@@ -32,6 +32,7 @@ class NativeIterator implements \IteratorAggregate
         private readonly string $struct,
         private readonly \Closure $convert,
         private readonly ?string $initName = null,
+        private readonly int $initVersion = 0,
     ) {
         $this->it = $it;
     }
@@ -43,7 +44,11 @@ class NativeIterator implements \IteratorAggregate
         while ($this->it !== null) {
             $row = $this->ffi->new($this->struct);
             if ($this->initName !== null) {
-                $this->ffi->{$this->initName}(FFI::addr($row));
+                $rc = $this->ffi->{$this->initName}(FFI::addr($row), $this->initVersion);
+                if ($rc !== 0) {
+                    $this->close();
+                    Library::raise($rc, $this->initName, "version {$this->initVersion}");
+                }
             }
             $rc = $this->ffi->{$this->nextName}($this->it, FFI::addr($row));
             if ($rc === ErrorCode::EDONE->value) {

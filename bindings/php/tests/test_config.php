@@ -25,18 +25,18 @@ CONF;
 
 function check_spec_example(Limiter $ml): void
 {
-    eq($ml->enabled(), true);
+    eq($ml->enabledGet(), true);
     eq($ml->unitGet(), Unit::RECIPIENTS);
-    eq($ml->limitValue(Level::SERVER, null, Level::MAILBOX, Window::HOUR), 100);
-    eq($ml->limitGet(Level::SERVER, null, Window::DAY), Limiter::UNLIMITED);
-    eq($ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), 50);
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'acme'), Limiter::UNLIMITED);
-    eq($ml->limitGet(Level::DOMAIN, 'acme.example'), 300);
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), 20);
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example', Window::DAY), 2000);
-    eq($ml->limitGet(Level::MAILBOX, 'news@acme.example'), 50);
-    eq($ml->flagGet(Level::MAILBOX, 'news@acme.example', Flag::EXEMPT), true);
-    eq($ml->flagValue(Level::PLAN, 'basic', Flag::SENDMAIL), 1);
+    eq($ml->limitConfigured(Level::SERVER, null, Level::MAILBOX, Window::HOUR), 100);
+    eq($ml->limitEffective(Level::SERVER, null, Window::DAY), Limiter::UNLIMITED);
+    eq($ml->limitConfigured(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), 50);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'acme'), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::DOMAIN, 'acme.example'), 300);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'), 20);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example', Window::DAY), 2000);
+    eq($ml->limitEffective(Level::MAILBOX, 'news@acme.example'), 50);
+    eq($ml->flagEffective(Level::MAILBOX, 'news@acme.example', Flag::EXEMPT), true);
+    eq($ml->flagConfigured(Level::PLAN, 'basic', Flag::SENDMAIL), 1);
     $ml->sysuserRemove('acme_web');
 }
 
@@ -73,7 +73,7 @@ test('config: a format error names the line and changes nothing', function (): v
     eq($e->getMessage(), 'maillimit_config_load_mem: malformed input: ' . $e->getDetail());
     ok($e instanceof \UnexpectedValueException, 'an UnexpectedValueException');
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR));
+        fn() => $ml->limitConfigured(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR));
 });
 
 test('config: file errors name the file', function (): void {
@@ -107,12 +107,12 @@ function apply_fixture(): Limiter
 
 function check_applied(Limiter $ml): void
 {
-    eq($ml->limitValue(Level::SERVER, null, Level::MAILBOX, Window::HOUR), Limiter::UNLIMITED);
-    eq($ml->limitValue(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), Limiter::DEFAULT);
-    eq($ml->limitValue(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR),
+    eq($ml->limitConfigured(Level::SERVER, null, Level::MAILBOX, Window::HOUR), Limiter::UNLIMITED);
+    eq($ml->limitConfigured(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR), Limiter::DEFAULT);
+    eq($ml->limitConfigured(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR),
         Limiter::DEFAULT);
-    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::MAILBOX, CEO));
-    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::SUBSCRIPTION, 'old'));
+    throws(NotFoundException::class, -3, fn() => $ml->limitEffective(Level::MAILBOX, CEO));
+    throws(NotFoundException::class, -3, fn() => $ml->limitEffective(Level::SUBSCRIPTION, 'old'));
     throws(NotFoundException::class, -3, fn() => $ml->sysuserRemove('acme_web'));
     eq($ml->status(Level::DOMAIN, 'acme.example', Window::HOUR, T0 + 1)->count, 4);
     eq($ml->status(Level::MAILBOX, 'implicit@acme.example', Window::HOUR, T0 + 1)->count, 1);
@@ -142,9 +142,9 @@ test('config: an apply with an error changes nothing', function (): void {
         fn() => $ml->configApplyMem("domain x.example subscription=nosuch\n"));
     eq($e->getDetail(), '<memory>:1: domain "x.example": subscription "nosuch" does not exist');
     eq($e->getFunction(), 'maillimit_config_apply_mem');
-    eq($ml->limitGet(Level::MAILBOX, CEO), 20);
+    eq($ml->limitEffective(Level::MAILBOX, CEO), 20);
     throws(IOException::class, -6, fn() => $ml->configApply('/nonexistent/panel.conf'));
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'old'), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'old'), Limiter::UNLIMITED);
 });
 
 test('config: a reload keeps counters', function (): void {
@@ -152,7 +152,7 @@ test('config: a reload keeps counters', function (): void {
     $ml->decide(Level::MAILBOX, CEO, 3, T0);
     $ml->configLoadMem("domain acme.example subscription=other mailbox=5\n");
     eq($ml->status(Level::MAILBOX, CEO, Window::HOUR, T0 + 1)->count, 3);
-    eq($ml->limitGet(Level::MAILBOX, CEO), 5);
+    eq($ml->limitEffective(Level::MAILBOX, CEO), 5);
     eq($ml->status(Level::SUBSCRIPTION, 'other', Window::HOUR, T0 + 1)->count, 0);
 });
 

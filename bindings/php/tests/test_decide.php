@@ -1,7 +1,7 @@
 <?php
 // SPDX-License-Identifier: MIT
 
-/** verdict_init, decide, reserve, commit, release, reset, status_init, status/statusGet. */
+/** verdict_init, decide, decideMany, reserve, commit, release, reset, status_init, status/statusGet. */
 
 declare(strict_types=1);
 
@@ -109,10 +109,10 @@ test('decide: reasons in order', function (): void {
         new Verdict(Decision::DENY, Reason::NOT_ALLOWED, Level::SUBSCRIPTION, null,
             Limiter::UNLIMITED, 0, -1, 0));
     eq($ml->decide(M, CEO, 1, T0 + 3), allow(1, 0));
-    $ml->enable(false);
+    $ml->enabledSet(false);
     eq($ml->decide(M, CEO, 1, T0 + 4), allow(1, 1, Reason::DISABLED));
     eq($ml->status(M, CEO, H, T0 + 5)->count, 2);
-    $ml->enable(true);
+    $ml->enabledSet(true);
     eq($ml->status(Level::SERVER, null, H, T0 + 5)->count, 3);
     eq($ml->decide(M, 'x@unknown.example', 1, T0 + 6), allow(4, 3, Reason::UNKNOWN));
     eq($ml->decide(M, 'x@unknown.example', 1, T0 + 7), deny(Level::SERVER, H, 4, 4, HOUR - 7));
@@ -123,6 +123,54 @@ test('decide: an implicit mailbox exists from its first decision', function (): 
     throws(NotFoundException::class, -3, fn() => $ml->status(M, 'new@acme.example', H, T0));
     eq($ml->decide(M, 'NEW@acme.example', 1, T0), allow(Limiter::UNLIMITED, 0));
     eq($ml->status(M, 'new@acme.example', H, T0 + 1)->count, 1);
+});
+
+test('decideMany: a batch decides as single calls', function (): void {
+    $ml = fixture();
+    $twin = fixture();
+    $ml->limitSet(Level::DOMAIN, 'acme.example', M, H, 3);
+    $twin->limitSet(Level::DOMAIN, 'acme.example', M, H, 3);
+    $reqs = [[M, CEO], [M, 'new@acme.example', 2], [M, CEO], [Level::DOMAIN, 'acme.example'],
+             [M, CEO], [M, CEO], [Level::SUBSCRIPTION, 'acme_web'], [M, 'x@nowhere.example'],
+             [M, 'NEW@acme.example'], [M, 'new@acme.example']];
+    $got = $ml->decideMany($reqs, T0);
+    $want = array_map(fn(array $r): Verdict => $twin->decide($r[0], $r[1], $r[2] ?? 1, T0),
+        $reqs);
+    eq($got, $want);
+    eq($got[0], allow(3, 0));
+    eq($got[5], deny(M, H, 3, 3, HOUR));
+    eq($got[8], allow(3, 2));
+    eq($got[9], deny(M, H, 3, 3, HOUR));
+    eq($ml->status(M, 'new@acme.example', H, T0)->count, 3);
+    eq($ml->decideMany([], T0), []);
+    $ml->limitSet(Level::DOMAIN, 'acme.example', M, H, 40);
+    $many = $ml->decideMany(array_fill(0, 50, [M, 'many@acme.example']), T0);
+    eq(array_map(fn(Verdict $v): bool => $v->allowed(), $many),
+        array_merge(array_fill(0, 40, true), array_fill(0, 10, false)));
+});
+
+test('decideMany: a bad request stops the batch', function (): void {
+    $ml = fixture();
+    $decided = null;
+    throws(InvalidArgumentException::class, -1,
+        function () use ($ml, &$decided): void {
+            $ml->decideMany([[M, CEO], [M, CEO], [M, 'no-at-sign'], [M, CEO]], T0, $decided);
+        });
+    eq($decided, [allow(Limiter::UNLIMITED, 0), allow(Limiter::UNLIMITED, 1)]);
+    eq($ml->status(M, CEO, H, T0)->count, 2);
+    throws(RangeException::class, -5, function () use ($ml, &$decided): void {
+        $ml->decideMany([[M, CEO, 1], [M, CEO, 0]], T0, $decided);
+    });
+    eq(count($decided), 1);
+    eq($ml->status(M, CEO, H, T0)->count, 3);
+    throws(InvalidArgumentException::class, -1,
+        fn() => $ml->decideMany([[Level::PLAN, 'basic']], T0));
+    throws(InvalidArgumentException::class, -1, fn() => $ml->decideMany([[M, CEO]], -1));
+    // refused by the binding: nothing decided
+    throws(InvalidArgumentException::class, -1, fn() => $ml->decideMany([[M, CEO], 'x'], T0));
+    throws(InvalidArgumentException::class, -1,
+        fn() => $ml->decideMany([[M, CEO], [M, "a\0b@acme.example"]], T0));
+    eq($ml->status(M, CEO, H, T0)->count, 3);
 });
 
 test('two-phase: reserve, commit, release', function (): void {

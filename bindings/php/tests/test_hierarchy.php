@@ -18,7 +18,7 @@ test('hierarchy: re-adding with the same placement is a no-op', function (): voi
     $ml->domainAdd('ACME.example', 'acme');
     $ml->mailboxAdd('CEO@Acme.Example');
     $ml->sysuserAdd('ACME_WEB', 'ACME');
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'), Limiter::UNLIMITED);
 });
 
 test('hierarchy: another placement is ExistsException', function (): void {
@@ -65,17 +65,18 @@ test('hierarchy: non-ASCII bytes are compared as they are', function (): void {
     $ml->mailboxAdd("j\xc3\xbcrgen@b\xc3\xbccher.example");
     $ml->limitSet(Level::MAILBOX, "j\xc3\xbcrgen@B\xc3\xbcCHER.example", Level::MAILBOX,
         Window::HOUR, 7);
-    eq($ml->limitGet(Level::MAILBOX, "j\xc3\xbcrgen@b\xc3\xbccher.example"), 7);
+    eq($ml->limitEffective(Level::MAILBOX, "j\xc3\xbcrgen@b\xc3\xbccher.example"), 7);
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitGet(Level::MAILBOX, "j\xc3\xbcrgen@b\xc3\x9ccher.example"));
+        fn() => $ml->limitEffective(Level::MAILBOX, "j\xc3\xbcrgen@b\xc3\x9ccher.example"));
 });
 
 test('hierarchy: remove takes the subtree', function (): void {
     $ml = fixture();
     $ml->remove(Level::SUBSCRIPTION, 'acme');
-    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::DOMAIN, 'acme.example'));
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitGet(Level::MAILBOX, 'ceo@acme.example'));
+        fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
+    throws(NotFoundException::class, -3,
+        fn() => $ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'));
     throws(NotFoundException::class, -3, fn() => $ml->sysuserRemove('acme_web'));
     throws(NotFoundException::class, -3, fn() => $ml->remove(Level::SUBSCRIPTION, 'acme'));
 });
@@ -84,9 +85,10 @@ test('hierarchy: remove a mailbox and a domain; the server cannot be removed', f
     $ml = fixture();
     $ml->remove(Level::MAILBOX, 'CEO@acme.example');
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitGet(Level::MAILBOX, 'ceo@acme.example'));
+        fn() => $ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'));
     $ml->remove(Level::DOMAIN, 'acme.example');
-    throws(NotFoundException::class, -3, fn() => $ml->limitGet(Level::DOMAIN, 'acme.example'));
+    throws(NotFoundException::class, -3,
+        fn() => $ml->limitEffective(Level::DOMAIN, 'acme.example'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(Level::SERVER, 'x'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(9, 'acme'));
     throws(InvalidArgumentException::class, -1, fn() => $ml->remove(1 << 40, 'acme'));
@@ -95,11 +97,11 @@ test('hierarchy: remove a mailbox and a domain; the server cannot be removed', f
 test('hierarchy: removing a plan detaches its subscriptions', function (): void {
     $ml = fixture();
     $ml->limitSet(Level::PLAN, 'basic', Level::SUBSCRIPTION, Window::HOUR, 50);
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'acme'), 50);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'acme'), 50);
     $ml->remove(Level::PLAN, 'basic');
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'acme'), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'acme'), Limiter::UNLIMITED);
     $ml->planAdd('basic');
-    eq($ml->limitValue(Level::PLAN, 'basic', Level::SUBSCRIPTION, Window::HOUR),
+    eq($ml->limitConfigured(Level::PLAN, 'basic', Level::SUBSCRIPTION, Window::HOUR),
         Limiter::DEFAULT);
 });
 
@@ -141,11 +143,11 @@ test('hierarchy: subscriptionPlanSet', function (): void {
     $ml->planAdd('pro');
     $ml->limitSet(Level::PLAN, 'basic', Level::MAILBOX, Window::HOUR, 50);
     $ml->limitSet(Level::PLAN, 'pro', Level::MAILBOX, Window::HOUR, 500);
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), 50);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'), 50);
     $ml->subscriptionPlanSet('acme', 'pro');
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), 500);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'), 500);
     $ml->subscriptionPlanSet('acme', null);
-    eq($ml->limitGet(Level::MAILBOX, 'ceo@acme.example'), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::MAILBOX, 'ceo@acme.example'), Limiter::UNLIMITED);
     throws(NotFoundException::class, -3, fn() => $ml->subscriptionPlanSet('acme', 'nosuch'));
     throws(NotFoundException::class, -3, fn() => $ml->subscriptionPlanSet('nosuch', 'pro'));
 });

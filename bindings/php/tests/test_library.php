@@ -206,8 +206,9 @@ test('library: enums and constants equal the header', function (): void {
          $values['MAILLIMIT_COST_MAX'], $values['MAILLIMIT_NAME_MAX']]);
     eq(Library::HEADER_VERSION_MAJOR, $values['MAILLIMIT_HEADER_VERSION_MAJOR']);
     eq(Library::HEADER_VERSION_NUMBER, $values['MAILLIMIT_HEADER_VERSION_NUMBER']);
-    eq([Limiter::LIST_SYSUSER, Limiter::ENTITY_VERSION],
-        [$values['MAILLIMIT_LIST_SYSUSER'], $values['MAILLIMIT_ENTITY_VERSION']]);
+    eq([Limiter::LIST_SYSUSER, Limiter::ENTITY_VERSION, Limiter::REQUEST_VERSION],
+        [$values['MAILLIMIT_LIST_SYSUSER'], $values['MAILLIMIT_ENTITY_VERSION'],
+         $values['MAILLIMIT_REQUEST_VERSION']]);
 });
 
 test('exceptions: one class per code, with SPL parents', function (): void {
@@ -239,7 +240,7 @@ test('lifecycle: close is idempotent and later calls throw', function (): void {
     $ml->close();
     ok($ml->isClosed(), 'closed');
     foreach ([fn() => $ml->planAdd('p'), fn() => $ml->decide(Level::MAILBOX, 'a@b.c'),
-              fn() => $ml->status(Level::SERVER, null), fn() => $ml->enabled(),
+              fn() => $ml->status(Level::SERVER, null), fn() => $ml->enabledGet(),
               fn() => $ml->configLoadMem("enable yes\n")] as $call) {
         $e = throws(InvalidArgumentException::class, -1, $call);
         eq($e->getDetail(), 'the limiter is closed');

@@ -1,8 +1,8 @@
 <?php
 // SPDX-License-Identifier: MIT
 
-/** limitSet, limitValue, limitGet, enable, enabled, flagSet, flagGet, flagValue, unitSet,
- * unitGet. */
+/** limitSet, limitConfigured, limitEffective, enabledSet, enabledGet, flagSet, flagEffective,
+ * flagConfigured, unitSet, unitGet. */
 
 declare(strict_types=1);
 
@@ -16,11 +16,11 @@ test('limits: everything is unlimited by default', function (): void {
     foreach ([[Level::SERVER, null], [Level::SUBSCRIPTION, 'acme'],
               [Level::DOMAIN, 'acme.example'], [Level::MAILBOX, CEO]] as [$lv, $name]) {
         foreach ([Window::HOUR, Window::DAY] as $w) {
-            eq($ml->limitGet($lv, $name, $w), Limiter::UNLIMITED);
+            eq($ml->limitEffective($lv, $name, $w), Limiter::UNLIMITED);
         }
     }
-    eq($ml->limitValue(Level::SERVER, null, Level::MAILBOX, Window::HOUR), Limiter::UNLIMITED);
-    eq($ml->limitValue(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR),
+    eq($ml->limitConfigured(Level::SERVER, null, Level::MAILBOX, Window::HOUR), Limiter::UNLIMITED);
+    eq($ml->limitConfigured(Level::DOMAIN, 'acme.example', Level::MAILBOX, Window::HOUR),
         Limiter::DEFAULT);
 });
 
@@ -29,23 +29,23 @@ test('limits: inheritance walks up to the nearest value', function (): void {
     $M = Level::MAILBOX;
     $H = Window::HOUR;
     $ml->limitSet(Level::SERVER, null, $M, $H, 100);
-    eq($ml->limitGet($M, CEO, $H), 100);
+    eq($ml->limitEffective($M, CEO, $H), 100);
     $ml->limitSet(Level::PLAN, 'basic', $M, $H, 50);
-    eq($ml->limitGet($M, CEO, $H), 50);
+    eq($ml->limitEffective($M, CEO, $H), 50);
     $ml->limitSet(Level::SUBSCRIPTION, 'acme', $M, $H, 40);
-    eq($ml->limitGet($M, CEO, $H), 40);
+    eq($ml->limitEffective($M, CEO, $H), 40);
     $ml->limitSet(Level::DOMAIN, 'acme.example', $M, $H, 30);
-    eq($ml->limitGet($M, CEO, $H), 30);
+    eq($ml->limitEffective($M, CEO, $H), 30);
     $ml->limitSet($M, CEO, $M, $H, 20);
-    eq($ml->limitGet($M, CEO, $H), 20);
-    eq($ml->limitGet($M, CEO, Window::DAY), Limiter::UNLIMITED);
+    eq($ml->limitEffective($M, CEO, $H), 20);
+    eq($ml->limitEffective($M, CEO, Window::DAY), Limiter::UNLIMITED);
     $ml->limitSet($M, CEO, $M, $H, Limiter::DEFAULT);
-    eq($ml->limitGet($M, CEO, $H), 30);
+    eq($ml->limitEffective($M, CEO, $H), 30);
     $ml->limitSet(Level::DOMAIN, 'acme.example', $M, $H, Limiter::UNLIMITED);
-    eq($ml->limitGet($M, CEO, $H), Limiter::UNLIMITED);
-    eq($ml->limitValue($M, CEO, $M, $H), Limiter::DEFAULT);
-    eq($ml->limitValue(Level::PLAN, 'basic', $M, $H), 50);
-    eq($ml->limitValue(Level::SERVER, null, $M, $H), 100);
+    eq($ml->limitEffective($M, CEO, $H), Limiter::UNLIMITED);
+    eq($ml->limitConfigured($M, CEO, $M, $H), Limiter::DEFAULT);
+    eq($ml->limitConfigured(Level::PLAN, 'basic', $M, $H), 50);
+    eq($ml->limitConfigured(Level::SERVER, null, $M, $H), 100);
 });
 
 test('limits: each level and the server total, ints for enums', function (): void {
@@ -55,12 +55,12 @@ test('limits: each level and the server total, ints for enums', function (): voi
     $ml->limitSet(Level::PLAN, 'basic', Level::SUBSCRIPTION, Window::DAY, 900);
     $ml->limitSet(Level::SUBSCRIPTION, 'acme', Level::DOMAIN, Window::HOUR, 300);
     $ml->limitSet(Level::DOMAIN, 'acme.example', Level::DOMAIN, Window::DAY, 0);
-    eq($ml->limitGet(Level::SERVER, null, Window::HOUR), 1000);
-    eq($ml->limitGet(Level::SERVER, null, Window::DAY), 20000);
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'acme', Window::DAY), 900);
-    eq($ml->limitGet(Level::SUBSCRIPTION, 'other', Window::DAY), Limiter::UNLIMITED);
-    eq($ml->limitGet(Level::DOMAIN, 'acme.example', Window::HOUR), 300);
-    eq($ml->limitGet(Level::DOMAIN, 'acme.example', Window::DAY), 0);
+    eq($ml->limitEffective(Level::SERVER, null, Window::HOUR), 1000);
+    eq($ml->limitEffective(Level::SERVER, null, Window::DAY), 20000);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'acme', Window::DAY), 900);
+    eq($ml->limitEffective(Level::SUBSCRIPTION, 'other', Window::DAY), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::DOMAIN, 'acme.example', Window::HOUR), 300);
+    eq($ml->limitEffective(Level::DOMAIN, 'acme.example', Window::DAY), 0);
 });
 
 test('limits: targets a level may not set, bad values and entities', function (): void {
@@ -81,44 +81,44 @@ test('limits: targets a level may not set, bad values and entities', function ()
         fn() => $ml->limitSet(Level::DOMAIN, 'acme.example', Level::MAILBOX, 2, 5));
     throws(InvalidArgumentException::class, -1,
         fn() => $ml->limitSet(Level::DOMAIN, 'acme.example', Level::MAILBOX, (1 << 32), 5));
-    throws(InvalidArgumentException::class, -1, fn() => $ml->limitGet(Level::PLAN, 'basic'));
+    throws(InvalidArgumentException::class, -1, fn() => $ml->limitEffective(Level::PLAN, 'basic'));
     throws(NotFoundException::class, -3,
         fn() => $ml->limitSet(Level::DOMAIN, 'nosuch.example', Level::MAILBOX, $H, 5));
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitGet(Level::MAILBOX, 'nobody@acme.example'));
+        fn() => $ml->limitEffective(Level::MAILBOX, 'nobody@acme.example'));
     throws(NotFoundException::class, -3,
-        fn() => $ml->limitValue(Level::PLAN, 'nosuch', Level::MAILBOX, $H));
+        fn() => $ml->limitConfigured(Level::PLAN, 'nosuch', Level::MAILBOX, $H));
     throws(\TypeError::class, null,
         fn() => $ml->limitSet(Level::DOMAIN, 'acme.example', Level::MAILBOX, $H, 2.5));
-    eq($ml->limitGet(Level::MAILBOX, CEO), Limiter::UNLIMITED);
+    eq($ml->limitEffective(Level::MAILBOX, CEO), Limiter::UNLIMITED);
 });
 
 test('flags: sendmail defaults on and inherits', function (): void {
     $ml = fixture();
-    eq($ml->flagGet(Level::SERVER, null, Flag::SENDMAIL), true);
-    eq($ml->flagGet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), true);
-    eq($ml->flagValue(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), Limiter::DEFAULT);
+    eq($ml->flagEffective(Level::SERVER, null, Flag::SENDMAIL), true);
+    eq($ml->flagEffective(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), true);
+    eq($ml->flagConfigured(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), Limiter::DEFAULT);
     $ml->flagSet(Level::PLAN, 'basic', Flag::SENDMAIL, false);
-    eq($ml->flagGet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), false);
-    eq($ml->flagGet(Level::SUBSCRIPTION, 'other', Flag::SENDMAIL), true);
-    eq($ml->flagValue(Level::PLAN, 'basic', Flag::SENDMAIL), 0);
+    eq($ml->flagEffective(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), false);
+    eq($ml->flagEffective(Level::SUBSCRIPTION, 'other', Flag::SENDMAIL), true);
+    eq($ml->flagConfigured(Level::PLAN, 'basic', Flag::SENDMAIL), 0);
     $ml->flagSet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL, true);
-    eq($ml->flagValue(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), 1);
+    eq($ml->flagConfigured(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), 1);
     $ml->flagSet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL, Limiter::DEFAULT);
-    eq($ml->flagGet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), false);
+    eq($ml->flagEffective(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), false);
     $ml->flagSet(Level::SERVER, null, Flag::SENDMAIL, 0);
-    eq($ml->flagGet(Level::SUBSCRIPTION, 'other', Flag::SENDMAIL), false);
+    eq($ml->flagEffective(Level::SUBSCRIPTION, 'other', Flag::SENDMAIL), false);
 });
 
 test('flags: exempt inherits and an explicit zero wins', function (): void {
     $ml = fixture();
-    eq($ml->flagGet(Level::MAILBOX, CEO, Flag::EXEMPT), false);
+    eq($ml->flagEffective(Level::MAILBOX, CEO, Flag::EXEMPT), false);
     $ml->flagSet(Level::DOMAIN, 'acme.example', Flag::EXEMPT, true);
-    eq($ml->flagGet(Level::MAILBOX, CEO, Flag::EXEMPT), true);
-    eq($ml->flagValue(Level::MAILBOX, CEO, Flag::EXEMPT), Limiter::DEFAULT);
+    eq($ml->flagEffective(Level::MAILBOX, CEO, Flag::EXEMPT), true);
+    eq($ml->flagConfigured(Level::MAILBOX, CEO, Flag::EXEMPT), Limiter::DEFAULT);
     $ml->flagSet(Level::MAILBOX, CEO, Flag::EXEMPT, false);
-    eq($ml->flagGet(Level::MAILBOX, CEO, Flag::EXEMPT), false);
-    eq($ml->flagValue(Level::MAILBOX, CEO, Flag::EXEMPT), 0);
+    eq($ml->flagEffective(Level::MAILBOX, CEO, Flag::EXEMPT), false);
+    eq($ml->flagConfigured(Level::MAILBOX, CEO, Flag::EXEMPT), 0);
 });
 
 test('flags: where they do not live', function (): void {
@@ -134,20 +134,20 @@ test('flags: where they do not live', function (): void {
     throws(InvalidArgumentException::class, -1,
         fn() => $ml->flagSet(Level::SUBSCRIPTION, 'acme', 7, 1));
     throws(InvalidArgumentException::class, -1,
-        fn() => $ml->flagGet(Level::SERVER, null, Flag::EXEMPT));
+        fn() => $ml->flagEffective(Level::SERVER, null, Flag::EXEMPT));
     throws(InvalidArgumentException::class, -1,
-        fn() => $ml->flagValue(Level::MAILBOX, CEO, Flag::SENDMAIL));
+        fn() => $ml->flagConfigured(Level::MAILBOX, CEO, Flag::SENDMAIL));
     throws(NotFoundException::class, -3,
-        fn() => $ml->flagGet(Level::SUBSCRIPTION, 'nosuch', Flag::SENDMAIL));
+        fn() => $ml->flagEffective(Level::SUBSCRIPTION, 'nosuch', Flag::SENDMAIL));
 });
 
 test('switch and unit', function (): void {
     $ml = fixture();
-    eq($ml->enabled(), true);
-    $ml->enable(false);
-    eq($ml->enabled(), false);
-    $ml->enable();
-    eq($ml->enabled(), true);
+    eq($ml->enabledGet(), true);
+    $ml->enabledSet(false);
+    eq($ml->enabledGet(), false);
+    $ml->enabledSet();
+    eq($ml->enabledGet(), true);
     eq($ml->unitGet(), Unit::MESSAGES);
     $ml->unitSet(Unit::RECIPIENTS);
     eq($ml->unitGet(), Unit::RECIPIENTS);

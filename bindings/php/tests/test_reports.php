@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 
 /** tick, retentionSet/Get, historyOpen/history, episodesOpen/episodes, top, summary,
- * eventNext/events, eventsDropped: one scripted hour of traffic (as the Python tests). */
+ * eventsNext/events, eventsDropped: one scripted hour of traffic (as the Python tests). */
 
 declare(strict_types=1);
 
@@ -131,7 +131,7 @@ test('reports: events', function (): void {
         new Event(EventType::BACK_TO_NORMAL, Level::MAILBOX, CEO, Window::HOUR, T0 + HOUR, 3, 2,
             3),
     ]);
-    eq($ml->eventNext(RNOW), null);
+    eq($ml->eventsNext(RNOW), null);
     eq($ml->eventsDropped(), 0);
 });
 
@@ -157,7 +157,7 @@ test('reports: closing the limiter closes its iterators', function (): void {
     $ml->close();
     ok($it->isClosed() && $it2->isClosed(), 'iterators closed');
     eq($it->toArray(), []);
-    throws(InvalidArgumentException::class, -1, fn() => $ml->eventNext(T0));
+    throws(InvalidArgumentException::class, -1, fn() => $ml->eventsNext(T0));
 });
 
 if (is_main(__FILE__)) {

@@ -25,7 +25,7 @@ function snapshot_fixture(): array
         $ml->decide(Level::MAILBOX, CEO, 1, T0 + $t);
     }
     $ml->decide(Level::MAILBOX, 'implicit@acme.example', 2, T0 + 200);
-    $ml->enable(false);
+    $ml->enabledSet(false);
     $r = $ml->reserve(Level::MAILBOX, 'implicit@acme.example', 1, T0 + 240);
     return [$ml, $r->token];
 }
@@ -40,12 +40,12 @@ function same_state(Limiter $a, Limiter $b, int $now): void
                 "$name {$w->name}");
         }
     }
-    eq($b->enabled(), $a->enabled());
-    eq($b->flagValue(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), 0);
-    eq($b->flagGet(Level::MAILBOX, 'news@acme.example', Flag::EXEMPT), true);
-    eq($b->limitValue(Level::SUBSCRIPTION, 'acme', Level::SUBSCRIPTION, Window::DAY), 100);
-    $a->enable(true);
-    $b->enable(true);
+    eq($b->enabledGet(), $a->enabledGet());
+    eq($b->flagConfigured(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), 0);
+    eq($b->flagEffective(Level::MAILBOX, 'news@acme.example', Flag::EXEMPT), true);
+    eq($b->limitConfigured(Level::SUBSCRIPTION, 'acme', Level::SUBSCRIPTION, Window::DAY), 100);
+    $a->enabledSet(true);
+    $b->enabledSet(true);
     eq($b->decide(Level::MAILBOX, CEO, 1, $now), $a->decide(Level::MAILBOX, CEO, 1, $now));
 }
 
@@ -119,8 +119,9 @@ test('snapshot: bad snapshots change nothing', function (): void {
         $e = throws(FormatException::class, -7, fn() => $fresh->snapshotLoadMem($bad));
         ok(str_starts_with($e->getDetail(), '<memory>: '), (string)$e->getDetail());
     }
-    eq($fresh->limitGet(Level::SUBSCRIPTION, 'keep'), Limiter::UNLIMITED);
-    throws(NotFoundException::class, -3, fn() => $fresh->limitGet(Level::SUBSCRIPTION, 'acme'));
+    eq($fresh->limitEffective(Level::SUBSCRIPTION, 'keep'), Limiter::UNLIMITED);
+    throws(NotFoundException::class, -3,
+        fn() => $fresh->limitEffective(Level::SUBSCRIPTION, 'acme'));
 });
 
 test('snapshot: file errors', function (): void {

@@ -67,13 +67,13 @@ test('client: timeout, then the next call gets its own answer', static function 
         $d->pause();
         try {
             $e = throws(DaemonTimeoutException::class, ErrorCode::EIO->value,
-                fn () => $ml->limitGet(Level::DOMAIN, 'x.example'));
+                fn () => $ml->limitEffective(Level::DOMAIN, 'x.example'));
             eq($e->getDetail(), "no answer from {$d->socket} within 0.3 s");
         } finally {
             $d->resume();
         }
-        eq($ml->version()['number'], 200);
-        eq($ml->limitGet(Level::DOMAIN, 'x.example'), -1);
+        eq($ml->version()['number'], 10000);
+        eq($ml->limitEffective(Level::DOMAIN, 'x.example'), -1);
     }, ACME);
 });
 
@@ -98,7 +98,7 @@ test('client: a page of 50 mailboxes with status is one request', static functio
 test('client: daemon calls', static function (): void {
     with_daemon(static function (Daemon $d): void {
         $ml = new Client($d->socket);
-        eq($ml->version()['library'], '0.2.0');
+        eq($ml->version()['library'], '1.0.0');
         $ml->configReload();
         file_put_contents($d->config, "bogus 1\n", FILE_APPEND);
         $e = throws(FormatException::class, ErrorCode::EFORMAT->value, fn () => $ml->configReload());

@@ -155,9 +155,9 @@ contract('status of many', static function (MaillimitApi $ml): void {
 
 contract('decide, status, reset, limits', static function (MaillimitApi $ml): void {
     build($ml);
-    eq($ml->limitValue(Level::MAILBOX, 'ann@a.example', Level::MAILBOX, Window::HOUR), -2);
-    eq($ml->limitGet(Level::MAILBOX, 'ann@a.example'), 2);
-    eq($ml->limitGet(Level::MAILBOX, 'ann@a.example', Window::DAY), -1);
+    eq($ml->limitConfigured(Level::MAILBOX, 'ann@a.example', Level::MAILBOX, Window::HOUR), -2);
+    eq($ml->limitEffective(Level::MAILBOX, 'ann@a.example'), 2);
+    eq($ml->limitEffective(Level::MAILBOX, 'ann@a.example', Window::DAY), -1);
     eq($ml->decide(Level::MAILBOX, 'ann@a.example', 1, CT + 40),
         new Verdict(Decision::ALLOW, Reason::NONE, null, null, 2, 0, 0, DECIDED));
     $ml->decide(Level::MAILBOX, 'ann@a.example', 1, CT + 40);
@@ -173,15 +173,15 @@ contract('decide, status, reset, limits', static function (MaillimitApi $ml): vo
 contract('flags, switch, unit, retention', static function (MaillimitApi $ml): void {
     build($ml);
     $ml->flagSet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL, false);
-    eq([$ml->flagGet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL),
-        $ml->flagValue(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL)], [false, 0]);
+    eq([$ml->flagEffective(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL),
+        $ml->flagConfigured(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL)], [false, 0]);
     eq($ml->decide(Level::SUBSCRIPTION, 'acme_web', 1, CT)->reason, Reason::NOT_ALLOWED);
     $ml->flagSet(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL, Limiter::DEFAULT);
-    eq($ml->flagValue(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), -2);
-    $ml->enable(false);
-    eq($ml->enabled(), false);
+    eq($ml->flagConfigured(Level::SUBSCRIPTION, 'acme', Flag::SENDMAIL), -2);
+    $ml->enabledSet(false);
+    eq($ml->enabledGet(), false);
     eq($ml->decide(Level::MAILBOX, 'ann@a.example', 1, CT)->reason, Reason::DISABLED);
-    $ml->enable();
+    $ml->enabledSet();
     $ml->unitSet(Unit::RECIPIENTS);
     eq($ml->unitGet(), Unit::RECIPIENTS);
     $ml->retentionSet(48);
@@ -212,7 +212,7 @@ contract('reports', static function (MaillimitApi $ml): void {
     eq(iterator_to_array($ml->events(), false), [
         new Event(EventType::LIMIT_REACHED, Level::DOMAIN, 'c.example', Window::HOUR, CT + 60, 2, 0, 1),
         new Event(EventType::BACK_TO_NORMAL, Level::DOMAIN, 'c.example', Window::HOUR, CT + 3660, 2, 1, 2)]);
-    eq($ml->eventNext(), null);
+    eq($ml->eventsNext(), null);
 });
 
 contract('errors are the same', static function (MaillimitApi $ml): void {

@@ -22,8 +22,8 @@ methods (the interface ``MaillimitAPI``) over the daemon's admin socket (needs m
 from ._native import library_path
 from .constants import (COST_MAX, DEFAULT, ENTITY_VERSION, HEADER_VERSION_MAJOR,
                         HEADER_VERSION_MINOR, HEADER_VERSION_NUMBER, LIST_SYSUSER, NAME_MAX,
-                        STATUS_VERSION, UNLIMITED, VERDICT_VERSION, Decision, ErrorCode,
-                        EventType, Flag, Level, Metric, Reason, Unit, Window)
+                        REQUEST_VERSION, STATUS_VERSION, UNLIMITED, VERDICT_VERSION, Decision,
+                        ErrorCode, EventType, Flag, Level, Metric, Reason, Unit, Window)
 from .errors import (Busy, BufferTooSmall, DaemonTimeout, DaemonUnavailable, Done, Exists,
                      FileError, FormatError, InvalidArgument, LibraryNotFound, MaillimitError,
                      NotFound, OutOfMemory, RangeError, VersionError)
@@ -34,14 +34,14 @@ from .remote import Client, ListIterator, default_socket
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
                       Summary, TopRow, Verdict)
 
-__version__ = "0.2.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "MaillimitAPI", "Limiter", "Client", "ListIterator", "default_socket",
     "EntityDetails", "ListPage", "DaemonUnavailable", "DaemonTimeout", "Verdict", "Status", "HistoryRow", "Episode", "TopRow", "Summary", "Event",
     "Entity", "NativeIterator", "EntityIterator", "Name",
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
-    "ENTITY_VERSION", "LIST_SYSUSER",
+    "REQUEST_VERSION", "ENTITY_VERSION", "LIST_SYSUSER",
     "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit",
     "EventType", "Metric",

@@ -7,7 +7,7 @@ The library is looked up, first match wins, in:
 2. ``pkg-config --variable=libdir maillimit`` (``libmaillimit.so.<SOVERSION>`` or
    ``libmaillimit.so`` in that directory);
 3. the system search path (``ctypes.util.find_library("maillimit")``, then the plain
-   soname ``libmaillimit.so.0``).
+   soname ``libmaillimit.so.1``).
 
 At import the run-time ``maillimit_version_number()`` is checked: its major version must be
 the one this binding was written for. Functions that a (compatible, older) library does not
@@ -27,10 +27,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .constants import HEADER_VERSION_MAJOR
 from .errors import LibraryNotFound
 
-__all__ = ["lib", "library_path", "VerdictC", "StatusC", "HistoryRowC", "EpisodeC", "TopRowC",
+__all__ = ["lib", "library_path", "VerdictC", "StatusC", "RequestC", "HistoryRowC", "EpisodeC", "TopRowC",
            "SummaryC", "EventC", "EntityC", "has", "function", "check_version"]
 
-SONAME = "libmaillimit.so.0"
+SONAME = "libmaillimit.so.1"
 
 
 class VerdictC(Structure):
@@ -47,6 +47,17 @@ class VerdictC(Structure):
         ("count", c_int64),
         ("retry_after", c_int64),
         ("token", c_uint64),
+    ]
+
+
+class RequestC(Structure):
+    """``struct maillimit_request`` (version 1)."""
+    _c_name_ = "maillimit_request"
+    _fields_ = [
+        ("version", c_uint32),
+        ("level", c_int32),
+        ("sender", c_char_p),
+        ("cost", c_int64),
     ]
 
 
@@ -180,26 +191,29 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "maillimit_subscription_plan_set": (c_int, [handle_p, c_char_p, c_char_p]),
     # Limits, flags and server settings
     "maillimit_limit_set": (c_int, [handle_p, c_int, c_char_p, c_int, c_int, c_int64]),
-    "maillimit_limit_value": (c_int, [handle_p, c_int, c_char_p, c_int, c_int,
+    "maillimit_limit_configured": (c_int, [handle_p, c_int, c_char_p, c_int, c_int,
                                       POINTER(c_int64)]),
-    "maillimit_limit_get": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int64)]),
-    "maillimit_enable": (c_int, [handle_p, c_int]),
-    "maillimit_enabled": (c_int, [handle_p, POINTER(c_int)]),
+    "maillimit_limit_effective": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int64)]),
+    "maillimit_enabled_set": (c_int, [handle_p, c_int]),
+    "maillimit_enabled_get": (c_int, [handle_p, POINTER(c_int)]),
     "maillimit_flag_set": (c_int, [handle_p, c_int, c_char_p, c_int, c_int]),
-    "maillimit_flag_get": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int)]),
-    "maillimit_flag_value": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int)]),
+    "maillimit_flag_effective": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int)]),
+    "maillimit_flag_configured": (c_int, [handle_p, c_int, c_char_p, c_int, POINTER(c_int)]),
     "maillimit_unit_set": (c_int, [handle_p, c_int]),
     "maillimit_unit_get": (c_int, [handle_p, POINTER(c_int)]),
     # Decisions
-    "maillimit_verdict_init": (None, [POINTER(VerdictC)]),
+    "maillimit_verdict_init": (c_int, [POINTER(VerdictC), c_uint32]),
     "maillimit_decide": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64,
                                  POINTER(VerdictC)]),
     "maillimit_reserve": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64,
                                   POINTER(VerdictC)]),
+    "maillimit_request_init": (c_int, [POINTER(RequestC), c_uint32]),
+    "maillimit_decide_many": (c_int, [handle_p, POINTER(RequestC), c_size_t, c_int64,
+                                      POINTER(VerdictC), POINTER(c_size_t)]),
     "maillimit_commit": (c_int, [handle_p, c_uint64]),
     "maillimit_release": (c_int, [handle_p, c_uint64]),
     "maillimit_reset": (c_int, [handle_p, c_int, c_char_p]),
-    "maillimit_status_init": (None, [POINTER(StatusC)]),
+    "maillimit_status_init": (c_int, [POINTER(StatusC), c_uint32]),
     "maillimit_status_get": (c_int, [handle_p, c_int, c_char_p, c_int, c_int64,
                                      POINTER(StatusC)]),
     # Configuration text
@@ -220,22 +234,25 @@ PROTOTYPES: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "maillimit_retention_get": (c_int, [handle_p, POINTER(c_int64)]),
     "maillimit_history_open": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64, c_int64,
                                        POINTER(c_void_p)]),
+    "maillimit_history_row_init": (c_int, [POINTER(HistoryRowC), c_uint32]),
     "maillimit_history_next": (c_int, [c_void_p, POINTER(HistoryRowC)]),
     "maillimit_history_close": (None, [c_void_p]),
     "maillimit_episodes_open": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64, c_int64,
                                         POINTER(c_void_p)]),
+    "maillimit_episode_init": (c_int, [POINTER(EpisodeC), c_uint32]),
     "maillimit_episodes_next": (c_int, [c_void_p, POINTER(EpisodeC)]),
     "maillimit_episodes_close": (None, [c_void_p]),
+    "maillimit_top_row_init": (c_int, [POINTER(TopRowC), c_uint32]),
     "maillimit_top": (c_int, [handle_p, c_int, c_int, c_int64, c_int64, c_int, c_char_p,
                               c_int64, POINTER(TopRowC), POINTER(c_size_t)]),
-    "maillimit_summary_init": (None, [POINTER(SummaryC)]),
+    "maillimit_summary_init": (c_int, [POINTER(SummaryC), c_uint32]),
     "maillimit_summary_get": (c_int, [handle_p, c_int, c_char_p, c_int64, c_int64, c_int64,
                                       POINTER(SummaryC)]),
-    "maillimit_event_init": (None, [POINTER(EventC)]),
-    "maillimit_event_next": (c_int, [handle_p, c_int64, POINTER(EventC)]),
+    "maillimit_event_init": (c_int, [POINTER(EventC), c_uint32]),
+    "maillimit_events_next": (c_int, [handle_p, c_int64, POINTER(EventC)]),
     "maillimit_events_dropped": (c_int, [handle_p, POINTER(c_uint64)]),
     # Listing the hierarchy
-    "maillimit_entity_init": (None, [POINTER(EntityC)]),
+    "maillimit_entity_init": (c_int, [POINTER(EntityC), c_uint32]),
     "maillimit_list_open": (c_int, [handle_p, c_int, c_int, c_char_p, c_int, POINTER(c_void_p)]),
     "maillimit_list_next": (c_int, [c_void_p, POINTER(EntityC)]),
     "maillimit_list_count": (c_int, [c_void_p, POINTER(c_size_t)]),

@@ -11,10 +11,10 @@ A panel written against this interface switches between them by its constructor:
     ml = Client("/var/lib/maillimit/maillimitd.sock")   # or: Limiter()
 
 What only makes sense in one of them stays outside the interface: two-phase decisions
-(``reserve``/``commit``/``release``), ``tick``, configuration files and snapshots of the
-handle (``config_load``, ``snapshot_save``...) in the Limiter; ``ping``, ``config_reload``,
-``snapshot`` and ``stats`` of the daemon in the Client.
-"""
+(``reserve``/``commit``/``release``), batches of decisions (``decide_many``), ``tick``,
+configuration files and snapshots of the handle (``config_load``, ``snapshot_save``...) in
+the Limiter; ``ping``, ``config_reload``, ``snapshot`` and ``stats`` of the daemon in the
+Client."""
 from __future__ import annotations
 
 import abc
@@ -85,27 +85,28 @@ class MaillimitAPI(abc.ABC):
                   value: int) -> None: ...
 
     @abc.abstractmethod
-    def limit_value(self, level: int, name: Optional[Name], target_level: int,
+    def limit_configured(self, level: int, name: Optional[Name], target_level: int,
                     window: int) -> int: ...
 
     @abc.abstractmethod
-    def limit_get(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int: ...
+    def limit_effective(self, level: int, name: Optional[Name],
+                        window: int = Window.HOUR) -> int: ...
 
     @abc.abstractmethod
-    def enable(self, on: bool = True) -> None: ...
+    def enabled_set(self, on: bool = True) -> None: ...
 
     @abc.abstractmethod
-    def enabled(self) -> bool: ...
+    def enabled_get(self) -> bool: ...
 
     @abc.abstractmethod
     def flag_set(self, level: int, name: Optional[Name], flag: int,
                  value: Union[bool, int]) -> None: ...
 
     @abc.abstractmethod
-    def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool: ...
+    def flag_effective(self, level: int, name: Optional[Name], flag: int) -> bool: ...
 
     @abc.abstractmethod
-    def flag_value(self, level: int, name: Optional[Name], flag: int) -> int: ...
+    def flag_configured(self, level: int, name: Optional[Name], flag: int) -> int: ...
 
     @abc.abstractmethod
     def unit_set(self, unit: int) -> None: ...
@@ -173,12 +174,12 @@ class MaillimitAPI(abc.ABC):
         return self.summary_get(scope_level, scope_name, start, end, now)
 
     @abc.abstractmethod
-    def event_next(self, now: int = 0) -> Optional[Event]: ...
+    def events_next(self, now: int = 0) -> Optional[Event]: ...
 
     def events(self, now: int = 0) -> Iterator[Event]:
         """Yield the events not taken yet until there are none."""
         while True:
-            ev = self.event_next(now)
+            ev = self.events_next(now)
             if ev is None:
                 return
             yield ev

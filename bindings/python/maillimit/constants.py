@@ -6,13 +6,14 @@ from enum import IntEnum
 
 __all__ = [
     "UNLIMITED", "DEFAULT", "COST_MAX", "NAME_MAX", "VERDICT_VERSION", "STATUS_VERSION",
+    "REQUEST_VERSION",
     "HEADER_VERSION_MAJOR", "HEADER_VERSION_MINOR", "HEADER_VERSION_NUMBER",
     "NAME_BUFFER", "HISTORY_ROW_VERSION", "EPISODE_VERSION", "TOP_ROW_VERSION",
     "SUMMARY_VERSION", "EVENT_VERSION", "ENTITY_VERSION", "LIST_SYSUSER",
     "ErrorCode", "Level", "Window", "Decision", "Reason", "Flag", "Unit", "EventType", "Metric",
 ]
 
-#: A limit value: no limit (also what limit_get() and Status.limit report for "unlimited").
+#: A limit value: no limit (also what limit_effective() and Status.limit report for "unlimited").
 UNLIMITED: int = -1
 #: A limit or flag value: inherit from the level above.
 DEFAULT: int = -2
@@ -23,6 +24,7 @@ NAME_MAX: int = 320
 #: Struct versions this binding's ctypes layouts describe.
 VERDICT_VERSION: int = 1
 STATUS_VERSION: int = 1
+REQUEST_VERSION: int = 1
 HISTORY_ROW_VERSION: int = 1
 EPISODE_VERSION: int = 1
 TOP_ROW_VERSION: int = 1
@@ -35,9 +37,9 @@ LIST_SYSUSER: int = 5
 #: Size of the name buffers in report structs (MAILLIMIT_NAME_BUFFER).
 NAME_BUFFER: int = 321
 #: The header version this binding was written against; the library's major must match.
-HEADER_VERSION_MAJOR: int = 0
-HEADER_VERSION_MINOR: int = 2
-HEADER_VERSION_NUMBER: int = 200
+HEADER_VERSION_MAJOR: int = 1
+HEADER_VERSION_MINOR: int = 0
+HEADER_VERSION_NUMBER: int = 10000
 
 
 class ErrorCode(IntEnum):

@@ -9,10 +9,14 @@ from ctypes import (byref, c_int, c_int64, c_size_t, c_uint64, c_void_p, create_
                     string_at)
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
-from ._native import (EntityC, EpisodeC, EventC, HistoryRowC, StatusC, SummaryC, TopRowC,
-                      VerdictC, function, lib)
+from ._native import (EntityC, EpisodeC, EventC, HistoryRowC, RequestC, StatusC, SummaryC,
+                      TopRowC, VerdictC, function, lib)
 from .api import MaillimitAPI
-from .constants import DEFAULT, LIST_SYSUSER, ErrorCode, Flag, Level, Metric, Unit, Window
+from .constants import (DEFAULT, ENTITY_VERSION, EPISODE_VERSION, EVENT_VERSION,
+                        HISTORY_ROW_VERSION, LIST_SYSUSER, REQUEST_VERSION, STATUS_VERSION,
+                        SUMMARY_VERSION,
+                        TOP_ROW_VERSION, VERDICT_VERSION, ErrorCode, Flag, Level, Metric, Unit,
+                        Window)
 from .errors import NotFound, error_for
 from .iterators import EntityIterator, NativeIterator
 from .results import (Entity, EntityDetails, Episode, Event, HistoryRow, ListPage, Status,
@@ -29,6 +33,25 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _ERRLEN = 1024  # the (err, errlen) buffer for detailed messages
 _verdict_init = lib.maillimit_verdict_init
+
+
+def _init_or_raise(cname: str, struct: Any, version: int) -> None:
+    """``cname(struct, version)``; EVERSION (a library older than this binding) raises."""
+    rc = function(cname)(struct, version)
+    if rc:
+        _raise(rc, cname, f"version {version}")
+
+
+def _initialiser(cname: str, version: int) -> Callable[[Any], None]:
+    """A row initialiser for the iterators: ``cname(row, version)``, the version of the
+    layout this binding declares (``_native``)."""
+    init = function(cname)
+
+    def run(row: Any) -> None:
+        rc = init(row, version)
+        if rc:
+            _raise(rc, cname, f"version {version}")
+    return run
 _verdict_from_c = Verdict._from_c
 
 
@@ -128,9 +151,9 @@ class Limiter(MaillimitAPI):
     nor referenced is freed by the garbage collector or at interpreter exit. Methods mirror
     the C functions (``maillimit_<name>`` becomes ``Limiter.<name>``); errors raise the
     :class:`MaillimitError` subclass of the code. ``now`` arguments are Unix seconds, 0 for
-    the system clock. The hot-path methods (decide, reserve, commit, release, status, reset,
-    the getters) may be called from many threads at once; :meth:`close` must not race with
-    anything.
+    the system clock. The hot-path methods (decide, decide_many, reserve, commit, release,
+    status, reset, the getters) may be called from many threads at once; :meth:`close` must
+    not race with anything.
 
     Example::
 
@@ -251,33 +274,33 @@ class Limiter(MaillimitAPI):
                    context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}, "
                            f"{value}")
 
-    def limit_value(self, level: int, name: Optional[Name], target_level: int,
+    def limit_configured(self, level: int, name: Optional[Name], target_level: int,
                     window: int) -> int:
         """The value as set at that entity, possibly :data:`DEFAULT`
-        (``maillimit_limit_value``)."""
+        (``maillimit_limit_configured``)."""
         out = c_int64()
-        self._call("maillimit_limit_value", _int(level, "level"), _name(name),
+        self._call("maillimit_limit_configured", _int(level, "level"), _name(name),
                    _int(target_level, "target_level"), _int(window, "window"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_lvl(target_level)}, {_win(window)}")
         return out.value
 
-    def limit_get(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
+    def limit_effective(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
         """The effective limit of the entity's own counter, or :data:`UNLIMITED`
-        (``maillimit_limit_get``)."""
+        (``maillimit_limit_effective``)."""
         out = c_int64()
-        self._call("maillimit_limit_get", _int(level, "level"), _name(name),
+        self._call("maillimit_limit_effective", _int(level, "level"), _name(name),
                    _int(window, "window"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_win(window)}")
         return out.value
 
-    def enable(self, on: bool = True) -> None:
-        """Turn the master switch on or off (``maillimit_enable``)."""
-        self._call("maillimit_enable", 1 if on else 0)
+    def enabled_set(self, on: bool = True) -> None:
+        """Turn the master switch on or off (``maillimit_enabled_set``)."""
+        self._call("maillimit_enabled_set", 1 if on else 0)
 
-    def enabled(self) -> bool:
-        """The master switch (``maillimit_enabled``)."""
+    def enabled_get(self) -> bool:
+        """The master switch (``maillimit_enabled_get``)."""
         out = c_int()
-        self._call("maillimit_enabled", byref(out))
+        self._call("maillimit_enabled_get", byref(out))
         return bool(out.value)
 
     def flag_set(self, level: int, name: Optional[Name], flag: int,
@@ -287,17 +310,17 @@ class Limiter(MaillimitAPI):
                    _int(value, "value"),
                    context=f"{_lvl(level)}, {name!r}, {_flg(flag)}, {value!r}")
 
-    def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool:
-        """The effective value of a flag (``maillimit_flag_get``)."""
+    def flag_effective(self, level: int, name: Optional[Name], flag: int) -> bool:
+        """The effective value of a flag (``maillimit_flag_effective``)."""
         out = c_int()
-        self._call("maillimit_flag_get", _int(level, "level"), _name(name), _int(flag, "flag"),
-                   byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
+        self._call("maillimit_flag_effective", _int(level, "level"), _name(name),
+                   _int(flag, "flag"), byref(out), context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
         return bool(out.value)
 
-    def flag_value(self, level: int, name: Optional[Name], flag: int) -> int:
-        """A flag as set at the entity: 0, 1 or :data:`DEFAULT` (``maillimit_flag_value``)."""
+    def flag_configured(self, level: int, name: Optional[Name], flag: int) -> int:
+        """A flag as set at the entity: 0, 1 or :data:`DEFAULT` (``maillimit_flag_configured``)."""
         out = c_int()
-        self._call("maillimit_flag_value", _int(level, "level"), _name(name),
+        self._call("maillimit_flag_configured", _int(level, "level"), _name(name),
                    _int(flag, "flag"), byref(out),
                    context=f"{_lvl(level)}, {name!r}, {_flg(flag)}")
         return out.value
@@ -324,6 +347,48 @@ class Limiter(MaillimitAPI):
         return self._verdict(lib.maillimit_reserve, "maillimit_reserve", level, sender, cost,
                              now)
 
+    def decide_many(self, requests: Iterable[Tuple[Any, ...]], now: int = 0) -> List[Verdict]:
+        """Decide a batch of requests at one time, in order (``maillimit_decide_many``):
+        the same verdicts and counts as :meth:`decide` called for each in turn, faster when
+        the senders are many. ``requests`` are ``(level, sender)`` or ``(level, sender,
+        cost)`` tuples; the result has a :class:`Verdict` for each.
+
+        A bad request (or an error deciding it) raises its error after the requests before
+        it were decided and counted; the exception's ``index`` is its position and its
+        ``verdicts`` the verdicts of those before it. Nothing after it is decided. What the
+        binding refuses itself (not such a tuple, a sender with a NUL byte, a number that
+        does not fit its C type) raises before anything is decided."""
+        h = self._handle()
+        items = list(requests)
+        n = len(items)
+        reqs = (RequestC * max(n, 1))()
+        keep = []  # the encoded senders, alive until the call returns
+        for i, item in enumerate(items):
+            if not isinstance(item, tuple) or len(item) not in (2, 3):
+                _refuse(ErrorCode.EINVAL, f"{item!r} is not (level, sender[, cost])",
+                        f"decide_many, request {i}")
+            _init_or_raise("maillimit_request_init", byref(reqs[i]), REQUEST_VERSION)
+            r = reqs[i]
+            r.level = _int(item[0], "level")
+            s = _name(item[1], "sender")
+            keep.append(s)
+            r.sender = s
+            r.cost = _i64(item[2], "cost") if len(item) == 3 else 1
+        out = (VerdictC * max(n, 1))()
+        _init_or_raise("maillimit_verdict_init", byref(out[0]), VERDICT_VERSION)
+        done = c_size_t(0)
+        rc = lib.maillimit_decide_many(h, reqs, n, _i64(now, "now"), out, byref(done))
+        verdicts = [_verdict_from_c(out[i]) for i in range(min(done.value, n))]
+        if rc:
+            k = done.value
+            what = (f"request {k} {items[k]!r}" if k < n else "the call")
+            err = error_for(rc)(rc, strerror(rc), "maillimit_decide_many", None,
+                                f"{what}; {k} of {n} decided")
+            err.index = k  # type: ignore[attr-defined]
+            err.verdicts = verdicts  # type: ignore[attr-defined]
+            raise err
+        return verdicts
+
     def _verdict(self, fn: Any, cname: str, level: int, sender: Name, cost: int,
                  now: int) -> Verdict:
         # The hot path: the checks of _int/_name/_i64 inlined for the common argument types,
@@ -343,7 +408,8 @@ class Limiter(MaillimitAPI):
         if type(now) is not int or not _I64_MIN <= now <= _I64_MAX:
             now = _i64(now, "now")
         v = VerdictC()
-        _verdict_init(v)
+        if _verdict_init(v, VERDICT_VERSION):
+            _raise(ErrorCode.EVERSION, "maillimit_verdict_init", f"version {VERDICT_VERSION}")
         rc = fn(h, lv, s, cost, now, v)
         if rc:
             _raise(rc, cname, f"{_lvl(level)}, {sender!r}, cost={cost}, now={now}")
@@ -367,7 +433,7 @@ class Limiter(MaillimitAPI):
         """The status of the entity's own counter in ``window`` (``maillimit_status_get``)."""
         h = self._handle()
         s = StatusC()
-        lib.maillimit_status_init(byref(s))
+        _init_or_raise("maillimit_status_init", byref(s), STATUS_VERSION)
         rc = lib.maillimit_status_get(h, _int(level, "level"), _name(name),
                                       _int(window, "window"), _i64(now, "now"), byref(s))
         if rc:
@@ -405,6 +471,7 @@ class Limiter(MaillimitAPI):
         (``maillimit_history_open``); PLAN sums its subscriptions, SERVER takes name None."""
         return self._open("maillimit_history_open", "maillimit_history_next",
                           "maillimit_history_close", HistoryRowC, HistoryRow._from_c,
+                          _initialiser("maillimit_history_row_init", HISTORY_ROW_VERSION),
                           level, name, start, end, now)
 
     def history(self, level: int, name: Optional[Name], start: int, end: int,
@@ -418,6 +485,7 @@ class Limiter(MaillimitAPI):
         [start, end), by start time (``maillimit_episodes_open``); SERVER/None: all."""
         return self._open("maillimit_episodes_open", "maillimit_episodes_next",
                           "maillimit_episodes_close", EpisodeC, Episode._from_c,
+                          _initialiser("maillimit_episode_init", EPISODE_VERSION),
                           level, name, start, end, now)
 
     def episodes(self, level: int, name: Optional[Name], start: int, end: int,
@@ -426,15 +494,15 @@ class Limiter(MaillimitAPI):
         return self.episodes_open(level, name, start, end, now).to_list()
 
     def _open(self, open_name: str, next_name: str, close_name: str, struct: Any,
-              convert: Any, level: int, name: Optional[Name], start: int, end: int,
-              now: int) -> NativeIterator[Any]:
+              convert: Any, init: Callable[[Any], None], level: int, name: Optional[Name],
+              start: int, end: int, now: int) -> NativeIterator[Any]:
         it = c_void_p()
         self._call(open_name, _int(level, "level"), _name(name), _i64(start, "start"),
                    _i64(end, "end"), _i64(now, "now"), byref(it),
                    context=f"{_lvl(level)}, {name!r}, {start}, {end}, now={now}")
         out: NativeIterator[Any] = NativeIterator(it, function(next_name),
                                                   function(close_name), struct, convert,
-                                                  next_name)
+                                                  next_name, init)
         self._adopt(out)
         return out
 
@@ -447,6 +515,7 @@ class Limiter(MaillimitAPI):
         if k < 0:
             _refuse(ErrorCode.EINVAL, f"k={k} < 0", "top")
         rows = (TopRowC * max(k, 1))()
+        _init_or_raise("maillimit_top_row_init", byref(rows[0]), TOP_ROW_VERSION)
         n = c_size_t(k)
         self._call("maillimit_top", _int(level, "level"), _int(metric, "metric"),
                    _i64(start, "start"), _i64(end, "end"), _int(scope_level, "scope_level"),
@@ -460,7 +529,7 @@ class Limiter(MaillimitAPI):
         """Totals for hours starting in [start, end) within a scope
         (``maillimit_summary_get``)."""
         s = SummaryC()
-        lib.maillimit_summary_init(byref(s))
+        _init_or_raise("maillimit_summary_init", byref(s), SUMMARY_VERSION)
         self._call("maillimit_summary_get", _int(scope_level, "scope_level"),
                    _name(scope_name, "scope_name"), _i64(start, "start"), _i64(end, "end"),
                    _i64(now, "now"), byref(s),
@@ -469,22 +538,22 @@ class Limiter(MaillimitAPI):
 
     summary = summary_get
 
-    def event_next(self, now: int = 0) -> Optional[Event]:
+    def events_next(self, now: int = 0) -> Optional[Event]:
         """The oldest queued event, or None when the queue is empty
-        (``maillimit_event_next``)."""
+        (``maillimit_events_next``)."""
         ev = EventC()
-        lib.maillimit_event_init(byref(ev))
-        rc = lib.maillimit_event_next(self._handle(), _i64(now, "now"), byref(ev))
+        _init_or_raise("maillimit_event_init", byref(ev), EVENT_VERSION)
+        rc = lib.maillimit_events_next(self._handle(), _i64(now, "now"), byref(ev))
         if rc == ErrorCode.EDONE:
             return None
         if rc:
-            _raise(rc, "maillimit_event_next", f"now={now}")
+            _raise(rc, "maillimit_events_next", f"now={now}")
         return Event._from_c(ev)
 
     def events(self, now: int = 0) -> Iterator[Event]:
         """Drain the event queue: yields events until it is empty."""
         while True:
-            ev = self.event_next(now)
+            ev = self.events_next(now)
             if ev is None:
                 return
             yield ev
@@ -517,7 +586,7 @@ class Limiter(MaillimitAPI):
         out: EntityIterator[Entity] = EntityIterator(
             it, function("maillimit_list_next"), function("maillimit_list_close"),
             function("maillimit_list_count"), EntityC, Entity._from_c, "maillimit_list_next",
-            function("maillimit_entity_init"))
+            _initialiser("maillimit_entity_init", ENTITY_VERSION))
         self._adopt(out)
         return out
 
@@ -565,10 +634,10 @@ class Limiter(MaillimitAPI):
             first = Level.SUBSCRIPTION if lv <= Level.SUBSCRIPTION else Level(lv)
             for t in range(first, Level.MAILBOX + 1):
                 for w in Window:
-                    limits[Level(t), w] = _gone(self.limit_value, lv, e.name, t, w)
+                    limits[Level(t), w] = _gone(self.limit_configured, lv, e.name, t, w)
             for f in ((Flag.SENDMAIL, Flag.EXEMPT) if lv <= Level.SUBSCRIPTION
                       else (Flag.EXEMPT,)):
-                flags[f] = _gone(self.flag_value, lv, e.name, f)
+                flags[f] = _gone(self.flag_configured, lv, e.name, f)
             if lv != Level.PLAN:
                 status = _gone(self.status_get, lv, e.name, window, now)
         return EntityDetails(lv, e.name, e.parent, e.implicit, limits, flags, status)

@@ -163,7 +163,7 @@ class Client(MaillimitAPI):
     raise :class:`DaemonUnavailable` and :class:`DaemonTimeout` (both :class:`FileError`
     with code EIO, and :class:`ConnectionError` / :class:`TimeoutError`).
 
-    Differences a panel may notice: ``top`` takes ``k`` up to 1000; ``event_next`` and
+    Differences a panel may notice: ``top`` takes ``k`` up to 1000; ``events_next`` and
     ``events`` return the events this client has not seen yet from the daemon's log (the
     daemon notices ended episodes itself; ``now`` is not used); the daemon-only calls are
     :meth:`ping`, :meth:`version`, :meth:`stats`, :meth:`config_reload` and
@@ -316,7 +316,7 @@ class Client(MaillimitAPI):
         return self.call("ping") == "pong"
 
     def version(self) -> Dict[str, Any]:
-        """The daemon's library version: ``{"library": "0.2.0", "number": 200}``."""
+        """The daemon's library version: ``{"library": "1.0.0", "number": 10000}``."""
         return self.call("version")
 
     def stats(self) -> Dict[str, int]:
@@ -383,20 +383,20 @@ class Client(MaillimitAPI):
                   _wire_level(target_level, "target_level"), _int(window, "window"),
                   _i64(value, "value"))
 
-    def limit_value(self, level: int, name: Optional[Name], target_level: int,
+    def limit_configured(self, level: int, name: Optional[Name], target_level: int,
                     window: int) -> int:
-        return self.call("limit.value", _wire_level(level), _wire_name(name),
+        return self.call("limit.configured", _wire_level(level), _wire_name(name),
                          _wire_level(target_level, "target_level"), _int(window, "window"))
 
-    def limit_get(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
-        return self.call("limit.get", _wire_level(level), _wire_name(name),
+    def limit_effective(self, level: int, name: Optional[Name], window: int = Window.HOUR) -> int:
+        return self.call("limit.effective", _wire_level(level), _wire_name(name),
                          _int(window, "window"))
 
-    def enable(self, on: bool = True) -> None:
-        self.call("enable", bool(on))
+    def enabled_set(self, on: bool = True) -> None:
+        self.call("enabled.set", bool(on))
 
-    def enabled(self) -> bool:
-        return bool(self.call("enabled"))
+    def enabled_get(self) -> bool:
+        return bool(self.call("enabled.get"))
 
     def _flag(self, flag: int) -> Any:
         f = _int(flag, "flag")
@@ -407,13 +407,13 @@ class Client(MaillimitAPI):
         self.call("flag.set", _wire_level(level), _wire_name(name), self._flag(flag),
                   _int(value, "value"))
 
-    def flag_get(self, level: int, name: Optional[Name], flag: int) -> bool:
+    def flag_effective(self, level: int, name: Optional[Name], flag: int) -> bool:
         r = self.call("flag.get", _wire_level(level), _wire_name(name), self._flag(flag))
         return bool(r["effective"])
 
-    def flag_value(self, level: int, name: Optional[Name], flag: int) -> int:
+    def flag_configured(self, level: int, name: Optional[Name], flag: int) -> int:
         r = self.call("flag.get", _wire_level(level), _wire_name(name), self._flag(flag))
-        return r["value"]
+        return r["configured"]
 
     def unit_set(self, unit: int) -> None:
         u = _int(unit, "unit")
@@ -499,7 +499,7 @@ class Client(MaillimitAPI):
 
     summary = summary_get
 
-    def event_next(self, now: int = 0) -> Optional[Event]:
+    def events_next(self, now: int = 0) -> Optional[Event]:
         """The oldest event of the daemon's log this client has not returned yet, or None.
         (The daemon keeps the recent events for every client; ``now`` is not used.)"""
         if not self._pending:

@@ -32,18 +32,18 @@ class TestConfig(unittest.TestCase):
 
     def check_spec_example(self):
         ml = self.ml
-        self.assertIs(ml.enabled(), True)
+        self.assertIs(ml.enabled_get(), True)
         self.assertIs(ml.unit_get(), Unit.RECIPIENTS)
-        self.assertEqual(ml.limit_value(SRV, None, M, H), 100)
-        self.assertEqual(ml.limit_get(SRV, None, DAYW), UNLIMITED)
-        self.assertEqual(ml.limit_value(P, "basic", M, H), 50)
-        self.assertEqual(ml.limit_get(S, "acme", H), UNLIMITED)
-        self.assertEqual(ml.limit_get(D, "acme.example", H), 300)
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example", H), 20)
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example", DAYW), 2000)
-        self.assertEqual(ml.limit_get(M, "news@acme.example", H), 50)
-        self.assertIs(ml.flag_get(M, "news@acme.example", Flag.EXEMPT), True)
-        self.assertEqual(ml.flag_value(P, "basic", Flag.SENDMAIL), 1)
+        self.assertEqual(ml.limit_configured(SRV, None, M, H), 100)
+        self.assertEqual(ml.limit_effective(SRV, None, DAYW), UNLIMITED)
+        self.assertEqual(ml.limit_configured(P, "basic", M, H), 50)
+        self.assertEqual(ml.limit_effective(S, "acme", H), UNLIMITED)
+        self.assertEqual(ml.limit_effective(D, "acme.example", H), 300)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example", H), 20)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example", DAYW), 2000)
+        self.assertEqual(ml.limit_effective(M, "news@acme.example", H), 50)
+        self.assertIs(ml.flag_effective(M, "news@acme.example", Flag.EXEMPT), True)
+        self.assertEqual(ml.flag_configured(P, "basic", Flag.SENDMAIL), 1)
         ml.sysuser_remove("acme_web")  # it exists
 
     def test_load_mem_spec_example(self):
@@ -79,7 +79,7 @@ class TestConfig(unittest.TestCase):
         self.assertEqual(str(e), "maillimit_config_load_mem: malformed input: " + e.detail)
         self.assertIsInstance(e, ValueError)
         with self.assertRaises(NotFound):
-            self.ml.limit_value(P, "basic", M, H)  # the plan of line 1 was not created
+            self.ml.limit_configured(P, "basic", M, H)  # the plan of line 1 was not created
 
     def test_a_file_error_names_the_file(self):
         with tempfile.TemporaryDirectory() as d:
@@ -114,12 +114,12 @@ class TestConfigApply(unittest.TestCase):
     def check_applied(self):
         ml = self.ml
         # Values the file does not set are back to their defaults...
-        self.assertEqual(ml.limit_value(SRV, None, M, H), UNLIMITED)
-        self.assertEqual(ml.limit_value(P, "basic", M, H), DEFAULT)
-        self.assertEqual(ml.limit_value(D, "acme.example", M, H), DEFAULT)
+        self.assertEqual(ml.limit_configured(SRV, None, M, H), UNLIMITED)
+        self.assertEqual(ml.limit_configured(P, "basic", M, H), DEFAULT)
+        self.assertEqual(ml.limit_configured(D, "acme.example", M, H), DEFAULT)
         # ...entities it does not define are gone (implicit mailboxes stay)...
-        for call in (lambda: ml.limit_get(M, "ceo@acme.example"),
-                     lambda: ml.limit_get(S, "old"), lambda: ml.sysuser_remove("acme_web")):
+        for call in (lambda: ml.limit_effective(M, "ceo@acme.example"),
+                     lambda: ml.limit_effective(S, "old"), lambda: ml.sysuser_remove("acme_web")):
             with self.assertRaises(NotFound):
                 call()
         # ...and the counters of those that remain are kept.
@@ -145,11 +145,11 @@ class TestConfigApply(unittest.TestCase):
         self.assertEqual(cm.exception.detail, '<memory>:1: domain "x.example": subscription '
                                               '"nosuch" does not exist')
         self.assertEqual(cm.exception.function, "maillimit_config_apply_mem")
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), 20)
-        self.assertEqual(ml.limit_value(SRV, None, M, H), 100)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example"), 20)
+        self.assertEqual(ml.limit_configured(SRV, None, M, H), 100)
         with self.assertRaises(FileError):
             ml.config_apply("/nonexistent/panel.conf")
-        self.assertEqual(ml.limit_get(S, "old"), UNLIMITED)
+        self.assertEqual(ml.limit_effective(S, "old"), UNLIMITED)
 
 
 class TestConfigOnAHierarchy(LimiterTest):
@@ -158,7 +158,7 @@ class TestConfigOnAHierarchy(LimiterTest):
         ml.decide(M, "ceo@acme.example", 3, 1704103200)
         ml.config_load_mem("domain acme.example subscription=other mailbox=5\n")
         self.assertEqual(ml.status(M, "ceo@acme.example", H, 1704103201).count, 3)
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example", H), 5)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example", H), 5)
         self.assertEqual(ml.status(S, "other", H, 1704103201).count, 0)  # moved, not counted
 
 

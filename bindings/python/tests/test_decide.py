@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""verdict_init, decide, reserve, commit, release, reset, status_init, status_get: exact
-verdicts and statuses with explicit times."""
+"""verdict_init, decide, decide_many, reserve, commit, release, reset, status_init,
+status_get: exact verdicts and statuses with explicit times."""
 import unittest
 
 from maillimit import (COST_MAX, UNLIMITED, Decision, ErrorCode, Flag, InvalidArgument, Level,
@@ -109,10 +109,10 @@ class TestDecide(LimiterTest):
                                  0))
         self.assertEqual(ml.decide(M, CEO, 1, T0 + 3), allow(1, 0))  # mailboxes unaffected
         # Switch off: allowed past the limit, and counted.
-        ml.enable(False)
+        ml.enabled_set(False)
         self.assertEqual(ml.decide(M, CEO, 1, T0 + 4), allow(1, 1, Reason.DISABLED))
         self.assertEqual(ml.status(M, CEO, H, T0 + 5).count, 2)
-        ml.enable(True)
+        ml.enabled_set(True)
         # Server total: 3 of 4 counted (exempt and denied mail is not); then it is full and
         # even an unknown sender is denied by it, with reason LIMIT.
         self.assertEqual(ml.status(SRV, None, H, T0 + 5).count, 3)
@@ -128,6 +128,65 @@ class TestDecide(LimiterTest):
         self.assertEqual(ml.status(M, "new@acme.example", H, T0 + 1).count, 1)
         ml.mailbox_add("new@acme.example")  # becomes explicit, keeps its count
         self.assertEqual(ml.status(M, "new@acme.example", H, T0 + 1).count, 1)
+
+
+class TestDecideMany(LimiterTest):
+    def test_a_batch_decides_as_single_calls(self):
+        ml = self.ml
+        ml.limit_set(D, "acme.example", M, H, 3)
+        reqs = [(M, CEO), (M, "new@acme.example", 2), (M, CEO), (D, "acme.example"),
+                (M, CEO), (M, CEO), (S, "acme_web"), (M, "x@nowhere.example"),
+                (M, "NEW@acme.example"), (M, "new@acme.example")]
+        got = ml.decide_many(reqs, T0)
+        self.assertEqual(len(got), len(reqs))
+        twin = type(ml)()
+        self.addCleanup(twin.close)
+        twin.plan_add("basic")
+        twin.subscription_add("acme", "basic")
+        twin.subscription_add("other")
+        twin.domain_add("acme.example", "acme")
+        twin.mailbox_add(CEO)
+        twin.sysuser_add("acme_web", "acme")
+        twin.limit_set(D, "acme.example", M, H, 3)
+        want = [twin.decide(r[0], r[1], r[2] if len(r) == 3 else 1, T0) for r in reqs]
+        self.assertEqual(got, want)
+        self.assertEqual(got[0], allow(3, 0))
+        self.assertEqual(got[5], deny(M, H, 3, 3, HOUR))
+        self.assertEqual(got[7].reason, Reason.UNKNOWN)
+        # the implicit mailbox made by request 1 counts requests 8 and 9 (the second denied)
+        self.assertEqual(got[8], allow(3, 2))
+        self.assertEqual(got[9], deny(M, H, 3, 3, HOUR))
+        self.assertEqual(ml.status_get(M, "new@acme.example", H, T0).count, 3)
+        self.assertEqual(ml.decide_many([], T0), [])
+
+    def test_a_bad_request_stops_the_batch(self):
+        ml = self.ml
+        reqs = [(M, CEO), (M, CEO), (M, "no-at-sign"), (M, CEO)]
+        e = self.assertRaisesCode(InvalidArgument, ErrorCode.EINVAL, ml.decide_many, reqs, T0)
+        self.assertEqual(e.index, 2)
+        self.assertEqual(e.verdicts, [allow(-1, 0), allow(-1, 1)])
+        self.assertEqual(ml.status_get(M, CEO, H, T0).count, 2)
+        e = self.assertRaisesCode(RangeError, ErrorCode.ERANGE, ml.decide_many,
+                                  [(M, CEO, 1), (M, CEO, 0)], T0)
+        self.assertEqual(e.index, 1)
+        self.assertEqual(ml.status_get(M, CEO, H, T0).count, 3)
+        e = self.assertRaisesCode(InvalidArgument, ErrorCode.EINVAL, ml.decide_many,
+                                  [(P, "basic")], T0)
+        self.assertEqual((e.index, e.verdicts), (0, []))
+        self.assertRaisesCode(InvalidArgument, ErrorCode.EINVAL, ml.decide_many, [(M, CEO)], -1)
+        # refused by the binding: nothing decided
+        self.assertRaisesCode(InvalidArgument, ErrorCode.EINVAL, ml.decide_many,
+                              [(M, CEO), "ceo"], T0)
+        self.assertRaisesCode(InvalidArgument, ErrorCode.EINVAL, ml.decide_many,
+                              [(M, CEO), (M, "a\0b@acme.example")], T0)
+        self.assertEqual(ml.status_get(M, CEO, H, T0).count, 3)
+
+    def test_more_than_one_chunk(self):
+        ml = self.ml
+        ml.limit_set(D, "acme.example", M, H, 40)
+        got = ml.decide_many([(M, CEO)] * 50, T0)
+        self.assertEqual([v.allowed for v in got], [True] * 40 + [False] * 10)
+        self.assertEqual([v.count for v in got], list(range(40)) + [40] * 10)
 
 
 class TestTwoPhase(LimiterTest):

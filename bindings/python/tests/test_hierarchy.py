@@ -19,7 +19,7 @@ class TestAdd(LimiterTest):
         ml.domain_add("ACME.example", "acme")
         ml.mailbox_add("CEO@Acme.Example")
         ml.sysuser_add("ACME_WEB", "ACME")
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), UNLIMITED)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example"), UNLIMITED)
 
     def test_another_placement_is_exists(self):
         ml = self.ml
@@ -65,36 +65,37 @@ class TestAdd(LimiterTest):
         ml.domain_add(b"b\xc3\xbccher.example", b"acme")
         ml.mailbox_add("j\u00fcrgen@b\u00fccher.example")  # the same domain, as text
         ml.limit_set(M, b"j\xc3\xbcrgen@b\xc3\xbccher.example", M, H, 7)
-        self.assertEqual(ml.limit_get(M, "j\u00fcrgen@B\u00fcCHER.example"), 7)
+        self.assertEqual(ml.limit_effective(M, "j\u00fcrgen@B\u00fcCHER.example"), 7)
         # Bytes >= 0x80 are compared as they are: upper-case U-umlaut is another name.
-        self.assertRaisesCode(NotFound, -3, ml.limit_get, M, "j\u00fcrgen@b\u00dccher.example")
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, M,
+                              "j\u00fcrgen@b\u00dccher.example")
 
 
 class TestRemoveAndMove(LimiterTest):
     def test_remove_takes_the_subtree(self):
         ml = self.ml
         ml.remove(S, "acme")
-        self.assertRaisesCode(NotFound, -3, ml.limit_get, D, "acme.example")
-        self.assertRaisesCode(NotFound, -3, ml.limit_get, M, "ceo@acme.example")
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, D, "acme.example")
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, M, "ceo@acme.example")
         self.assertRaisesCode(NotFound, -3, ml.sysuser_remove, "acme_web")  # went with it
         self.assertRaisesCode(NotFound, -3, ml.remove, S, "acme")
 
     def test_remove_a_mailbox_and_a_domain(self):
         ml = self.ml
         ml.remove(M, "CEO@acme.example")
-        self.assertRaisesCode(NotFound, -3, ml.limit_get, M, "ceo@acme.example")
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, M, "ceo@acme.example")
         ml.remove(D, "acme.example")
-        self.assertRaisesCode(NotFound, -3, ml.limit_get, D, "acme.example")
-        self.assertEqual(ml.limit_get(S, "acme"), UNLIMITED)
+        self.assertRaisesCode(NotFound, -3, ml.limit_effective, D, "acme.example")
+        self.assertEqual(ml.limit_effective(S, "acme"), UNLIMITED)
 
     def test_removing_a_plan_detaches_its_subscriptions(self):
         ml = self.ml
         ml.limit_set(P, "basic", S, H, 50)
-        self.assertEqual(ml.limit_get(S, "acme"), 50)
+        self.assertEqual(ml.limit_effective(S, "acme"), 50)
         ml.remove(P, "basic")
-        self.assertEqual(ml.limit_get(S, "acme"), UNLIMITED)
+        self.assertEqual(ml.limit_effective(S, "acme"), UNLIMITED)
         ml.plan_add("basic")  # it is gone: adding it again creates it anew
-        self.assertEqual(ml.limit_value(P, "basic", S, H), DEFAULT)
+        self.assertEqual(ml.limit_configured(P, "basic", S, H), DEFAULT)
 
     def test_the_server_cannot_be_removed(self):
         self.assertRaisesCode(InvalidArgument, -1, self.ml.remove, Level.SERVER, None)
@@ -137,11 +138,11 @@ class TestRemoveAndMove(LimiterTest):
         ml.plan_add("pro")
         ml.limit_set(P, "basic", M, H, 50)
         ml.limit_set(P, "pro", M, H, 500)
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), 50)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example"), 50)
         ml.subscription_plan_set("acme", "pro")
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), 500)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example"), 500)
         ml.subscription_plan_set("acme", None)
-        self.assertEqual(ml.limit_get(M, "ceo@acme.example"), UNLIMITED)
+        self.assertEqual(ml.limit_effective(M, "ceo@acme.example"), UNLIMITED)
         self.assertRaisesCode(NotFound, -3, ml.subscription_plan_set, "acme", "nosuch")
         self.assertRaisesCode(NotFound, -3, ml.subscription_plan_set, "nosuch", "pro")
 

@@ -92,7 +92,7 @@ class TestLoading(unittest.TestCase):
         self.assertIsNotNone(shutil.which("pkg-config"), "pkg-config is a build dependency")
         self.assertEqual(r.returncode, 0, r.stdout)
         found = r.stdout.strip()
-        self.assertTrue(found in (os.path.join(libdir, "libmaillimit.so.0"),
+        self.assertTrue(found in (os.path.join(libdir, "libmaillimit.so.1"),
                                   os.path.join(libdir, "libmaillimit.so")), found)
 
 
@@ -132,6 +132,7 @@ class TestAgainstHeader(unittest.TestCase):
         self.assertEqual(maillimit.NAME_MAX, h["MAILLIMIT_NAME_MAX"])
         self.assertEqual(maillimit.VERDICT_VERSION, h["MAILLIMIT_VERDICT_VERSION"])
         self.assertEqual(maillimit.STATUS_VERSION, h["MAILLIMIT_STATUS_VERSION"])
+        self.assertEqual(maillimit.REQUEST_VERSION, h["MAILLIMIT_REQUEST_VERSION"])
         self.assertEqual(maillimit.HEADER_VERSION_MAJOR, h["MAILLIMIT_HEADER_VERSION_MAJOR"])
         self.assertEqual(maillimit.HEADER_VERSION_MINOR, h["MAILLIMIT_HEADER_VERSION_MINOR"])
         self.assertEqual(maillimit.HEADER_VERSION_NUMBER, h["MAILLIMIT_HEADER_VERSION_NUMBER"])
@@ -155,9 +156,12 @@ class TestAgainstHeader(unittest.TestCase):
                 by_c[cname] = cls
             got = [(t.__name__, n) for n, t in by_c[cname]._fields_]
             want = []
-            for t, n in fields:
+            for f in fields:
+                t, n = " ".join(f[:-1]), f[-1]
                 m = re.fullmatch(r"(\w+)\[(\w+)\]", n)
-                if t == "char" and m:  # char name[MAILLIMIT_NAME_BUFFER]
+                if t in ("char", "const char") and n.startswith("*"):  # const char *sender
+                    want.append(("c_char_p", n[1:]))
+                elif t == "char" and m:  # char name[MAILLIMIT_NAME_BUFFER]
                     size = m.group(2)
                     size = int(size) if size.isdigit() else self.enum_values()[size]
                     want.append((f"c_char_Array_{size}", m.group(1)))

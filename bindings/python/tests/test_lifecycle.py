@@ -30,7 +30,7 @@ class TestLifecycle(unittest.TestCase):
         ml.close()
         ml.close()  # twice: a no-op
         for call in (lambda: ml.plan_add("p"), lambda: ml.decide(Level.MAILBOX, "a@b.c"),
-                     lambda: ml.status(Level.SERVER, None), lambda: ml.enabled(),
+                     lambda: ml.status(Level.SERVER, None), lambda: ml.enabled_get(),
                      lambda: ml.config_load_mem("enable yes\n")):
             with self.assertRaises(InvalidArgument) as cm:
                 call()

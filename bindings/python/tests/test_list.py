@@ -208,9 +208,15 @@ class TestIterator(ListTest):
     def test_entity_rows_are_initialised(self):
         # maillimit_list_next() refuses a row that maillimit_entity_init() did not set.
         row = _native.EntityC()
-        _native.lib.maillimit_entity_init(row)
+        self.assertEqual(_native.lib.maillimit_entity_init(row, ENTITY_VERSION), 0)
         self.assertEqual(row.version, ENTITY_VERSION)
-        self.assertEqual((row.level, row.implicit, row.name, row.parent), (0, 0, b"", b""))
+        self.assertEqual((row.level, row.implicit, row.name, row.parent), (-1, 0, b"", b""))
+        # A version this library does not know (a newer binding's layout) is refused.
+        other = _native.EntityC()
+        for version in (0, ENTITY_VERSION + 1):
+            self.assertEqual(_native.lib.maillimit_entity_init(other, version),
+                             ErrorCode.EVERSION)
+            self.assertEqual(other.version, 0)
 
 
 class TestErrors(ListTest):

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """tick, retention_set/get, history_open/next/close, episodes_open/next/close, top,
-summary_init/get, event_init, event_next, events_dropped: one scripted hour of traffic."""
+summary_init/get, event_init, events_next, events_dropped: one scripted hour of traffic."""
 import unittest
 
 from maillimit import (UNLIMITED, Episode, Event, EventType, Flag, HistoryRow, InvalidArgument,
@@ -130,7 +130,7 @@ class TestReports(LimiterTest):
             Event(EventType.LIMIT_REACHED, M, "blocked@acme.example", H, T0 + 300, 0, 0, 2),
             Event(EventType.BACK_TO_NORMAL, M, CEO, H, T0 + HOUR, 3, 2, 3),
         ])
-        self.assertIsNone(ml.event_next(NOW))
+        self.assertIsNone(ml.events_next(NOW))
         self.assertEqual(ml.events_dropped(), 0)
 
     def test_tick_and_retention(self):
@@ -156,7 +156,7 @@ class TestReports(LimiterTest):
                 ml.tick(NOW)  # as a daemon does: edges move from deciders to the queue
         ml.tick(NOW)
         self.assertEqual(ml.events_dropped(), 4)
-        first = ml.event_next(NOW)
+        first = ml.events_next(NOW)
         self.assertEqual((first.type, first.name, first.seq),
                          (EventType.LIMIT_REACHED, "u4@acme.example", 8))
         self.assertEqual(sum(1 for _ in ml.events(NOW)), 4095)
@@ -173,7 +173,7 @@ class TestReportsLifecycle(unittest.TestCase):
         self.assertTrue(it.closed and it2.closed)
         self.assertEqual(list(it), [])
         with self.assertRaises(InvalidArgument):
-            ml.event_next(T0)
+            ml.events_next(T0)
 
     def test_an_unreferenced_iterator_is_freed(self):
         with Limiter() as ml:

@@ -32,7 +32,7 @@ class TestSnapshot(LimiterTest):
         for t in (0, 60, 120, 180):
             ml.decide(M, CEO, 1, T0 + t)
         ml.decide(M, "implicit@acme.example", 2, T0 + 200)
-        ml.enable(False)
+        ml.enabled_set(False)
         self.reservation = ml.reserve(M, "implicit@acme.example", 1, T0 + 240)
         self.fresh = Limiter()
         self.addCleanup(self.fresh.close)
@@ -43,13 +43,13 @@ class TestSnapshot(LimiterTest):
             for window in (H, DAYW):
                 self.assertEqual(a.status(level, name, window, now),
                                  b.status(level, name, window, now), (level, name, window))
-        self.assertEqual(a.enabled(), b.enabled())
-        self.assertEqual(a.flag_value(S, "acme", Flag.SENDMAIL), 0)
-        self.assertEqual(b.flag_value(S, "acme", Flag.SENDMAIL), 0)
-        self.assertEqual(b.flag_get(M, "news@acme.example", Flag.EXEMPT), True)
-        self.assertEqual(b.limit_value(S, "acme", S, DAYW), 100)
-        a.enable(True)
-        b.enable(True)
+        self.assertEqual(a.enabled_get(), b.enabled_get())
+        self.assertEqual(a.flag_configured(S, "acme", Flag.SENDMAIL), 0)
+        self.assertEqual(b.flag_configured(S, "acme", Flag.SENDMAIL), 0)
+        self.assertEqual(b.flag_effective(M, "news@acme.example", Flag.EXEMPT), True)
+        self.assertEqual(b.limit_configured(S, "acme", S, DAYW), 100)
+        a.enabled_set(True)
+        b.enabled_set(True)
         self.assertEqual(a.decide(M, CEO, 1, now), b.decide(M, CEO, 1, now))
 
     def test_round_trip_in_memory(self):
@@ -88,8 +88,8 @@ class TestSnapshot(LimiterTest):
                 e = self.assertRaisesCode(FormatError, -7, fresh.snapshot_load_mem, bad)
                 self.assertTrue(e.detail.startswith("<memory>: "), e.detail)
                 self.assertEqual(e.function, "maillimit_snapshot_load_mem")
-        self.assertEqual(fresh.limit_get(S, "keep"), -1)
-        self.assertRaisesCode(NotFound, -3, fresh.limit_get, S, "acme")
+        self.assertEqual(fresh.limit_effective(S, "keep"), -1)
+        self.assertRaisesCode(NotFound, -3, fresh.limit_effective, S, "acme")
 
     def test_file_errors(self):
         with tempfile.TemporaryDirectory() as d:

@@ -64,7 +64,7 @@ class LiveDaemon(unittest.TestCase):
         self.daemon.pause()  # SIGSTOP: connected, never answers
         try:
             with self.assertRaises(DaemonTimeout) as cm:
-                c.limit_get(D, "x.example")
+                c.limit_effective(D, "x.example")
             self.assertIsInstance(cm.exception, TimeoutError)
             self.assertEqual(cm.exception.code, ErrorCode.EIO)
             self.assertEqual(cm.exception.detail,
@@ -72,8 +72,8 @@ class LiveDaemon(unittest.TestCase):
         finally:
             self.daemon.resume()
         # the late answer to limit.get went to the closed connection, not to this call
-        self.assertEqual(c.version()["number"], 200)
-        self.assertEqual(c.limit_get(D, "x.example"), -1)
+        self.assertEqual(c.version()["number"], 10000)
+        self.assertEqual(c.limit_effective(D, "x.example"), -1)
 
     def test_connection_lost_while_waiting(self):
         # a server that takes the request and closes: the request may have run, so the
@@ -122,7 +122,7 @@ class LiveDaemon(unittest.TestCase):
 
     def test_daemon_calls(self):
         self.assertTrue(self.ml.ping())
-        self.assertEqual(self.ml.version()["library"], "0.2.0")
+        self.assertEqual(self.ml.version()["library"], "1.0.0")
         self.ml.config_reload()
         with open(self.daemon.config, "a") as f:
             f.write("bogus 1\n")

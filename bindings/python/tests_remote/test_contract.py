@@ -132,9 +132,9 @@ class Contract:
     def test_decide_status_reset_limits(self):
         ml = self.ml
         build(ml)
-        self.assertEqual(ml.limit_value(M, "ann@a.example", M, HOUR), DEFAULT)
-        self.assertEqual(ml.limit_get(M, "ann@a.example"), 2)
-        self.assertEqual(ml.limit_get(M, "ann@a.example", DAY), UNLIMITED)
+        self.assertEqual(ml.limit_configured(M, "ann@a.example", M, HOUR), DEFAULT)
+        self.assertEqual(ml.limit_effective(M, "ann@a.example"), 2)
+        self.assertEqual(ml.limit_effective(M, "ann@a.example", DAY), UNLIMITED)
         v = ml.decide(M, "ann@a.example", 1, T + 40)
         self.assertEqual(v, Verdict(Decision.ALLOW, Reason.NONE, None, None, 2, 0, 0, 1 << 63))
         ml.decide(M, "ann@a.example", 1, T + 40)
@@ -148,25 +148,25 @@ class Contract:
         v = ml.decide(D, "nosuch.example", 1, T + 40)
         self.assertEqual((v.decision, v.reason), (Decision.ALLOW, Reason.UNKNOWN))
         ml.limit_set(Level.SERVER, None, Level.SERVER, DAY, 100000)
-        self.assertEqual(ml.limit_get(Level.SERVER, None, DAY), 100000)
+        self.assertEqual(ml.limit_effective(Level.SERVER, None, DAY), 100000)
 
     def test_flags_switch_unit_retention(self):
         ml = self.ml
         build(ml)
         ml.flag_set(S, "acme", Flag.SENDMAIL, False)
-        self.assertEqual((ml.flag_get(S, "acme", Flag.SENDMAIL),
-                          ml.flag_value(S, "acme", Flag.SENDMAIL)), (False, 0))
+        self.assertEqual((ml.flag_effective(S, "acme", Flag.SENDMAIL),
+                          ml.flag_configured(S, "acme", Flag.SENDMAIL)), (False, 0))
         v = ml.decide(S, "acme_web", 1, T)
         self.assertEqual((v.decision, v.reason, v.retry_after),
                          (Decision.DENY, Reason.NOT_ALLOWED, -1))
         ml.flag_set(S, "acme", Flag.SENDMAIL, DEFAULT)
-        self.assertEqual((ml.flag_get(S, "acme", Flag.SENDMAIL),
-                          ml.flag_value(S, "acme", Flag.SENDMAIL)), (True, DEFAULT))
-        ml.enable(False)
-        self.assertFalse(ml.enabled())
+        self.assertEqual((ml.flag_effective(S, "acme", Flag.SENDMAIL),
+                          ml.flag_configured(S, "acme", Flag.SENDMAIL)), (True, DEFAULT))
+        ml.enabled_set(False)
+        self.assertFalse(ml.enabled_get())
         self.assertEqual(ml.decide(M, "ann@a.example", 1, T).reason, Reason.DISABLED)
-        ml.enable()
-        self.assertTrue(ml.enabled())
+        ml.enabled_set()
+        self.assertTrue(ml.enabled_get())
         ml.unit_set(Unit.RECIPIENTS)
         self.assertEqual(ml.unit_get(), Unit.RECIPIENTS)
         ml.retention_set(48)
@@ -199,7 +199,7 @@ class Contract:
         self.assertEqual(evs, [
             Event(EventType.LIMIT_REACHED, D, "c.example", HOUR, T + 60, 2, 0, 1),
             Event(EventType.BACK_TO_NORMAL, D, "c.example", HOUR, T + 3660, 2, 1, 2)])
-        self.assertIsNone(ml.event_next())
+        self.assertIsNone(ml.events_next())
 
     def test_errors_are_the_same(self):
         ml = self.ml
@@ -244,7 +244,7 @@ class Contract:
         names = [e.name for e in ml.list(M, D, b"caf\xe9.example")]
         self.assertEqual(names, ["j\udcf6@caf\udce9.example"])
         # the str comes back to the same bytes
-        self.assertEqual(ml.limit_get(M, names[0]), 2)
+        self.assertEqual(ml.limit_effective(M, names[0]), 2)
 
 
 class InProcess(Contract, unittest.TestCase):
