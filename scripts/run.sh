@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libmicrohttpd-dev)
+packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libmicrohttpd-dev libhiredis-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
