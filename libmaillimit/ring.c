@@ -153,25 +153,34 @@ static void retire_units(struct maillimit__ring *r, uint32_t v, uint32_t m, uint
     }
 }
 
-/* Sweep the minute slots for minute p; ref is the latest minute a slot can hold. */
+/* Sweep the minute slots for minute p; ref is the latest minute a slot could hold when the
+ * sweep began. A thread at a later minute may move the head on and count in a later slot
+ * while this sweep runs: a slot's minute is therefore read against the head as it is after
+ * the slot was loaded (never an older reference), or a minute newer than ref would be taken
+ * for one a whole lap cycle older, found expired and its units lost. */
 static void sweep_minutes(struct maillimit__ring *r, uint32_t ref, uint32_t p)
 {
     uint32_t hour = p / NM;
     for (uint32_t i = 0; i < NM; i++) {
-        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
+        /* acquire: a slot written by a thread at a later minute comes with the head that
+         * thread published before writing it (its head CAS is sequenced before its slot CAS) */
+        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_acquire);
         for (;;) {
             if (!(v & M_COUNT))
                 break;
-            uint32_t m = minute_of(v, i, ref);
+            uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+            uint32_t now_ref = h && h - 1 > ref ? h - 1 : ref;
+            uint32_t m = minute_of(v, i, now_ref);
             int expired = m + NM <= p;
             int closed = m / NM < hour && !(v & M_ROLLED);
             if (!expired && !closed)
                 break;
             uint32_t nv = expired ? (v & ~M_COUNT) | M_ROLLED : v | M_ROLLED;
-            /* acq_rel: orders against adds, subs and other sweeps of this word */
+            /* acq_rel: orders against adds, subs and other sweeps of this word; acquire on
+             * failure, as for the load above */
             if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, nv,
                                                       memory_order_acq_rel,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_acquire)) {
                 if (expired) {
                     retire_units(r, v, m, p, 1);
                 } else {
@@ -239,7 +248,9 @@ int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t unit
 {
     for (;;) {
         uint32_t i = p % NM;
-        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_relaxed);
+        /* acquire: a slot holding a later minute comes with the head published before it
+         * (read below to tell which minute the slot holds) */
+        uint32_t v = atomic_load_explicit(&r->minute[i], memory_order_acquire);
         for (;;) {
             uint32_t nv;
             int same = (v >> M_LAP_SHIFT) == lap_of(p);
@@ -263,10 +274,11 @@ int maillimit__ring_slot_add(struct maillimit__ring *r, uint32_t p, int64_t unit
                     return MAILLIMIT_ERANGE;
                 nv = lap_of(p) << M_LAP_SHIFT | (uint32_t)units;
             }
-            /* acq_rel: orders against sweeps and subs of this word */
+            /* acq_rel: orders against sweeps and subs of this word; acquire on failure, as
+             * for the load above */
             if (atomic_compare_exchange_weak_explicit(&r->minute[i], &v, nv,
                                                       memory_order_acq_rel,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_acquire)) {
                 if (same && (v & M_ROLLED))
                     hour_add(r, p / NM, (uint64_t)units); /* a late add to a rolled minute */
                 if (!same)
