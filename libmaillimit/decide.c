@@ -21,7 +21,7 @@
  *
  * maillimit_decide_many() makes the same decision for each of its requests, in order, after
  * looking up the senders of up to 16 of them in stages that overlap their misses ("batches",
- * below).
+ * below), and charges an unlimited server lane once for those 16 (struct defer).
  *
  * The server counter is split into lanes while the server total is unlimited: each thread
  * counts in the lane of its stack, so the server's line is not shared between threads.
@@ -48,7 +48,26 @@ struct counter {
 struct request {
     struct counter c[4];
     int n;                         /* counters: sender first, server last */
+    int nx;                        /* of which phase 1 and 2 charge: n, or n - 1 when the
+                                    * server lane is charged by a batch's chunk (struct defer) */
     int server_exact;              /* the server total is limited: lane 0, checked */
+};
+
+/* A chunk of maillimit_decide_many() charges the server lane once (only while the server total
+ * is unlimited, so nothing in the chunk checks it): at the first request that counts in the
+ * lane, the costs of that request and of every later one of the chunk are reserved in the lane
+ * (totals, then the current minute's slot, with the same capacity checks as one request); each
+ * allowed request then takes its cost from the reservation instead of two atomic
+ * read-modify-writes of its own, and what the chunk did not use (denied, exempt or undecided
+ * requests) is given back at its end, as maillimit_release() gives back a reservation. A
+ * reservation that does not fit (capacity) leaves every request of the chunk charging the lane
+ * itself, as maillimit_decide() does, so ERANGE falls on the same request. */
+struct defer {
+    struct maillimit__ring *r;     /* the lane reserved in; NULL: not yet (or not possible) */
+    int failed;                    /* a reservation did not fit: no more tries in this chunk */
+    uint32_t minute;               /* minute the reservation is counted in */
+    int64_t reserved, used;        /* units reserved, units taken by allowed requests */
+    int64_t rest;                  /* costs of the requests not decided yet, this one included */
 };
 
 static unsigned lane_of_thread(void)
@@ -126,7 +145,7 @@ static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
     if (rq->server_exact)
         for (int k = 1; k < MAILLIMIT__LANES; k++)
             maillimit__ring_advance(ml->lane[k], p);
-    for (int i = 0; i < rq->n; i++) {
+    for (int i = 0; i < rq->nx; i++) {
         struct counter *c = &rq->c[i];
         c->minute = maillimit__ring_at(c->r, p);
         if (!maillimit__ring_units_ok(c->r, cost)) {
@@ -156,12 +175,12 @@ static int phase1(maillimit *ml, struct request *rq, int64_t cost, int64_t now)
 static int phase2(struct request *rq, int64_t cost)
 {
     uint64_t packed = (uint64_t)cost | (uint64_t)cost << 32;
-    for (int i = 0; i < rq->n; i++) {
+    for (int i = 0; i < rq->nx; i++) {
         if (maillimit__ring_slot_add_at(rq->c[i].r, rq->c[i].minute, cost) == 0)
             continue;
         for (int k = 0; k < i; k++)
             maillimit__ring_slot_sub(rq->c[k].r, rq->c[k].minute, cost);
-        for (int k = i; k < rq->n; k++)
+        for (int k = i; k < rq->nx; k++)
             atomic_fetch_sub_explicit(&rq->c[k].r->totals, packed, memory_order_relaxed);
         return MAILLIMIT_ERANGE;
     }
@@ -480,7 +499,7 @@ static void report_episode(maillimit *ml, struct request *rq, const struct block
 /* ---- decide / reserve ----------------------------------------------------------------- */
 
 static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
-                         maillimit_verdict *out, int reserve);
+                         maillimit_verdict *out, int reserve, struct defer *d);
 
 static int decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                   maillimit_verdict *out, int reserve)
@@ -499,12 +518,45 @@ static int decide(maillimit *ml, int level, const char *sender, int64_t cost, in
     int rc = sender_of(ml, level, sender, &e);
     if (rc)
         return rc;
-    return decide_sender(ml, e, cost, now, out, reserve);
+    return decide_sender(ml, e, cost, now, out, reserve, NULL);
 }
 
-/* The decision once the sender is resolved (e NULL: unknown); out cleared, now final. */
+/* Reserve d->rest units in lane r at minute now (struct defer): the checks and the two
+ * atomic read-modify-writes one request makes in phase 1 and 2. If they fail, nothing is
+ * reserved and the chunk's requests charge the lane one by one. */
+static void defer_reserve(struct defer *d, struct maillimit__ring *r, int64_t now)
+{
+    int64_t units = d->rest;
+    uint64_t packed = (uint64_t)units | (uint64_t)units << 32;
+    uint32_t m = maillimit__ring_at(r, (uint32_t)(now / 60));
+    d->failed = 1;
+    if (!maillimit__ring_units_ok(r, units))
+        return;
+    /* relaxed: as in phase 1 (nothing checks an unlimited lane's total) */
+    atomic_fetch_add_explicit(&r->totals, packed, memory_order_relaxed);
+    if (maillimit__ring_slot_add_at(r, m, units)) {
+        atomic_fetch_sub_explicit(&r->totals, packed, memory_order_relaxed);
+        return;
+    }
+    d->failed = 0;
+    d->r = r;
+    d->minute = m;
+    d->reserved = units;
+    d->used = 0;
+}
+
+/* The end of a chunk: give back what its requests did not use of the reservation. */
+static void defer_end(struct defer *d)
+{
+    if (d->r && d->reserved > d->used)
+        maillimit__ring_slot_sub(d->r, d->minute, d->reserved - d->used);
+    d->r = NULL;
+}
+
+/* The decision once the sender is resolved (e NULL: unknown); out cleared, now final. d: the
+ * chunk's reservation in the server lane (a batch), or NULL. */
 static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cost, int64_t now,
-                         maillimit_verdict *out, int reserve)
+                         maillimit_verdict *out, int reserve, struct defer *d)
 {
     int rc = 0;
     struct request rq;
@@ -550,6 +602,17 @@ static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cos
     if (rc)
         return rc;
 
+    /* the server's counter is last; an unlimited lane is charged from the chunk's reservation */
+    rq.nx = rq.n;
+    int deferred = 0;
+    if (d && !rq.server_exact && !reserve) {
+        if (!d->r && !d->failed)
+            defer_reserve(d, rq.c[rq.n - 1].r, now);
+        if (d->r && d->r == rq.c[rq.n - 1].r) {
+            rq.nx--;
+            deferred = 1;
+        }
+    }
     int failed = phase1(ml, &rq, cost, now);
     if (failed == PHASE1_RANGE)
         return MAILLIMIT_ERANGE;
@@ -574,11 +637,15 @@ static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cos
     rc = phase2(&rq, cost);
     if (rc)
         return rc;
+    if (deferred)
+        d->used += cost;
     out->reason = reason;
     const struct counter *own = &rq.c[reason == MAILLIMIT_REASON_UNKNOWN ? 1 : 0];
     out->limit = enabled ? own->limit[0]
                          : maillimit__effective_limit(ml, own->e, MAILLIMIT_WINDOW_HOUR);
-    out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost
+    /* the lane's slot holds the chunk's reservation: what is not used yet is not counted */
+    out->count = is_server(ml, own) ? count_of(ml, own->e, MAILLIMIT_WINDOW_HOUR, now) - cost -
+                                          (deferred ? d->reserved - d->used : 0)
                                     : maillimit__hour_total(own->before);
     if (out->count < 0)
         out->count = 0;
@@ -634,7 +701,9 @@ int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost
  *   B  read the slots, prefetch the entities they point to (first line and name line);
  *   C  find each entity (the name compared), prefetch its parent, grandparent hint and ring;
  *   D  prefetch the parent's and grandparent's rings;
- *   E  decide each request in order, exactly as decide() does from its resolved sender.
+ *   E  decide each request in order, exactly as decide() does from its resolved sender, except
+ *      that an unlimited server lane is charged from the chunk's reservation (struct defer),
+ *      whose rest is given back when the chunk ends.
  * The stages only read and prefetch: what a request changes happens in E, in order. A name
  * the table did not have in C is looked up again in E (an earlier request of the chunk may
  * have made its implicit mailbox), then resolved as sender_of() does. One read section
@@ -667,6 +736,7 @@ static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t
                         size_t *done)
 {
     struct pending p[BATCH];
+    struct defer d = {0};
     size_t slot = (size_t)(now / 60) % MAILLIMIT__HOUR_SLOTS;
     int err = 0;
     size_t m = 0;
@@ -701,6 +771,7 @@ static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t
             break;
         }
         __builtin_prefetch(&t->slot[q->hash & t->mask]);
+        d.rest += q->cost;
     }
     for (size_t i = 0; i < m; i++) { /* B */
         uintptr_t v = atomic_load_explicit(&t->slot[p[i].hash & t->mask], memory_order_relaxed);
@@ -743,8 +814,10 @@ static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t
         maillimit_verdict v = {.version = MAILLIMIT_VERDICT_VERSION};
         verdict_clear(&v);
         if (!rc)
-            rc = decide_sender(ml, e, q->cost, now, &v, 0);
+            rc = decide_sender(ml, e, q->cost, now, &v, 0, &d);
+        d.rest -= q->cost;
         if (rc) {
+            defer_end(&d);
             *done = i;
             return rc;
         }
@@ -752,6 +825,7 @@ static int decide_chunk(maillimit *ml, const char *req, size_t rstride, uint32_t
         memcpy(dst, &oversion, sizeof oversion);
         maillimit__struct_out(MAILLIMIT__VERDICT, dst, &v);
     }
+    defer_end(&d);
     *done = m;
     return err;
 }

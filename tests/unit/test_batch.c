@@ -134,16 +134,42 @@ static void same_state(maillimit *x, maillimit *y, int64_t now)
     }
 }
 
-Test(batch, equals_one_by_one_decisions)
+/* The same configuration with the server total unlimited: a chunk of a batch then charges the
+ * server lane once from a reservation (decide.c, struct defer), with every kind of request
+ * (allowed, denied, exempt, not allowed, unknown) in the chunks. */
+static const char config_unlimited_server[] =
+    "server mailbox=6 domain=15 subscription=30\n"
+    "plan basic mailbox=5 mailbox.day=9 domain=12 sendmail=yes\n"
+    "subscription acme plan=basic subscription=25 subscription.day=40\n"
+    "subscription beta sendmail=no\n"
+    "subscription gamma plan=basic\n"
+    "domain acme.example subscription=acme\n"
+    "domain shop.example subscription=acme domain=8\n"
+    "domain beta.example subscription=beta\n"
+    "domain gamma.example subscription=gamma mailbox=3\n"
+    "mailbox a@acme.example\n"
+    "mailbox b@acme.example mailbox=2\n"
+    "mailbox s@shop.example\n"
+    "mailbox vip@shop.example exempt=yes\n"
+    "mailbox c@beta.example\n"
+    "mailbox g@gamma.example mailbox.day=4\n"
+    "sysuser acme_web subscription=acme\n"
+    "sysuser beta_web subscription=beta\n";
+
+/* Batches of 1..maxn random requests on x, the same requests one by one on y; time moves by
+ * seconds, minutes and hours between batches, and goes back a little when `backwards`. */
+static void twin_run(const char *cfg, size_t maxn, int backwards)
 {
-    enum { MAXN = 40 };
-    maillimit *x = fixture_from(config), *y = fixture_from(config);
+    enum { MAXN = 64 };
+    cr_assert(maxn <= MAXN);
+    rng_state = 0x9e3779b97f4a7c15ull;
+    maillimit *x = fixture_from(cfg), *y = fixture_from(cfg);
     int64_t now = T;
     size_t allowed = 0, denied = 0;
     for (int round = 0; round < 400; round++) {
         maillimit_request rq[MAXN];
         maillimit_verdict vb[MAXN], vs;
-        size_t n = 1 + rnd(MAXN);
+        size_t n = 1 + rnd((uint32_t)maxn);
         for (size_t i = 0; i < n; i++) {
             OK(maillimit_request_init(&rq[i], MAILLIMIT_REQUEST_VERSION));
             const struct sender *s = &senders[rnd(NSENDERS)];
@@ -167,6 +193,8 @@ Test(batch, equals_one_by_one_decisions)
                 denied++;
         }
         now += rnd(4) == 0 ? 300 + rnd(900) : rnd(20); /* minutes and hours go by */
+        if (backwards && rnd(10) == 0)
+            now -= 60 + rnd(120); /* the caller's clock stepped back */
         if (round % 50 == 49) {
             same_state(x, y, now);
             OK(maillimit_tick(x, now));
@@ -176,6 +204,130 @@ Test(batch, equals_one_by_one_decisions)
     same_state(x, y, now);
     cr_assert(allowed > 100 && denied > 100, "the workload hits the limits: %zu allowed, %zu "
               "denied", allowed, denied);
+    maillimit_free(x);
+    maillimit_free(y);
+}
+
+Test(batch, equals_one_by_one_decisions)
+{
+    twin_run(config, 40, 0);
+}
+
+/* The server lane charged once per chunk: full chunks of mostly allowed requests, then chunks
+ * of all kinds, with time going back now and then. */
+Test(batch, equals_one_by_one_decisions_unlimited_server)
+{
+    twin_run(config_unlimited_server, 40, 0);
+    twin_run(config_unlimited_server, 64, 1);
+}
+
+/* Decide rq[0..n) on x with maillimit_decide_many() and on y one by one (stopping at the first
+ * error, as a batch does); the same result, the same verdicts, the same counts. */
+static void twin_batch(maillimit *x, maillimit *y, const maillimit_request *rq, size_t n,
+                       int64_t now, int expect, size_t expect_done)
+{
+    maillimit_verdict vb[64], vs;
+    cr_assert(n <= 64);
+    OK(maillimit_verdict_init(&vb[0], MAILLIMIT_VERDICT_VERSION));
+    size_t done = 99;
+    EQ(maillimit_decide_many(x, rq, n, now, vb, &done), expect);
+    EQ(done, expect_done);
+    size_t i = 0;
+    int rc = 0;
+    for (; i < n; i++) {
+        maillimit_verdict_init(&vs, MAILLIMIT_VERDICT_VERSION);
+        rc = maillimit_decide(y, rq[i].level, rq[i].sender, rq[i].cost, now, &vs);
+        if (rc)
+            break;
+        char what[64];
+        snprintf(what, sizeof what, "request %zu", i);
+        VERDICT_EQ(vb[i], vs, what);
+    }
+    EQ(rc, expect);
+    EQ(i, expect_done);
+}
+
+static void same_counts(maillimit *x, maillimit *y, const char *const *mailboxes, int64_t now)
+{
+    for (int w = HOUR; w <= DAY; w++) {
+        EQ(cnt(x, SRV, NULL, w, now), cnt(y, SRV, NULL, w, now));
+        for (size_t k = 0; mailboxes[k]; k++)
+            EQ(cnt(x, MBX, mailboxes[k], w, now), cnt(y, MBX, mailboxes[k], w, now));
+    }
+}
+
+/* A capacity ERANGE mid-chunk while the server is unlimited. (1) The server lane's minute slot
+ * is the one full: the chunk's reservation does not fit, the requests charge the lane one by
+ * one and the first that does not fit fails; (2) another counter is full (the server's count
+ * was reset, so its lane has room): the reservation fits, the requests before the failing one
+ * are counted in the lane, and the rest of the reservation is given back. Either way as one
+ * by one. */
+Test(batch, capacity_mid_chunk_with_unlimited_server)
+{
+    static const char cfg[] = "subscription s\ndomain acme.example subscription=s\n"
+                              "mailbox big@acme.example\n"
+                              "domain other.example subscription=s\n"
+                              "mailbox o1@other.example\nmailbox o2@other.example\n"
+                              "subscription f\ndomain fill.example subscription=f\n"
+                              "mailbox fill@fill.example\n";
+    static const char *const mailboxes[] = {"big@acme.example", "fill@fill.example",
+                                            "o1@other.example", "o2@other.example", NULL};
+    const int64_t M = MAILLIMIT_COST_MAX; /* 16 * M < 16777215 < 17 * M */
+    maillimit_request rq[20];
+    for (int i = 0; i < 20; i++) {
+        maillimit_request_init(&rq[i], MAILLIMIT_REQUEST_VERSION);
+        rq[i].sender = i % 2 ? "o1@other.example" : "o2@other.example";
+        rq[i].cost = M;
+    }
+    /* (1) 10 M already in the lane (from another subscription): the 7th request of the batch
+     * would take the lane's minute past its capacity */
+    maillimit *x = fixture_from(cfg), *y = fixture_from(cfg);
+    for (int k = 0; k < 10; k++) {
+        maillimit_verdict v;
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
+        OK(maillimit_decide(x, MBX, "fill@fill.example", M, T, &v));
+        OK(maillimit_decide(y, MBX, "fill@fill.example", M, T, &v));
+    }
+    twin_batch(x, y, rq, 20, T + 5, MAILLIMIT_ERANGE, 6);
+    same_counts(x, y, mailboxes, T + 5);
+    EQ(cnt(x, SRV, NULL, HOUR, T + 5), 16 * M);
+    /* the next minute has room again: a whole chunk of 16 fits, the 17th request does not
+     * (in the lane, the domain and the subscription) */
+    twin_batch(x, y, rq, 20, T + 60, MAILLIMIT_ERANGE, 16);
+    same_counts(x, y, mailboxes, T + 60);
+    maillimit_free(x);
+    maillimit_free(y);
+
+    /* (2) big@ has 10 M in this minute, the lane none (the server's count was reset) */
+    x = fixture_from(cfg);
+    y = fixture_from(cfg);
+    for (int k = 0; k < 10; k++) {
+        maillimit_verdict v;
+        maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
+        OK(maillimit_decide(x, MBX, "big@acme.example", M, T, &v));
+        OK(maillimit_decide(y, MBX, "big@acme.example", M, T, &v));
+    }
+    OK(maillimit_reset(x, SRV, NULL));
+    OK(maillimit_reset(y, SRV, NULL));
+    OK(maillimit_reset(x, SUB, "s"));
+    OK(maillimit_reset(y, SUB, "s"));
+    OK(maillimit_reset(x, DOM, "acme.example"));
+    OK(maillimit_reset(y, DOM, "acme.example"));
+    for (int i = 0; i < 20; i++)
+        rq[i].sender = i < 3 ? "o1@other.example" : "big@acme.example";
+    /* 3 to o1, then big@ takes 6 more and fails at the 10th request */
+    twin_batch(x, y, rq, 20, T + 5, MAILLIMIT_ERANGE, 9);
+    same_counts(x, y, mailboxes, T + 5);
+    EQ(cnt(x, SRV, NULL, HOUR, T + 5), 9 * M);
+    EQ(cnt(x, MBX, "big@acme.example", HOUR, T + 5), 16 * M);
+    /* a clean chunk after the failure: the lane counts exactly what was allowed */
+    for (int i = 0; i < 20; i++) {
+        rq[i].sender = "o2@other.example";
+        rq[i].cost = 1 + i;
+    }
+    twin_batch(x, y, rq, 20, T + 7, 0, 20);
+    same_counts(x, y, mailboxes, T + 7);
+    EQ(cnt(x, SRV, NULL, HOUR, T + 7), 9 * M + 210);
     maillimit_free(x);
     maillimit_free(y);
 }
