@@ -25,6 +25,9 @@
  *            thread whose CAS wins moves that slot's units, so units move exactly once even
  *            when several threads sweep. A thread that finds the head later than p counts in
  *            the head's minute: time that goes backwards is treated as the latest time seen.
+ *            A sweep tells a slot's minute from its lap against the head as it is once the
+ *            slot is loaded: a thread at a later minute may have moved the head on and filled
+ *            the slot meanwhile, and that minute is newer than the one the sweep began at.
  *   add      After the totals, the decision adds to the minute slot with a CAS that checks
  *            the lap: a slot still holding an older minute is taken over, its units leaving
  *            the hour total (and rolled into their hour) by the thread that took it over.
