@@ -18,7 +18,8 @@
  */
 #define _POSIX_C_SOURCE 200809L /* barriers, clock_gettime */
 
-#include <maillimit.h>
+#define STRESS_NAME "stress_decide"
+#include "stress.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,72 +32,6 @@
 #define T0 1767261600LL /* 2026-01-01 10:00:00 UTC, a multiple of 3600 */
 #define THREADS 4
 
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
-
-static int failures;
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    pthread_mutex_lock(&fail_lock);
-    if (failures < 50) {
-        fputs("stress_decide: FAIL: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-    failures++;
-    pthread_mutex_unlock(&fail_lock);
-}
-
-#define CHECK_EQ(what, got, exp)                                                              \
-    do {                                                                                      \
-        long long g_ = (long long)(got), e_ = (long long)(exp);                               \
-        if (g_ != e_)                                                                         \
-            fail("%s: got %lld, expected %lld", what, g_, e_);                                \
-    } while (0)
-
-static void must(int rc, const char *what)
-{
-    if (rc != 0)
-        fail("%s: %s (%d)", what, maillimit_strerror(rc), rc);
-}
-
-static int64_t count_of(maillimit *ml, int level, const char *name, int window, int64_t now)
-{
-    maillimit_status s;
-    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
-    int rc = maillimit_status_get(ml, level, name, window, now, &s);
-    if (rc != 0) {
-        fail("status_get(%d, %s): %d", level, name ? name : "(server)", rc);
-        return -1;
-    }
-    return s.count;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static int stress_scale(void)
-{
-    const char *e = getenv("STRESS_SCALE");
-    int s = e ? atoi(e) : 1;
-    return s < 1 ? 1 : s > 1000 ? 1000 : s;
-}
 
 /* ---- (a) and (b): plain hammering ------------------------------------------------------ */
 

@@ -34,7 +34,8 @@
  */
 #define _POSIX_C_SOURCE 200809L /* barriers, clock_gettime */
 
-#include <maillimit.h>
+#define STRESS_NAME "stress_report"
+#include "stress.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -53,55 +54,6 @@
 #define NSUB 2
 #define NDOM 4 /* d0, d1 in s0; d2, d3 in s1 */
 #define MBX_PER_DOM 8
-
-#define MBX MAILLIMIT_LEVEL_MAILBOX
-#define DOM MAILLIMIT_LEVEL_DOMAIN
-#define SUB MAILLIMIT_LEVEL_SUBSCRIPTION
-#define SRV MAILLIMIT_LEVEL_SERVER
-#define PLN MAILLIMIT_LEVEL_PLAN
-#define HOUR MAILLIMIT_WINDOW_HOUR
-#define DAY MAILLIMIT_WINDOW_DAY
-
-static int failures;
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    pthread_mutex_lock(&fail_lock);
-    if (failures < 50) {
-        fputs("stress_report: FAIL: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-    failures++;
-    pthread_mutex_unlock(&fail_lock);
-}
-
-#define CHECK_EQ(what, got, exp)                                                              \
-    do {                                                                                      \
-        long long g_ = (long long)(got), e_ = (long long)(exp);                               \
-        if (g_ != e_)                                                                         \
-            fail("%s: got %lld, expected %lld", what, g_, e_);                                \
-    } while (0)
-
-static void must(int rc, const char *what)
-{
-    if (rc != 0)
-        fail("%s: %s (%d)", what, maillimit_strerror(rc), rc);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* ---- the senders ------------------------------------------------------------------------ */
 
