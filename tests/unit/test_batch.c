@@ -14,25 +14,27 @@
 #include "fixture.h"
 
 /* Small limits at every level and both windows, an exempt mailbox, a subscription without
- * sendmail, system users, and room for implicit mailboxes. */
+ * sendmail, system users, and room for implicit mailboxes; the server's line comes first. */
+#define HIERARCHY \
+    "plan basic mailbox=5 mailbox.day=9 domain=12 sendmail=yes\n" \
+    "subscription acme plan=basic subscription=25 subscription.day=40\n" \
+    "subscription beta sendmail=no\n" \
+    "subscription gamma plan=basic\n" \
+    "domain acme.example subscription=acme\n" \
+    "domain shop.example subscription=acme domain=8\n" \
+    "domain beta.example subscription=beta\n" \
+    "domain gamma.example subscription=gamma mailbox=3\n" \
+    "mailbox a@acme.example\n" \
+    "mailbox b@acme.example mailbox=2\n" \
+    "mailbox s@shop.example\n" \
+    "mailbox vip@shop.example exempt=yes\n" \
+    "mailbox c@beta.example\n" \
+    "mailbox g@gamma.example mailbox.day=4\n" \
+    "sysuser acme_web subscription=acme\n" \
+    "sysuser beta_web subscription=beta\n"
+
 static const char config[] =
-    "server mailbox=6 domain=15 subscription=30 server=200 server.day=400\n"
-    "plan basic mailbox=5 mailbox.day=9 domain=12 sendmail=yes\n"
-    "subscription acme plan=basic subscription=25 subscription.day=40\n"
-    "subscription beta sendmail=no\n"
-    "subscription gamma plan=basic\n"
-    "domain acme.example subscription=acme\n"
-    "domain shop.example subscription=acme domain=8\n"
-    "domain beta.example subscription=beta\n"
-    "domain gamma.example subscription=gamma mailbox=3\n"
-    "mailbox a@acme.example\n"
-    "mailbox b@acme.example mailbox=2\n"
-    "mailbox s@shop.example\n"
-    "mailbox vip@shop.example exempt=yes\n"
-    "mailbox c@beta.example\n"
-    "mailbox g@gamma.example mailbox.day=4\n"
-    "sysuser acme_web subscription=acme\n"
-    "sysuser beta_web subscription=beta\n";
+    "server mailbox=6 domain=15 subscription=30 server=200 server.day=400\n" HIERARCHY;
 
 struct sender {
     int level;
@@ -138,23 +140,7 @@ static void same_state(maillimit *x, maillimit *y, int64_t now)
  * server lane once from a reservation (decide.c, struct defer), with every kind of request
  * (allowed, denied, exempt, not allowed, unknown) in the chunks. */
 static const char config_unlimited_server[] =
-    "server mailbox=6 domain=15 subscription=30\n"
-    "plan basic mailbox=5 mailbox.day=9 domain=12 sendmail=yes\n"
-    "subscription acme plan=basic subscription=25 subscription.day=40\n"
-    "subscription beta sendmail=no\n"
-    "subscription gamma plan=basic\n"
-    "domain acme.example subscription=acme\n"
-    "domain shop.example subscription=acme domain=8\n"
-    "domain beta.example subscription=beta\n"
-    "domain gamma.example subscription=gamma mailbox=3\n"
-    "mailbox a@acme.example\n"
-    "mailbox b@acme.example mailbox=2\n"
-    "mailbox s@shop.example\n"
-    "mailbox vip@shop.example exempt=yes\n"
-    "mailbox c@beta.example\n"
-    "mailbox g@gamma.example mailbox.day=4\n"
-    "sysuser acme_web subscription=acme\n"
-    "sysuser beta_web subscription=beta\n";
+    "server mailbox=6 domain=15 subscription=30\n" HIERARCHY;
 
 /* Batches of 1..maxn random requests on x, the same requests one by one on y; time moves by
  * seconds, minutes and hours between batches, and goes back a little when `backwards`. */
