@@ -25,25 +25,7 @@
 #include "server_internal.h"
 #include "srv_internal.h"
 
-static maillimit__conf c;
-static char *core;
-static char err[512];
-
-static int parse(const char *text)
-{
-    free(core);
-    core = NULL;
-    maillimit__conf_free(&c);
-    err[0] = '\0';
-    return maillimit__conf_parse(text, strlen(text), "test.conf", &c, &core, err, sizeof err);
-}
-
-static void fini(void)
-{
-    free(core);
-    core = NULL;
-    maillimit__conf_free(&c);
-}
+#include "conf_fixture.h"
 
 TestSuite(cluster, .fini = fini);
 
