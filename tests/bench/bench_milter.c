@@ -68,6 +68,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_proc.h"
+
 #ifndef MAILLIMITD_PATH
 #define MAILLIMITD_PATH "maillimitd"
 #endif
@@ -111,13 +113,6 @@ static void put32(char *p, uint32_t v)
     p[1] = (char)(v >> 16);
     p[2] = (char)(v >> 8);
     p[3] = (char)v;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- the do-nothing milter ------------------------------------------------------------------ */
@@ -858,20 +853,6 @@ typedef struct result {
     char first_error[200];
 } result;
 
-static uint64_t cpu_ns(pid_t pid)
-{
-    char path[64];
-    unsigned long long ns = 0;
-    snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%llu", &ns) != 1)
-        ns = 0;
-    fclose(f);
-    return ns;
-}
-
 /* CPU time of the generator (this thread), in nanoseconds. */
 static uint64_t self_ns(void)
 {
@@ -955,17 +936,6 @@ static int run_point(int port, pid_t server, int nconns, int mode, int check, in
     return ok && g.done ? 0 : -1;
 }
 
-static double median(double *v, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static result median_of(const result *r, int n)
 {
     double a[16];
@@ -1005,21 +975,6 @@ static void nego_text(const nego *n, char *buf, size_t size)
 }
 
 /* ---- processes ------------------------------------------------------------------------------ */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int wait_port(int port, pid_t pid)
 {
@@ -1079,14 +1034,6 @@ static pid_t start_maillimitd(const char *path, int port, char *conf_path, size_
         _exit(127);
     }
     return pid;
-}
-
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
 }
 
 /* The log lines of maillimitd that are not about refused messages (warnings, errors). */

@@ -43,6 +43,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_proc.h"
+
 #ifndef MAILLIMITD_PATH
 #define MAILLIMITD_PATH "maillimitd"
 #endif
@@ -50,13 +52,6 @@
 enum { HIST_US = 200000, SENDERS = 10000, DOMAINS = 1000, SUBS = 100, MAXCONN = 1024 };
 
 static int pass_mode; /* --pass: unauthenticated inbound requests (parsed, not decided) */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the do-nothing server ---------------------------------------------------------------- */
 
@@ -317,21 +312,6 @@ typedef struct result {
     uint64_t errors;
 } result;
 
-/* CPU time a process has used, in nanoseconds (/proc/PID/schedstat), or 0. */
-static uint64_t cpu_ns(pid_t pid)
-{
-    char path[64];
-    unsigned long long ns = 0;
-    snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%llu", &ns) != 1)
-        ns = 0;
-    fclose(f);
-    return ns;
-}
-
 static double percentile(const gen *g, double q)
 {
     uint64_t total = g->done, want = (uint64_t)(q * (double)total), seen = 0;
@@ -418,17 +398,6 @@ static int run_point_multi(const int *ports, int nports, const pid_t *pids, int 
     return ok ? 0 : -1;
 }
 
-static double median(double *v, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Field by field medians (each column is a median of its own). */
 static result median_of(const result *r, int n)
 {
@@ -453,21 +422,6 @@ static result median_of(const result *r, int n)
 }
 
 /* ---- processes -------------------------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int wait_port(int port)
 {
@@ -521,14 +475,6 @@ static pid_t start_maillimitd(const char *path, int port, char *conf_path, size_
         _exit(127);
     }
     return pid;
-}
-
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
 }
 
 /* ---- targets started by the caller (--target) ------------------------------------------- */
