@@ -662,36 +662,32 @@ static int decide_sender(maillimit *ml, struct maillimit__entity *e, int64_t cos
     return 0;
 }
 
-int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
-                     maillimit_verdict *out)
+/* The public decision: a verdict of the library's own version, copied out in the caller's
+ * (structs.c) when the decision succeeds, inside one read section. */
+static int decide_public(maillimit *ml, int level, const char *sender, int64_t cost,
+                         int64_t now, maillimit_verdict *out, int reserve)
 {
-    if (!ml)
-        return MAILLIMIT_EINVAL;
-    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
+    if (!ml || !maillimit__struct_check(MAILLIMIT__VERDICT, out))
         return MAILLIMIT_EINVAL;
     maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
     unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, &v, 0);
+    int rc = decide(ml, level, sender, cost, now, &v, reserve);
     maillimit__read_leave(ml, rs);
     if (rc == 0)
         maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
     return rc;
 }
 
+int maillimit_decide(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
+                     maillimit_verdict *out)
+{
+    return decide_public(ml, level, sender, cost, now, out, 0);
+}
+
 int maillimit_reserve(maillimit *ml, int level, const char *sender, int64_t cost, int64_t now,
                       maillimit_verdict *out)
 {
-    if (!ml)
-        return MAILLIMIT_EINVAL;
-    if (!maillimit__struct_check(MAILLIMIT__VERDICT, out))
-        return MAILLIMIT_EINVAL;
-    maillimit_verdict v = { .version = MAILLIMIT_VERDICT_VERSION };
-    unsigned rs = maillimit__read_enter(ml);
-    int rc = decide(ml, level, sender, cost, now, &v, 1);
-    maillimit__read_leave(ml, rs);
-    if (rc == 0)
-        maillimit__struct_out(MAILLIMIT__VERDICT, out, &v);
-    return rc;
+    return decide_public(ml, level, sender, cost, now, out, 1);
 }
 
 /* ---- batches ---------------------------------------------------------------------------
