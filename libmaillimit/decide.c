@@ -35,7 +35,7 @@
 #include "internal.h"
 
 #define TOKEN_DECIDED (UINT64_C(1) << 63) /* tokens of maillimit_decide(): already final */
-#define TOKEN_BUSY UINT64_MAX
+#define TOKEN_BUSY MAILLIMIT__RES_BUSY
 
 struct counter {
     struct maillimit__entity *e;   /* entity; ml->server for the server */
@@ -342,12 +342,12 @@ static struct maillimit__reservation *reservations(maillimit *ml)
 }
 
 /* Take an entry for exclusive writing (state BUSY). Spins only while another thread
- * holds that same entry for the few stores of record() or release(). */
+ * holds that same entry for the few stores of record() or gives its units back. */
 static uint64_t claim(struct maillimit__reservation *e)
 {
     uint64_t s = atomic_load_explicit(&e->state, memory_order_relaxed);
     for (;;) {
-        if (s == TOKEN_BUSY) {
+        if (s & MAILLIMIT__RES_FINISHING) { /* busy, or finishing */
             s = atomic_load_explicit(&e->state, memory_order_relaxed);
             continue;
         }
@@ -365,15 +365,18 @@ static int record(maillimit *ml, const struct request *rq, int64_t cost, uint64_
         return MAILLIMIT_ENOMEM;
     uint64_t tok = atomic_fetch_add_explicit(&ml->next_token, 1, memory_order_relaxed);
     tok &= ~TOKEN_DECIDED;
-    if (tok == 0)
-        tok = 1;
+    if (tok == 0 || (tok | MAILLIMIT__RES_FINISHING) == MAILLIMIT__RES_BUSY)
+        tok = 1; /* (its finishing state would read as busy) */
     struct maillimit__reservation *e = &t[tok & (MAILLIMIT__RESERVATIONS - 1)];
     claim(e); /* an older reservation here is forgotten: its units stay counted */
     e->n = rq->n;
     e->cost = cost;
-    for (int i = 0; i < rq->n; i++) {
-        e->ring[i] = rq->c[i].r;
-        e->minute[i] = rq->c[i].minute;
+    for (int i = 0; i < 4; i++) {
+        /* relaxed: the reclaimer may read these while we write; it reads them as ours only
+         * once it has seen our token (the release store below) */
+        atomic_store_explicit(&e->ring[i], i < rq->n ? rq->c[i].r : NULL, memory_order_relaxed);
+        if (i < rq->n)
+            e->minute[i] = rq->c[i].minute;
     }
     /* release: publishes the fields above to the acquire CAS in claim()/release */
     atomic_store_explicit(&e->state, tok, memory_order_release);
@@ -866,21 +869,20 @@ static int finish(maillimit *ml, uint64_t token, int give_back)
         return MAILLIMIT_ENOTFOUND;
     struct maillimit__reservation *e = &t[token & (MAILLIMIT__RESERVATIONS - 1)];
     uint64_t s = token;
-    /* acquire: pairs with the release store in record(), making its fields visible */
-    if (!atomic_compare_exchange_strong_explicit(&e->state, &s, TOKEN_BUSY,
+    /* acquire: pairs with the release store in record(), making its fields visible. The
+     * entry stays in the finishing state while the units go back: the rings may belong to
+     * removed entities, which the reclaimer keeps while an entry names them (reclaim.c). */
+    if (!atomic_compare_exchange_strong_explicit(&e->state, &s,
+                                                 token | MAILLIMIT__RES_FINISHING,
                                                  memory_order_acquire, memory_order_relaxed))
         return MAILLIMIT_ENOTFOUND;
-    struct maillimit__ring *ring[4];
-    uint32_t minute[4];
-    int n = e->n;
-    int64_t cost = e->cost;
-    memcpy(ring, e->ring, sizeof ring);
-    memcpy(minute, e->minute, sizeof minute);
-    /* release: ends our exclusive use of the entry (pairs with claim()'s acquire) */
-    atomic_store_explicit(&e->state, 0, memory_order_release);
     if (give_back)
-        for (int i = 0; i < n; i++)
-            maillimit__ring_slot_sub(ring[i], minute[i], cost);
+        for (int i = 0; i < e->n; i++)
+            maillimit__ring_slot_sub(atomic_load_explicit(&e->ring[i], memory_order_relaxed),
+                                     e->minute[i], e->cost);
+    /* release: ends our use of the entry and of its rings (pairs with claim()'s acquire and
+     * with the reclaimer's) */
+    atomic_store_explicit(&e->state, 0, memory_order_release);
     return 0;
 }
 

@@ -365,11 +365,18 @@ struct maillimit__retired {
 enum { MAILLIMIT__LANES = 16 };              /* server-total lanes while it is unlimited */
 enum { MAILLIMIT__RESERVATIONS = 16384 };    /* remembered reservations (power of two) */
 
+/* A reservation entry's state: 0 free; a token (bit 63 clear) while reserved; the token with
+ * bit 63 set while its release gives the units back (the rings stay named until the state
+ * goes to 0, so the reclaimer keeps them); ~0 while record() writes the fields. The reclaimer
+ * reads ring[] of entries in the two token states; ring[] is atomic for that reason. */
+#define MAILLIMIT__RES_FINISHING (UINT64_C(1) << 63)
+#define MAILLIMIT__RES_BUSY UINT64_MAX
+
 struct maillimit__reservation {
-    _Atomic uint64_t state;                  /* token while reserved; 0 free; ~0 busy */
+    _Atomic uint64_t state;
     int32_t n;                               /* counters counted */
     int64_t cost;
-    struct maillimit__ring *ring[4];
+    _Atomic(struct maillimit__ring *) ring[4]; /* NULL past n */
     uint32_t minute[4];                      /* minute counted in, per counter */
 };
 

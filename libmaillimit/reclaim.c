@@ -67,11 +67,35 @@ static void **reserved_rings(maillimit *ml, size_t *n, int *all)
     void **v = NULL;
     size_t cap = 0;
     for (size_t i = 0; i < MAILLIMIT__RESERVATIONS; i++) {
-        /* acquire: pairs with the release store that published the entry's rings */
-        uint64_t st = atomic_load_explicit(&t[i].state, memory_order_acquire);
-        if (st == 0 || st == UINT64_MAX)
-            continue; /* free; busy ones belong to readers that have left (drained) */
-        for (int k = 0; k < t[i].n && k < 4; k++) {
+        /* Entries are read while threads in a later epoch reserve and release: a thread
+         * releasing a reservation made before an entity's removal still reaches its ring
+         * through the entry, so its rings stay while the entry names them. The rings are
+         * read between two reads of the state, as a seqlock reader does: the first load
+         * acquires (pairs with record()'s release store: the rings are visible), the second
+         * is a read-modify-write that adds 0 (acq_rel): it is ordered after the ring loads
+         * and, if a ring came from a newer record(), after that record()'s claim, so it sees
+         * a changed state (Boehm, "Can seqlocks get along with programming language memory
+         * models?", 2012). */
+        struct maillimit__ring *ring[4];
+        uint64_t st = atomic_load_explicit(&t[i].state, memory_order_acquire), again;
+        for (;;) {
+            /* free, or being written by a thread that only names live entities (this
+             * batch's readers have drained) */
+            if (st == 0 || st == MAILLIMIT__RES_BUSY)
+                break;
+            for (int k = 0; k < 4; k++)
+                ring[k] = atomic_load_explicit(&t[i].ring[k], memory_order_relaxed);
+            again = atomic_fetch_add_explicit(&t[i].state, 0, memory_order_acq_rel);
+            /* the same token, reserved or finishing: these are its rings */
+            if ((again | MAILLIMIT__RES_FINISHING) == (st | MAILLIMIT__RES_FINISHING))
+                break;
+            /* else the token finished (its release store of 0, read through this acquire,
+             * ordered its last use of the rings before us) or was forgotten; look again */
+            st = again;
+        }
+        if (st == 0 || st == MAILLIMIT__RES_BUSY)
+            continue;
+        for (int k = 0; k < 4 && ring[k]; k++) {
             if (*n == cap) {
                 cap = cap ? cap * 2 : 256;
                 void **nv = realloc(v, cap * sizeof *v);
@@ -83,7 +107,7 @@ static void **reserved_rings(maillimit *ml, size_t *n, int *all)
                 }
                 v = nv;
             }
-            v[(*n)++] = t[i].ring[k];
+            v[(*n)++] = ring[k];
         }
     }
     if (*n > 1)

@@ -1080,7 +1080,7 @@ static void install(maillimit *ml, struct staged *s)
         atomic_load_explicit(&ml->reservations, memory_order_acquire);
     for (int i = 0; res && i < MAILLIMIT__RESERVATIONS; i++) {
         uint64_t v = atomic_load_explicit(&res[i].state, memory_order_relaxed);
-        if (v != 0 && v != UINT64_MAX)
+        if (v != 0 && !(v & MAILLIMIT__RES_FINISHING)) /* not busy, not finishing */
             /* relaxed: only the token word changes; a failed CAS means another thread took
              * the entry first, which is as good */
             atomic_compare_exchange_strong_explicit(&res[i].state, &v, 0, memory_order_relaxed,

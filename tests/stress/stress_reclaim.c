@@ -9,6 +9,11 @@
  *      freed memory (ASan and TSan builds run this).
  *  (b) The same deciders while the main thread loads snapshots in turn and ticks: no crash,
  *      no leak (ASan), and after a last load the counts are the snapshot's.
+ *  (c) Reservations outlive their mailboxes: threads reserve on a domain's mailboxes, the
+ *      domain is removed, and the threads release their tokens while the main thread ticks
+ *      (frees) in a loop. A release gives units back to the removed mailbox's ring, so the
+ *      ring must stay until the release is over (the TSan and ASan builds see it if not),
+ *      and every release succeeds.
  *
  * STRESS_SCALE (default 1) multiplies the rounds. Exit status 0 on success.
  */
@@ -217,6 +222,79 @@ static void phase_b(void)
     maillimit_free(ml);
 }
 
+#define HOLD 64 /* mailboxes per thread in (c) */
+
+static pthread_barrier_t gate;
+
+/* One round of (c), on both sides: added | reserved | removed | released. */
+static void *releaser(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t held[HOLD];
+    char n[64];
+    for (int i = 0, rounds = (int)(100 * scale); i < rounds; i++) {
+        pthread_barrier_wait(&gate);
+        for (int m = 0; m < HOLD; m++) {
+            snprintf(n, sizeof n, "t%dm%d@gone.example", (int)id, m);
+            maillimit_verdict v;
+            maillimit_verdict_init(&v, MAILLIMIT_VERDICT_VERSION);
+            if (maillimit_reserve(ml, MAILLIMIT_LEVEL_MAILBOX, n, 1, T0, &v) ||
+                v.decision != MAILLIMIT_ALLOW)
+                fail("(c) reserve %s", n);
+            held[m] = v.token;
+        }
+        pthread_barrier_wait(&gate);
+        pthread_barrier_wait(&gate);
+        for (int m = 0; m < HOLD; m++)
+            if (maillimit_release(ml, held[m]))
+                fail("(c) release of a removed mailbox's reservation");
+        pthread_barrier_wait(&gate);
+    }
+    return NULL;
+}
+
+static void phase_c(void)
+{
+    char n[64];
+    if (maillimit_new(&ml) || maillimit_subscription_add(ml, "s", NULL))
+        fail("new");
+    pthread_barrier_init(&gate, NULL, THREADS + 1);
+    pthread_t th[THREADS];
+    for (uintptr_t t = 0; t < THREADS; t++)
+        pthread_create(&th[t], NULL, releaser, (void *)t);
+    int rounds = (int)(100 * scale);
+    for (int i = 0; i < rounds; i++) {
+        if (maillimit_domain_add(ml, "gone.example", "s"))
+            fail("domain_add");
+        for (int t = 0; t < THREADS; t++)
+            for (int m = 0; m < HOLD; m++) {
+                snprintf(n, sizeof n, "t%dm%d@gone.example", t, m);
+                if (maillimit_mailbox_add(ml, n))
+                    fail("mailbox_add");
+            }
+        pthread_barrier_wait(&gate); /* added: the threads reserve */
+        pthread_barrier_wait(&gate); /* reserved */
+        /* the removed entities become a batch; the ticks below free what they can */
+        if (maillimit_remove(ml, MAILLIMIT_LEVEL_DOMAIN, "gone.example") ||
+            maillimit_tick(ml, T0))
+            fail("(c) remove");
+        pthread_barrier_wait(&gate); /* removed: the threads release */
+        for (int k = 0; k < 200; k++)
+            if (maillimit_tick(ml, T0))
+                fail("tick");
+        pthread_barrier_wait(&gate); /* released */
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    if (server_count() != 0)
+        fail("(c) every reservation was released, yet the server count is %lld",
+             (long long)server_count());
+    printf("stress_reclaim (c): %d rounds of %d releases on removed mailboxes while freeing\n",
+           rounds, THREADS * HOLD);
+    pthread_barrier_destroy(&gate);
+    maillimit_free(ml);
+}
+
 int main(void)
 {
     const char *sc = getenv("STRESS_SCALE");
@@ -224,6 +302,7 @@ int main(void)
         scale = atof(sc);
     phase_a();
     phase_b();
+    phase_c();
     if (atomic_load(&failures)) {
         fprintf(stderr, "stress_reclaim: FAILED\n");
         return 1;
