@@ -83,10 +83,14 @@ expect("hour full a second later", decide([K], T + 3599, [(5, 8)])[5], 1)
 # minute M0+60: minute 0 is out of the hour (4 left), the day still counts it
 expect("minute 0 left the hour", decide([K], T + 3600, [(5, 8)]), [1, 0, 0, 0, 0, 0, 4])
 expect("counts at minute 60", read_counts(K, T + 3600), [5, 6])
-# minute 0 was rolled into its hour slot by that decision
-fields = cmd("HGETALL", K)
-f = dict(zip(fields[::2], fields[1::2]))
-expect("minute 0 rolled", ("m%d" % M0 in f, f.get("h%d" % H0)), (False, "1"))
+# minute 0 left the hour for its hour's slot; minute 60 is the key's latest (t - b)
+def fields_of(key):
+    v = cmd("HGETALL", key)
+    return dict(zip(v[::2], v[1::2]))
+expect("minute 0 rolled", fields_of(K), {"l": str(M0 + 60), "t": "5", "b": "4", "e": "1",
+                                         "h%d" % H0: "1",
+                                         "m%d" % (M0 + 1): "1", "m%d" % (M0 + 2): "1",
+                                         "m%d" % (M0 + 3): "1", "m%d" % (M0 + 4): "1"})
 expect("minute 61", decide([K], T + 3660, [(5, 8)]), [1, 0, 0, 0, 0, 0, 4])
 expect("minute 61, hour full", decide([K], T + 3661, [(5, 8)])[:5], [0, 0, 0, 5, 5])
 # minute 120: the hour has minute 61 only, the day 7 of 8
@@ -127,8 +131,47 @@ expect("charged at T-120", read_counts(dm, T + 10), [5, 5])
 expect("gone an hour after", read_counts(dm, T + 3600 - 120), [3, 5])
 # stale fields are deleted by the next decision that reads the key
 expect("after a day", decide([dm], T + 2 * 86400, [(3, -1)]), [1, 0, 0, 0, 0, 0, 0])
-fields = cmd("HGETALL", dm)
-expect("only the new slot left", fields, ["m%d" % ((T + 2 * 86400) // 60), "1"])
+M2 = (T + 2 * 86400) // 60
+expect("only the new minute left", fields_of(dm), {"l": str(M2), "t": "1", "b": "0", "e": "0"})
 # every key gets a lifetime (25 hours)
 expect("expires", 0 < cmd("TTL", dm) <= 90000, True)
+# a relay whose clock is a minute behind: its unit lands in its minute, counted in the
+# latest minute's windows
+S = "cs:{s:v}:s"
+cmd("DEL", S)
+expect("clock ahead", decide([S], T + 120, [(5, -1)])[0], 1)
+expect("clock behind", decide([S], T + 60, [(5, -1)]), [1, 0, 0, 0, 0, 0, 1])
+expect("clock behind: counts", read_counts(S, T + 60), [2, 2])
+expect("clock behind: its minute", fields_of(S).get("m%d" % (M0 + 1)), "1")
+
+# a refusal does not create a key
+expect("refused, no key", decide(["cs:{s:z}:s"], T, [(0, -1)])[0], 0)
+expect("refused, no key: exists", cmd("EXISTS", "cs:{s:z}:s"), 0)
+
+# a key busy for days keeps one field per slot of its windows (a decision reads four of them,
+# whatever the key's history): a unit in each of 3000 minutes (two days), checked against a model
+B = "cs:{s:w}:s"
+cmd("DEL", B)
+units = {}
+for i in range(3000):
+    t = T + 60 * i + (i * 7) % 60
+    got = decide([B], t, [(1000000, -1)])
+    m = t // 60
+    hour_count = sum(n for p, n in units.items() if m - 60 < p <= m)
+    expect("busy key, minute %d: count before" % i, got, [1, 0, 0, 0, 0, 0, hour_count])
+    units[m] = units.get(m, 0) + 1
+    if i % 500 == 499:
+        h = m // 60
+        day = sum(n for p, n in units.items() if h - 24 < p // 60 <= h)
+        expect("busy key, minute %d: counts" % i, read_counts(B, t), [hour_count + 1, day])
+        # l t b e, the hour's 59 earlier minutes, the hours of the day that minutes left
+        expect("busy key, minute %d: fields" % i, len(fields_of(B)),
+               4 + 59 + (i - 60) // 60 - max(0, i // 60 - 23) + 1)
+# a refund of an earlier minute still in the hour, and a charge in a minute the hour has left
+# (still in the day)
+t = T + 60 * 2999
+charge([B], t - 600, -1)
+charge([B], t - 3700, 4)
+expect("busy key: refund and late charge", read_counts(B, t),
+       [60 - 1, sum(n for p, n in units.items() if (t // 3600) - 24 < p // 60) - 1 + 4])
 print("ok: cluster_redis script, %d checks" % checks)
