@@ -15,6 +15,13 @@
 # something failed to run.
 #
 #   bench_cluster.sh BENCH_POLICY MAILLIMITD [--seconds S] [--repeat N] [--conns 8,64] [--quick]
+#                    [--history CLUSTER_SCRIPT]
+#
+# --history gives every domain's and subscription's key a day of traffic before the load
+# starts (a unit in each of the last 60 minutes and in each of the 23 hours before), through
+# the relays' own script (CLUSTER_SCRIPT is tests/integration/cluster_script, which prints it):
+# the keys of a relay that has run for a day, not the new keys of a bench that has run for
+# seconds.
 #
 # BENCH_EXTRA_TARGETS=1 adds the one-relay load measured twice more, with the CPU time of
 # redis-server alone and of the relay alone (where a decision's time goes).
@@ -24,12 +31,14 @@ MAILLIMITD=${2:?usage: bench_cluster.sh BENCH_POLICY MAILLIMITD [options]}
 shift 2
 OPTS=(--seconds 3 --repeat 3)
 CONNS=8,64
+HISTORY=
 while [ $# -gt 0 ]; do
     case $1 in
     --seconds) OPTS=(--seconds "$2" "${OPTS[@]:2}"); shift 2 ;;
     --repeat) OPTS=("${OPTS[@]:0:2}" --repeat "$2"); shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
     --quick) OPTS=(--quick); CONNS=8; shift ;;
+    --history) HISTORY=$2; shift 2 ;;
     *) echo "unknown option $1"; exit 2 ;;
     esac
 done
@@ -87,6 +96,46 @@ for i in 1 2 3; do
         { echo "bench_cluster: relay $i did not connect to Redis"; cat "$T/relay$i.log"; exit 1; }
 done
 
+if [ -n "$HISTORY" ]; then
+    "$HISTORY" > "$T/script.lua" || { echo "bench_cluster: $HISTORY failed"; exit 1; }
+    python3 - "$T/script.lua" "$RPORT" <<'PY' || { echo "bench_cluster: history not written"; exit 1; }
+import socket, sys, time
+script = open(sys.argv[1], "rb").read()
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[2])), 10)
+rf = sock.makefile("rb")
+def enc(*a):
+    out = b"*%d\r\n" % len(a)
+    for x in a:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        out += b"$%d\r\n%s\r\n" % (len(x), x)
+    return out
+def read():
+    line = rf.readline()
+    if line[:1] == b"-":
+        raise SystemExit("redis: " + line.decode().strip())
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return rf.read(n + 2)[:-2] if n >= 0 else None
+    if line[:1] == b"*":
+        return [read() for _ in range(int(line[1:]))]
+    return line[1:-2]
+sock.sendall(enc("SCRIPT", "LOAD", script))
+sha = read().decode()
+now = int(time.time())
+keys = ["maillimit:{s:sub%d}:s" % s for s in range(100)]
+keys += ["maillimit:{s:sub%d}:d:dom%d.example" % (d % 100, d) for d in range(1000)]
+times = [now - 60 * i for i in range(60, 0, -1)] + [now - 3600 * h for h in range(24, 1, -1)]
+times.sort()
+n = 0
+for t in times:  # oldest first, as a relay's traffic comes
+    sock.sendall(b"".join(enc("EVALSHA", sha, 1, k, t, 1, 1) for k in keys))
+    for _ in keys:
+        read()
+    n += len(keys)
+print("history: %d keys, %d charges (one per minute of the last hour, per hour of the day)"
+      % (len(keys), n))
+PY
+fi
 echo "redis-server $("$REDIS" --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$RPORT (no persistence)"
 "$BENCH" "${OPTS[@]}" --conns "$CONNS" \
     --target "alone=$P0@$PID_alone" \
