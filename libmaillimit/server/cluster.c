@@ -120,6 +120,8 @@ const char maillimit__cluster_script[] =
     "local function charge(k, s)\n"
     "  if s.new then\n"
     "    if cost > 0 then\n"
+    "      -- a key without totals starts afresh: slots of another layout would be misread\n"
+    "      redis.call('DEL', k)\n"
     "      redis.call('HSET', k, 'l', M, 't', costs, 'b', 0, 'e', 0)\n"
     "      redis.call('EXPIRE', k, 90000)\n"
     "    end\n"

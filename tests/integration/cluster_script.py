@@ -144,6 +144,14 @@ expect("clock behind", decide([S], T + 60, [(5, -1)]), [1, 0, 0, 0, 0, 0, 1])
 expect("clock behind: counts", read_counts(S, T + 60), [2, 2])
 expect("clock behind: its minute", fields_of(S).get("m%d" % (M0 + 1)), "1")
 
+# a key without totals (another layout's slots) starts afresh
+F = "cs:{s:u}:s"
+cmd("DEL", F)
+cmd("HSET", F, "m%d" % (M0 - 1), "7", "h%d" % (H0 - 1), "9")
+expect("foreign fields ignored", decide([F], T, [(1, -1)]), [1, 0, 0, 0, 0, 0, 0])
+expect("foreign fields dropped", fields_of(F), {"l": str(M0), "t": "1", "b": "0", "e": "0"})
+expect("foreign fields: next minute", decide([F], T + 60, [(2, -1)]), [1, 0, 0, 0, 0, 0, 1])
+
 # a refusal does not create a key
 expect("refused, no key", decide(["cs:{s:z}:s"], T, [(0, -1)])[0], 0)
 expect("refused, no key: exists", cmd("EXISTS", "cs:{s:z}:s"), 0)
