@@ -84,6 +84,18 @@ static int is_server(const maillimit *ml, const struct counter *c)
     return c->e == ml->server;
 }
 
+/* Append the server's counter, with the server totals as its limits: lane 0 while one is set
+ * (every decision then counts and checks there), else the thread's own lane. */
+static void add_server(maillimit *ml, struct request *rq)
+{
+    struct counter *c = &rq->c[rq->n++];
+    c->e = ml->server;
+    c->limit[0] = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
+    c->limit[1] = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
+    rq->server_exact = c->limit[0] >= 0 || c->limit[1] >= 0;
+    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
+}
+
 /* Append the counted chain above (and including) e: e, domain, subscription, server. */
 static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq, int with_rings,
                  int64_t now)
@@ -105,12 +117,7 @@ static int chain(maillimit *ml, struct maillimit__entity *e, struct request *rq,
         if (rq->n == 3)
             break;
     }
-    struct counter *c = &rq->c[rq->n++];
-    c->e = ml->server;
-    int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
-    int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
-    rq->server_exact = h >= 0 || d >= 0;
-    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
+    add_server(ml, rq);
     return 0;
 }
 
@@ -413,14 +420,7 @@ static int walk(maillimit *ml, struct maillimit__entity *e, struct request *rq,
             *plan = x;
         }
     }
-    struct counter *c = &rq->c[rq->n++];
-    c->e = ml->server;
-    int64_t h = atomic_load_explicit(&ml->server_total[0], memory_order_relaxed);
-    int64_t d = atomic_load_explicit(&ml->server_total[1], memory_order_relaxed);
-    rq->server_exact = h >= 0 || d >= 0;
-    c->r = ml->lane[rq->server_exact ? 0 : lane_of_thread()];
-    c->limit[0] = h;
-    c->limit[1] = d;
+    add_server(ml, rq);
     return exempt == 1;
 }
 
