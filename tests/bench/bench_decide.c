@@ -236,18 +236,6 @@ static double rate(maillimit *ml, char **names, const uint32_t *seq, size_t nseq
     return rate_batch(ml, names, seq, nseq, ops, threads, t0, 0);
 }
 
-/* Set the limits build_hierarchy() set again. */
-static void restore_limits(maillimit *ml)
-{
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_SERVER, NULL, MAILLIMIT_LEVEL_MAILBOX,
-                              MAILLIMIT_WINDOW_HOUR, 200), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard", MAILLIMIT_LEVEL_DOMAIN,
-                              MAILLIMIT_WINDOW_HOUR, 1000), "limit");
-    check(maillimit_limit_set(ml, MAILLIMIT_LEVEL_PLAN, "standard",
-                              MAILLIMIT_LEVEL_SUBSCRIPTION, MAILLIMIT_WINDOW_DAY, 20000),
-          "limit");
-}
-
 /* Lift the limits build_hierarchy() set. */
 static void lift_limits(maillimit *ml)
 {
@@ -413,7 +401,7 @@ int main(int argc, char **argv)
     double b1 = 0, b2 = 0, bh1 = 0, ba1 = 0, bz1 = 0, bshare1 = 0;
     if (batch) {
         int64_t tb = t0 + 2 * 86400;
-        restore_limits(ml);
+        set_hierarchy_limits(ml);
         b1 = rate_batch(ml, names, seq, nseq, ops, 1, tb + 3600, batch);
         bshare1 = last_allowed_share;
         b2 = rate_batch(ml, names, seq, nseq, ops, 2, tb + 7200, batch);
