@@ -14,14 +14,11 @@
  */
 #define _POSIX_C_SOURCE 200809L /* barriers */
 
-#include <maillimit.h>
+#define STRESS_NAME "stress_minutes"
+#include "stress.h"
 
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define T0 1767261600LL /* 2026-01-01 10:00:00 UTC, a multiple of 3600 */
@@ -29,7 +26,6 @@
 #define NMBX 4000
 
 static char names[NMBX][32];
-static int failures;
 static _Atomic unsigned arrived; /* the spin barrier: threads that reached mailbox i, summed */
 
 struct worker {
@@ -59,30 +55,15 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-static int64_t count(maillimit *ml, int level, const char *name, int window, int64_t now)
-{
-    maillimit_status s;
-    maillimit_status_init(&s, MAILLIMIT_STATUS_VERSION);
-    if (maillimit_status_get(ml, level, name, window, now, &s) != 0)
-        return -1;
-    return s.count;
-}
-
 static void check(const char *what, int round, int64_t got, int64_t want)
 {
-    if (got != want) {
-        if (failures < 20)
-            fprintf(stderr, "stress_minutes: FAIL: round %d: %s: %lld, expected %lld\n", round,
-                    what, (long long)got, (long long)want);
-        failures++;
-    }
+    if (got != want)
+        fail("round %d: %s: %lld, expected %lld", round, what, (long long)got, (long long)want);
 }
 
 int main(void)
 {
-    const char *e = getenv("STRESS_SCALE");
-    int scale = e && atoi(e) > 0 ? atoi(e) : 1;
-    int rounds = 20 * scale;
+    int rounds = 20 * stress_scale();
     const char conf[] = "subscription s\ndomain d.example subscription=s\n";
     for (int i = 0; i < NMBX; i++)
         snprintf(names[i], sizeof names[i], "m%d@d.example", i);
@@ -114,12 +95,12 @@ int main(void)
         int64_t at = m1 + 1;
         for (int i = 0; i < NMBX; i++)
             for (int win = 0; win < 2; win++)
-                check(names[i], round, count(ml, MAILLIMIT_LEVEL_MAILBOX, names[i], win, at),
+                check(names[i], round, count_of(ml, MBX, names[i], win, at),
                       THREADS);
         for (int win = 0; win < 2; win++) {
-            check("d.example", round, count(ml, MAILLIMIT_LEVEL_DOMAIN, "d.example", win, at),
+            check("d.example", round, count_of(ml, DOM, "d.example", win, at),
                   (int64_t)THREADS * NMBX);
-            check("server", round, count(ml, MAILLIMIT_LEVEL_SERVER, NULL, win, at),
+            check("server", round, count_of(ml, SRV, NULL, win, at),
                   (int64_t)THREADS * NMBX);
         }
         maillimit_free(ml);

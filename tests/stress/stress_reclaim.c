@@ -19,14 +19,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <maillimit.h>
+#define STRESS_NAME "stress_reclaim"
+#include "stress.h"
 
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define T0 1767261600LL
@@ -34,31 +30,10 @@
 #define NDOM 8
 #define NMB 32
 
-static _Atomic int failures;
 static _Atomic int stop;
 static _Atomic int64_t allowed, released;
 static maillimit *ml;
-static double scale = 1.0;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "stress_reclaim: FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    atomic_fetch_add(&failures, 1);
-}
-
-static uint64_t next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
+static int scale;
 
 static void build(maillimit *h)
 {
@@ -82,7 +57,7 @@ static void *decider(void *arg)
     uint64_t seed = 0x9e3779b97f4a7c15ull * (uintptr_t)arg + 1;
     char n[64];
     while (!atomic_load(&stop)) {
-        uint64_t r = next(&seed);
+        uint64_t r = xorshift(&seed);
         int d = (int)(r % NDOM), m = (int)(r >> 8) % (NMB + 8); /* some implicit */
         snprintf(n, sizeof n, "m%d@d%d.example", m, d);
         maillimit_verdict v;
@@ -141,9 +116,9 @@ static void phase_a(void)
     pthread_create(&th[THREADS], NULL, ticker, NULL);
     uint64_t seed = 42;
     char n[64];
-    int rounds = (int)(2000 * scale), removed = 0;
+    int rounds = 2000 * scale, removed = 0;
     for (int i = 0; i < rounds; i++) {
-        uint64_t r = next(&seed);
+        uint64_t r = xorshift(&seed);
         int d = (int)(r % NDOM);
         if (r & 256) {
             snprintf(n, sizeof n, "d%d.example", d);
@@ -201,7 +176,7 @@ static void phase_b(void)
     pthread_t th[THREADS];
     for (uintptr_t i = 0; i < THREADS; i++)
         pthread_create(&th[i], NULL, decider, (void *)(i + 7));
-    int rounds = (int)(200 * scale);
+    int rounds = 200 * scale;
     for (int i = 0; i < rounds; i++) {
         if (maillimit_snapshot_load_mem(ml, i % 2 ? sb : sa, i % 2 ? lb : la, NULL, 0))
             fail("load");
@@ -232,7 +207,7 @@ static void *releaser(void *arg)
     uintptr_t id = (uintptr_t)arg;
     uint64_t held[HOLD];
     char n[64];
-    for (int i = 0, rounds = (int)(100 * scale); i < rounds; i++) {
+    for (int i = 0, rounds = 100 * scale; i < rounds; i++) {
         pthread_barrier_wait(&gate);
         for (int m = 0; m < HOLD; m++) {
             snprintf(n, sizeof n, "t%dm%d@gone.example", (int)id, m);
@@ -262,7 +237,7 @@ static void phase_c(void)
     pthread_t th[THREADS];
     for (uintptr_t t = 0; t < THREADS; t++)
         pthread_create(&th[t], NULL, releaser, (void *)t);
-    int rounds = (int)(100 * scale);
+    int rounds = 100 * scale;
     for (int i = 0; i < rounds; i++) {
         if (maillimit_domain_add(ml, "gone.example", "s"))
             fail("domain_add");
@@ -297,13 +272,11 @@ static void phase_c(void)
 
 int main(void)
 {
-    const char *sc = getenv("STRESS_SCALE");
-    if (sc && atof(sc) > 0)
-        scale = atof(sc);
+    scale = stress_scale();
     phase_a();
     phase_b();
     phase_c();
-    if (atomic_load(&failures)) {
+    if (failures) {
         fprintf(stderr, "stress_reclaim: FAILED\n");
         return 1;
     }
